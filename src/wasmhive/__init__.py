@@ -1,0 +1,37 @@
+"""wasmhive: a WebAssembly application platform for Python, on wasmtime."""
+
+from .errors import (
+    CapabilityDenied,
+    ConfigError,
+    DeadlineExceeded,
+    GuestExit,
+    GuestTrap,
+    InvalidModule,
+    LimitExceeded,
+    LinkError,
+    WasmhiveError,
+)
+from .runtime import Compiled, EngineSettings, Instance, Limits, Preopen, RunResult, Runtime, Sandbox
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CapabilityDenied",
+    "Compiled",
+    "ConfigError",
+    "DeadlineExceeded",
+    "EngineSettings",
+    "GuestExit",
+    "GuestTrap",
+    "Instance",
+    "InvalidModule",
+    "LimitExceeded",
+    "LinkError",
+    "Limits",
+    "Preopen",
+    "RunResult",
+    "Runtime",
+    "Sandbox",
+    "WasmhiveError",
+    "__version__",
+]

@@ -1,0 +1,121 @@
+"""Engine settings: one immutable description, turned into a wasmtime `Config` and a cache fingerprint."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from dataclasses import asdict, dataclass
+
+import wasmtime
+from wasmtime import _bindings as ffi
+
+from ..errors import ConfigError
+
+__all__ = ["EngineSettings", "build_engine"]
+
+log = logging.getLogger("wasmhive.runtime")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that changes compiled code or what guests may do, and so keys the compile cache.
+
+    Defaults suit untrusted guests: SIMD on; threads, GC, exceptions off; epoch interruption always on.
+    `deterministic=True` is the contract VM's profile: NaN canonicalization on, SIMD and relaxed SIMD off.
+    """
+
+    fuel: bool = False
+    max_wasm_stack: int = 1024 * 1024
+    nan_canonicalization: bool = False
+    simd: bool = True
+    relaxed_simd: bool = True
+    memory64: bool = True
+    multi_memory: bool = True
+    pooling: bool = False
+    pooling_instances: int = 1000
+    pooling_max_memory: int = 128 * 1024 * 1024
+    opt_level: str = "speed"
+
+    @classmethod
+    def deterministic(cls, **overrides: object) -> EngineSettings:
+        """The profile for reproducible execution (the contract VM)."""
+        base: dict[str, object] = dict(nan_canonicalization=True, simd=False, relaxed_simd=False, fuel=True)
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+    def fingerprint(self) -> str:
+        """A stable string naming these settings and the wasmtime version (for cache keys)."""
+        items = ",".join(f"{k}={v}" for k, v in sorted(asdict(self).items()) if not k.startswith("pooling_"))
+        return f"wasmtime-py {wasmtime_version()};{items}"
+
+    def config(self, *, pooling: bool | None = None) -> wasmtime.Config:
+        """A fresh wasmtime `Config` for these settings."""
+        if self.max_wasm_stack < 64 * 1024:
+            raise ConfigError(f"max_wasm_stack must be at least 64 KiB, got {self.max_wasm_stack}")
+        if self.opt_level not in ("none", "speed", "speed_and_size"):
+            raise ConfigError(f"opt_level must be none, speed or speed_and_size, got {self.opt_level!r}")
+        cfg = wasmtime.Config()
+        cfg.epoch_interruption = True
+        cfg.consume_fuel = self.fuel
+        cfg.max_wasm_stack = self.max_wasm_stack
+        cfg.cranelift_nan_canonicalization = self.nan_canonicalization
+        cfg.wasm_simd = self.simd
+        cfg.wasm_relaxed_simd = self.relaxed_simd and self.simd
+        cfg.wasm_relaxed_simd_deterministic = self.nan_canonicalization
+        cfg.wasm_memory64 = self.memory64
+        cfg.wasm_multi_memory = self.multi_memory
+        cfg.wasm_bulk_memory = True
+        cfg.wasm_reference_types = True
+        cfg.wasm_component_model = True
+        # Untrusted guests: no shared memory or threads, no GC heap, no exception handling.
+        cfg.wasm_threads = False
+        cfg.shared_memory = False
+        cfg.wasm_gc = False
+        cfg.wasm_function_references = False
+        cfg.wasm_exceptions = False
+        cfg.cranelift_opt_level = self.opt_level
+        if pooling if pooling is not None else self.pooling:
+            _enable_pooling(cfg, self)
+        return cfg
+
+
+def _enable_pooling(cfg: wasmtime.Config, s: EngineSettings) -> None:
+    # The Python wrapper does not expose the pooling allocator; the C API does.
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        n = s.pooling_instances
+        ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pool, n)
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, n * 4)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, n * 2)
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, n * 4)
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, ctypes.c_size_t(s.pooling_max_memory))
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(pool, 8)
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pool, 16)
+        ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pool, 64)
+        ffi.wasmtime_pooling_allocation_config_max_unused_warm_slots_set(pool, min(n, 100))
+        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+
+
+def build_engine(settings: EngineSettings) -> tuple[wasmtime.Engine, bool]:
+    """Create the engine; returns (engine, pooling_active).
+
+    If the pooling allocator cannot reserve its address space (small `ulimit -v`, 32-bit hosts),
+    fall back to on-demand allocation and say so in the log.
+    """
+    if settings.pooling:
+        try:
+            return wasmtime.Engine(settings.config()), True
+        except wasmtime.WasmtimeError as e:
+            log.warning("pooling allocator unavailable (%s); using on-demand allocation", str(e).splitlines()[0])
+    return wasmtime.Engine(settings.config(pooling=False)), False
+
+
+def wasmtime_version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("wasmtime")
+    except Exception:  # pragma: no cover - only when running from a source checkout of wasmtime
+        return "unknown"

@@ -1,0 +1,118 @@
+"""A live core-module instance: its store, exports as Python callables, memory views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import wasmtime
+
+from ..errors import GuestError, LimitExceeded, translate
+from ._limits import Limits
+from ._memory import GuestMemory
+from ._sandbox import Capture
+
+__all__ = ["Exports", "Instance", "guest_error"]
+
+WASM_PAGE = 65536
+
+
+def guest_error(exc: BaseException, limits: Limits, memories: list[int] | None = None) -> GuestError | Any:
+    """Translate a wasmtime failure, attributing a trap that follows a denied `memory.grow` to the limit."""
+    err = translate(exc, timeout=limits.timeout, fuel=limits.fuel)
+    if (limits.memory is not None and memories and not isinstance(err, LimitExceeded)
+            and type(err).__name__ == "GuestTrap" and max(memories) + WASM_PAGE > limits.memory):
+        return LimitExceeded("memory", limits.memory,
+                             f"guest memory limit reached ({limits.memory} bytes) and the guest trapped: "
+                             f"{err}")
+    return err
+
+
+class Exports(Mapping[str, Any]):
+    """The instance's exports by name. Functions come back as callables that raise our errors."""
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+        self._raw = instance.raw.exports(instance.store)
+
+    def __getitem__(self, name: str) -> Any:
+        item = self._raw[name]
+        if isinstance(item, wasmtime.Func):
+            return self._instance.wrap(item)
+        if isinstance(item, wasmtime.Memory):
+            return GuestMemory(self._instance.store, item)
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no export named {name!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+class Instance:
+    """A core module instantiated in its own store, with the `Limits` it was given.
+
+    Use as a context manager, or call `close()`, to free the store early.
+    """
+
+    def __init__(self, store: wasmtime.Store, raw: wasmtime.Instance, limits: Limits,
+                 captures: dict[str, Capture] | None = None) -> None:
+        self.store = store
+        self.raw = raw
+        self.limits = limits
+        self.captures = captures or {}
+        self.exports = Exports(self)
+
+    @property
+    def memory(self) -> GuestMemory:
+        """The exported memory named `memory` (the convention of every toolchain)."""
+        mem = self.exports.get("memory")
+        if not isinstance(mem, GuestMemory):
+            raise KeyError("this instance exports no memory named 'memory'")
+        return mem
+
+    def memory_sizes(self) -> list[int]:
+        return [int(x.data_len(self.store)) for x in self._raw_exports().values()
+                if isinstance(x, wasmtime.Memory)]
+
+    def _raw_exports(self) -> Mapping[str, Any]:
+        return self.raw.exports(self.store)  # type: ignore[no-any-return]
+
+    def wrap(self, func: wasmtime.Func) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            return self.call(func, *args)
+        return call
+
+    def call(self, func: wasmtime.Func | str, *args: Any) -> Any:
+        """Call an export (by name or Func); wasmtime errors become wasmhive errors."""
+        f = self._raw_exports()[func] if isinstance(func, str) else func
+        try:
+            return f(self.store, *args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            raise guest_error(e, self.limits, self.memory_sizes()) from None
+
+    def stdout(self) -> bytes:
+        cap = self.captures.get("stdout")
+        return cap.getvalue() if cap else b""
+
+    def stderr(self) -> bytes:
+        cap = self.captures.get("stderr")
+        return cap.getvalue() if cap else b""
+
+    def close(self) -> None:
+        self.exports = None  # type: ignore[assignment]
+        self.raw = None  # type: ignore[assignment]
+        self.store = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,331 @@
+"""`Runtime`: owns the engine, its epoch ticker, the compile cache; loads, instantiates and runs guests."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+from wasmtime import _bindings as ffi
+
+from ..errors import ConfigError, GuestExit, InvalidModule, LinkError, WasmhiveError
+from ._cache import CompileCache
+from ._engine import EngineSettings, build_engine
+from ._instance import Instance, guest_error
+from ._limits import Limits
+from ._loader import Compiled, explain_compile_error, read_source, sha256_hex, to_binary
+from ._sandbox import Capture, Sandbox
+
+__all__ = ["RunResult", "Runtime"]
+
+log = logging.getLogger("wasmhive.runtime")
+# "No deadline" is still a deadline under epoch interruption: a far-away one.
+_NO_DEADLINE = 1 << 62
+_NO_FUEL = (1 << 63) - 1
+
+
+@dataclass
+class RunResult:
+    """What a WASI command run produced."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+    duration: float = 0.0
+    captures: dict[str, Capture] = field(default_factory=dict)
+
+
+class _Ticker(threading.Thread):
+    """Advances the engine's epoch every `interval` seconds: the clock behind every wall-clock deadline."""
+
+    def __init__(self, engine: wasmtime.Engine, interval: float) -> None:
+        super().__init__(name="wasmhive-epoch", daemon=True)
+        self.engine = engine
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.engine.increment_epoch()
+
+
+class Runtime:
+    """The wasmhive runtime: one engine, its ticker thread and compile cache.
+
+    >>> with Runtime() as rt:
+    ...     result = rt.run("hello.wasm", sandbox=Sandbox(args=["hello"], stdout="capture"))
+
+    `cache=False` disables the on-disk compile cache; a path selects its directory (default:
+    `$WASMHIVE_CACHE` or the user cache dir). Engine settings are keyword arguments
+    (see `EngineSettings`) or a whole `settings=` object.
+    """
+
+    def __init__(self, settings: EngineSettings | None = None, *, cache: CompileCache | str | os.PathLike[str]
+                 | bool | None = None, tick: float = 0.005, **engine_options: Any) -> None:
+        if settings is not None and engine_options:
+            raise ConfigError("pass either settings= or engine keyword options, not both")
+        try:
+            self.settings = settings or EngineSettings(**engine_options)
+        except TypeError as e:
+            raise ConfigError(f"unknown engine option: {e}") from None
+        if not tick > 0:
+            raise ConfigError("tick must be positive")
+        self.engine, self.pooling = build_engine(self.settings)
+        self.fingerprint = self.settings.fingerprint()
+        if cache is False:
+            self.cache: CompileCache | None = None
+        elif isinstance(cache, CompileCache):
+            self.cache = cache
+        else:
+            self.cache = CompileCache(None if cache in (None, True) else Path(cache))  # type: ignore[arg-type]
+        self.tick = tick
+        self._ticker = _Ticker(self.engine, tick)
+        self._ticker.start()
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Compiled] = {}
+        self._core_linker: wasmtime.Linker | None = None
+        self._component_linker: wc.Linker | None = None
+        self._pre: dict[str, wasmtime.InstancePre] = {}
+        self.closed = False
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the ticker thread. Instances already created keep working but deadlines stop advancing."""
+        if not self.closed:
+            self.closed = True
+            self._ticker.stopping.set()
+            self._ticker.join(timeout=1)
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Compiled:
+        """Compile (or fetch from the cache) a core module or component from a file or bytes.
+
+        Binary and text (`.wat`, component text) are detected from the content, not the file name.
+        """
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data, label = bytes(source), name or "<bytes>"
+        else:
+            data, label = read_source(source), name or str(source)
+        kind, binary = to_binary(data, label)
+        key = CompileCache.key(binary, self.fingerprint) if self.cache else sha256_hex(binary + self.fingerprint.encode())
+        with self._lock:
+            hit = self._loaded.get(key)
+        if hit is not None:
+            return hit
+        raw, from_cache = None, False
+        if self.cache is not None:
+            payload = self.cache.get(key)
+            if payload is not None:
+                try:
+                    raw = (wasmtime.Module if kind == "module" else wc.Component).deserialize(self.engine, payload)
+                    from_cache = True
+                except wasmtime.WasmtimeError as e:
+                    log.warning("compile cache entry for %s refused by wasmtime (%s); recompiling",
+                                label, str(e).splitlines()[0])
+                    self.cache.discard(key)
+        if raw is None:
+            t0 = time.perf_counter()
+            try:
+                raw = wasmtime.Module(self.engine, binary) if kind == "module" else wc.Component(self.engine, binary)
+            except wasmtime.WasmtimeError as e:
+                raise explain_compile_error(e, binary, label) from None
+            log.debug("compiled %s in %.3fs", label, time.perf_counter() - t0)
+            if self.cache is not None:
+                self.cache.put(key, raw.serialize())
+        compiled = Compiled(kind, raw, label, sha256_hex(binary), len(binary), from_cache)
+        compiled.meta["binary"] = binary
+        with self._lock:
+            self._loaded[key] = compiled
+        return compiled
+
+    def _as_compiled(self, source: Compiled | str | os.PathLike[str] | bytes) -> Compiled:
+        return source if isinstance(source, Compiled) else self.load(source)
+
+    # -- stores ----------------------------------------------------------------------------------
+    def new_store(self, limits: Limits | None = None, data: Any = None) -> wasmtime.Store:
+        """A fresh store with `limits` applied (memory, tables, instances, fuel, deadline)."""
+        limits = limits or Limits()
+        store = wasmtime.Store(self.engine, data)
+        store.set_limits(
+            memory_size=-1 if limits.memory is None else limits.memory,
+            table_elements=-1 if limits.table_elements is None else limits.table_elements,
+            instances=-1 if limits.instances is None else limits.instances,
+            tables=-1 if limits.tables is None else limits.tables,
+            memories=-1 if limits.memories is None else limits.memories,
+        )
+        if self.settings.fuel:
+            store.set_fuel(_NO_FUEL if limits.fuel is None else limits.fuel)
+        elif limits.fuel is not None:
+            raise ConfigError("a fuel limit needs a Runtime created with fuel=True")
+        self.set_deadline(store, limits.timeout)
+        return store
+
+    def set_deadline(self, store: wasmtime.Store, seconds: float | None) -> None:
+        """(Re)arm the store's wall-clock deadline, counted from now."""
+        ticks = _NO_DEADLINE if seconds is None else max(1, math.ceil(seconds / self.tick))
+        store.set_epoch_deadline(ticks)
+
+    # -- core modules ----------------------------------------------------------------------------
+    def core_linker(self) -> wasmtime.Linker:
+        """The shared linker with WASI preview 1 defined (what core modules are linked against)."""
+        with self._lock:
+            if self._core_linker is None:
+                linker = wasmtime.Linker(self.engine)
+                linker.define_wasi()
+                self._core_linker = linker
+            return self._core_linker
+
+    def instantiate(self, source: Compiled | str | os.PathLike[str] | bytes, *, limits: Limits | None = None,
+                    sandbox: Sandbox | None = None, linker: wasmtime.Linker | None = None) -> Instance:
+        """Instantiate a core module in a fresh store. WASI preview 1 imports see only `sandbox`."""
+        compiled = self._as_compiled(source)
+        if compiled.kind != "module":
+            raise ConfigError(f"{compiled.name} is a component: use Runtime.component() or run()")
+        limits = limits or Limits()
+        store = self.new_store(limits)
+        captures = self._apply_sandbox(store, sandbox or Sandbox())
+        try:
+            if linker is None:
+                raw = self._instance_pre(compiled).instantiate(store)
+            else:
+                raw = linker.instantiate(store, compiled.module)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            raise self._instantiate_error(e, compiled, limits) from None
+        return Instance(store, raw, limits, captures)
+
+    def _instance_pre(self, compiled: Compiled) -> wasmtime.InstancePre:
+        key = compiled.sha256
+        pre = self._pre.get(key)
+        if pre is None:
+            try:
+                pre = self.core_linker().instantiate_pre(compiled.module)
+            except wasmtime.WasmtimeError as e:
+                raise LinkError(f"{compiled.name}: {_link_message(str(e))}") from None
+            self._pre[key] = pre
+        return pre
+
+    def _instantiate_error(self, e: Exception, compiled: Compiled, limits: Limits) -> WasmhiveError:
+        text = str(e)
+        low = text.lower()
+        if "unknown import" in low or "import" in low and ("not defined" in low or "type mismatch" in low
+                                                            or "expected" in low and "found" in low):
+            return LinkError(f"{compiled.name}: {_link_message(text)}")
+        if "memory" in low and ("limit" in low or "minimum" in low) and limits.memory is not None:
+            return guest_error(e, limits) if "trap" in low else _memory_limit(limits, text)
+        if "instance" in low and "limit" in low:
+            from ..errors import LimitExceeded
+            return LimitExceeded("instances", limits.instances)
+        return guest_error(e, limits)
+
+    def _apply_sandbox(self, store: wasmtime.Store, sandbox: Sandbox) -> dict[str, Capture]:
+        captures: dict[str, Capture] = {}
+        cfg = sandbox.wasi_config(captures)
+        if isinstance(sandbox.stdin, (bytes, bytearray)):
+            data = bytes(sandbox.stdin)
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) if data else (ctypes.c_uint8 * 0)()
+            vec = ffi.wasm_byte_vec_t()
+            ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
+            ffi.wasi_config_set_stdin_bytes(cfg.ptr(), ctypes.byref(vec))
+        store.set_wasi(cfg)
+        return captures
+
+    # -- components ------------------------------------------------------------------------------
+    def component_linker(self) -> wc.Linker:
+        """The shared component linker with wasmtime's WASI 0.2 (what `run` links commands against)."""
+        with self._lock:
+            if self._component_linker is None:
+                linker = wc.Linker(self.engine)
+                linker.add_wasip2()
+                self._component_linker = linker
+            return self._component_linker
+
+    # -- running commands ------------------------------------------------------------------------
+    def run(self, source: Compiled | str | os.PathLike[str] | bytes, *, sandbox: Sandbox | None = None,
+            limits: Limits | None = None) -> RunResult:
+        """Run a WASI command (core `_start` or component `wasi:cli/run`) to completion.
+
+        Returns the exit code (0, or the code the guest passed to `exit`); raises `GuestTrap`,
+        `LimitExceeded`/`DeadlineExceeded`, `LinkError` for failures.
+        """
+        compiled = self._as_compiled(source)
+        sandbox = sandbox or Sandbox()
+        limits = limits or Limits()
+        t0 = time.perf_counter()
+        if compiled.kind == "module":
+            code, captures = self._run_core(compiled, sandbox, limits)
+        else:
+            code, captures = self._run_component(compiled, sandbox, limits)
+        result = RunResult(code, duration=time.perf_counter() - t0, captures=captures)
+        result.stdout = captures["stdout"].getvalue() if "stdout" in captures else b""
+        result.stderr = captures["stderr"].getvalue() if "stderr" in captures else b""
+        return result
+
+    def _run_core(self, compiled: Compiled, sandbox: Sandbox, limits: Limits) -> tuple[int, dict[str, Capture]]:
+        inst = self.instantiate(compiled, limits=limits, sandbox=sandbox)
+        exports = inst.raw.exports(inst.store)
+        start = exports.get("_start")
+        if not isinstance(start, wasmtime.Func):
+            raise InvalidModule("not a WASI command: it exports no `_start` function "
+                                f"(exports: {', '.join(exports) or 'none'})", source=compiled.name)
+        try:
+            inst.call(start)
+        except GuestExit as e:
+            return e.code, inst.captures
+        return 0, inst.captures
+
+    def _run_component(self, compiled: Compiled, sandbox: Sandbox, limits: Limits) -> tuple[int, dict[str, Capture]]:
+        component = compiled.component
+        run_iface = next((n for n in component.type.exports(self.engine) if n.startswith("wasi:cli/run@0.2")), None)
+        if run_iface is None:
+            raise InvalidModule("not a WASI command component: it exports no wasi:cli/run@0.2.x",
+                                source=compiled.name)
+        store = self.new_store(limits)
+        captures = self._apply_sandbox(store, sandbox)
+        try:
+            instance = self.component_linker().instantiate(store, component)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            raise self._instantiate_error(e, compiled, limits) from None
+        iface = instance.get_export_index(store, run_iface)
+        func = instance.get_func(store, instance.get_export_index(store, "run", iface) or "run")  # type: ignore[arg-type]
+        if func is None:
+            raise InvalidModule(f"{run_iface} has no `run` function", source=compiled.name)
+        try:
+            result = func(store)
+        except GuestExit as e:
+            return e.code, captures
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            err = guest_error(e, limits)
+            if isinstance(err, GuestExit):
+                return err.code, captures
+            raise err from None
+        # result<_, _>: wasmtime-py gives None for ok, and an object for err.
+        return (0 if result is None or getattr(result, "tag", "ok") == "ok" else 1), captures
+
+
+def _link_message(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("Caused by")]
+    for ln in lines:
+        if "unknown import" in ln or "import" in ln:
+            return ln.lstrip("0123456789: ")
+    return lines[-1] if lines else "link error"
+
+
+def _memory_limit(limits: Limits, text: str) -> WasmhiveError:
+    from ..errors import LimitExceeded
+
+    return LimitExceeded("memory", limits.memory,
+                         f"module needs more memory than the limit allows (memory = {limits.memory} bytes)")
