@@ -10,6 +10,7 @@
     │   └── GuestExit              the guest called exit(code) with a non-zero code (exit = that code)
     ├── CapabilityDenied           the guest asked for something the sandbox does not grant (exit 77)
     ├── ConfigError                a bad option, manifest or limit value given by the user (exit 64)
+    ├── BuildError                 a guest toolchain (zig, componentize-py, wasm-tools) is missing or failed
     └── CacheError                 the compile cache cannot be used at all (never for a bad entry: those
                                    are recompiled silently)
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import wasmtime
 
 __all__ = [
+    "BuildError",
     "CacheError",
     "CapabilityDenied",
     "ConfigError",
@@ -66,6 +68,20 @@ class ConfigError(WasmhiveError):
     """A bad option, limit, manifest entry or sandbox rule supplied by the user."""
 
     exit_code = 64
+
+
+class BuildError(WasmhiveError):
+    """A guest toolchain is missing or failed; `tool`, `command` and the tool's `output` say how."""
+
+    def __init__(self, tool: str, command: object, output: str, *, returncode: int | None = None) -> None:
+        self.tool = tool
+        self.command = [str(c) for c in command] if isinstance(command, (list, tuple)) else [str(command)]
+        self.output = output
+        self.returncode = returncode
+        lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+        tail = "\n".join(lines[-20:])
+        status = f" (exit {returncode})" if returncode is not None else ""
+        super().__init__(f"{tool} failed{status}: {tail or 'no output'}")
 
 
 class CacheError(WasmhiveError):
