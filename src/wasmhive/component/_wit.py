@@ -1,0 +1,438 @@
+"""A component's WIT world, read from wasmtime's type reflection and rendered as WIT text or JSON.
+
+    world = world_of(component, engine)      # wasmtime.component.Component + its Engine
+    print(world.to_wit())                    # package root:component; world root { ... }
+    json.dumps(world.to_json())
+
+wasmtime's reflection is structural: a record, variant, enum, flags or resource has a name only where
+an instance type exports it by name. Those names are collected first; every later reference to an
+equal type is written by that name (with a `use` where it lives in another interface). A nominal type
+that was never named gets a made-up name (`record-1`) so the text stays valid WIT.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+__all__ = ["Function", "Interface", "TypeDef", "World", "WorldItem", "render_type", "world_of"]
+
+_PRIMS: dict[type, str] = {
+    wc.Bool: "bool", wc.S8: "s8", wc.S16: "s16", wc.S32: "s32", wc.S64: "s64", wc.U8: "u8",
+    wc.U16: "u16", wc.U32: "u32", wc.U64: "u64", wc.F32: "f32", wc.F64: "f64", wc.Char: "char",
+    wc.String: "string", wc.ErrorContext: "error-context",
+}
+_NOMINAL = (wc.RecordType, wc.VariantType, wc.EnumType, wc.FlagsType)
+_IFACE_RE = re.compile(r"^(?P<ns>[a-z][a-z0-9-]*):(?P<pkg>[a-z][a-z0-9-]*(?::[a-z][a-z0-9-]*)*)/"
+                       r"(?P<iface>[^@]+)(?:@(?P<ver>.+))?$")
+_FUNC_RE = re.compile(r"^\[(method|static)\]([^.]+)\.(.+)$|^\[constructor\](.+)$")
+WORLD = "world"
+
+
+@dataclass
+class Function:
+    """A WIT function; methods, static functions and constructors belong to `resource`."""
+
+    name: str
+    params: list[tuple[str, str]]
+    result: str | None
+    kind: str = "freestanding"  # freestanding | method | static | constructor
+    resource: str | None = None
+    export_name: str = ""  # the name in the component binary, e.g. "[method]stream.write"
+    raw: Any = field(default=None, repr=False, compare=False)  # wasmtime FuncType
+
+    def signature(self) -> str:
+        params = self.params[1:] if self.kind == "method" else self.params
+        text = "func(" + ", ".join(f"{n}: {t}" for n, t in params) + ")"
+        return text + (f" -> {self.result}" if self.result and self.kind != "constructor" else "")
+
+    def to_wit(self) -> str:
+        if self.kind == "constructor":
+            return "constructor(" + ", ".join(f"{n}: {t}" for n, t in self.params) + ");"
+        prefix = "static " if self.kind == "static" else ""
+        return f"{_id(self.name)}: {prefix}{self.signature()};"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "resource": self.resource, "export_name": self.export_name,
+                "params": [{"name": n, "type": t} for n, t in self.params], "result": self.result}
+
+
+@dataclass
+class TypeDef:
+    """A named type: record/variant/enum/flags/resource, or an alias (`type x = T`)."""
+
+    name: str
+    kind: str
+    fields: list[tuple[str, str | None]] = field(default_factory=list)  # fields, cases, enum/flag names
+    target: str | None = None  # alias target
+    methods: list[Function] = field(default_factory=list)
+
+    def to_wit(self) -> list[str]:
+        name = _id(self.name)
+        if self.kind == "alias":
+            return [f"type {name} = {self.target};"]
+        if self.kind == "resource":
+            if not self.methods:
+                return [f"resource {name};"]
+            return [f"resource {name} {{", *(f"  {m.to_wit()}" for m in self.methods), "}"]
+        if self.kind == "record":
+            body = [f"  {_id(n)}: {t}," for n, t in self.fields]
+        elif self.kind == "variant":
+            body = [f"  {_id(n)}({t})," if t else f"  {_id(n)}," for n, t in self.fields]
+        else:
+            body = [f"  {_id(n)}," for n, _ in self.fields]
+        return [f"{self.kind} {name} {{", *body, "}"]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind == "alias":
+            out["target"] = self.target
+        elif self.kind == "resource":
+            out["methods"] = [m.to_json() for m in self.methods]
+        elif self.kind in ("record", "variant"):
+            key = "fields" if self.kind == "record" else "cases"
+            out[key] = [{"name": n, "type": t} for n, t in self.fields]
+        else:
+            out["names"] = [n for n, _ in self.fields]
+        return out
+
+
+@dataclass
+class Interface:
+    """An imported or exported instance: its `use`s, named types and functions."""
+
+    name: str
+    uses: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # interface -> [(name, as)]
+    types: list[TypeDef] = field(default_factory=list)
+    functions: list[Function] = field(default_factory=list)
+
+    @property
+    def package(self) -> str | None:
+        """`ns:pkg@version` for a package interface name, None for a plain (inline) one."""
+        m = _IFACE_RE.match(self.name)
+        return f"{m['ns']}:{m['pkg']}" + (f"@{m['ver']}" if m["ver"] else "") if m else None
+
+    @property
+    def short_name(self) -> str:
+        m = _IFACE_RE.match(self.name)
+        return m["iface"] if m else self.name
+
+    def body(self) -> list[str]:
+        lines = [f"use {_use_path(src, self)}.{{{', '.join(_use_item(n, a) for n, a in items)}}};"
+                 for src, items in self.uses.items()]
+        for t in self.types:
+            lines.extend(t.to_wit())
+        lines.extend(f.to_wit() for f in self.functions)
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "package": self.package,
+                "uses": [{"from": src, "name": n, "as": a} for src, items in self.uses.items() for n, a in items],
+                "types": [t.to_json() for t in self.types], "functions": [f.to_json() for f in self.functions]}
+
+
+@dataclass
+class WorldItem:
+    """One import or export of the world: an interface, a function, a type, or something WIT can't say."""
+
+    name: str
+    kind: str  # interface | func | type | component | module
+    interface: Interface | None = None
+    function: Function | None = None
+    typedef: TypeDef | None = None
+
+    def to_wit(self, direction: str) -> list[str]:
+        if self.interface is not None:
+            if self.interface.package:
+                return [f"{direction} {self.name};"]
+            body = self.interface.body()
+            return [f"{direction} {_id(self.name)}: interface {{", *(f"  {ln}" for ln in body), "}"]
+        if self.function is not None:
+            return [f"{direction} {_id(self.name)}: {self.function.signature()};"]
+        return [f"// {direction} {self.name}: {self.kind} (not expressible in WIT)"]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.interface is not None:
+            out["interface"] = self.interface.to_json()
+        if self.function is not None:
+            out["function"] = self.function.to_json()
+        return out
+
+
+@dataclass
+class World:
+    """A component's world: what it imports and exports, with every type written out."""
+
+    name: str = "root"
+    imports: list[WorldItem] = field(default_factory=list)
+    exports: list[WorldItem] = field(default_factory=list)
+    uses: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    types: list[TypeDef] = field(default_factory=list)  # named at world level (or made up)
+
+    def interfaces(self) -> list[Interface]:
+        return [i.interface for i in (*self.imports, *self.exports) if i.interface is not None]
+
+    def to_wit(self) -> str:
+        """The world as WIT text: `package root:component; world root {...}` plus each package's interfaces."""
+        lines = ["package root:component;", "", f"world {_id(self.name)} {{"]
+        lines.extend(f"  use {src}.{{{', '.join(_use_item(n, a) for n, a in items)}}};"
+                     for src, items in self.uses.items())
+        for t in self.types:
+            lines.extend(f"  {ln}" for ln in t.to_wit())
+        for direction, items in (("import", self.imports), ("export", self.exports)):
+            for item in items:
+                lines.extend(f"  {ln}" for ln in item.to_wit(direction))
+        lines.append("}")
+        packages: dict[str, list[Interface]] = {}
+        for iface in self.interfaces():
+            if iface.package and iface not in packages.get(iface.package, []):
+                packages.setdefault(iface.package, []).append(iface)
+        for pkg, ifaces in packages.items():
+            lines += ["", f"package {pkg} {{"]
+            for n, iface in enumerate(ifaces):
+                if n:
+                    lines.append("")
+                lines.append(f"  interface {_id(iface.short_name)} {{")
+                lines.extend(f"    {ln}" for ln in iface.body())
+                lines.append("  }")
+            lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "imports": [i.to_json() for i in self.imports],
+                "exports": [e.to_json() for e in self.exports],
+                "uses": [{"from": src, "name": n, "as": a} for src, items in self.uses.items() for n, a in items],
+                "types": [t.to_json() for t in self.types]}
+
+
+def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root") -> World:
+    """Build the `World` of a compiled component from wasmtime's type reflection."""
+    ctype = component.type
+    return _Builder(engine).build(ctype.imports(engine), ctype.exports(engine), name)
+
+
+def render_type(t: wc.ValType) -> str:
+    """A value type as WIT, without names for records/variants/enums/flags (written structurally)."""
+    return _Builder(None).render(t, WORLD)
+
+
+# -- building ------------------------------------------------------------------------------------
+
+@dataclass
+class _Named:
+    owner: str
+    name: str
+    type: Any
+
+
+class _Builder:
+    def __init__(self, engine: wasmtime.Engine | None) -> None:
+        self.engine = engine
+        self.named: list[_Named] = []
+        self.scopes: dict[str, Interface] = {}
+        self.world = World()
+        self.anon = 0
+        self._members: dict[str, dict[str, wc.ComponentExtern]] = {}
+
+    def build(self, imports: dict[str, wc.ComponentExtern], exports: dict[str, wc.ComponentExtern],
+              name: str) -> World:
+        self.world.name = name
+        self.scopes[WORLD] = Interface(WORLD, self.world.uses, self.world.types)
+        plan: list[tuple[list[WorldItem], str, Any]] = []
+        for items, externs in ((self.world.imports, imports), (self.world.exports, exports)):
+            for key, ext in externs.items():
+                plan.append((items, key, ext.ty))
+        # Names first (every interface), so references anywhere find them.
+        for _, key, ty in plan:
+            if isinstance(ty, wc.ComponentInstanceType):
+                assert self.engine is not None
+                members = ty.exports(self.engine)
+                self.scopes[key] = Interface(key)
+                for mname, mext in members.items():
+                    mty = mext.ty
+                    if isinstance(mty, (wc.ResourceType, *_NOMINAL)):
+                        self.named.append(_Named(key, mname, mty))
+                self._members[key] = members
+        for items, key, ty in plan:
+            items.append(self._item(key, ty))
+        return self.world
+
+    def _item(self, key: str, ty: Any) -> WorldItem:
+        if isinstance(ty, wc.ComponentInstanceType):
+            return WorldItem(key, "interface", interface=self._interface(key))
+        if isinstance(ty, wc.FuncType):
+            return WorldItem(key, "func", function=self._function(key, ty, WORLD))
+        if isinstance(ty, wc.ComponentType):
+            return WorldItem(key, "component")
+        if isinstance(ty, wc.ModuleType):
+            return WorldItem(key, "module")
+        if isinstance(ty, wc.ResourceType):
+            self.named.append(_Named(WORLD, key, ty))
+            td = TypeDef(key, "resource")
+            self.world.types.append(td)
+            return WorldItem(key, "type", typedef=td)
+        self._define(WORLD, key, ty)
+        return WorldItem(key, "type")
+
+    def _interface(self, key: str) -> Interface:
+        iface = self.scopes[key]
+        resources: dict[str, TypeDef] = {}
+        for mname, mext in self._members[key].items():
+            mty = mext.ty
+            if isinstance(mty, wc.FuncType):
+                fn = self._function(mname, mty, key)
+                if fn.resource and fn.resource in resources:
+                    resources[fn.resource].methods.append(fn)
+                else:
+                    iface.functions.append(fn)
+            elif isinstance(mty, (wc.ComponentType, wc.ModuleType, wc.ComponentInstanceType)):
+                continue
+            else:
+                td = self._define(key, mname, mty)
+                if td is not None and td.kind == "resource":
+                    resources[mname] = td
+        return iface
+
+    def _define(self, owner: str, name: str, ty: Any) -> TypeDef | None:
+        """Add `name` to `owner`: a `use` when an equal named type lives in an earlier interface."""
+        scope = self.scopes[owner]
+        if isinstance(ty, (wc.ResourceType, *_NOMINAL)):
+            first = self._lookup(ty, None)
+            if first is not None and first.owner != owner:
+                scope.uses.setdefault(first.owner, []).append((first.name, name))
+                return None
+            if first is not None and first.name != name:
+                td = TypeDef(name, "alias", target=_id(first.name))
+                scope.types.append(td)
+                return td
+            if isinstance(ty, wc.ResourceType):
+                td = TypeDef(name, "resource")
+            else:
+                td = self._nominal(name, ty, owner)
+        else:
+            td = TypeDef(name, "alias", target=self.render(ty, owner))
+        scope.types.append(td)
+        return td
+
+    def _nominal(self, name: str, ty: Any, owner: str) -> TypeDef:
+        if isinstance(ty, wc.RecordType):
+            return TypeDef(name, "record", [(n, self.render(t, owner)) for n, t in ty.fields])
+        if isinstance(ty, wc.VariantType):
+            return TypeDef(name, "variant",
+                           [(n, None if t is None else self.render(t, owner)) for n, t in ty.cases])
+        return TypeDef(name, "enum" if isinstance(ty, wc.EnumType) else "flags", [(n, None) for n in ty.names])
+
+    def _lookup(self, ty: Any, owner: str | None) -> _Named | None:
+        """The named type equal to `ty`: preferably one visible in `owner`, else its first definition."""
+        first = None
+        cls = type(ty)
+        for n in self.named:
+            if type(n.type) is cls and n.type == ty:
+                if owner is None or n.owner == owner:
+                    return n
+                if first is None:
+                    first = n
+        return first
+
+    def _function(self, name: str, ty: wc.FuncType, owner: str) -> Function:
+        params = [(n, self.render(t, owner)) for n, t in ty.params]
+        res = ty.result
+        result = None if res is None else self.render(res, owner)
+        m = _FUNC_RE.match(name)
+        if m and m.group(1):
+            return Function(m.group(3), params, result, m.group(1), m.group(2), name, raw=ty)
+        if m:
+            return Function(m.group(4), params, result, "constructor", m.group(4), name, raw=ty)
+        return Function(name, params, result, export_name=name, raw=ty)
+
+    def render(self, t: Any, owner: str) -> str:
+        """WIT text for a value type as seen from `owner` (adding `use`s and made-up names as needed)."""
+        prim = _PRIMS.get(type(t))
+        if prim is not None:
+            return prim
+        if isinstance(t, wc.ListType):
+            return f"list<{self.render(t.element, owner)}>"
+        if isinstance(t, wc.TupleType):
+            return "tuple<" + ", ".join(self.render(e, owner) for e in t.elements) + ">"
+        if isinstance(t, wc.OptionType):
+            return f"option<{self.render(t.payload, owner)}>"
+        if isinstance(t, wc.ResultType):
+            ok, err = t.ok, t.err
+            if ok is None and err is None:
+                return "result"
+            if err is None:
+                return f"result<{self.render(ok, owner)}>"
+            return f"result<{'_' if ok is None else self.render(ok, owner)}, {self.render(err, owner)}>"
+        if isinstance(t, (wc.FutureType, wc.StreamType)):
+            kind = "future" if isinstance(t, wc.FutureType) else "stream"
+            try:
+                return f"{kind}<{self.render(t.payload, owner)}>"
+            except (TypeError, wasmtime.WasmtimeError):
+                return kind
+        if isinstance(t, (wc.OwnType, wc.BorrowType)):
+            rname = self._name_of(t.ty, owner, "resource")
+            return rname if isinstance(t, wc.OwnType) else f"borrow<{rname}>"
+        if isinstance(t, _NOMINAL):
+            return self._name_of(t, owner, _kind_word(t))
+        return "unknown"
+
+    def _name_of(self, ty: Any, owner: str, word: str) -> str:
+        if owner not in self.scopes:  # structural rendering without a world (render_type)
+            if isinstance(ty, wc.RecordType):
+                return "record { " + ", ".join(f"{n}: {self.render(t, owner)}" for n, t in ty.fields) + " }"
+            if isinstance(ty, (wc.EnumType, wc.FlagsType)):
+                return f"{word} {{ " + ", ".join(ty.names) + " }"
+            return word
+        hit = self._lookup(ty, owner)
+        if hit is not None and hit.owner != owner:
+            local = next((a for n, a in self.scopes[owner].uses.get(hit.owner, []) if n == hit.name), None)
+            if local is None:
+                # Visible under a different local name already? Reuse it; otherwise `use` it.
+                self.scopes[owner].uses.setdefault(hit.owner, []).append((hit.name, hit.name))
+                local = hit.name
+            return _id(local)
+        if hit is not None:
+            return _id(hit.name)
+        # Never named anywhere: make a name up and define it where it is first used.
+        self.anon += 1
+        made = f"{word}-{self.anon}"
+        self.named.append(_Named(owner, made, ty))
+        scope = self.scopes[owner]
+        scope.types.append(TypeDef(made, "resource") if isinstance(ty, wc.ResourceType)
+                           else self._nominal(made, ty, owner))
+        return made
+
+
+def _kind_word(t: Any) -> str:
+    return {wc.RecordType: "record", wc.VariantType: "variant", wc.EnumType: "enum",
+            wc.FlagsType: "flags"}.get(type(t), "type")
+
+
+_KEYWORDS = {
+    "use", "type", "func", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "f32", "f64", "char",
+    "bool", "string", "option", "result", "list", "tuple", "record", "variant", "enum", "flags", "resource",
+    "own", "borrow", "static", "interface", "world", "import", "export", "package", "include", "with",
+    "as", "from", "constructor", "future", "stream", "async", "_",
+}
+
+
+def _id(name: str) -> str:
+    """A WIT identifier, `%`-escaped when it is a keyword."""
+    return f"%{name}" if name in _KEYWORDS else name
+
+
+def _use_item(name: str, alias: str) -> str:
+    return _id(name) if name == alias else f"{_id(name)} as {_id(alias)}"
+
+
+def _use_path(src: str, user: Interface) -> str:
+    m = _IFACE_RE.match(src)
+    if not m:
+        return _id(src)
+    same_pkg = user.package is not None and user.package == Interface(src).package
+    return _id(m["iface"]) if same_pkg else src
