@@ -1,0 +1,355 @@
+"""Reading `wasmhive.toml` and Spin's `spin.toml` (manifest version 2) into one `AppConfig`.
+
+Both files share Spin's v2 schema; every field they share means the same thing. A field we do not
+know is a warning that names it (never a silent drop); a malformed manifest is a `ConfigError` naming
+the file and line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ._model import (
+    AppConfig,
+    BuildConfig,
+    ComponentConfig,
+    Executor,
+    FileMount,
+    HttpTrigger,
+    StaticResponse,
+    VariableDecl,
+)
+
+__all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
+
+log = logging.getLogger("wasmhive.app")
+
+# Looked up in this order when a directory is given.
+MANIFEST_NAMES = ("wasmhive.toml", "spin.toml")
+
+_TOP = {"spin_manifest_version", "wasmhive_manifest_version", "application", "variables", "trigger", "component"}
+_APPLICATION = {"name", "version", "description", "authors", "trigger", "limits", "targets", "tool"}
+_COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbound_hosts", "allowed_http_hosts",
+              "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
+              "ai_models", "dependencies", "dependencies_inherit_configuration"}
+_UNSUPPORTED_COMPONENT = {"sqlite_databases", "ai_models", "dependencies", "dependencies_inherit_configuration"}
+_HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
+_BUILD = {"command", "workdir", "watch"}
+_EXECUTOR = {"type", "argv", "entrypoint"}
+_STATIC = {"status_code", "headers", "body"}
+_VARIABLE = {"required", "default", "secret", "description"}
+_LIMITS = {"timeout", "memory"}
+_VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def find_manifest(path: str | Path) -> Path:
+    """The manifest file for `path`: the file itself, or `wasmhive.toml`/`spin.toml` in a directory."""
+    p = Path(path)
+    if p.is_dir():
+        for name in MANIFEST_NAMES:
+            if (p / name).is_file():
+                return p / name
+        raise ConfigError(f"{p}: no {' or '.join(MANIFEST_NAMES)} in this directory")
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such manifest")
+    return p
+
+
+def load_manifest(path: str | Path) -> AppConfig:
+    """Read and validate a manifest file (or the manifest in a directory)."""
+    p = find_manifest(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read manifest: {e}") from None
+    return parse_manifest(text, p)
+
+
+@dataclass
+class _Ctx:
+    """Where we are: the manifest's path and text (to point errors and warnings at a line)."""
+
+    path: Path
+    text: str
+    warnings: list[str] = field(default_factory=list)
+
+    def line_of(self, *needles: str) -> int | None:
+        """The first line containing the most specific needle found (a table header or key)."""
+        for needle in needles:
+            for i, line in enumerate(self.text.splitlines(), 1):
+                if needle in line:
+                    return i
+        return None
+
+    def where(self, *needles: str) -> str:
+        line = self.line_of(*needles)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def error(self, message: str, *needles: str) -> ConfigError:
+        return ConfigError(f"{self.where(*needles)}: {message}")
+
+    def warn(self, message: str, *needles: str) -> None:
+        text = f"{self.where(*needles)}: {message}"
+        self.warnings.append(text)
+        log.warning("%s", text)
+
+    def check_keys(self, table: Mapping[str, Any], known: set[str], what: str, *needles: str,
+                   unsupported: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        for key in table:
+            if key in unsupported:
+                self.warn(f"{what}: field `{key}` is not supported yet and is ignored", f"{key} ", *needles)
+            elif key not in known:
+                self.warn(f"{what}: unknown field `{key}` is ignored", f"{key} ", f"{key}=", *needles)
+
+
+def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
+    """Parse manifest `text` read from `path` (relative paths in it resolve against its directory)."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # tomllib says "... (at line L, column C)": lift the line to the front, compiler style.
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
+        where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
+        raise ConfigError(f"{where}: malformed TOML: {msg}") from None
+    ctx = _Ctx(path, text)
+    version = doc.get("spin_manifest_version", doc.get("wasmhive_manifest_version"))
+    if "spin_manifest_version" in doc and version not in (2, "2"):
+        raise ctx.error(f"spin_manifest_version = {version!r} is not supported (only 2)", "spin_manifest_version")
+    if "wasmhive_manifest_version" in doc and doc["wasmhive_manifest_version"] not in (1, "1"):
+        raise ctx.error("wasmhive_manifest_version must be 1", "wasmhive_manifest_version")
+    if path.name == "spin.toml" and "spin_manifest_version" not in doc:
+        raise ctx.error("spin.toml needs `spin_manifest_version = 2` (version 1 manifests are not supported)")
+    ctx.check_keys(doc, _TOP, "manifest")
+
+    app = _table(ctx, doc, "application", "[application]")
+    ctx.check_keys(app, _APPLICATION, "[application]", "[application]")
+    trig_app = _table(ctx, app, "trigger", "[application.trigger")
+    http_app = _table(ctx, trig_app, "http", "[application.trigger.http]")
+    base = http_app.get("base", "/")
+    if not isinstance(base, str) or not base.startswith("/"):
+        raise ctx.error("[application.trigger.http] base must be a path starting with /", "base")
+    for key in http_app:
+        if key != "base":
+            ctx.warn(f"[application.trigger.http]: unknown field `{key}` is ignored", key)
+
+    variables = {name: _variable(ctx, name, spec) for name, spec in _table(ctx, doc, "variables", "[variables]").items()}
+    components = {cid: _component(ctx, cid, spec, path.parent)
+                  for cid, spec in _table(ctx, doc, "component", "[component").items()}
+
+    triggers_all = _table(ctx, doc, "trigger", "[[trigger")
+    triggers: list[HttpTrigger] = []
+    for kind, entries in triggers_all.items():
+        if kind != "http":
+            ctx.warn(f"trigger type `{kind}` is not supported yet; its triggers are ignored", f"[[trigger.{kind}]]")
+            continue
+        if not isinstance(entries, list):
+            raise ctx.error("`trigger.http` must be an array of tables ([[trigger.http]])", "trigger.http")
+        for i, entry in enumerate(entries):
+            triggers.append(_http_trigger(ctx, i, entry, components, path.parent))
+
+    cfg = AppConfig(
+        name=str(app.get("name", path.parent.resolve().name)),
+        version=str(app.get("version", "0.0.0")),
+        description=str(app.get("description", "")),
+        base=base,
+        dir=path.parent.resolve(),
+        manifest_path=path.resolve() if path.exists() else path,
+        variables=variables,
+        components=components,
+        triggers=triggers,
+        limits=_limits(ctx, app.get("limits", {}), "[application.limits]"),
+        warnings=ctx.warnings,
+        spin=path.name == "spin.toml" or "spin_manifest_version" in doc,
+    )
+    _cross_check(ctx, cfg)
+    return cfg
+
+
+def _table(ctx: _Ctx, parent: Mapping[str, Any], key: str, needle: str) -> dict[str, Any]:
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise ctx.error(f"`{key}` must be a table", needle, key)
+    return value
+
+
+def _str_list(ctx: _Ctx, value: Any, what: str, needle: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ctx.error(f"{what} must be a list of strings", needle)
+    return list(value)
+
+
+def _str_map(ctx: _Ctx, value: Any, what: str, needle: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ctx.error(f"{what} must be a table of strings", needle)
+    return dict(value)
+
+
+def _variable(ctx: _Ctx, name: str, spec: Any) -> VariableDecl:
+    needle = f"{name} "
+    if not _VAR_NAME.match(name):
+        raise ctx.error(f"variable name {name!r} must be lowercase letters, digits and _ (starting with a letter)",
+                        needle)
+    if not isinstance(spec, dict):
+        raise ctx.error(f"variable `{name}` must be a table like {{ default = \"...\" }} or {{ required = true }}",
+                        needle)
+    ctx.check_keys(spec, _VARIABLE, f"variable `{name}`", needle)
+    required = spec.get("required", False)
+    default = spec.get("default")
+    if not isinstance(required, bool) or not isinstance(spec.get("secret", False), bool):
+        raise ctx.error(f"variable `{name}`: required and secret must be true or false", needle)
+    if default is not None and not isinstance(default, str):
+        raise ctx.error(f"variable `{name}`: default must be a string", needle)
+    if required and default is not None:
+        raise ctx.error(f"variable `{name}` cannot be both required and have a default", needle)
+    if not required and default is None:
+        raise ctx.error(f"variable `{name}` needs either `required = true` or a `default`", needle)
+    return VariableDecl(name, required, default, bool(spec.get("secret", False)))
+
+
+def _limits(ctx: _Ctx, spec: Any, what: str) -> dict[str, str | int | float]:
+    if not isinstance(spec, dict):
+        raise ctx.error(f"{what} must be a table", what)
+    ctx.check_keys(spec, _LIMITS, what, what)
+    return {k: v for k, v in spec.items() if k in _LIMITS}
+
+
+def _files(ctx: _Ctx, cid: str, value: Any) -> list[FileMount]:
+    needle = f"[component.{cid}]"
+    if not isinstance(value, list):
+        raise ctx.error(f"component `{cid}`: files must be a list", "files", needle)
+    mounts = []
+    for item in value:
+        if isinstance(item, str):
+            mounts.append(FileMount(item, None))
+        elif isinstance(item, dict) and set(item) == {"source", "destination"} and all(
+                isinstance(v, str) for v in item.values()):
+            if not item["destination"].startswith("/"):
+                raise ctx.error(f"component `{cid}`: files destination must be absolute: {item['destination']!r}",
+                                "destination")
+            mounts.append(FileMount(item["source"], item["destination"]))
+        else:
+            raise ctx.error(f"component `{cid}`: a files entry is a glob string or "
+                            "{ source = \"dir\", destination = \"/path\" }", "files", needle)
+    return mounts
+
+
+def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
+    needle = f"[component.{cid}]"
+    if not _ID.match(cid):
+        raise ctx.error(f"component id {cid!r} may contain only letters, digits, '-', '_' and '.'", needle)
+    if not isinstance(spec, dict):
+        raise ctx.error(f"[component.{cid}] must be a table", needle)
+    ctx.check_keys(spec, _COMPONENT, f"component `{cid}`", needle, unsupported=_UNSUPPORTED_COMPONENT)
+    source = spec.get("source")
+    if isinstance(source, dict):
+        raise ctx.error(f"component `{cid}`: remote sources (url/registry) are not supported; give a local path",
+                        "source", needle)
+    if not isinstance(source, str) or not source:
+        raise ctx.error(f"component `{cid}` needs `source = \"path/to.wasm\"`", needle)
+    hosts = spec.get("allowed_outbound_hosts", [])
+    if "allowed_http_hosts" in spec:
+        ctx.warn(f"component `{cid}`: `allowed_http_hosts` is Spin 1 syntax; use allowed_outbound_hosts",
+                 "allowed_http_hosts")
+    build = None
+    if "build" in spec:
+        b = _table(ctx, spec, "build", f"[component.{cid}.build]")
+        ctx.check_keys(b, _BUILD, f"[component.{cid}.build]", f"[component.{cid}.build]")
+        command = b.get("command")
+        if not isinstance(command, (str, list)) or not command:
+            raise ctx.error(f"[component.{cid}.build] needs a `command`", f"[component.{cid}.build]")
+        workdir = b.get("workdir")
+        build = BuildConfig(command if isinstance(command, str) else _str_list(ctx, command, "command", "command"),
+                            (root / workdir) if isinstance(workdir, str) else root,
+                            _str_list(ctx, b.get("watch", []), "build.watch", "watch"))
+    return ComponentConfig(
+        id=cid,
+        source=(root / source),
+        description=str(spec.get("description", "")),
+        files=_files(ctx, cid, spec.get("files", [])),
+        exclude_files=_str_list(ctx, spec.get("exclude_files", []), "exclude_files", "exclude_files"),
+        allowed_outbound_hosts=_str_list(ctx, hosts, "allowed_outbound_hosts", "allowed_outbound_hosts"),
+        key_value_stores=_str_list(ctx, spec.get("key_value_stores", []), "key_value_stores", "key_value_stores"),
+        variables=_str_map(ctx, spec.get("variables", {}), f"[component.{cid}.variables]",
+                           f"[component.{cid}.variables]"),
+        environment=_str_map(ctx, spec.get("environment", {}), "environment", "environment"),
+        build=build,
+        limits=_limits(ctx, spec.get("limits", {}), f"[component.{cid}.limits]"),
+    )
+
+
+def _http_trigger(ctx: _Ctx, i: int, entry: Any, components: dict[str, ComponentConfig], root: Path) -> HttpTrigger:
+    needle = "[[trigger.http]]"
+    if not isinstance(entry, dict):
+        raise ctx.error("each [[trigger.http]] must be a table", needle)
+    ctx.check_keys(entry, _HTTP_TRIGGER, f"trigger #{i + 1}", needle)
+    route = entry.get("route")
+    private = False
+    if isinstance(route, dict):
+        if route != {"private": True}:
+            raise ctx.error("route must be a path or `{ private = true }`", "route")
+        private, route = True, None
+    elif not isinstance(route, str) or not route.startswith("/"):
+        raise ctx.error(f"trigger #{i + 1}: `route` must be a path starting with / (got {route!r})", "route", needle)
+    comp = entry.get("component")
+    static = None
+    if "static_response" in entry:
+        s = entry["static_response"]
+        if not isinstance(s, dict):
+            raise ctx.error("static_response must be a table", "static_response")
+        ctx.check_keys(s, _STATIC, "static_response", "static_response")
+        status = s.get("status_code", 200)
+        body = s.get("body", "")
+        if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(body, str):
+            raise ctx.error("static_response needs an integer status_code (100-599) and a string body",
+                            "static_response")
+        static = StaticResponse(status, _str_map(ctx, s.get("headers", {}), "static_response.headers",
+                                                 "static_response"), body.encode())
+        if comp is not None:
+            raise ctx.error("a trigger has either `component` or `static_response`, not both", "static_response")
+    elif isinstance(comp, dict):
+        cid = str(entry.get("id") or f"inline-component-{i + 1}")
+        components[cid] = _component(ctx, cid, comp, root)
+        comp = cid
+    elif not isinstance(comp, str):
+        raise ctx.error(f"trigger #{i + 1} ({route}) needs `component = \"id\"` or a static_response", needle)
+    elif comp not in components:
+        raise ctx.error(f"trigger for route {route} names component `{comp}`, which is not defined "
+                        f"(defined: {', '.join(sorted(components)) or 'none'})", f'"{comp}"', "component")
+    ex = entry.get("executor", {"type": "http"})
+    if not isinstance(ex, dict):
+        raise ctx.error("executor must be a table like { type = \"wagi\" }", "executor")
+    ctx.check_keys(ex, _EXECUTOR, "executor", "executor")
+    etype = ex.get("type", "http")
+    if etype not in ("http", "wagi", "spin"):
+        raise ctx.error(f"executor type {etype!r} is not supported (http or wagi)", "executor")
+    executor = Executor("wagi" if etype == "wagi" else "http", str(ex.get("argv", "${SCRIPT_NAME} ${ARGS}")),
+                        str(ex.get("entrypoint", "_start")))
+    return HttpTrigger(route=route, private=private, component=comp, executor=executor, static_response=static,
+                       id=str(entry.get("id", "")))
+
+
+def _cross_check(ctx: _Ctx, cfg: AppConfig) -> None:
+    """Rules that span tables: templates name declared variables."""
+    for comp in cfg.components.values():
+        for key, template in comp.variables.items():
+            if not _VAR_NAME.match(key):
+                raise ctx.error(f"component `{comp.id}`: variable name {key!r} is not valid", f"{key} ")
+            for ref in re.findall(r"\{\{\s*([^}\s]*)\s*\}\}", template):
+                if ref not in cfg.variables:
+                    raise ctx.error(f"component `{comp.id}`: variable `{key}` uses {{{{ {ref} }}}}, which is not "
+                                    "declared in [variables]", f"{key} ")
+        for host in comp.allowed_outbound_hosts:
+            for ref in re.findall(r"\{\{\s*([^}\s]*)\s*\}\}", host):
+                if ref not in cfg.variables:
+                    raise ctx.error(f"component `{comp.id}`: allowed_outbound_hosts uses {{{{ {ref} }}}}, which is "
+                                    "not declared in [variables]", "allowed_outbound_hosts")

@@ -1,0 +1,65 @@
+"""The life cycle every capability ("factor") follows, and the seam the HTTP trigger calls.
+
+A capability is one host interface family offered to guests (key-value, variables, ...). Its life cycle:
+
+1. `link(root, state_of)` — once per component linker: define its WIT functions and resources on the
+   linker's root instance. Host functions find their per-request state with `state_of(store)`, a
+   callable the trigger supplies (it maps the store of the running call to that request's
+   `InstanceContext`).
+2. `configure(app, configured)` — once per app: validate the manifest's and runtime config's settings for this
+   capability (unknown stores, bad hosts, missing variables are rejected here, at start-up) and build
+   the shared state (backends, resolved values).
+3. `prepare(app_state, component_id)` — once per instance (per request): the small state one instance
+   sees, e.g. the stores this component may open and its open handles.
+
+Nothing here touches HTTP; the trigger only calls these three methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..app import AppConfig
+
+__all__ = ["Factor", "InstanceContext", "StateOf"]
+
+
+@dataclass
+class InstanceContext:
+    """Per-instance state of every capability, keyed by capability name; owned by the trigger's request."""
+
+    component_id: str
+    states: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release per-instance resources (open handles) when the instance's store is dropped."""
+        for state in self.states.values():
+            close = getattr(state, "close", None)
+            if close is not None:
+                close()
+
+
+# state_of(store) -> the InstanceContext of the request whose guest is making the host call.
+StateOf = Callable[[Any], InstanceContext]
+
+
+class Factor(Protocol):
+    """One capability. See the module docstring for the life cycle."""
+
+    name: str
+
+    def link(self, root: Any, state_of: StateOf) -> None:
+        """Define this capability's interfaces on a component linker's root `LinkerInstance`."""
+
+    def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> Any:
+        """Validate the app's config for this capability and build its shared per-app state.
+
+        `configured` holds the states of the capabilities configured before this one (registry order),
+        e.g. outbound HTTP renders `{{ var }}` from the resolved variables.
+        """
+
+    def prepare(self, app_state: Any, component_id: str) -> Any:
+        """The per-instance state for one instance of `component_id`."""

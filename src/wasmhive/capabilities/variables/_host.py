@@ -1,0 +1,73 @@
+"""The variables capability: `fermyon:spin/variables@2.0.0`, `spin:variables/variables@3.0.0` and
+`wasi:config/store@0.2.0-draft-2024-09-27`, over the values resolved at start-up."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from wasmtime.component import Variant
+
+from ...app._model import AppConfig
+from .._factor import StateOf
+from ._resolve import ResolvedVariables, resolve
+
+__all__ = ["INTERFACES", "VariablesFactor"]
+
+log = logging.getLogger("wasmhive.capabilities.variables")
+
+SPIN_INTERFACES = ("fermyon:spin/variables@2.0.0", "spin:variables/variables@3.0.0")
+CONFIG_INTERFACE = "wasi:config/store@0.2.0-draft-2024-09-27"
+INTERFACES = (*SPIN_INTERFACES, CONFIG_INTERFACE)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class VariablesFactor:
+    """Variables: the app's `[variables]` rendered into each component's `variables` table.
+
+    A guest sees only its own component's variables (deny by default); a name it was not given is
+    `undefined` (or `none` through `wasi:config`).
+    """
+
+    name = "variables"
+
+    def link(self, root: Any, state_of: StateOf) -> None:
+        """Define the three interfaces on a component linker's root instance."""
+
+        def own(store: Any) -> dict[str, str]:
+            values: dict[str, str] = state_of(store).states.get(self.name, {})
+            return values
+
+        def spin_get(store: Any, name: str) -> Any:
+            try:
+                if not _NAME.match(name):
+                    return Variant("invalid-name", f"{name!r}: variable names are lowercase letters, digits and _")
+                value = own(store).get(name)
+                return value if value is not None else Variant("undefined", f"no variable named {name!r}")
+            except Exception as e:  # never let a host bug escape as a Python exception through wasmtime
+                log.exception("variables.get failed")
+                return Variant("other", str(e))
+
+        def config_get(store: Any, key: str) -> Any:
+            # result<option<string>, error>: the bindings cannot lower the err case of this shape, so
+            # only ok(some)/ok(none) are returned; lookups in a dict cannot fail anyway.
+            return own(store).get(key)
+
+        def config_get_all(store: Any) -> Any:
+            return sorted(own(store).items())
+
+        for iface in SPIN_INTERFACES:
+            with root.add_instance(iface) as inst:
+                inst.add_func("get", spin_get)
+        with root.add_instance(CONFIG_INTERFACE) as inst:
+            inst.add_func("get", config_get)
+            inst.add_func("get-all", config_get_all)
+
+    def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> ResolvedVariables:
+        """Resolve all variables now: a missing required one is a `ConfigError` at start-up."""
+        return resolve(app)
+
+    def prepare(self, app_state: ResolvedVariables, component_id: str) -> dict[str, str]:
+        return app_state.component(component_id)
