@@ -244,6 +244,13 @@ class Runtime:
         return captures
 
     # -- components ------------------------------------------------------------------------------
+    def component(self, source: Compiled | str | os.PathLike[str] | bytes, **options: Any) -> Any:
+        """A component ready to call from Python (`.exports.add(3, 4)`); see `wasmhive.component.Component`
+        for `imports=`, `limits=`, `sandbox=` and `fresh=`."""
+        from ..component import Component
+
+        return Component(self, source, **options)
+
     def component_linker(self) -> wc.Linker:
         """The shared component linker with wasmtime's WASI 0.2 (what `run` links commands against)."""
         with self._lock:

@@ -1,0 +1,424 @@
+"""`Component` (compiled + linked, ready to instantiate) and `ComponentInstance` (a live store + instance)."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from ..errors import ConfigError, LinkError, WasmhiveError
+from ..runtime._instance import guest_error
+from ..runtime._limits import Limits
+from ..runtime._sandbox import Sandbox
+from . import _model as m
+from ._convert import pyname
+from ._func import BoundFunc, Plan, error_from_ptr, take_pending
+from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider
+from ._resources import ResourceClass, ResourceHandle
+from ._values import Record, class_name
+
+if TYPE_CHECKING:
+    from ..runtime._runtime import Runtime
+
+__all__ = ["Component", "ComponentInstance", "Dependency", "Exports"]
+
+Binder = Callable[[str | None, str], Any]
+
+# Same-store dependencies: store context address → {id(component): instance in that store}.
+_STORE_DEPS: dict[int, dict[int, ComponentInstance]] = {}
+
+
+def signature_of(compiled: Any, engine: wasmtime.Engine) -> m.Signature:
+    """The component's signature, read once per compiled component."""
+    sig = compiled.meta.get("wasmhive.component.signature")
+    if sig is None:
+        sig = compiled.meta["wasmhive.component.signature"] = m.read_signature(compiled.component, engine)
+    return sig  # type: ignore[no-any-return]
+
+
+class Dependency:
+    """`imports=` value: serve an import from `component`'s export `export` (default: the same name),
+    in a private instance created in the same store as each instance of the importing component."""
+
+    def __init__(self, component: Component, export: str | None = None) -> None:
+        self.component = component
+        self.export = export
+
+
+class Component:
+    """A component ready to call from Python: `runtime.component("calc.wasm").exports.add(3, 4)`.
+
+    - `imports`: providers for the component's imports, keyed by WIT name (`"docs:log/sink"`;
+      the `@version` may be left out). A provider is a Python object/dict/module with a function per
+      WIT function (by WIT or Python name), another component's `ComponentInstance` or exports
+      namespace (calls are forwarded to it, host-mediated, across stores), or a `Component` (a
+      private instance of it is created in the same store as each instance of this one).
+      WASI imports are served by wasmtime's WASI, confined to `sandbox`.
+    - `limits`, `sandbox`: per instance; the wall-clock deadline and fuel are re-armed per call.
+    - `fresh=True`: every call through `exports` runs in a new instance (and store).
+
+    `exports` uses one long-lived instance (stateful) unless `fresh`; `instantiate()` makes more.
+    """
+
+    def __init__(self, runtime: Runtime, source: Any, *, imports: Mapping[str, Any] | None = None,
+                 limits: Limits | None = None, sandbox: Sandbox | None = None, fresh: bool = False) -> None:
+        compiled = runtime._as_compiled(source)
+        if compiled.kind != "component":
+            raise ConfigError(f"{compiled.name} is a core module, not a component: use Runtime.instantiate()")
+        self.runtime = runtime
+        self.compiled = compiled
+        self.name = compiled.name
+        self.limits = limits or Limits()
+        self.sandbox = sandbox or Sandbox()
+        self.fresh = fresh
+        self.signature = signature_of(compiled, runtime.engine)
+        self.classes: dict[m.WitType, type[Record]] = {}
+        self._plans: dict[tuple[str | None, str], Plan] = {}
+        self._deps: list[Component] = []
+        self._lock = threading.Lock()
+        self._default: ComponentInstance | None = None
+        self.linker = self._link(dict(imports or {}))
+
+    # -- linking -----------------------------------------------------------------------------------
+    def _link(self, imports: dict[str, Any]) -> wc.Linker:
+        linker = wc.Linker(self.runtime.engine)
+        linker.add_wasip2()
+        linker.allow_shadowing = True
+        missing: list[str] = []
+        used: set[str] = set()
+        root = linker.root()
+        try:
+            for name, item in self.signature.imports.items():
+                provider = lookup_import(imports, name)
+                if provider is None:
+                    if not name.startswith("wasi:"):
+                        missing.append(name)
+                    continue
+                used.update(k for k in imports if imports[k] is provider)
+                if isinstance(item, m.FuncSig):
+                    define_func(root, name, self._entry(name, item, {name: provider}, name))
+                    continue
+                li = root.add_instance(name)
+                try:
+                    for fname, fsig in item.funcs.items():
+                        define_func(li, fname, self._entry(f"{name}.{fname}", fsig, provider, name))
+                finally:
+                    li.close()
+        finally:
+            root.close()
+        unknown = [k for k in imports if k not in used]
+        if unknown:
+            raise LinkError(f"{self.name}: imports given for {', '.join(sorted(unknown))}, which the component "
+                            f"does not import (it imports: {', '.join(self.signature.imports) or 'nothing'})")
+        if missing:
+            raise LinkError(f"{self.name}: no provider for import{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(missing)}: pass imports={{name: provider}}")
+        return linker
+
+    def _entry(self, qualname: str, fsig: m.FuncSig, provider: Any, iface: str) -> Any:
+        if isinstance(provider, Component):
+            provider = Dependency(provider)
+        if isinstance(provider, Dependency):
+            return self._same_store_entry(qualname, fsig, provider.component, provider.export or iface)
+        if isinstance(provider, ComponentInstance):
+            provider = provider.exports.get(iface) or provider.exports
+        if isinstance(provider, Exports):
+            target = provider._binder(provider._iface, fsig.name)
+            if not isinstance(target, BoundFunc):
+                raise LinkError(f"import {qualname}: the providing component exports no function {fsig.name!r}")
+            check_same(qualname, fsig, target.plan.sig)
+            return ForwardFunc(qualname, target)
+        fn = resolve_provider(provider, fsig)
+        if isinstance(fn, BoundFunc):
+            check_same(qualname, fsig, fn.plan.sig)
+            return ForwardFunc(qualname, fn)
+        if not callable(fn):
+            raise LinkError(f"import {qualname}: the provider {type(provider).__name__} has no callable "
+                            f"{pyname(fsig.name)!r} ({fsig.wit()})")
+        return HostFunc(qualname, fsig, fn, self.classes)
+
+    def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Component, iface: str) -> Any:
+        if dep not in self._deps:
+            self._deps.append(dep)
+        exported = dep.signature.exports.get(iface)
+        dep_iface = iface if isinstance(exported, m.InterfaceSig) else None
+        have = (exported.funcs.get(fsig.name) if isinstance(exported, m.InterfaceSig)
+                else dep.signature.exports.get(fsig.name))
+        if not isinstance(have, m.FuncSig):
+            raise LinkError(f"import {qualname}: {dep.name} exports no function {fsig.name!r}")
+        check_same(qualname, fsig, have)
+        key = id(dep)
+
+        def entry(context: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
+            inst = _STORE_DEPS[ctypes.addressof(context.contents)][key]
+            return ForwardFunc(qualname, inst.bound(dep_iface, fsig.name))(context, args, nargs, results, nres)
+        return entry
+
+    # -- plans and instances -----------------------------------------------------------------------
+    def plan(self, iface: str | None, fname: str) -> Plan | None:
+        """The cached converters for an exported function (None if there is no such function)."""
+        key = (iface, fname)
+        plan = self._plans.get(key)
+        if plan is None:
+            sig = self.signature.exports.get(iface) if iface else self.signature.exports.get(fname)
+            fsig = sig.funcs.get(fname) if isinstance(sig, m.InterfaceSig) else sig
+            if not isinstance(fsig, m.FuncSig):
+                return None
+            qual = f"{iface}.{fname}" if iface else fname
+            plan = self._plans[key] = Plan(qual, fsig, self.classes)
+        return plan
+
+    def instantiate(self, *, store: wasmtime.Store | None = None) -> ComponentInstance:
+        """A new instance in a new store (with this component's limits and sandbox)."""
+        rt = self.runtime
+        if store is None:
+            store = rt.new_store(self.limits)
+            captures = rt._apply_sandbox(store, self.sandbox)
+        else:
+            captures = {}
+        deps: dict[int, ComponentInstance] = {}
+        for dep in self._deps:
+            deps[id(dep)] = dep.instantiate(store=store)
+        addr = ctypes.addressof(store._context().contents)
+        if deps:
+            _STORE_DEPS[addr] = deps
+        try:
+            raw = self.linker.instantiate(store, self.compiled.component)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            raise rt._instantiate_error(e, self.compiled, self.limits) from None
+        return ComponentInstance(self, store, raw, captures, addr if deps else None)
+
+    @property
+    def exports(self) -> Exports:
+        """The exports, called in the default (long-lived) instance, or a fresh one per call."""
+        if self.fresh:
+            return Exports(self.signature, self._fresh_binder, self.classes)
+        return self.instance.exports
+
+    @property
+    def instance(self) -> ComponentInstance:
+        """The default instance, created on first use."""
+        with self._lock:
+            if self._default is None or self._default.trapped:
+                # A trap leaves a component instance unusable: the default one is replaced.
+                self._default = self.instantiate()
+            return self._default
+
+    def _fresh_binder(self, iface: str | None, fname: str) -> Any:
+        if self.plan(iface, fname) is None:
+            return None
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.instantiate().bound(iface, fname)(*args, **kwargs)
+        call.__name__ = pyname(fname)
+        return call
+
+    def record(self, name: str, iface: str | None = None) -> type[Record]:
+        """The Python class used for WIT record `name` (e.g. to construct arguments)."""
+        for iname, item in self.signature.exports.items():
+            if isinstance(item, m.InterfaceSig) and (iface is None or iface == iname):
+                ty = item.types.get(name)
+                if isinstance(ty, m.Record):
+                    from ._convert import lifter
+
+                    lifter(ty, self.classes)
+                    return self.classes[ty]
+        raise KeyError(f"no exported record type named {name!r}")
+
+    def close(self) -> None:
+        """Drop the default instance (and its store)."""
+        with self._lock:
+            if self._default is not None:
+                self._default.close()
+                self._default = None
+
+    def __enter__(self) -> Component:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Component {self.name}>"
+
+
+class ComponentInstance:
+    """A live instance of a component in its own store. Not thread-safe: one call at a time."""
+
+    def __init__(self, component: Component, store: wasmtime.Store, raw: wc.Instance,
+                 captures: dict[str, Any], deps_key: int | None) -> None:
+        self.component = component
+        self._store: wasmtime.Store | None = store
+        self.raw = raw
+        self.captures = captures
+        self._cptr = store._context()
+        self._deps_key = deps_key
+        limits = component.limits
+        self._timeout = limits.timeout
+        self._fuel = limits.fuel if component.runtime.settings.fuel else None
+        self._bound: dict[tuple[str | None, str], BoundFunc] = {}
+        self.trapped = False
+        self.exports = Exports(component.signature, self.bound, component.classes)
+
+    @property
+    def store(self) -> wasmtime.Store:
+        if self._store is None:
+            raise WasmhiveError("this component instance was closed")
+        return self._store
+
+    def bound(self, iface: str | None, fname: str) -> BoundFunc | None:  # type: ignore[return]
+        """The callable for exported function `fname` (in interface `iface`, or top level)."""
+        key = (iface, fname)
+        f = self._bound.get(key)
+        if f is not None:
+            return f
+        plan = self.component.plan(iface, fname)
+        if plan is None:
+            return None
+        store = self.store
+        if iface:
+            idx = self.raw.get_export_index(store, iface)
+            idx = None if idx is None else self.raw.get_export_index(store, fname, idx)
+        else:
+            idx = self.raw.get_export_index(store, fname)
+        func = None if idx is None else self.raw.get_func(store, idx)
+        if func is None:
+            return None
+        f = self._bound[key] = BoundFunc(plan, self, func)
+        return f
+
+    def _before_call(self) -> None:
+        store = self._store
+        if store is None:
+            raise WasmhiveError("this component instance was closed")
+        if self.trapped:
+            raise WasmhiveError("this component instance trapped earlier and cannot be entered again: "
+                                "create a new one (component.instantiate(), or fresh=True)")
+        if self._timeout is not None:
+            self.component.runtime.set_deadline(store, self._timeout)
+        if self._fuel is not None:
+            store.set_fuel(self._fuel)
+
+    def _call_error(self, err: int, qualname: str) -> Exception:
+        self.trapped = True
+        return self._translate(error_from_ptr(err))
+
+    def _translate(self, e: BaseException) -> Exception:
+        host = take_pending()
+        out = guest_error(e, self.component.limits)
+        if host is not None and out is not host:
+            out.__cause__ = host
+            out.host_exception = host  # type: ignore[attr-defined]
+        return out  # type: ignore[no-any-return]
+
+    # -- resources ---------------------------------------------------------------------------------
+    def wrap_resource(self, name: str, raw: Any, owned: bool) -> ResourceHandle:
+        return ResourceHandle(raw, self, name, owned)
+
+    def _resource_method(self, resource: str, method: str) -> BoundFunc | None:
+        full = f"[method]{resource}.{method.replace('_', '-')}"
+        for iname, item in self.component.signature.exports.items():
+            if isinstance(item, m.InterfaceSig) and full in item.funcs:
+                return self.bound(iname, full)
+        return self.bound(None, full)
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def stdout(self) -> bytes:
+        cap = self.captures.get("stdout")
+        return cap.getvalue() if cap else b""  # type: ignore[no-any-return]
+
+    def stderr(self) -> bytes:
+        cap = self.captures.get("stderr")
+        return cap.getvalue() if cap else b""  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Drop the store: every resource handle of this instance becomes unusable."""
+        if self._deps_key is not None:
+            _STORE_DEPS.pop(self._deps_key, None)
+            self._deps_key = None
+        self._bound.clear()
+        self._store = None
+
+    def __enter__(self) -> ComponentInstance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_deps_key", None) is not None:
+            _STORE_DEPS.pop(self._deps_key, None)  # type: ignore[arg-type]
+
+
+class Exports:
+    """Exported functions as attributes: `exports.add`, `exports.docs_math_calculator.add`,
+    `exports["docs:math/calculator"].add`, resources as classes (`exports.echo.Counter(1)`)."""
+
+    def __init__(self, sig: m.Signature, binder: Binder, classes: dict[m.WitType, type[Record]],
+                 iface: str | None = None) -> None:
+        self._sig = sig
+        self._binder = binder
+        self._classes = classes
+        self._iface = iface
+        if iface is None:
+            funcs = {n: f for n, f in sig.exports.items() if isinstance(f, m.FuncSig)}
+            self._ifaces = {n for n, f in sig.exports.items() if isinstance(f, m.InterfaceSig)}
+            resources: list[str] = []
+        else:
+            item = sig.exports[iface]
+            assert isinstance(item, m.InterfaceSig)
+            funcs, self._ifaces, resources = item.funcs, set(), item.resources
+        self._funcs = {pyname(n): n for n, f in funcs.items() if f.kind == "freestanding"}
+        self._resources = {class_name(r): r for r in resources}
+        self._alias: dict[str, str] = {}
+        shorts: dict[str, list[str]] = {}
+        for n in self._ifaces:
+            self._alias[m.wit_name(n)] = n
+            shorts.setdefault(pyname(n.split("@", 1)[0].rsplit("/", 1)[-1].rsplit(":", 1)[-1]), []).append(n)
+        for short, names in shorts.items():
+            if len(names) == 1 and short not in self._funcs:
+                self._alias.setdefault(short, names[0])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self._funcs:
+            return self._binder(self._iface, self._funcs[name])
+        if name in self._alias:
+            return Exports(self._sig, self._binder, self._classes, self._alias[name])
+        if name in self._resources:
+            return ResourceClass(self._binder, self._iface, self._resources[name])
+        raise AttributeError(f"no export named {name!r} (exports: {', '.join(self)})")
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._ifaces:
+            return Exports(self._sig, self._binder, self._classes, name)
+        for n in self._ifaces:
+            if n.split("@", 1)[0] == name:
+                return Exports(self._sig, self._binder, self._classes, n)
+        if pyname(name) in self._funcs:
+            return self._binder(self._iface, self._funcs[pyname(name)])
+        if name in self._resources.values():
+            return ResourceClass(self._binder, self._iface, name)
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._funcs.values()
+        yield from sorted(self._ifaces)
+        yield from self._resources.values()
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(self._funcs) | set(self._alias) | set(self._resources))
+
+    def __repr__(self) -> str:
+        return f"<exports{' of ' + self._iface if self._iface else ''}: {', '.join(self)}>"
