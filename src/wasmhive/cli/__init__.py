@@ -16,6 +16,7 @@ __all__ = ["main"]
 COMMAND_MODULES = [
     "run",
     "inspect",
+    "bench",
 ]
 
 
