@@ -1,6 +1,7 @@
 """wasmhive: a WebAssembly application platform for Python, on wasmtime."""
 
 from .errors import (
+    BuildError,
     CapabilityDenied,
     ConfigError,
     DeadlineExceeded,
@@ -16,6 +17,7 @@ from .runtime import Compiled, EngineSettings, Instance, Limits, Preopen, RunRes
 __version__ = "0.1.0"
 
 __all__ = [
+    "BuildError",
     "CapabilityDenied",
     "Compiled",
     "ConfigError",

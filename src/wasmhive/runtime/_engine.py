@@ -105,11 +105,56 @@ def build_engine(settings: EngineSettings) -> tuple[wasmtime.Engine, bool]:
     fall back to on-demand allocation and say so in the log.
     """
     if settings.pooling:
-        try:
-            return wasmtime.Engine(settings.config()), True
-        except wasmtime.WasmtimeError as e:
-            log.warning("pooling allocator unavailable (%s); using on-demand allocation", str(e).splitlines()[0])
+        problem = _pooling_problem(settings)
+        if problem is None:
+            try:
+                return wasmtime.Engine(settings.config()), True
+            except wasmtime.WasmtimeError as e:
+                problem = str(e).splitlines()[0]
+        log.warning("pooling allocator unavailable (%s); using on-demand allocation", problem)
     return wasmtime.Engine(settings.config(pooling=False)), False
+
+
+_POOL_PROBES: dict[EngineSettings, str | None] = {}
+_PROBE = """import sys, json
+from wasmhive.runtime._engine import EngineSettings
+import wasmtime
+wasmtime.Engine(EngineSettings(**json.loads(sys.argv[1])).config())
+"""
+
+
+def _pooling_problem(settings: EngineSettings) -> str | None:
+    """Why the pool cannot be created here, or None if it can.
+
+    wasmtime's C API aborts the whole process (no error to catch) when the pool cannot reserve its
+    address space, so the first pooling engine per settings is created in a child process first.
+    """
+    if settings in _POOL_PROBES:
+        return _POOL_PROBES[settings]
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2])  # the directory holding the wasmhive package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(asdict(settings))], env=env,
+                              capture_output=True, timeout=60, check=False)
+        problem = None if proc.returncode == 0 else (
+            _last_line(proc.stderr.decode("utf-8", "replace")) or f"probe exited with {proc.returncode}")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        problem = f"cannot probe the pooling allocator: {e}"
+    _POOL_PROBES[settings] = problem
+    return problem
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("note:")]
+    return next((ln for ln in lines if "reserve" in ln or "mmap" in ln or "memory" in ln),
+                lines[-1] if lines else "")
 
 
 def wasmtime_version() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import wasmtime
 
 from ..errors import GuestError, LimitExceeded, translate
+from ._expose import HIDDEN_PREFIX
 from ._limits import Limits
 from ._memory import GuestMemory
 from ._sandbox import Capture
@@ -34,8 +35,12 @@ class Exports(Mapping[str, Any]):
     def __init__(self, instance: Instance) -> None:
         self._instance = instance
         self._raw = instance.raw.exports(instance.store)
+        # Host-only exports of unexported memories (see _expose) are not the guest's exports.
+        self._names = [n for n in self._raw if not n.startswith(HIDDEN_PREFIX)]
 
     def __getitem__(self, name: str) -> Any:
+        if name.startswith(HIDDEN_PREFIX):
+            raise KeyError(name)
         item = self._raw[name]
         if isinstance(item, wasmtime.Func):
             return self._instance.wrap(item)
@@ -50,10 +55,10 @@ class Exports(Mapping[str, Any]):
             raise AttributeError(f"no export named {name!r}") from None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._names)
 
 
 class Instance:

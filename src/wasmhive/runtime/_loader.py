@@ -92,7 +92,7 @@ def to_binary(data: bytes, source: str) -> tuple[Kind, bytes]:
     try:
         binary = bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as e:
-        raise InvalidModule(f"WebAssembly text does not parse: {_one_line(str(e))}", source=source) from None
+        raise InvalidModule(f"WebAssembly text does not parse: {_wat_error(str(e))}", source=source) from None
     return detect_kind(binary, source)[0], binary
 
 
@@ -108,6 +108,13 @@ def explain_compile_error(e: Exception, data: bytes, source: str) -> InvalidModu
     else:
         msg = f"invalid WebAssembly: {cause}"
     return InvalidModule(msg, source=source)
+
+
+def _wat_error(text: str) -> str:
+    """wat2wasm's error is a message, then `--> <anon>:LINE:COL` and a caret picture: keep message and place."""
+    first = text.strip().splitlines()[0] if text.strip() else "syntax error"
+    m = re.search(r"-->\s*\S*?:(\d+):(\d+)", text)
+    return f"{first} (line {m.group(1)}, column {m.group(2)})" if m else _one_line(text)
 
 
 def _one_line(text: str) -> str:

@@ -19,6 +19,7 @@ from wasmtime import _bindings as ffi
 from ..errors import ConfigError, GuestExit, InvalidModule, LinkError, WasmhiveError
 from ._cache import CompileCache
 from ._engine import EngineSettings, build_engine
+from ._expose import HIDDEN_PREFIX, expose_memories
 from ._instance import Instance, guest_error
 from ._limits import Limits
 from ._loader import Compiled, explain_compile_error, read_source, sha256_hex, to_binary
@@ -121,7 +122,9 @@ class Runtime:
         else:
             data, label = read_source(source), name or str(source)
         kind, binary = to_binary(data, label)
-        key = CompileCache.key(binary, self.fingerprint) if self.cache else sha256_hex(binary + self.fingerprint.encode())
+        # What we compile: core modules get host-only exports of hidden memories (see _expose).
+        code = expose_memories(binary) if kind == "module" else binary
+        key = CompileCache.key(code, self.fingerprint) if self.cache else sha256_hex(code + self.fingerprint.encode())
         with self._lock:
             hit = self._loaded.get(key)
         if hit is not None:
@@ -140,7 +143,7 @@ class Runtime:
         if raw is None:
             t0 = time.perf_counter()
             try:
-                raw = wasmtime.Module(self.engine, binary) if kind == "module" else wc.Component(self.engine, binary)
+                raw = wasmtime.Module(self.engine, code) if kind == "module" else wc.Component(self.engine, code)
             except wasmtime.WasmtimeError as e:
                 raise explain_compile_error(e, binary, label) from None
             log.debug("compiled %s in %.3fs", label, time.perf_counter() - t0)
@@ -221,8 +224,8 @@ class Runtime:
     def _instantiate_error(self, e: Exception, compiled: Compiled, limits: Limits) -> WasmhiveError:
         text = str(e)
         low = text.lower()
-        if "unknown import" in low or "import" in low and ("not defined" in low or "type mismatch" in low
-                                                            or "expected" in low and "found" in low):
+        if "unknown import" in low or ("import" in low and ("not defined" in low or "type mismatch" in low
+                                                            or ("expected" in low and "found" in low))):
             return LinkError(f"{compiled.name}: {_link_message(text)}")
         if "memory" in low and ("limit" in low or "minimum" in low) and limits.memory is not None:
             return guest_error(e, limits) if "trap" in low else _memory_limit(limits, text)
@@ -286,8 +289,9 @@ class Runtime:
         exports = inst.raw.exports(inst.store)
         start = exports.get("_start")
         if not isinstance(start, wasmtime.Func):
+            names = [n for n in exports if not n.startswith(HIDDEN_PREFIX)]
             raise InvalidModule("not a WASI command: it exports no `_start` function "
-                                f"(exports: {', '.join(exports) or 'none'})", source=compiled.name)
+                                f"(exports: {', '.join(names) or 'none'})", source=compiled.name)
         try:
             inst.call(start)
         except GuestExit as e:
