@@ -27,7 +27,7 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
               help="Preopen a host directory (read-write, or read-only with :ro).")
