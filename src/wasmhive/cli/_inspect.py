@@ -4,6 +4,7 @@ features, and a component's WIT world), as tables for people or `--json` for pro
 from __future__ import annotations
 
 import json
+import os
 
 import click
 from rich.table import Table
@@ -16,14 +17,17 @@ from . import main
 from ._common import console
 
 
-def describe(file: str, *, world: bool = True, cache: bool = True) -> Inspection:
-    """Parse FILE and, for a component, read its WIT world through wasmtime (compiled via the cache)."""
+def describe(file: str, *, world: bool = True, cache: bool | str | os.PathLike[str] = True) -> Inspection:
+    """Parse FILE and, for a component, read its WIT world through wasmtime (compiled via the cache).
+
+    `cache`: True for the default compile cache, False for none, or a cache directory.
+    """
     info = inspect(file)
     if info.kind == "component" and world:
         from ..component._wit import world_of
 
         try:
-            with Runtime(cache=None if cache else False) as rt:
+            with Runtime(cache=None if cache is True else cache) as rt:
                 compiled = rt.load(info.binary, name=info.source)
                 info.world = world_of(compiled.component, rt.engine)
         except WasmhiveError as e:
@@ -144,7 +148,7 @@ def _component(info: Inspection, c: Component) -> None:
         console.print(f"[bold]nested components[/] {len(c.components)}")
     if info.world is not None:
         console.print("[bold]WIT world[/]")
-        console.print(info.world.to_wit(), markup=False, highlight=False, end="")
+        console.print(info.world.to_wit(), markup=False, highlight=False, end="", soft_wrap=True)
     elif info.world_error:
         console.print(f"[yellow]WIT world unavailable:[/] {info.world_error}", markup=True)
     else:

@@ -47,12 +47,12 @@ class Function:
 
     def signature(self) -> str:
         params = self.params[1:] if self.kind == "method" else self.params
-        text = "func(" + ", ".join(f"{n}: {t}" for n, t in params) + ")"
+        text = "func(" + ", ".join(f"{_id(n)}: {t}" for n, t in params) + ")"
         return text + (f" -> {self.result}" if self.result and self.kind != "constructor" else "")
 
     def to_wit(self) -> str:
         if self.kind == "constructor":
-            return "constructor(" + ", ".join(f"{n}: {t}" for n, t in self.params) + ");"
+            return "constructor(" + ", ".join(f"{_id(n)}: {t}" for n, t in self.params) + ");"
         prefix = "static " if self.kind == "static" else ""
         return f"{_id(self.name)}: {prefix}{self.signature()};"
 

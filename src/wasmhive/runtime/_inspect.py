@@ -52,6 +52,8 @@ def inspect(source: str | os.PathLike[str] | bytes, *, name: str | None = None) 
         data, label = bytes(source), name or "<bytes>"
     else:
         data, label = read_source(source), name or str(source)
+    # A binary goes to our parser first: its errors carry the byte offset.
+    parsed = parse(data, label) if data[:4] == b"\0asm" else None
     kind, binary = to_binary(data, label)
-    parsed = parse(binary, label)
+    parsed = parsed or parse(binary, label)
     return Inspection(label, kind, len(binary), sha256_hex(binary), binary is not data, binary, parsed)

@@ -239,7 +239,12 @@ def _limits(r: Reader) -> Memory:
 
 
 def _table(r: Reader, s: Scan) -> str:
-    ref = valtype(r, s)
+    # A funcref table is MVP; any other element type needs reference types (or more).
+    if r.peek() == 0x70:
+        r.pos += 1
+        ref = "funcref"
+    else:
+        ref = valtype(r, s)
     lim = _limits(r)
     if lim.memory64:
         s.features.add("memory64")
@@ -428,7 +433,7 @@ def _parse_core(r: Reader, start: int) -> CoreModule:
         if mem.page_size != 65536:
             s.features.add("custom-page-sizes")
     m.features = [f for f in FEATURE_NAMES if f in s.features]
-    m.unknown = s.unknown
+    m.unknown.extend(s.unknown)
     m.instructions = s.instructions
     return m
 

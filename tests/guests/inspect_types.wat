@@ -1,0 +1,35 @@
+;; A hand-written component with WIT types (record, variant, enum, flags, resource, list, option,
+;; result) for the `wasmhive inspect` WIT rendering tests.
+(component
+  (import "docs:math/types@0.1.0" (instance $types
+    (type $p (record (field "x" u32) (field "y" u32)))
+    (export "point" (type $pt (eq $p)))
+    (type $e (enum "a" "b"))
+    (export "color" (type $col (eq $e)))
+    (export "res" (type $r (sub resource)))
+    (type $own (own $r))
+    (type $bor (borrow $r))
+    (export "[constructor]res" (func (param "n" u32) (result $own)))
+    (export "[method]res.get" (func (param "self" $bor) (result u32)))
+    (export "[static]res.make" (func (result $own)))
+    (export "dist" (func (param "a" $pt) (param "c" $col) (result u32)))
+  ))
+  (alias export $types "point" (type $point))
+  (alias export $types "res" (type $res))
+  (type $v (variant (case "none") (case "some" u32) (case "s" string)))
+  (import "my-var" (type $v2 (eq $v)))
+  (type $fl (flags "read" "write"))
+  (import "perms" (type $fl2 (eq $fl)))
+  (type $ownr (own $res))
+  (import "f" (func (param "p" $point) (param "r" $ownr) (result (option (list string)))))
+  (import "g" (func (param "v" $v2) (param "f" $fl2) (result (result u8 (error string)))))
+  (import "host" (instance
+    (type $rec (record (field "k" string) (field "v" (list u8)))) (export "entry" (type $e (eq $rec)))
+    (export "get" (func (param "key" string) (result (option $e))))
+  ))
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (export "add" (func $add))
+)
