@@ -18,6 +18,7 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
+from wasmtime.component._types import ComponentExtern
 
 __all__ = ["Function", "Interface", "TypeDef", "World", "WorldItem", "render_type", "world_of"]
 
@@ -237,9 +238,9 @@ class _Builder:
         self.scopes: dict[str, Interface] = {}
         self.world = World()
         self.anon = 0
-        self._members: dict[str, dict[str, wc.ComponentExtern]] = {}
+        self._members: dict[str, dict[str, ComponentExtern]] = {}
 
-    def build(self, imports: dict[str, wc.ComponentExtern], exports: dict[str, wc.ComponentExtern],
+    def build(self, imports: dict[str, ComponentExtern], exports: dict[str, ComponentExtern],
               name: str) -> World:
         self.world.name = name
         self.scopes[WORLD] = Interface(WORLD, self.world.uses, self.world.types)

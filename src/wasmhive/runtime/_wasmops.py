@@ -277,11 +277,76 @@ def _fb(sub: int, r: Reader, s: Scan) -> None:
 _PREFIXED = {0xFB: _fb, 0xFC: _fc, 0xFD: _fd, 0xFE: _fe}
 
 
+# Fast-path classes for the hot loop over code bodies: 1 = no immediate, 2 = one LEB128 immediate,
+# 3 = memarg (two LEB128s, unless the multi-memory bit is set), 4/5 = 4/8 raw bytes. 0 = full decode.
+_FAST = bytearray(256)
+for _op in (0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, *range(0x45, 0xC0)):
+    _FAST[_op] = 1
+for _op in (0x0C, 0x0D, 0x10, 0x20, 0x21, 0x22, 0x23, 0x24, 0x41, 0x42):
+    _FAST[_op] = 2
+for _op in range(0x28, 0x3F):
+    _FAST[_op] = 3
+_FAST[0x43], _FAST[0x44] = 4, 5
+
+
+def _skip_leb(r: Reader, data: bytes, pos: int, end: int) -> int:
+    start = pos
+    while True:
+        if pos >= end:
+            raise r.error("unexpected end inside a LEB128 integer", start)
+        b = data[pos]
+        pos += 1
+        if b < 0x80:
+            return pos
+        if pos - start >= 10:
+            raise r.error("LEB128 integer longer than 10 bytes", start)
+
+
 def scan_expr(r: Reader, s: Scan, *, const: bool = False) -> None:
     """Decode instructions until the end of `r` (a code body) or, for a const expr, its final `end`.
 
     Raises `UnknownOpcode` for an opcode it does not know and `InvalidModule` for truncation.
     """
+    if const:
+        _scan_const(r, s)
+        return
+    data, end, fast = r.data, r.end, _FAST
+    pos = r.pos
+    count = 0
+    try:
+        while pos < end:
+            op = data[pos]
+            k = fast[op]
+            count += 1
+            if k == 1:
+                pos += 1
+            elif k == 2:
+                pos = _skip_leb(r, data, pos + 1, end)
+            elif k == 3 and pos + 1 < end and data[pos + 1] < 0x40:
+                pos = _skip_leb(r, data, pos + 2, end)
+            elif k >= 4:
+                pos += 5 if k == 4 else 9
+                if pos > end:
+                    raise r.error("unexpected end inside a constant", end)
+            else:
+                r.pos = pos + 1
+                if op in _PREFIXED:
+                    _PREFIXED[op](r.u32(), r, s)
+                else:
+                    entry = _SINGLE.get(op)
+                    if entry is None:
+                        raise UnknownOpcode(f"0x{op:02x}", pos)
+                    imm, feature = entry
+                    imm(r, s)
+                    if feature:
+                        s.features.add(feature)
+                pos = r.pos
+    finally:
+        s.instructions += count
+    r.pos = pos
+
+
+def _scan_const(r: Reader, s: Scan) -> None:
     depth = 0
     while not r.eof:
         start = r.pos
@@ -297,15 +362,12 @@ def scan_expr(r: Reader, s: Scan, *, const: bool = False) -> None:
         imm(r, s)
         if feature:
             s.features.add(feature)
-        if const and op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+        if op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
             s.features.add("extended-const")
         if op in (0x02, 0x03, 0x04, 0x06, 0x1F):
             depth += 1
         elif op == 0x0B:
             if depth == 0:
-                if const:
-                    return
-            else:
-                depth -= 1
-    if const:
-        raise r.error("constant expression has no `end`")
+                return
+            depth -= 1
+    raise r.error("constant expression has no `end`")

@@ -442,7 +442,8 @@ def _export_type(m: CoreModule, kind: int, idx: int, func_types: list[int]) -> s
     if kind == 0:
         ti = func_types[idx] if idx < len(func_types) else None
         return m.types[ti] if ti is not None and ti < len(m.types) else f"(func {idx})"
-    pool: list[Any] = [m.tables, m.memories, m.globals, m.tags][kind - 1]
+    pools: list[list[Any]] = [m.tables, m.memories, m.globals, m.tags]
+    pool = pools[kind - 1]
     if idx >= len(pool):
         return f"({_EXTERN_KINDS[kind]} {idx})"
     item = pool[idx]
