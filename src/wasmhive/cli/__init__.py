@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "run",
     "inspect",
     "bench",
+    "new",
+    "build",
+    "contract",
 ]
 
 

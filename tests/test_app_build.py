@@ -1,0 +1,112 @@
+"""`wasmhive new` and `wasmhive build`: templates generate, build with the project's toolchains, and run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wasmhive.app import load_manifest
+from wasmhive.app._build import snapshot, watched_files
+from wasmhive.cli import main
+from wasmhive.http._router import Router
+from wasmhive.http._wagi import WagiExecutor, WagiRequest
+from wasmhive.runtime import Runtime
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    with Runtime() as rt:
+        yield rt
+
+
+def test_new_list() -> None:
+    result = CliRunner().invoke(main, ["new", "--list"])
+    assert result.exit_code == 0
+    for name in ("http-python", "http-c", "http-wat"):
+        assert name in result.output
+
+
+def test_new_refuses_bad_input(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["new", "http-nope", "x", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 64 and "no template named 'http-nope'" in r.output
+    r = CliRunner().invoke(main, ["new", "http-wat", "Bad_Name", "-o", str(tmp_path / "y")])
+    assert r.exit_code == 64 and "project name" in r.output
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    r = CliRunner().invoke(main, ["new", "http-wat", "ok", "-o", str(tmp_path / "full")])
+    assert r.exit_code == 64 and "not empty" in r.output
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("http-wat", b"Hello from demo (WAT)!\n"),
+    ("http-c", b"Hello from demo (C)! GET /hello\n"),
+])
+def test_new_build_run_wagi_templates(tmp_path: Path, runtime: Runtime, template: str, expected: bytes) -> None:
+    dest = tmp_path / "demo"
+    r = CliRunner().invoke(main, ["new", template, "demo", "-o", str(dest)])
+    assert r.exit_code == 0, r.output
+    assert {"wasmhive.toml", "README.md"} <= {p.name for p in dest.iterdir()}
+    r = CliRunner().invoke(main, ["build", str(dest)])
+    assert r.exit_code == 0, r.output
+    assert "built demo" in r.output
+    app = load_manifest(dest)
+    comp = app.components["demo"]
+    trigger = app.triggers[0]
+    assert trigger.executor.type == "wagi"
+    executor = WagiExecutor(runtime, comp.source, component_id="demo")
+    match = Router([(trigger.route or "", "demo")]).match("/hello")
+    assert match is not None
+    resp = executor.handle(WagiRequest("GET", "/hello"), match)
+    assert resp.status == 200 and resp.body == expected
+
+
+def test_new_python_template_layout(tmp_path: Path) -> None:
+    dest = tmp_path / "py"
+    assert CliRunner().invoke(main, ["new", "http-python", "py", "-o", str(dest)]).exit_code == 0
+    assert (dest / "wit" / "world.wit").is_file()
+    assert (dest / "wit" / "deps" / "wasi-http@0.2.0").is_dir()  # copied from installed packages
+    app = load_manifest(dest)
+    assert app.components["py"].build is not None and "componentize-py" in str(app.components["py"].build.command)
+
+
+def test_build_failure_shows_tool_output(tmp_path: Path) -> None:
+    (tmp_path / "wasmhive.toml").write_text("""
+[component.bad]
+source = "out.wasm"
+[component.bad.build]
+command = "echo compiling...; echo 'main.c:3: error: expected ;' >&2; exit 3"
+""")
+    r = CliRunner().invoke(main, ["build", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "exit 3" in r.output and "main.c:3: error: expected ;" in r.output
+
+
+def test_build_must_produce_source(tmp_path: Path) -> None:
+    (tmp_path / "wasmhive.toml").write_text('[component.a]\nsource = "a.wasm"\n[component.a.build]\ncommand = "true"\n')
+    r = CliRunner().invoke(main, ["build", str(tmp_path)])
+    assert r.exit_code == 1 and "did not produce" in r.output
+
+
+def test_watched_files_change_detection(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("1")
+    (tmp_path / "wasmhive.toml").write_text("""
+[component.a]
+source = "a.wasm"
+files = ["static/*"]
+[component.a.build]
+command = "true"
+workdir = "src"
+watch = ["*.py"]
+""")
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "i.html").write_text("x")
+    app = load_manifest(tmp_path)
+    files = watched_files(app)
+    assert {p.name for p in files} == {"a.py", "i.html", "wasmhive.toml"}
+    before = snapshot(files)
+    (tmp_path / "src" / "a.py").write_text("22")
+    assert snapshot(files) != before
