@@ -172,6 +172,35 @@ def test_pooling_allocator_runs_guests() -> None:
             assert rt.run(GUESTS / "hello.wat", sandbox=Sandbox(stdout="capture")).stdout == b"hello\n"
 
 
+def test_pooling_allocator_exhaustion_and_oversized_memories_are_clear() -> None:
+    with Runtime(cache=False, pooling=True, pooling_instances=2, pooling_max_memory=1024 * 1024) as rt:
+        tiny = rt.load(GUESTS / "tiny.wat")
+        alive = []
+        with pytest.raises(LimitExceeded) as info:
+            for _ in range(100):
+                alive.append(rt.instantiate(tiny))
+        assert info.value.limit == "pooling_instances" and "no free slot" in str(info.value)
+        alive.clear()
+        assert rt.instantiate(tiny).exports.add(1, 2) == 3, "slots come back when instances are dropped"
+        with pytest.raises(InvalidModule, match="pooling_max_memory"):
+            rt.load(b"(module (memory 100))")
+
+
+def test_instances_are_freed_without_the_garbage_collector(runtime: Runtime) -> None:
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        inst = runtime.instantiate(ADD.encode())
+        assert inst.exports.add(1, 1) == 2
+        store = weakref.ref(inst.store)
+        del inst
+        assert store() is None, "no reference cycle keeps the store (and its pool slot) alive"
+    finally:
+        gc.enable()
+
+
 def test_pooling_allocator_falls_back_when_it_cannot_reserve(caplog: pytest.LogCaptureFixture) -> None:
     # A million 4 GiB slots is far more address space than any machine can reserve.
     with caplog.at_level(logging.WARNING, logger="wasmhive.runtime"), \

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import wasmtime
+from wasmtime import _bindings as ffi
+from wasmtime._extern import wrap_extern
 
 from ..errors import GuestError, LimitExceeded, translate
 from ._expose import HIDDEN_PREFIX
@@ -34,14 +38,21 @@ class Exports(Mapping[str, Any]):
 
     def __init__(self, instance: Instance) -> None:
         self._instance = instance
-        self._raw = instance.raw.exports(instance.store)
+
+    @functools.cached_property
+    def _raw(self) -> Mapping[str, Any]:
+        # Enumerated on first use only: a command run looks up `_start` alone (see Instance.export).
+        return self._instance.raw.exports(self._instance.store)  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def _names(self) -> list[str]:
         # Host-only exports of unexported memories (see _expose) are not the guest's exports.
-        self._names = [n for n in self._raw if not n.startswith(HIDDEN_PREFIX)]
+        return [n for n in self._raw if not n.startswith(HIDDEN_PREFIX)]
 
     def __getitem__(self, name: str) -> Any:
-        if name.startswith(HIDDEN_PREFIX):
+        item = None if name.startswith(HIDDEN_PREFIX) else self._instance.export(name)
+        if item is None:
             raise KeyError(name)
-        item = self._raw[name]
         if isinstance(item, wasmtime.Func):
             return self._instance.wrap(item)
         if isinstance(item, wasmtime.Memory):
@@ -73,7 +84,12 @@ class Instance:
         self.raw = raw
         self.limits = limits
         self.captures = captures or {}
-        self.exports = Exports(self)
+
+    @property
+    def exports(self) -> Exports:
+        """The exports by name. A new view each time: an Instance holding its Exports (which hold the
+        Instance) would be a reference cycle keeping the store alive until the garbage collector runs."""
+        return Exports(self)
 
     @property
     def memory(self) -> GuestMemory:
@@ -86,6 +102,14 @@ class Instance:
     def memory_sizes(self) -> list[int]:
         return [int(x.data_len(self.store)) for x in self._raw_exports().values()
                 if isinstance(x, wasmtime.Memory)]
+
+    def export(self, name: str) -> Any:
+        """One raw wasmtime export by name, or None, without enumerating all exports (the hot path)."""
+        raw = name.encode()
+        item = ffi.wasmtime_extern_t()
+        found = ffi.wasmtime_instance_export_get(self.store._context(), ctypes.byref(self.raw._instance), raw,
+                                                 len(raw), ctypes.byref(item))
+        return wrap_extern(item) if found else None
 
     def _raw_exports(self) -> Mapping[str, Any]:
         return self.raw.exports(self.store)  # type: ignore[no-any-return]
@@ -112,7 +136,6 @@ class Instance:
         return cap.getvalue() if cap else b""
 
     def close(self) -> None:
-        self.exports = None  # type: ignore[assignment]
         self.raw = None  # type: ignore[assignment]
         self.store = None  # type: ignore[assignment]
 

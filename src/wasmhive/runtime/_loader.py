@@ -101,7 +101,9 @@ def explain_compile_error(e: Exception, data: bytes, source: str) -> InvalidModu
     text = str(e)
     cause = _one_line(text)
     low = text.lower()
-    if "end-of-file" in low or "unexpected end" in low:
+    if "exceeds the limit" in low:
+        msg = f"needs more than this engine allows (see EngineSettings.pooling_max_memory): {cause}"
+    elif "end-of-file" in low or "unexpected end" in low:
         msg = f"truncated module: {cause}"
     elif "feature" in low or "proposal" in low or "not enabled" in low or "support" in low:
         msg = f"uses a WebAssembly feature this runtime does not enable: {cause}"

@@ -200,7 +200,8 @@ class Runtime:
             raise ConfigError(f"{compiled.name} is a component: use Runtime.component() or run()")
         limits = limits or Limits()
         store = self.new_store(limits)
-        captures = self._apply_sandbox(store, sandbox or Sandbox())
+        # A module that imports no WASI needs no WASI context (saves ~10 µs per instance).
+        captures = self._apply_sandbox(store, sandbox or Sandbox()) if _imports_wasi(compiled) else {}
         try:
             if linker is None:
                 raw = self._instance_pre(compiled).instantiate(store)
@@ -227,6 +228,11 @@ class Runtime:
         if "unknown import" in low or ("import" in low and ("not defined" in low or "type mismatch" in low
                                                             or ("expected" in low and "found" in low))):
             return LinkError(f"{compiled.name}: {_link_message(text)}")
+        if "maximum concurrent" in low:
+            from ..errors import LimitExceeded
+            return LimitExceeded("pooling_instances", self.settings.pooling_instances,
+                                 f"the pooling allocator has no free slot ({_one(text)}); drop instances "
+                                 f"sooner or raise pooling_instances")
         if "memory" in low and ("limit" in low or "minimum" in low) and limits.memory is not None:
             return guest_error(e, limits) if "trap" in low else _memory_limit(limits, text)
         if "instance" in low and "limit" in low:
@@ -286,10 +292,9 @@ class Runtime:
 
     def _run_core(self, compiled: Compiled, sandbox: Sandbox, limits: Limits) -> tuple[int, dict[str, Capture]]:
         inst = self.instantiate(compiled, limits=limits, sandbox=sandbox)
-        exports = inst.raw.exports(inst.store)
-        start = exports.get("_start")
+        start = inst.export("_start")
         if not isinstance(start, wasmtime.Func):
-            names = [n for n in exports if not n.startswith(HIDDEN_PREFIX)]
+            names = [n for n in inst.raw.exports(inst.store) if not n.startswith(HIDDEN_PREFIX)]
             raise InvalidModule("not a WASI command: it exports no `_start` function "
                                 f"(exports: {', '.join(names) or 'none'})", source=compiled.name)
         try:
@@ -325,6 +330,18 @@ class Runtime:
             raise err from None
         # result<_, _>: wasmtime-py gives None for ok, and an object for err.
         return (0 if result is None or getattr(result, "tag", "ok") == "ok" else 1), captures
+
+
+def _one(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else text
+
+
+def _imports_wasi(compiled: Compiled) -> bool:
+    flag = compiled.meta.get("imports_wasi")
+    if flag is None:
+        flag = compiled.meta["imports_wasi"] = any(i.module.startswith("wasi") for i in compiled.module.imports)
+    return bool(flag)
 
 
 def _link_message(text: str) -> str:
