@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "new",
     "build",
     "contract",
+    "call",
+    "wit",
+    "bindgen",
 ]
 
 

@@ -217,6 +217,41 @@ class Component:
         call.__name__ = pyname(fname)
         return call
 
+    def locate(self, func: str, interface: str | None = None) -> tuple[str | None, m.FuncSig]:
+        """Find an exported function by WIT or Python name: top level, in `interface` (full name, without
+        version, or its last path segment), or, if unambiguous, in any exported interface."""
+        exports = self.signature.exports
+        want = {func, func.replace("_", "-")}
+        if interface is not None:
+            names = [n for n, item in exports.items() if isinstance(item, m.InterfaceSig) and interface in (
+                n, n.split("@", 1)[0], n.split("@", 1)[0].rsplit("/", 1)[-1], m.wit_name(n))]
+            if not names:
+                raise ConfigError(f"{self.name} exports no interface {interface!r} (interfaces: "
+                                  f"{', '.join(n for n, i in exports.items() if isinstance(i, m.InterfaceSig))})")
+            candidates = [(names[0], f) for f in exports[names[0]].funcs.values()  # type: ignore[union-attr]
+                          if f.name in want]
+        else:
+            candidates = [(None, f) for n, f in exports.items() if isinstance(f, m.FuncSig) and n in want]
+            if not candidates:
+                candidates = [(n, f) for n, item in exports.items() if isinstance(item, m.InterfaceSig)
+                              for f in item.funcs.values() if f.name in want]
+        if not candidates:
+            raise ConfigError(f"{self.name} exports no function {func!r}" +
+                              (f" in {interface}" if interface else "") + f" (functions: {self._func_list()})")
+        if len(candidates) > 1:
+            raise ConfigError(f"{func!r} is exported by several interfaces ({', '.join(str(i) for i, _ in candidates)})"
+                              ": pick one with --instance")
+        return candidates[0]
+
+    def _func_list(self) -> str:
+        out = []
+        for n, item in self.signature.exports.items():
+            if isinstance(item, m.FuncSig):
+                out.append(n)
+            else:
+                out.extend(f"{n}.{f}" for f in item.funcs)
+        return ", ".join(out) or "none"
+
     def record(self, name: str, iface: str | None = None) -> type[Record]:
         """The Python class used for WIT record `name` (e.g. to construct arguments)."""
         for iname, item in self.signature.exports.items():
