@@ -29,8 +29,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "compute"
-sys.path.insert(0, str(SRC / "py"))
-sys.path.insert(0, str(HERE))
+# Appended, not prepended: benchmarks/ holds an `http.py`, which must never shadow the standard library.
+for _p in (str(SRC / "py"), str(HERE)):
+    if _p not in sys.path:
+        sys.path.append(_p)
 
 import bench_aes  # noqa: E402
 import bench_matmul  # noqa: E402
@@ -212,7 +214,7 @@ def make_inputs(s: Sizes) -> dict[str, Any]:
 
 
 def make_image(width: int, height: int, rng: np.random.Generator) -> Any:
-    """A photo-like test card: smooth gradients, a few shapes and mild noise (compresses ~7x, like a photo)."""
+    """A photo-like test card: smooth gradients, a few shapes and sensor-like noise (deflates to about half)."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = xx / width, yy / height
     r = 128 + 100 * np.sin(6.0 * u + 2.0 * v)
@@ -592,6 +594,35 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def save(report: Report) -> list[Path]:
+    """Record a full run: the `compute` section of RESULTS.md and `compute.png` beside it."""
+    from _results import RESULTS, bar_chart, update_section
+
+    env = ", ".join(f"{k} {v}" for k, v in report.environment.items())
+    notes = []
+    for r in report.results:
+        if r.note and not r.note.startswith(("same bytes", "pako")):
+            notes.append(f"- {describe(report.sizes, r.workload).split()[0]} / {IMPL_LABELS[r.impl]}: {r.note}")
+    body = "\n".join([
+        f"Machine and versions: {env}.",
+        "",
+        markdown_table(report.header(), report.rows()),
+        "",
+        f"Medians of {report.sizes.runs} runs after {report.sizes.warmup} warm-up; `*` = scaled from a smaller "
+        "input (see notes). All outputs verified: " + ("yes" if report.all_ok else "NO (see notes)") + ".",
+        "",
+        *notes,
+        "",
+        "![compute](compute.png)",
+    ])
+    update_section("compute", body)
+    groups = [describe(report.sizes, w).split(" ")[0] for w in WORKLOADS]
+    series = {IMPL_LABELS[i]: [report.seconds(w, i) for w in WORKLOADS] for i in IMPLS}
+    chart = bar_chart(RESULTS.parent / "compute.png", "Compute workloads: median time (s, log scale; lower is better)",
+                      groups, series, "seconds")
+    return [RESULTS, *([chart] if chart else [])]
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -603,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(report.header(), report.rows()))
     if args.json:
         args.json.write_text(json.dumps(report.to_json(), indent=2))
+    if not args.quick:
+        save(report)
     return 0 if report.all_ok else 1
 
 

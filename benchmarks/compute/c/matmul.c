@@ -1,6 +1,7 @@
-/* C = A x B for n x n f32 matrices, row-major, blocked over i and k.
- * Every C[i][j] accumulates its products in ascending k order, in all languages, so results match
- * bit for bit (the inputs are small integers, which makes every partial sum exact anyway). */
+/* C = A x B for n x n f32 matrices, row-major, blocked over i and k, four k steps per pass over a row
+ * of C (one load and store of C[i][j] per four products instead of per product).
+ * Every C[i][j] still accumulates its products one at a time in ascending k order, in all languages,
+ * so results match bit for bit (the inputs are small integers, which makes every partial sum exact too). */
 #include "common.h"
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
@@ -17,21 +18,36 @@ BH_EXPORT(matmul) void matmul(const float *a, const float *b, float *c, int n) {
             int kend = kk + BK < n ? kk + BK : n;
             for (int i = ii; i < iend; i++) {
                 float *ci = c + (size_t)i * n;
-                for (int k = kk; k < kend; k++) {
-                    float aik = a[(size_t)i * n + k];
-                    const float *bk = b + (size_t)k * n;
+                const float *ai = a + (size_t)i * n;
+                int k = kk;
+                for (; k + 4 <= kend; k += 4) {
+                    float a0 = ai[k], a1 = ai[k + 1], a2 = ai[k + 2], a3 = ai[k + 3];
+                    const float *b0 = b + (size_t)k * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
                     int j = 0;
 #if defined(__wasm_simd128__)
-                    v128_t va = wasm_f32x4_splat(aik);
+                    v128_t v0 = wasm_f32x4_splat(a0), v1 = wasm_f32x4_splat(a1);
+                    v128_t v2 = wasm_f32x4_splat(a2), v3 = wasm_f32x4_splat(a3);
+                    /* Two independent vectors per step: the adds into one vector form a dependency chain. */
                     for (; j + 8 <= n; j += 8) {
-                        v128_t c0 = wasm_v128_load(ci + j), c1 = wasm_v128_load(ci + j + 4);
-                        c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(va, wasm_v128_load(bk + j)));
-                        c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(va, wasm_v128_load(bk + j + 4)));
-                        wasm_v128_store(ci + j, c0);
-                        wasm_v128_store(ci + j + 4, c1);
+                        v128_t s = wasm_v128_load(ci + j), t = wasm_v128_load(ci + j + 4);
+                        s = wasm_f32x4_add(s, wasm_f32x4_mul(v0, wasm_v128_load(b0 + j)));
+                        t = wasm_f32x4_add(t, wasm_f32x4_mul(v0, wasm_v128_load(b0 + j + 4)));
+                        s = wasm_f32x4_add(s, wasm_f32x4_mul(v1, wasm_v128_load(b1 + j)));
+                        t = wasm_f32x4_add(t, wasm_f32x4_mul(v1, wasm_v128_load(b1 + j + 4)));
+                        s = wasm_f32x4_add(s, wasm_f32x4_mul(v2, wasm_v128_load(b2 + j)));
+                        t = wasm_f32x4_add(t, wasm_f32x4_mul(v2, wasm_v128_load(b2 + j + 4)));
+                        s = wasm_f32x4_add(s, wasm_f32x4_mul(v3, wasm_v128_load(b3 + j)));
+                        t = wasm_f32x4_add(t, wasm_f32x4_mul(v3, wasm_v128_load(b3 + j + 4)));
+                        wasm_v128_store(ci + j, s);
+                        wasm_v128_store(ci + j + 4, t);
                     }
 #endif
-                    for (; j < n; j++) ci[j] += aik * bk[j];
+                    for (; j < n; j++) ci[j] = (((ci[j] + a0 * b0[j]) + a1 * b1[j]) + a2 * b2[j]) + a3 * b3[j];
+                }
+                for (; k < kend; k++) {
+                    float aik = ai[k];
+                    const float *bk = b + (size_t)k * n;
+                    for (int j = 0; j < n; j++) ci[j] += aik * bk[j];
                 }
             }
         }
