@@ -1,0 +1,227 @@
+"""Durable contract state in SQLite (WAL): the hash-chained log, modules, and checkpoints.
+
+An acknowledged update is in the log (fsync'd when durability is "full"; concurrent callers share
+one fsync: group commit). Checkpoints hold each canister's pages changed since the previous one and
+are written every `checkpoint_every` heights and on close; after a restart or `kill -9` the VM loads
+the last checkpoint and replays the log entries after it, checking each state hash on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._canister import Canister
+from ._principal import Principal
+from ._wasm import PAGE
+
+if TYPE_CHECKING:
+    from ._vm import ContractVM, Entry
+
+__all__ = ["StateStore", "load_entries", "replay"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log (
+  height INTEGER PRIMARY KEY, kind TEXT, root INTEGER, canister TEXT, method TEXT, caller BLOB,
+  arg_hash BLOB, reply_hash BLOB, state_hash BLOB, time INTEGER, instructions INTEGER,
+  prev_hash BLOB, hash BLOB, root_json TEXT);
+CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), height INTEGER, last_hash BLOB,
+  time_ns INTEGER, time_offset INTEGER, next_index INTEGER);
+CREATE TABLE IF NOT EXISTS ck_canisters (id BLOB PRIMARY KEY, name TEXT, module_hash TEXT, did TEXT,
+  controllers TEXT, cycles TEXT, timer INTEGER, version INTEGER, certified BLOB, heap_size INTEGER,
+  globals BLOB, stable_size INTEGER);
+CREATE TABLE IF NOT EXISTS ck_pages (canister BLOB, space INTEGER, page INTEGER, data BLOB,
+  PRIMARY KEY (canister, space, page)) WITHOUT ROWID;
+"""
+
+
+def _enc(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        return {"$b": bytes(v).hex()}
+    return v
+
+
+def _dec(v: Any) -> Any:
+    if isinstance(v, dict) and "$b" in v:
+        return bytes.fromhex(v["$b"])
+    return v
+
+
+class StateStore:
+    """The SQLite database behind a durable `ContractVM`."""
+
+    def __init__(self, directory: Path, durability: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "contracts.db"
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={durability.upper()}")
+        self.db.executescript(_SCHEMA)
+        self.checkpoint_height = 0
+        self.durable_height = 0
+        self._commit_lock = threading.Lock()
+        self._db_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- log ------------------------------------------------------------------------------------------
+    def append(self, batch: list[Entry]) -> None:
+        """Write entries (and new modules) in one transaction."""
+        if not batch:
+            return
+        rows = []
+        modules = []
+        for e in batch:
+            root = getattr(e, "root_data", None)
+            rj = None
+            if e.root and root is not None:
+                data = dict(root)
+                if "wasm" in data:
+                    import hashlib
+
+                    mh = hashlib.sha256(data["wasm"]).hexdigest()
+                    modules.append((mh, data.pop("wasm")))
+                    data["module"] = mh
+                rj = json.dumps({k: _enc(v) for k, v in data.items()})
+            rows.append((e.height, e.kind, int(e.root), e.canister, e.method, e.caller, e.arg_hash(), e.reply_hash,
+                         e.state_hash, e.time, e.instructions, e.prev_hash, e.hash, rj))
+        with self._db_lock:
+            self.db.execute("BEGIN")
+            try:
+                self.db.executemany("INSERT OR IGNORE INTO modules VALUES (?, ?)", modules)
+                self.db.executemany("INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        self.durable_height = max(self.durable_height, batch[-1].height)
+
+    def group_commit(self, vm: ContractVM) -> None:
+        """Return once everything this thread's update produced is durable (one leader writes for all)."""
+        target = vm.height
+        with self._commit_lock:
+            if self.durable_height >= target:
+                return
+            with vm._lock:
+                batch, vm._pending = vm._pending, []
+                ckpt = vm.height - self.checkpoint_height >= vm.checkpoint_every
+            self.append(batch)
+            if ckpt:
+                with vm._lock:
+                    vm.flush_locked_checkpoint()
+
+    def module(self, mh: str) -> bytes:
+        row = self.db.execute("SELECT wasm FROM modules WHERE hash = ?", (mh,)).fetchone()
+        if row is None:
+            raise KeyError(mh)
+        return bytes(row[0])
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def checkpoint(self, vm: ContractVM) -> None:
+        """Write every canister's changes since the last checkpoint (call with the VM lock held)."""
+        with self._db_lock:
+            self.db.execute("BEGIN")
+            try:
+                for c in vm.canisters.values():
+                    did = getattr(c, "did_text", None)
+                    self.db.execute("INSERT OR REPLACE INTO ck_canisters VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
+                        c.id.raw, c.name, c.module_hash, did, json.dumps([x.hex() for x in c.controllers]),
+                        str(c.cycles), c.timer, c.version, c.certified, len(c.shadow), c.globals, len(c.stable)))
+                    if getattr(c, "full_rewrite", False):
+                        self.db.execute("DELETE FROM ck_pages WHERE canister = ?", (c.id.raw,))
+                        c.full_rewrite = False  # type: ignore[attr-defined]
+                    sh = c.shadow
+                    self.db.executemany("INSERT OR REPLACE INTO ck_pages VALUES (?,?,?,?)", (
+                        (c.id.raw, 0, p, sh[p * PAGE:(p + 1) * PAGE].tobytes()) for p in sorted(c.dirty_heap)
+                        if (p + 1) * PAGE <= len(sh)))
+                    st = c.stable
+                    self.db.executemany("INSERT OR REPLACE INTO ck_pages VALUES (?,?,?,?)", (
+                        (c.id.raw, 1, p, bytes(st[p * PAGE:(p + 1) * PAGE])) for p in sorted(c.dirty_stable)
+                        if (p + 1) * PAGE <= len(st)))
+                    c.dirty_heap.clear()
+                    c.dirty_stable.clear()
+                self.db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?)",
+                                (vm.height, vm.last_hash, vm.time_ns, vm.time_offset, vm.next_index))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        self.checkpoint_height = vm.height
+
+    def recover(self, vm: ContractVM) -> None:
+        """Load the last checkpoint into `vm`, then replay the log after it."""
+        row = self.db.execute("SELECT height, last_hash, time_ns, time_offset, next_index FROM checkpoint").fetchone()
+        if row is not None:
+            vm.height, vm.last_hash, vm.time_ns, vm.time_offset, vm.next_index = row
+            self.checkpoint_height = vm.height
+            for (cid, name, mh, did, ctrl, cycles, timer, version, certified, heap_size, globals_,
+                 stable_size) in self.db.execute("SELECT * FROM ck_canisters").fetchall():
+                wasm = self.module(mh)
+                instrumented, info, module = vm._prepare_module(wasm)
+                c = Canister(vm, Principal(cid), name, wasm, instrumented, info, module, vm._service(info, did),
+                             [bytes.fromhex(x) for x in json.loads(ctrl)], int(cycles))
+                c.did_text = did  # type: ignore[attr-defined]
+                heap = np.zeros(heap_size, dtype=np.uint8)
+                c.stable = bytearray(stable_size)
+                for space, page, data in self.db.execute(
+                        "SELECT space, page, data FROM ck_pages WHERE canister = ?", (cid,)):
+                    if space == 0 and (page + 1) * PAGE <= heap_size:
+                        heap[page * PAGE:(page + 1) * PAGE] = np.frombuffer(data, np.uint8)
+                    elif space == 1 and (page + 1) * PAGE <= stable_size:
+                        c.stable[page * PAGE:(page + 1) * PAGE] = data
+                c.load_heap(heap, bytes(globals_))
+                c.timer, c.version, c.certified = timer, version, bytes(certified)
+                c.reset_tracking()
+                c.dirty_heap.clear()
+                c.dirty_stable.clear()
+                vm.canisters[c.id.raw] = c
+                vm.names[name] = c.id.raw
+        entries = load_entries(self.db, after=vm.height)
+        if entries:
+            replay(vm, entries, self.module)
+        self.durable_height = vm.height
+
+
+def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:
+    from ._vm import Entry
+
+    out = []
+    for (height, kind, root, canister, method, caller, arg_hash, reply_hash, state_hash, time, instr, prev, h,
+         rj) in db.execute("SELECT * FROM log WHERE height > ? ORDER BY height", (after,)):
+        e = Entry(height, kind, bool(root), canister, method, bytes(caller), b"", bytes(reply_hash),
+                  bytes(state_hash), time, instr, bytes(prev), bytes(h), bytes(arg_hash))
+        e.root_json = rj  # type: ignore[attr-defined]
+        out.append(e)
+    return out
+
+
+def replay(vm: ContractVM, entries: list[Entry], modules: Any) -> None:
+    """Re-execute the roots in `entries` on `vm`, checking every produced entry against the log."""
+    from ._vm import ContractError, _Holder
+
+    vm._replay = deque(entries)
+    try:
+        while vm._replay:
+            e = vm._replay[0]
+            if not e.root:
+                raise ContractError(f"log entry {e.height} is not the start of a root message")
+            rj = getattr(e, "root_json", None)
+            if not rj:
+                raise ContractError(f"log entry {e.height} has no recorded input")
+            root = {k: _dec(v) for k, v in json.loads(rj).items()}
+            if "module" in root:
+                root["wasm"] = modules(root.pop("module"))
+            holder = _Holder()
+            vm._root(root, holder)
+            if root["kind"] in ("install", "upgrade") and (holder.reply is None or not holder.reply.ok):
+                raise ContractError(f"replaying {root['kind']} at height {e.height} failed")
+    finally:
+        vm._replay = None

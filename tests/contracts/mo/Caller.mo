@@ -1,0 +1,17 @@
+// Inter-canister calls: forwards to a counter canister given by principal text.
+import Principal "mo:core/Principal";
+
+persistent actor Caller {
+  type CounterApi = actor { inc : () -> async Nat; get : query () -> async Nat };
+
+  public func bumpTwice(target : Principal) : async Nat {
+    let c : CounterApi = actor (Principal.toText(target));
+    ignore await c.inc();
+    await c.inc()
+  };
+
+  public func callMissing(target : Principal) : async Text {
+    let c : actor { nothere : () -> async Nat } = actor (Principal.toText(target));
+    try { ignore await c.nothere(); "no error" } catch (e) { "caught" }
+  };
+};

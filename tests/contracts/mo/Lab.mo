@@ -1,0 +1,62 @@
+// A test canister exercising the VM's semantics: traps, mutating queries, self calls, timers.
+import Runtime "mo:core/Runtime";
+import Timer "mo:core/Timer";
+
+persistent actor Lab {
+  var count : Nat = 0;
+  var log : Text = "";
+  var ticks : Nat = 0;
+
+  public func inc() : async Nat {
+    count += 1;
+    count
+  };
+
+  public query func get() : async Nat {
+    count
+  };
+
+  // Changes state, then traps: the whole update must be undone.
+  public func incThenTrap() : async Nat {
+    count += 1000;
+    log := log # "should-vanish;";
+    Runtime.trap("deliberate trap after changing state")
+  };
+
+  // A query that mutates: the change must be discarded.
+  public query func sneaky() : async Nat {
+    count += 100;
+    count
+  };
+
+  public query func getLog() : async Text {
+    log
+  };
+
+  // Several awaits on calls to itself: each is a message and a commit point of its own.
+  public func chain(n : Nat) : async Nat {
+    var i = 0;
+    while (i < n) {
+      ignore await inc();
+      log := log # "step;";
+      i += 1;
+    };
+    count
+  };
+
+  // The timer: after `seconds`, `ticks` goes up by one.
+  public func schedule(seconds : Nat) : async () {
+    ignore Timer.setTimer<system>(#seconds seconds, func() : async () { ticks += 1 });
+  };
+
+  public query func getTicks() : async Nat {
+    ticks
+  };
+
+  public func burn(n : Nat) : async Nat {
+    var i = 0;
+    var acc = 0;
+    while (i < n) { acc += i; i += 1 };
+    acc
+  };
+};
