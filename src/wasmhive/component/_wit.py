@@ -13,6 +13,7 @@ that was never named gets a made-up name (`record-1`) so the text stays valid WI
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,10 +212,16 @@ class World:
                 "types": [t.to_json() for t in self.types]}
 
 
-def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root") -> World:
-    """Build the `World` of a compiled component from wasmtime's type reflection."""
+def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root", *,
+             type_names: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> World:
+    """Build the `World` of a compiled component from wasmtime's type reflection.
+
+    `type_names` maps a nominal type's shape (`("record", field names)`, `("variant", case names)`,
+    `("enum"|"flags", names)`) to the name the binary gives it at the top level (wasmtime does not
+    report top-level type imports); `wasmhive.runtime._wasmparse` reads them (`Component.type_names`).
+    """
     ctype = component.type
-    return _Builder(engine).build(ctype.imports(engine), ctype.exports(engine), name)
+    return _Builder(engine, type_names).build(ctype.imports(engine), ctype.exports(engine), name)
 
 
 def render_type(t: wc.ValType) -> str:
@@ -232,8 +239,10 @@ class _Named:
 
 
 class _Builder:
-    def __init__(self, engine: wasmtime.Engine | None) -> None:
+    def __init__(self, engine: wasmtime.Engine | None,
+                 hints: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> None:
         self.engine = engine
+        self.hints = dict(hints or {})
         self.named: list[_Named] = []
         self.scopes: dict[str, Interface] = {}
         self.world = World()
@@ -399,14 +408,27 @@ class _Builder:
             return _id(local)
         if hit is not None:
             return _id(hit.name)
-        # Never named anywhere: make a name up and define it where it is first used.
-        self.anon += 1
-        made = f"{word}-{self.anon}"
+        # Not named by any instance: use the binary's top-level name for this shape, else make one
+        # up; define it where it is first used.
+        made = self.hints.pop(_shape(ty), "")
+        if not made or any(n.owner == owner and n.name == made for n in self.named):
+            self.anon += 1
+            made = f"{word}-{self.anon}"
         self.named.append(_Named(owner, made, ty))
         scope = self.scopes[owner]
         scope.types.append(TypeDef(made, "resource") if isinstance(ty, wc.ResourceType)
                            else self._nominal(made, ty, owner))
         return made
+
+
+def _shape(t: Any) -> tuple[str, tuple[str, ...]]:
+    if isinstance(t, wc.RecordType):
+        return ("record", tuple(n for n, _ in t.fields))
+    if isinstance(t, wc.VariantType):
+        return ("variant", tuple(n for n, _ in t.cases))
+    if isinstance(t, (wc.EnumType, wc.FlagsType)):
+        return (_kind_word(t), tuple(t.names))
+    return ("", ())
 
 
 def _kind_word(t: Any) -> str:

@@ -144,35 +144,6 @@ class CoreModule:
         }
 
 
-@dataclass
-class Component:
-    """What a component contains: its sections, embedded core modules and nested components."""
-
-    offset: int
-    size: int
-    sections: list[Section] = field(default_factory=list)
-    modules: list[CoreModule] = field(default_factory=list)
-    components: list[Component] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    imports: list[tuple[str, str]] = field(default_factory=list)
-    exports: list[tuple[str, str]] = field(default_factory=list)
-    customs: list[Custom] = field(default_factory=list)
-    producers: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "component", "offset": self.offset, "size": self.size,
-            "sections": [s.to_json() for s in self.sections], "counts": self.counts,
-            "imports": [{"name": n, "kind": k} for n, k in self.imports],
-            "exports": [{"name": n, "kind": k} for n, k in self.exports],
-            "custom_sections": [c.to_json() for c in self.customs], "producers": self.producers,
-            "modules": [m.to_json() for m in self.modules],
-            "components": [c.to_json() for c in self.components],
-            "unknown": self.unknown,
-        }
-
-
 def parse(data: bytes, source: str = "<bytes>") -> CoreModule | Component:
     """Parse a whole binary (core module or component)."""
     return _parse_at(Reader(data, 0, len(data), source), 0)
@@ -530,90 +501,5 @@ def _custom(name: str, body: Reader, m: CoreModule | Component) -> None:
         m.unknown.append(f"malformed {name} section: {e}")
 
 
-# -- components ----------------------------------------------------------------------------------
-
-_SORTS = {0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance"}
-_DESC = {0x00: "core module", 0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance"}
-
-
-def _extern_name(r: Reader) -> str:
-    at = r.pos
-    tag = r.byte()
-    if tag not in (0x00, 0x01):
-        raise r.error(f"unknown extern name encoding 0x{tag:02x}", at)
-    return r.name()
-
-
-def _parse_component(r: Reader, start: int, depth: int) -> Component:
-    c = Component(start, r.end - start)
-    for sec, body in _sections(r, COMPONENT_SECTIONS):
-        c.sections.append(sec)
-        if sec.id == 0:
-            c.customs.append(Custom(sec.name, sec.offset, sec.size))
-            _custom(sec.name, body, c)
-        elif sec.id == 1:
-            c.modules.append(_parse_core_at(body))
-        elif sec.id == 4:
-            inner = _parse_at(body, depth + 1)
-            if not isinstance(inner, Component):
-                raise malformed("component section holds a core module", sec.offset, r.source)
-            c.components.append(inner)
-        elif sec.id == 9:
-            c.counts["start"] = c.counts.get("start", 0) + 1
-        else:
-            at = body.pos
-            n = body.count()
-            c.counts[sec.name] = c.counts.get(sec.name, 0) + n
-            if sec.id in (10, 11):
-                try:
-                    _names(body, n, c.imports if sec.id == 10 else c.exports, sec.id == 11)
-                except InvalidModule as e:
-                    # Newer encodings of names/descriptors: list what we can, note the rest.
-                    c.unknown.append(f"{sec.name} section at offset {at}: {e}")
-    return c
-
-
-def _parse_core_at(body: Reader) -> CoreModule:
-    out = _parse_at(body, 0)
-    if not isinstance(out, CoreModule):
-        raise body.error("core module section holds a component", body.pos)
-    return out
-
-
-def _names(r: Reader, n: int, out: list[tuple[str, str]], export: bool) -> None:
-    for _ in range(n):
-        name = _extern_name(r)
-        at = r.pos
-        kind = r.byte()
-        if export:
-            if kind == 0x00:
-                r.byte()
-                kind_name = "core module"
-            else:
-                kind_name = _SORTS.get(kind, "")
-            if not kind_name:
-                raise r.error(f"unknown sort 0x{kind:02x}", at)
-            r.u32()
-            if r.byte() == 0x01:
-                _externdesc(r)
-        else:
-            r.pos = at
-            kind_name = _externdesc(r)
-        out.append((name, kind_name))
-
-
-def _externdesc(r: Reader) -> str:
-    at = r.pos
-    kind = r.byte()
-    if kind not in _DESC:
-        raise r.error(f"unknown extern kind 0x{kind:02x}", at)
-    if kind == 0x00:
-        r.byte()
-        r.u32()
-    elif kind in (0x02, 0x03):
-        bound = r.byte()
-        if not (kind == 0x03 and bound == 0x01):
-            r.u32()
-    else:
-        r.u32()
-    return _DESC[kind]
+# Components build on the pieces above (imported last: the two modules refer to each other).
+from ._wasmcomponent import Component, _parse_component  # noqa: E402
