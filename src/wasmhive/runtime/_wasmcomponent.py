@@ -19,9 +19,8 @@ from ._wasmparse import (
     _custom,
     _parse_at,
     _sections,
-    malformed,
 )
-from ._wasmread import Reader
+from ._wasmread import Reader, malformed
 
 __all__ = ["Component", "TypeKey"]
 
