@@ -64,6 +64,9 @@ FEATURE_CASES = {
     "mutable-global": '(module (global (export "g") (mut i32) (i32.const 0)))',
     "extended-const": "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
     "custom-page-sizes": "(module (memory 1 (pagesize 1)))",
+    "legacy-exceptions": "(module (tag $e) (func try call 0 catch $e catch_all end))",
+    "wide-arithmetic": """(module (func (param i64 i64) (result i64 i64)
+        local.get 0 local.get 1 i64.mul_wide_u))""",
 }
 
 
@@ -239,15 +242,18 @@ package docs:math@0.1.0 {
       x: u32,
       y: u32,
     }
+
     enum color {
       a,
       b,
     }
+
     resource res {
       constructor(n: u32);
       get: func() -> u32;
       make: static func() -> res;
     }
+
     dist: func(a: point, c: color) -> u32;
   }
 }
@@ -284,7 +290,7 @@ def test_component_wit_world(types_info: object, tmp_path: Path) -> None:
                  "  import host: interface {"):
         assert line in text.splitlines(), line
     # Top-level type imports: wasmtime does not list them; the names come from our binary parser.
-    assert "variant my-var {\n    none,\n    some(u32),\n    s(string),\n  }" in text
+    assert "  variant my-var {\n    none,\n    some(u32),\n    s(string),\n  }\n" in text
     # What we print is WIT that wasm-tools accepts.
     from wasmhive.app.toolchains import wasm_tools
 

@@ -138,7 +138,7 @@ def _component(info: Inspection, c: Component) -> None:
         t = Table(title=f"core modules ({len(c.modules)})", title_justify="left", show_edge=False)
         for col, just in (("#", "right"), ("offset", "right"), ("size", "right"), ("imports", "right"),
                           ("exports", "right"), ("language / toolchain", "left"), ("features", "left")):
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
+            t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
         for n, m in enumerate(c.modules):
             who = [f"{v['name']} {v['version']}".strip() for k in ("language", "processed-by")
                    for v in m.producers.get(k, [])]

@@ -126,10 +126,7 @@ class Interface:
     def body(self) -> list[str]:
         lines = [f"use {_use_path(src, self)}.{{{', '.join(_use_item(n, a) for n, a in items)}}};"
                  for src, items in self.uses.items()]
-        for t in self.types:
-            lines.extend(t.to_wit())
-        lines.extend(f.to_wit() for f in self.functions)
-        return lines
+        return _blocks(lines, self.types, [f.to_wit() for f in self.functions])
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "package": self.package,
@@ -152,7 +149,7 @@ class WorldItem:
             if self.interface.package:
                 return [f"{direction} {self.name};"]
             body = self.interface.body()
-            return [f"{direction} {_id(self.name)}: interface {{", *(f"  {ln}" for ln in body), "}"]
+            return [f"{direction} {_id(self.name)}: interface {{", *(f"  {ln}" if ln else "" for ln in body), "}"]
         if self.function is not None:
             return [f"{direction} {_id(self.name)}: {self.function.signature()};"]
         return [f"// {direction} {self.name}: {self.kind} (not expressible in WIT)"]
@@ -181,14 +178,11 @@ class World:
 
     def to_wit(self) -> str:
         """The world as WIT text: `package root:component; world root {...}` plus each package's interfaces."""
+        uses = [f"use {src}.{{{', '.join(_use_item(n, a) for n, a in items)}}};" for src, items in self.uses.items()]
+        items = [ln for direction, entries in (("import", self.imports), ("export", self.exports))
+                 for item in entries for ln in item.to_wit(direction)]
         lines = ["package root:component;", "", f"world {_id(self.name)} {{"]
-        lines.extend(f"  use {src}.{{{', '.join(_use_item(n, a) for n, a in items)}}};"
-                     for src, items in self.uses.items())
-        for t in self.types:
-            lines.extend(f"  {ln}" for ln in t.to_wit())
-        for direction, items in (("import", self.imports), ("export", self.exports)):
-            for item in items:
-                lines.extend(f"  {ln}" for ln in item.to_wit(direction))
+        lines.extend(f"  {ln}" if ln else "" for ln in _blocks(uses, self.types, items))
         lines.append("}")
         packages: dict[str, list[Interface]] = {}
         for iface in self.interfaces():
@@ -200,7 +194,7 @@ class World:
                 if n:
                     lines.append("")
                 lines.append(f"  interface {_id(iface.short_name)} {{")
-                lines.extend(f"    {ln}" for ln in iface.body())
+                lines.extend(f"    {ln}" if ln else "" for ln in iface.body())
                 lines.append("  }")
             lines.append("}")
         return "\n".join(lines) + "\n"
@@ -447,6 +441,21 @@ _KEYWORDS = {
 def _id(name: str) -> str:
     """A WIT identifier, `%`-escaped when it is a keyword."""
     return f"%{name}" if name in _KEYWORDS else name
+
+
+def _blocks(uses: list[str], types: list[TypeDef], rest: list[str]) -> list[str]:
+    """Uses, then type definitions, then the rest, with blank lines between groups and around
+    multi-line definitions (the layout `wasm-tools component wit` uses)."""
+    lines = list(uses)
+    for t in types:
+        block = t.to_wit()
+        if lines and (len(block) > 1 or lines[-1].endswith("}") or lines[-1].startswith("use ")):
+            lines.append("")
+        lines.extend(block)
+    if lines and rest:
+        lines.append("")
+    lines.extend(rest)
+    return lines
 
 
 def _use_item(name: str, alias: str) -> str:
