@@ -267,6 +267,11 @@ def types_info(compile_cache: Path) -> object:
     return describe(str(TYPES_WAT), cache=compile_cache)
 
 
+def test_fuzz_component() -> None:
+    ok, bad = _fuzz(wasm(TYPES_WAT.read_text()), "types.wasm")
+    assert ok + bad > 150 and bad > 0
+
+
 def test_component_sections(types_info: object) -> None:
     info = types_info
     assert info.kind == "component" and info.from_text  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import json
 import os
 
 import click
+import wasmtime
 from rich.table import Table
 
 from ..errors import WasmhiveError
@@ -34,6 +35,9 @@ def describe(file: str, *, world: bool = True, cache: bool | str | os.PathLike[s
         except WasmhiveError as e:
             # The sections are still worth showing when wasmtime refuses the component.
             info.world_error = str(e)
+        except (TypeError, wasmtime.WasmtimeError) as e:
+            # A type the installed bindings cannot reflect (newer component-model proposals).
+            info.world_error = f"cannot read the component's types: {str(e).splitlines()[0] if str(e) else e!r}"
     return info
 
 

@@ -152,6 +152,8 @@ class WorldItem:
             return [f"{direction} {_id(self.name)}: interface {{", *(f"  {ln}" if ln else "" for ln in body), "}"]
         if self.function is not None:
             return [f"{direction} {_id(self.name)}: {self.function.signature()};"]
+        if self.kind == "type":
+            return []  # defined among the world's types
         return [f"// {direction} {self.name}: {self.kind} (not expressible in WIT)"]
 
     def to_json(self) -> dict[str, Any]:
