@@ -1,13 +1,10 @@
 """Test guest: echoes every WIT type, a `counter` resource, and calls its imports."""
 
-from typing import List, Optional, Tuple
-
+from componentize_py_types import Err
+from echo import DROPPED, Counter
 from wit_world import exports
 from wit_world.exports import echo as t
 from wit_world.imports import ops, sink
-from componentize_py_types import Err
-
-from echo import DROPPED, Counter
 
 
 class Echo(exports.Echo):
@@ -25,17 +22,17 @@ class Echo(exports.Echo):
     def echo_char(self, x: str) -> str: return x
     def echo_string(self, x: str) -> str: return x
     def echo_bytes(self, x: bytes) -> bytes: return x
-    def echo_list(self, x: List[int]) -> List[int]: return x
-    def echo_strings(self, x: List[str]) -> List[str]: return x
+    def echo_list(self, x: list[int]) -> list[int]: return x
+    def echo_strings(self, x: list[str]) -> list[str]: return x
     def echo_point(self, p: t.Point) -> t.Point: return p
     def echo_person(self, p: t.Person) -> t.Person: return p
-    def echo_tuple(self, x: Tuple[int, str, bool]) -> Tuple[int, str, bool]: return x
+    def echo_tuple(self, x: tuple[int, str, bool]) -> tuple[int, str, bool]: return x
     def echo_shape(self, s: t.Shape) -> t.Shape: return s
     def echo_color(self, c: t.Color) -> t.Color: return c
     def echo_perms(self, p: t.Perms) -> t.Perms: return p
-    def echo_option(self, x: Optional[str]) -> Optional[str]: return x
+    def echo_option(self, x: str | None) -> str | None: return x
     def echo_nested(self, x): return x
-    def echo_points(self, x: List[t.Point]) -> List[t.Point]: return x
+    def echo_points(self, x: list[t.Point]) -> list[t.Point]: return x
 
     def divide(self, a: float, b: float) -> float:
         if b == 0:
@@ -55,7 +52,7 @@ class Echo(exports.Echo):
     def nothing(self) -> None:
         return None
 
-    def many(self, a: int, b: str, c: List[int], d: Optional[t.Point]) -> str:
+    def many(self, a: int, b: str, c: list[int], d: t.Point | None) -> str:
         return f"{a}|{b}|{c}|{None if d is None else (d.x, d.y)}"
 
     def make_counter(self, start: int) -> Counter:
@@ -81,9 +78,14 @@ class Echo(exports.Echo):
     def host_fail(self, msg: str) -> None:
         sink.fail(msg)
 
-    def host_roundtrip(self, key: str, value: bytes) -> Tuple[str, bytes]:
+    def host_roundtrip(self, key: str, value: bytes) -> tuple[str, bytes]:
         e = sink.roundtrip(sink.Entry(key, value))
         return (e.key, e.value)
 
-    def use_ops(self, a: int, b: int, name: str) -> Tuple[int, str]:
-        return (ops.add(a, b), ops.greet(name))
+    def use_ops(self, name: str, values: list[int], a: int, b: int) -> str:
+        s = ops.stats(values)
+        try:
+            q = str(ops.divide(a, b))
+        except Err as e:
+            q = f"err({e.value})"
+        return f"{ops.greet(name)} count={s.count} min={s.min} max={s.max} mean={s.mean} q={q}"

@@ -1,0 +1,130 @@
+"""Host-implemented imports (Python objects) and composition (another component's exports serving an
+import, across stores, in the same store, and from a manifest's dependency table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.fixtures import PyOps, Sink
+from wasmhive import ConfigError, GuestTrap, LinkError, Runtime
+from wasmhive.component import Dependency, ResultError, dependencies_from_manifest
+
+pytest_plugins = ["components.fixtures"]
+
+EXPECTED_OPS = "Hello, Ada! count=3 min=-1 max=10 mean=4.0 q=-3"
+
+
+def test_host_functions_receive_converted_values(echo: Any, kitchen_sink: Sink) -> None:
+    kitchen_sink.logs.clear()
+    assert echo.log_twice("hi") == 2
+    assert kitchen_sink.logs == [("info", "hi"), ("warn", "hi!")]  # enum arguments arrive as str
+    assert echo.host_roundtrip("key", b"abc") == ("KEY", b"cba")  # record in, dict out
+
+
+def test_host_result_errors_become_err(echo: Any) -> None:
+    assert echo.host_lookup("answer") == "42"
+    with pytest.raises(ResultError) as e:
+        echo.host_lookup("missing")
+    assert e.value.value == "no key missing"
+
+
+def test_host_exception_becomes_a_trap_carrying_it(crt: Runtime, kitchen_wasm: Path) -> None:
+    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps()})
+    with pytest.raises(GuestTrap) as e:
+        comp.exports.echo.host_fail("boom")
+    assert "host function raised RuntimeError: boom" in str(e.value)
+    assert isinstance(e.value.__cause__, RuntimeError)
+    # A trapped instance cannot be entered again; the component's default instance is replaced.
+    assert comp.exports.echo.echo_u8(1) == 1
+
+
+def test_host_returning_a_wrong_value_traps_with_a_type_error(crt: Runtime, kitchen_wasm: Path) -> None:
+    class BadSink(Sink):
+        def roundtrip(self, e: Any) -> Any:
+            return {"key": 1, "value": b""}
+
+    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": BadSink(), "test:kitchen/ops": PyOps()})
+    with pytest.raises(GuestTrap) as e:
+        comp.exports.echo.host_roundtrip("k", b"v")
+    assert isinstance(e.value.__cause__, TypeError)
+    assert "returned a value that is not entry.key" in str(e.value.__cause__)
+
+
+def test_missing_and_unknown_imports_are_link_errors(crt: Runtime, kitchen_wasm: Path) -> None:
+    with pytest.raises(LinkError, match="no provider for import test:kitchen/ops"):
+        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink()})
+    with pytest.raises(LinkError, match="does not import"):
+        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps(),
+                                             "nope:x/y": object()})
+    with pytest.raises(LinkError, match="has no callable 'divide'"):
+        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
+                                             "test:kitchen/ops": {"greet": str, "stats": len}})
+
+
+def test_python_functions_in_a_dict_and_version_free_names(crt: Runtime, kitchen_wasm: Path) -> None:
+    ops = PyOps()
+    comp = crt.component(kitchen_wasm, imports={
+        "test:kitchen/sink": Sink(),
+        "test:kitchen/ops": {"greet": ops.greet, "stats": ops.stats, "divide": ops.divide}})
+    assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+    assert comp.exports.echo.use_ops("Bo", [], 1, 0).endswith("q=err(division by zero)")
+
+
+def test_composition_across_stores(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
+    calc = crt.component(math_c)
+    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
+                                                "test:kitchen/ops": calc.exports["docs:math/ops"]})
+    assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+    assert comp.exports.echo.use_ops("Bo", [], 1, 0).endswith("q=err(division by zero)")
+    # Single functions of another component can be mixed with Python ones.
+    ops = {"greet": calc.exports.ops.greet, "stats": calc.exports.ops.stats, "divide": PyOps().divide}
+    comp2 = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": ops})
+    assert comp2.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+
+
+def test_composition_in_the_same_store(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
+    calc = crt.component(math_c)
+    comp = crt.component(kitchen_wasm, imports={
+        "test:kitchen/sink": Sink(), "test:kitchen/ops": Dependency(calc, export="docs:math/ops")})
+    with comp.instantiate() as a, comp.instantiate() as b:
+        assert a.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+        assert b.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+
+
+def test_composition_type_mismatch_is_a_link_error(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
+    calc = crt.component(math_c)
+    with pytest.raises(LinkError, match=r"test:kitchen/ops.greet: expected func\(name: string\) -> string"):
+        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": {
+            "greet": calc.exports.add, "stats": calc.exports.ops.stats, "divide": calc.exports.ops.divide}})
+    with pytest.raises(LinkError, match="exports no function"):
+        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
+                                             "test:kitchen/ops": Dependency(calc)})
+
+
+def test_dependencies_from_a_manifest(crt: Runtime, kitchen_wasm: Path, math_c: Path, tmp_path: Path) -> None:
+    (tmp_path / "calc.wasm").write_bytes(math_c.read_bytes())
+    deps = dependencies_from_manifest(
+        crt, {"test:kitchen/ops": {"path": "calc.wasm", "export": "docs:math/ops"}}, base_dir=tmp_path)
+    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), **deps})
+    assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+
+    by_id = dependencies_from_manifest(crt, {"test:kitchen/ops": {"component": "calc", "export": "docs:math/ops"}},
+                                       components={"calc": math_c})
+    comp2 = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), **by_id})
+    assert comp2.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("1.0.0", "registry dependencies are not supported"),
+    ({"registry": "x", "package": "a:b", "version": "1"}, "not supported"),
+    ({"url": "https://example.com/x.wasm"}, "not supported"),
+    ({"component": "nope"}, "no component with id 'nope'"),
+    ({"pth": "x.wasm"}, "unknown key"),
+    ({}, "needs path or component"),
+])
+def test_bad_manifest_dependencies(crt: Runtime, spec: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        dependencies_from_manifest(crt, {"a:b/c": spec}, components={})
