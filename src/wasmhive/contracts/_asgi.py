@@ -1,0 +1,186 @@
+"""The DApp HTTP JSON API (an ASGI app, mounted by `wasmhive up` or any ASGI server).
+
+    GET  /contracts                          -> the canisters: name, id, methods
+    GET  /contracts/<id|name>                -> one canister: methods with their Candid signatures
+    POST /contracts/<id|name>/query/<method> -> run a query
+    POST /contracts/<id|name>/update/<method>-> run an update (replied once durable)
+
+Request body (JSON): `{"args": [...]}` (JSON values, converted by the method's Candid types) or
+`{"candid": "(principal \\"aaaaa-aa\\", 5 : nat64)"}`. Callers are anonymous unless the request is
+signed: `sender_pubkey` (hex DER Ed25519 key), `expiry` (ns since epoch) and `signature` (hex) over
+`request_digest(...)`; the caller is then the key's self-authenticating principal.
+Response: `{"status": "replied", "reply": [...], "candid": "(...)"}` or
+`{"status": "rejected", "reject_code": n, "reject_message": "..."}` (HTTP 200 either way; 4xx for bad
+requests, unknown canisters or methods, bad signatures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import WasmhiveError
+from ._client import encode_args, reply_json, reply_text
+from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
+from ._vm import ContractError, ContractVM
+
+__all__ = ["ContractsApp", "request_digest", "sign_request"]
+
+MAX_BODY = 2 * 1024 * 1024
+
+
+def request_digest(kind: str, canister: str, method: str, arg: bytes, expiry: int) -> bytes:
+    """What a caller signs: the call's kind, target, method, argument hash and expiry."""
+    return hashlib.sha256(b"wasmhive-ingress\n" + f"{kind}\n{canister}\n{method}\n".encode()
+                          + hashlib.sha256(arg).digest() + str(expiry).encode()).digest()
+
+
+def sign_request(identity: Identity, kind: str, canister: str, method: str, arg: bytes,
+                 ttl: float = 300.0) -> dict[str, Any]:
+    """The auth fields of a signed request (add them to the JSON body)."""
+    expiry = time.time_ns() + int(ttl * 1e9)
+    sig = identity.sign(request_digest(kind, canister, method, arg, expiry))
+    return {"sender_pubkey": identity.public_key_der.hex(), "expiry": expiry, "signature": sig.hex()}
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ContractsApp:
+    """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`."""
+
+    def __init__(self, state_dir: str | Path = ".wasmhive", *, vm: ContractVM | None = None,
+                 prefix: str = "/contracts", durability: str = "full") -> None:
+        self.prefix = prefix.rstrip("/")
+        self._state_dir = Path(state_dir)
+        self._durability = durability
+        self._vm = vm
+        self._own_vm = vm is None
+
+    @property
+    def vm(self) -> ContractVM:
+        if self._vm is None:
+            self._vm = ContractVM(self._state_dir, durability=self._durability)
+        return self._vm
+
+    def close(self) -> None:
+        if self._vm is not None and self._own_vm:
+            self._vm.close()
+            self._vm = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await asyncio.to_thread(self.close)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        try:
+            status, payload = await self._handle(scope, receive)
+        except _HTTPError as e:
+            status, payload = e.status, {"error": str(e)}
+        except WasmhiveError as e:
+            status, payload = 400, {"error": str(e)}
+        body = json.dumps(payload).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, Any]:
+        path: str = scope["path"]
+        if not (path == self.prefix or path.startswith(self.prefix + "/")):
+            raise _HTTPError(404, "not found")
+        parts = [p for p in path[len(self.prefix):].split("/") if p]
+        method = scope["method"]
+        vm = await asyncio.to_thread(lambda: self.vm)
+        if not parts:
+            if method != "GET":
+                raise _HTTPError(405, "use GET")
+            return 200, [{"name": c.name, "id": c.id.text, "methods": c.methods} for c in vm.canisters.values()]
+        try:
+            c = vm.canister(parts[0])
+        except ContractError as e:
+            raise _HTTPError(404, str(e)) from None
+        if len(parts) == 1:
+            sigs = {}
+            for m in c.methods:
+                sig = c.service.methods.get(m) if c.service else None
+                sigs[m] = {"kind": c.export_kind(m), "args": repr(sig.args) if sig else None}
+            return 200, {"name": c.name, "id": c.id.text, "methods": sigs, "cycles": c.cycles}
+        if len(parts) != 3 or parts[1] not in ("query", "update"):
+            raise _HTTPError(404, "use /contracts/<id>/query/<method> or /contracts/<id>/update/<method>")
+        if method != "POST":
+            raise _HTTPError(405, "use POST")
+        kind, name = parts[1], parts[2]
+        if name not in c.methods:
+            raise _HTTPError(404, f"{c.name} has no method {name!r}")
+        req = await _read_json(receive)
+        if "args" in req:
+            if not isinstance(req["args"], list):
+                raise _HTTPError(400, "`args` must be a JSON array")
+            arg = encode_args(c, name, json_args=req["args"])
+        else:
+            arg = encode_args(c, name, str(req.get("candid", "()")))
+        caller = _caller(req, kind, c.id.text, name, arg)
+        if kind == "query":
+            r = await asyncio.to_thread(vm.query, c, name, arg, caller)
+        else:
+            r = await asyncio.to_thread(vm.update, c, name, arg, caller)
+        if not r.ok:
+            return 200, {"status": "rejected", "reject_code": r.reject_code, "reject_message": r.reject_message}
+        return 200, {"status": "replied", "reply": reply_json(c, name, r.data), "candid": reply_text(c, name, r.data),
+                     "instructions": r.instructions}
+
+
+def _caller(req: dict[str, Any], kind: str, canister: str, method: str, arg: bytes) -> Principal:
+    if "sender_pubkey" not in req:
+        return ANONYMOUS
+    try:
+        key = bytes.fromhex(req["sender_pubkey"])
+        sig = bytes.fromhex(req["signature"])
+        expiry = int(req["expiry"])
+    except (KeyError, ValueError, TypeError):
+        raise _HTTPError(400, "a signed request needs sender_pubkey, signature (hex) and expiry") from None
+    if expiry < time.time_ns():
+        raise _HTTPError(403, "the request has expired")
+    if not verify_signature(key, sig, request_digest(kind, canister, method, arg, expiry)):
+        raise _HTTPError(403, "bad signature")
+    return self_authenticating(key)
+
+
+async def _read_json(receive: Any) -> dict[str, Any]:
+    chunks = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise _HTTPError(400, "client went away")
+        body = msg.get("body", b"")
+        size += len(body)
+        if size > MAX_BODY:
+            raise _HTTPError(413, "request body too large")
+        chunks.append(body)
+        if not msg.get("more_body"):
+            break
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise _HTTPError(400, f"body is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise _HTTPError(400, "body must be a JSON object")
+    return data

@@ -1,0 +1,62 @@
+"""`wasmhive contract ...` end to end in a temporary project directory."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wasmhive.cli import main
+
+from .conftest import EXAMPLES
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, canisters: dict[str, bytes]) -> Path:
+    for name in ("Token.mo", "counter32.wat", "counter32.did"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(main, ["contract", *args])
+    assert result.exit_code == code, (args, result.output, result.exception)
+    return result.output
+
+
+def test_cli_token_flow(project: Path) -> None:
+    assert "built Token.wasm" in _run("build", "Token.mo")
+    assert (project / "Token.did").read_text().startswith("service")
+    assert "owner" in _run("identity", "new", "owner")
+    _run("identity", "use", "owner")
+    me = _run("identity", "show").strip()
+    assert "deployed token as rwlgt-iiaaa-aaaaa-aaaaa-cai" in _run("deploy", "Token.wasm", "--name", "token")
+    assert _run("call", "token", "mint", f'(principal "{me}", 1000 : nat64)') == "(1_000 : nat64)\n"
+    out = _run("call", "token", "transfer", '(principal "aaaaa-aa", 100 : nat64)')
+    assert out == "(variant { ok = 900 : nat64 })\n"
+    assert _run("query", "token", "getBalance", '(principal "aaaaa-aa")') == "(100 : nat64)\n"
+    assert _run("query", "token", "getBalance", '["aaaaa-aa"]', "--json") == "[100]\n"
+    assert _run("query", "token", "whoami", "--identity", "anonymous") == '(principal "2vxsx-fae")\n'
+    assert "rejected (code 3)" in _run("call", "token", "nope", code=1)
+    assert "takes 2 argument" in _run("call", "token", "transfer", '("x")', code=2)
+    log = _run("log")
+    assert "install" in log and "transfer" in log
+    assert "verified: 4 log entries" in _run("verify")  # the rejected call is logged too
+    assert "upgraded token (version 1)" in _run("upgrade", "token", "Token.wasm")
+    assert _run("query", "token", "getBalance", '(principal "aaaaa-aa")') == "(100 : nat64)\n"
+    db = sqlite3.connect(project / ".wasmhive" / "contracts.db")
+    db.execute("UPDATE log SET reply_hash = ? WHERE height = 2", (b"x" * 32,))
+    db.commit()
+    db.close()
+    assert "verification FAILED at height 2" in _run("verify", code=1)
+
+
+def test_cli_wat_canister(project: Path) -> None:
+    _run("deploy", "counter32.wat", "--name", "c32")
+    assert _run("call", "c32", "inc") == "(1 : nat64)\n"
+    assert _run("query", "c32", "get", "--json") == "[1]\n"
+    assert "c32" in _run("list")

@@ -1,0 +1,72 @@
+"""The DApp JSON API over real HTTP (uvicorn on loopback): queries, durable updates, signed callers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from wasmhive.contracts import ContractVM, Identity, encode_args
+from wasmhive.contracts._asgi import ContractsApp, sign_request
+from wasmhive.runtime import Runtime
+
+
+@pytest.fixture
+def server(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> Iterator[tuple[str, ContractVM, Identity]]:
+    owner = Identity("owner")
+    vm = ContractVM(tmp_path, runtime=runtime)
+    vm.deploy(canisters["token"], name="token", caller=owner.principal)
+    app = ContractsApp(vm=vm)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", vm, owner
+    finally:
+        srv.should_exit = True
+        t.join(5)
+        vm.close()
+
+
+def test_http_query_update_and_signed_caller(server: tuple[str, ContractVM, Identity]) -> None:
+    base, vm, owner = server
+    token = vm.canister("token")
+    with httpx.Client(base_url=base) as client:
+        listing = client.get("/contracts").json()
+        assert listing[0]["name"] == "token" and "transfer" in listing[0]["methods"]
+        assert client.get(f"/contracts/{token.id.text}").json()["methods"]["getBalance"]["kind"] == "query"
+        # An anonymous mint is refused by the canister (a reject, not an HTTP error).
+        r = client.post("/contracts/token/update/mint", json={"args": [owner.principal.text, 500]})
+        assert r.status_code == 200 and r.json()["status"] == "rejected"
+        # Signed by the controller's key: the caller is its self-authenticating principal.
+        arg = encode_args(token, "mint", json_args=[owner.principal.text, 500])
+        body = {"args": [owner.principal.text, 500],
+                **sign_request(owner, "update", token.id.text, "mint", arg)}
+        r = client.post(f"/contracts/{token.id.text}/update/mint", json=body)
+        assert r.json() == {"status": "replied", "reply": [500], "candid": "(500 : nat64)",
+                            "instructions": r.json()["instructions"]}
+        r = client.post("/contracts/token/query/getBalance", json={"candid": f'(principal "{owner.principal.text}")'})
+        assert r.json()["reply"] == [500]
+        # A signature for other arguments does not authenticate this request.
+        body["args"] = [owner.principal.text, 501]
+        assert client.post(f"/contracts/{token.id.text}/update/mint", json=body).status_code == 403
+        assert client.post("/contracts/nope/query/x", json={}).status_code == 404
+        assert client.post("/contracts/token/query/nope", json={}).status_code == 404
+        assert client.post("/contracts/token/query/getBalance", content=b"{").status_code == 400
+        r = client.post("/contracts/token/query/getBalance", json={"args": ["not-a-principal"]})
+        assert r.status_code == 400 and "principal" in r.json()["error"]
+        r = client.post("/contracts/token/update/transfer", json={"args": [owner.principal.text, 1]})
+        assert r.json()["reply"] == [{"err": "insufficient funds: balance 0, transfer 1"}]
