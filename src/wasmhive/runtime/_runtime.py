@@ -305,7 +305,12 @@ class Runtime:
 
     def _run_component(self, compiled: Compiled, sandbox: Sandbox, limits: Limits) -> tuple[int, dict[str, Capture]]:
         component = compiled.component
-        run_iface = next((n for n in component.type.exports(self.engine) if n.startswith("wasi:cli/run@0.2")), None)
+        if "run_iface" not in compiled.meta:  # reflecting the component's type costs ~1 ms: once per component
+            name = next((n for n in component.type.exports(self.engine) if n.startswith("wasi:cli/run@0.2")), None)
+            iface_index = component.get_export_index(name) if name else None
+            compiled.meta["run_iface"] = name
+            compiled.meta["run_index"] = component.get_export_index("run", iface_index) if iface_index else None
+        run_iface: str | None = compiled.meta["run_iface"]  # type: ignore[assignment]
         if run_iface is None:
             raise InvalidModule("not a WASI command component: it exports no wasi:cli/run@0.2.x",
                                 source=compiled.name)
@@ -315,8 +320,8 @@ class Runtime:
             instance = self.component_linker().instantiate(store, component)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             raise self._instantiate_error(e, compiled, limits) from None
-        iface = instance.get_export_index(store, run_iface)
-        func = instance.get_func(store, instance.get_export_index(store, "run", iface) or "run")  # type: ignore[arg-type]
+        run_index = compiled.meta["run_index"]
+        func = instance.get_func(store, run_index) if run_index is not None else None  # type: ignore[arg-type]
         if func is None:
             raise InvalidModule(f"{run_iface} has no `run` function", source=compiled.name)
         try:
