@@ -35,7 +35,6 @@ if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
 from _harness import fmt_time, measure, measure_process, median, table  # noqa: E402
-
 from wasmhive import Runtime, Sandbox  # noqa: E402
 
 
@@ -153,9 +152,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = lambda _msg: None
 
 def render(rows: list[Row], quick: bool) -> str:
     base = next(r for r in rows if r.name.startswith("core module `_start`"))
-    header = ["how the guest starts", "where", "runs", "median", "× core in-process"]
+    header = ["how the guest starts", "where", "runs", "median", "x core in-process"]
     body = [[r.name, r.where, str(r.runs), fmt_time(r.median_s) if r.runs else "n/a",
-             f"{r.median_s / base.median_s:,.1f}×" if r.runs else r.note] for r in rows]
+             f"{r.median_s / base.median_s:,.1f}x" if r.runs else r.note] for r in rows]
     out = [table(f"startup: compiled module → guest returned ({'quick' if quick else 'full'} run, "
                  f"{sys.platform}, Python {sys.version.split()[0]})", header, body)]
     by = {r.name: r for r in rows}
@@ -168,7 +167,7 @@ def render(rows: list[Row], quick: bool) -> str:
     out.append("")
     for label, num, den in ratios:
         if num is not None and num.runs and den.runs:
-            out.append(f"{label}: {num.median_s / den.median_s:,.0f}×")
+            out.append(f"{label}: {num.median_s / den.median_s:,.0f}x")
     return "\n".join(out)
 
 
