@@ -30,12 +30,25 @@ if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
 try:
-    from _harness import median
-except ImportError:  # pragma: no cover - until the shared harness lands
+    from _harness import measure, measure_process, median
+except ImportError:  # pragma: no cover - the shared harness is not in this checkout yet
     import statistics
 
     def median(values: list[float]) -> float:
         return float(statistics.median(values))
+
+    def measure(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    def measure_process(cmd: list[str], runs: int, warmup: int = 1) -> list[float]:
+        return measure(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), runs, warmup)
 
 
 @dataclass(frozen=True)
@@ -141,17 +154,6 @@ def _greet(store: Any, inst: Any) -> str:
 
 
 # -- start ----------------------------------------------------------------------------------------------
-def _time_each(fn: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def measure_instances(report: Report, say: Callable[[str], None]) -> None:
     from wasmhive import Runtime
 
@@ -163,14 +165,14 @@ def measure_instances(report: Report, say: Callable[[str], None]) -> None:
             inst = rt.instantiate(tiny)
             assert inst.exports.add(2, 3) == 5
         report.start.append(Row("wasmhive instance: tiny C module (instantiate + call)",
-                                median(_time_each(start_tiny, p.instance_runs)), "s", f"n={p.instance_runs}"))
+                                median(measure(start_tiny, p.instance_runs, 20)), "s", f"n={p.instance_runs}"))
     with Runtime(pooling=True, pooling_instances=max(p.alive_instances, 100)) as rt:
         tiny = rt.load(tiny_module())
         def start_pooled() -> None:
             inst = rt.instantiate(tiny)
             assert inst.exports.add(2, 3) == 5
         report.start.append(Row("wasmhive instance: tiny C module, pooling allocator",
-                                median(_time_each(start_pooled, p.instance_runs)) if rt.pooling else None, "s",
+                                median(measure(start_pooled, p.instance_runs, 20)) if rt.pooling else None, "s",
                                 f"n={p.instance_runs}" if rt.pooling else "pooling allocator unavailable here"))
     say("start: Python component (componentize-py) in-process")
     try:
@@ -183,7 +185,7 @@ def measure_instances(report: Report, say: Callable[[str], None]) -> None:
                 store, inst = _component_instance(rt, comp)
                 assert _greet(store, inst) == "hello, bench"
             report.start.append(Row("wasmhive instance: Python component (instantiate + call)",
-                                    median(_time_each(start_component, p.component_runs)), "s",
+                                    median(measure(start_component, p.component_runs, 3)), "s",
                                     f"n={p.component_runs}"))
             report.start.append(Row("wasmhive: load Python component (compile or cache hit)", load_s, "s",
                                     "from the compile cache" if comp.from_cache else "compiled now (first time)"))
@@ -201,7 +203,7 @@ def measure_processes(report: Report, say: Callable[[str], None]) -> None:
         if shutil.which(cmd[0]) is None:
             report.start.append(Row(label, None, "s", f"{cmd[0]} not found"))
             continue
-        times = _time_each(lambda cmd=cmd: subprocess.run(cmd, check=True), n, warmup=1)
+        times = measure_process(cmd, n, warmup=1)
         report.start.append(Row(label, median(times), "s", f"n={n}"))
 
 
@@ -263,7 +265,7 @@ def measure_containers(report: Report, tmp: Path, say: Callable[[str], None]) ->
         report.start.append(Row(label, None, "s", f"not available here: {str(e)[:160]}"))
         return
     n = report.plan.process_runs
-    report.start.append(Row(label, median(_time_each(lambda: bundle.run(["/bin/true"]), n, warmup=1)), "s", f"n={n}"))
+    report.start.append(Row(label, median(measure(lambda: bundle.run(["/bin/true"]), n, 1)), "s", f"n={n}"))
     report.size.append(Row("container rootfs (busybox-static)", _du(bundle.dir / "rootfs"), "B", "smallest useful image"))
     say("memory: live containers")
     ids: list[str] = []

@@ -93,17 +93,31 @@ def run_compute(quick: bool, save: bool) -> dict[str, Any]:
 
 
 def run_startup(quick: bool, save: bool) -> dict[str, Any]:
+    """`startup.py` (in-process start vs whole processes), then `isolation.py` (containers, memory, sizes)."""
+    from dataclasses import asdict
+
+    data: dict[str, Any] = {}
+    startup = load("startup")
+    if startup is not None:
+        rows = _progress_run("startup", lambda p: startup.run(quick, progress=p))
+        text = startup.render(rows, quick)
+        console.print(text, markup=False, highlight=False)
+        data["startup"] = [asdict(r) for r in rows]
+        if save and not quick:
+            load("_results").update_section("startup", text)  # type: ignore[union-attr]
     isolation = load("isolation")
     if isolation is None:
         raise ConfigError("benchmarks/isolation.py is missing")
-    report = _progress_run("startup", lambda p: isolation.run(quick, progress=p))
+    report = _progress_run("isolation", lambda p: isolation.run(quick, progress=p))
     for title, header, rows in report.tables():
         _table(title, header, rows)
+    for problem in report.problems:
+        err_console.print(f"  problem: {problem}", markup=False)
     if save and not quick:
         for p in isolation.save(report):
             console.print(f"wrote {p}", markup=False)
-    result: dict[str, Any] = report.to_json()
-    return result
+    data.update(report.to_json())
+    return data
 
 
 def run_http(quick: bool, save: bool) -> dict[str, Any]:
