@@ -540,6 +540,7 @@ def run(quick: bool = False, workloads: tuple[str, ...] = WORKLOADS, progress: P
             if w == "png":
                 _png_same_bytes(report)
     rt.close()
+    report.environment["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return report
 
 
@@ -585,6 +586,8 @@ def environment() -> dict[str, str]:
         "gcc": tool(["gcc", "--version"]),
         "node": tool(["node", "--version"]),
         "pako": json.loads(pako.read_text())["version"] if pako.is_file() else "not installed",
+        # A shared machine: the load when the run started says how much to trust absolute numbers.
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 

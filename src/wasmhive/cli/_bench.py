@@ -136,14 +136,30 @@ def run_http(quick: bool, save: bool) -> dict[str, Any]:
     return data
 
 
+def run_browser(quick: bool, save: bool) -> dict[str, Any]:
+    """The browser page in headless Chromium (skipped, with the reason, when Chromium is not installed)."""
+    runner = _load_file("browser_run", benchmarks_dir() / "browser" / "run.py")
+    if runner.chromium() is None:
+        err_console.print("[yellow]browser:[/] chromium is not installed (apt-get install chromium); skipped.")
+        return {"missing": "chromium not installed"}
+    report: dict[str, Any] = _progress_run("browser", lambda _p: runner.run(quick))
+    _table(f"browser ({'quick' if quick else 'full'}): {report.get('userAgent', '')}", runner.HEADER,
+           report.get("rows", []))
+    if save and not quick:
+        load("_results").update_section("browser", runner.markdown(report))  # type: ignore[union-attr]
+    return report
+
+
 SUITES: dict[str, Callable[[bool, bool], dict[str, Any]]] = {
-    "compute": run_compute, "startup": run_startup, "http": run_http,
+    "compute": run_compute, "startup": run_startup, "http": run_http, "browser": run_browser,
 }
 
 
 def _ok(name: str, data: dict[str, Any]) -> bool:
     if name == "http":
         return not data.get("exit_code")
+    if "missing" in data:
+        return True
     return bool(data.get("all_ok", True))
 
 
@@ -153,7 +169,7 @@ def _ok(name: str, data: dict[str, Any]) -> bool:
 @click.option("--port", default=8377, show_default=True, help="Port for --serve (0 = any free port).")
 @click.pass_context
 def bench(ctx: click.Context, serve: bool, host: str, port: int) -> None:
-    """Benchmarks: compute (Wasm vs JS vs native vs Python), startup/isolation, http.
+    """Benchmarks: compute (Wasm vs JS vs native vs Python), startup/isolation, http, browser.
 
     \b
       wasmhive bench compute --quick     a CI-sized run (under a minute), outputs checked
@@ -189,7 +205,8 @@ def _load_file(name: str, path: Path) -> ModuleType:
 
 
 def _suite_command(name: str) -> None:
-    text = "Run every benchmark (compute, startup, http)." if name == "all" else f"Run the {name} benchmark."
+    text = ("Run every benchmark (compute, startup, http, browser)." if name == "all"
+            else f"Run the {name} benchmark.")
 
     @bench.command(name=name, help=text)
     @click.option("--quick", is_flag=True, help="Small sizes for CI: checks outputs, not speed (< 1 minute).")
@@ -205,5 +222,5 @@ def _suite_command(name: str) -> None:
             fail(f"benchmark outputs did not check out: {', '.join(bad)}")
 
 
-for _name in ("compute", "startup", "http", "all"):
+for _name in ("compute", "startup", "http", "browser", "all"):
     _suite_command(_name)
