@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.fixtures import PyOps, Sink
+from components.hosts import PyOps, Sink
 from wasmhive import ConfigError, GuestTrap, LinkError, Runtime
 from wasmhive.component import Dependency, ResultError, dependencies_from_manifest
 
