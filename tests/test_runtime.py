@@ -261,3 +261,14 @@ def test_runtime_close_stops_the_ticker() -> None:
     rt.close()
     rt.close()
     assert rt.closed and not rt._ticker.is_alive()
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    monkeypatch.setenv("WASMHIVE_CACHE", str(tmp_path))
+    runpy.run_path(str(Path(__file__).parents[1] / "examples" / "runtime" / "api.py"), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["0 b'Hello from a wasmhive sandbox!\\n'", "10",
+                   "timeout - guest interrupted: ran past its 0.1s deadline"]
