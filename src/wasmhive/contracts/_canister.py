@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import wasmtime
 
+from ..errors import InvalidModule
 from ._candid_text import Service
+from ._fastcall import call_raw, signature
 from ._principal import Principal
 from ._wasm import (
     GLOBALS_OFFSET,
@@ -127,6 +129,7 @@ class Canister:
     def _instantiate(self) -> None:
         from ._ic0 import define_ic0
 
+        self.keep: list[Any] = []  # ctypes callbacks of the host functions: alive as long as the instance
         self.store = self.vm.runtime.new_store(self.vm.store_limits)
         linker = wasmtime.Linker(self.vm.runtime.engine)
         define_ic0(linker, self.module, self)
@@ -137,6 +140,10 @@ class Canister:
         self.map: wasmtime.Memory = self.exports[MAP_EXPORT]
         self._save: wasmtime.Func = self.exports[SAVE_EXPORT]
         self._load: wasmtime.Func = self.exports[LOAD_EXPORT]
+        for name, item in self.exports.items():
+            if name.startswith(("canister_", "__wasmhive_save", "__wasmhive_load", "__wasmhive_start")):
+                if not isinstance(item, wasmtime.Func) or signature(item.type(self.store)) != ((), ()):
+                    raise InvalidModule(f"canister export {name!r} must be a function of type [] -> []")
         self._map_addr = ctypes.addressof(self.map.data_ptr(self.store).contents)
         self._map_np = np.ctypeslib.as_array((ctypes.c_uint8 * (MAX_MEMORY // PAGE + PAGE)).from_address(self._map_addr))
         # The instrumented module exports the (otherwise private) table: callbacks are table indices.
@@ -207,15 +214,19 @@ class Canister:
         return old
 
     # -- running ------------------------------------------------------------------------------------
-    def run(self, func: wasmtime.Func | None, args: tuple[int, ...], ctx: MessageContext) -> int:
-        """Run `func` for one message with fuel `ctx.fuel_limit`; returns instructions used (trap in ctx)."""
+    def run(self, func: wasmtime.Func | None, args: tuple[int, ...], ctx: MessageContext,
+            kinds: tuple[bool, ...] = ()) -> int:
+        """Run `func` for one message with fuel `ctx.fuel_limit`; returns instructions used (trap in ctx).
+
+        `func` is an export checked at instantiation ([] -> []) or a callback checked by `callback()`.
+        """
         self.ctx = ctx
         self._stable_size0 = len(self.stable)
         store = self.store
         store.set_fuel(ctx.fuel_limit)
         try:
             if func is not None:
-                func(store, *args)
+                call_raw(store, func, args, kinds)
         except Exception as e:  # a wasm trap, or a host function that raised to trap
             if ctx.trap is None:
                 ctx.trap = _trap_text(e, ctx.fuel_limit, store)
@@ -258,7 +269,7 @@ class Canister:
         for c in chunks:
             self.chunk_hash[c] = hashlib.blake2b(self.page_hash[c * CHUNK:(c + 1) * CHUNK].data,
                                                  digest_size=16).digest()
-        self._save(self.store)
+        call_raw(self.store, self._save)
         count = len(self.info.mutable_globals)
         self.globals = ctypes.string_at(self._map_addr + GLOBALS_OFFSET, 8 * count)
         for p in self._stable_dirty:
@@ -288,7 +299,7 @@ class Canister:
             live = np.ctypeslib.as_array((ctypes.c_uint8 * (n * PAGE)).from_address(base)).reshape(n, PAGE)
             live[dirty] = self.shadow.reshape(n, PAGE)[dirty]
             mp[dirty] = 0
-        self._load(self.store)
+        call_raw(self.store, self._load)
 
     def restore_instance(self) -> None:
         """A fresh instance holding exactly the committed heap and globals (start function not run)."""
@@ -308,7 +319,7 @@ class Canister:
                 ctypes.memset(base + len(heap), 0, n - len(heap))
         if globals_ is not None:
             ctypes.memmove(self._map_addr + GLOBALS_OFFSET, globals_, len(globals_))
-            self._load(self.store)
+            call_raw(self.store, self._load)
         self._map_np[:] = 0
 
     def run_start(self, ctx: MessageContext) -> None:
@@ -344,15 +355,22 @@ class Canister:
         h.update(self.certified)
         return h.digest()
 
-    def callback(self, index: int) -> wasmtime.Func:
-        """The function at `index` of the canister's table (where `call_new` callbacks point)."""
+    def callback(self, index: int) -> tuple[wasmtime.Func, tuple[bool, ...]]:
+        """The function at `index` of the canister's table (where `call_new` callbacks point), checked
+        to take one pointer-sized env argument; returns (func, kinds for `run`)."""
         table = self._table
         if table is None:
             raise self.trap("callback requested but the canister exports no table")
-        f = table.get(self.store, index)
+        try:
+            f = table.get(self.store, index)
+        except (wasmtime.WasmtimeError, IndexError, OverflowError):
+            f = None
         if not isinstance(f, wasmtime.Func):
             raise self.trap(f"callback index {index} is not a function")
-        return f
+        params, results = signature(f.type(self.store))
+        if len(params) != 1 or params[0] not in ("i32", "i64") or results:
+            raise self.trap(f"callback {index} has type {params} -> {results}, expected one i32/i64 argument")
+        return f, (params[0] == "i64",)
 
 
 def _trap_text(e: Exception, limit: int, store: wasmtime.Store) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 
 from ._canister import Call
+from ._fastcall import define_raw
 
 if TYPE_CHECKING:
     from ._canister import Canister
@@ -34,6 +35,12 @@ def _u128(value: int) -> bytes:
 def define_ic0(linker: wasmtime.Linker, module: wasmtime.Module, c: Canister) -> None:
     """Define every `ic0` import of `module` in `linker`, bound to canister `c`."""
     api = _api(c)
+
+    def on_error(e: BaseException) -> str:
+        if c.ctx.trap is None:
+            c.ctx.trap = f"host error: {e}"
+        return c.ctx.trap
+
     for imp in module.imports:
         if imp.module != "ic0":
             continue
@@ -43,7 +50,10 @@ def define_ic0(linker: wasmtime.Linker, module: wasmtime.Module, c: Canister) ->
         fn = api.get(imp.name or "")
         if fn is None:
             fn = _unsupported(c, imp.name or "?")
-        linker.define_func("ic0", imp.name or "", ty, fn)
+        try:
+            define_raw(linker, "ic0", imp.name or "", ty, fn, on_error, c.keep)
+        except wasmtime.WasmtimeError:
+            linker.define_func("ic0", imp.name or "", ty, fn)  # unusual types: the generic path
 
 
 def _unsupported(c: Canister, name: str) -> Callable[..., Any]:

@@ -554,9 +554,9 @@ class ContractVM:
         self._run_message(c, func, (), ctx, "update", root)
 
     def _run_message(self, c: Canister, func: Any, args: tuple[int, ...], ctx: MessageContext, kind: str,
-                     root: dict[str, Any] | None, call: Call | None = None) -> None:
+                     root: dict[str, Any] | None, call: Call | None = None, kinds: tuple[bool, ...] = ()) -> None:
         saved = (c.cycles, c.timer, c.certified)
-        used = c.run(func, args, ctx)
+        used = c.run(func, args, ctx, kinds) if func is not None else 0
         fee = self._fee(used)
         cc = ctx.call_ctx
         if ctx.trap is not None:
@@ -568,8 +568,9 @@ class ContractVM:
                                       fuel_limit=self._fuel_for(c))
                 cfun, cenv = call.cleanup
                 try:
-                    f = c.callback(cfun)
-                    cu = c.run(f, (cenv,), cctx)
+                    c.ctx = cctx
+                    f, fk = c.callback(cfun)
+                    cu = c.run(f, (cenv,), cctx, fk)
                 except Exception:
                     cu = 0
                     cctx.trap = cctx.trap or "bad cleanup callback"
@@ -614,13 +615,15 @@ class ContractVM:
         ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, self.time_ns,
                              call.context, reject_code=reject[0] if reject else 0,
                              reject_msg=reject[1] if reject else "", refunded=refund, fuel_limit=self._fuel_for(c))
+        kinds: tuple[bool, ...] = ()
         try:
-            func = c.callback(fun)
-        except Exception:
+            c.ctx = ctx
+            func, kinds = c.callback(fun)
+        except Exception:  # a bad table entry: Canister.trap recorded why
             func = None
         if func is None:
             ctx.trap = ctx.trap or f"callback {fun} is not a function"
-        self._run_message(c, func, (env,), ctx, kind, None, call)
+        self._run_message(c, func, (env,), ctx, kind, None, call, kinds)
 
     def _exec_timer(self, cid: bytes, root: dict[str, Any]) -> None:
         c = self.canisters.get(cid)
