@@ -131,3 +131,12 @@ def test_bindgen_stubs_type_check(math_c: Path, tmp_path: Path) -> None:
     # The generated module works at run time too.
     run = subprocess.run([sys.executable, "good.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_benchmark_quick_mode_runs() -> None:
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "component_calls.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "| add(u32, u32) -> u32 |" in proc.stdout
+    assert "worst ratio" in proc.stdout

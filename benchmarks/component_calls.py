@@ -1,0 +1,159 @@
+"""Per-call overhead of typed component calls: wasmhive vs the raw `wasmtime.component.Func` it wraps.
+
+    python benchmarks/component_calls.py [--quick] [--json out.json]
+
+Cases, each measured in the same run for both paths on the same component instance:
+  add        `calc.exports.add(3, 4)` (u32, u32) -> u32          C provider, examples/components
+  greet      string in, string out                                 C provider
+  stats      list<s32> of 100 in, record out                       C provider
+  host call  guest → host import (u32) -> u32, per call            hand-written WAT component
+Raw = `Func.__call__(store, *args)` from wasmtime-py 50 (and `LinkerInstance.add_func` for the host
+import). Goal: wasmhive adds < 25% to the raw call (ratio ≤ 1.25); here it is faster, because the
+converters are built once per function instead of re-reading the function type on every call.
+A full run records its table in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "examples" / "components"))
+
+HOST_WAT = """
+(component
+  (import "host" (func $h (param "x" u32) (result u32)))
+  (core func $hl (canon lower (func $h)))
+  (core module $m
+    (import "host" "f" (func $f (param i32) (result i32)))
+    (func (export "run") (param $n i32) (result i32)
+      (local $acc i32)
+      (block $done (loop $l
+        local.get $n i32.eqz br_if $done
+        local.get $acc call $f local.set $acc
+        local.get $n i32.const 1 i32.sub local.set $n
+        br $l))
+      local.get $acc))
+  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $hl))))))
+  (func (export "run") (param "n" u32) (result u32) (canon lift (core func $i "run"))))
+"""
+
+
+def _per_call(fn: Callable[[], Any], n: int, repeat: int) -> float:
+    """Median seconds per call over `repeat` batches of `n` calls."""
+    fn()  # warm up
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - t0) / n)
+    return statistics.median(samples)
+
+
+def _raw_calc(engine: wasmtime.Engine, component: wc.Component) -> tuple[wasmtime.Store, wc.Instance]:
+    linker = wc.Linker(engine)
+    store = wasmtime.Store(engine)
+    store.set_epoch_deadline(1 << 62)  # the runtime's engine interrupts on epochs: no deadline here
+    return store, linker.instantiate(store, component)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import build as examples  # examples/components/build.py
+
+    from wasmhive import Runtime
+
+    n, repeat = (2_000, 3) if quick else (20_000, 7)
+    host_n = 2_000 if quick else 50_000
+    calc_path = examples.build_c()
+    values = list(range(-50, 50))
+    rows: list[dict[str, Any]] = []
+    with Runtime() as rt:
+        calc = rt.component(calc_path)
+        ex = calc.exports
+        store, raw = _raw_calc(rt.engine, calc.compiled.component)
+        ops = raw.get_export_index(store, "docs:math/ops")
+        raw_add = raw.get_func(store, "add")
+        raw_greet = raw.get_func(store, raw.get_export_index(store, "greet", ops))  # type: ignore[arg-type]
+        raw_stats = raw.get_func(store, raw.get_export_index(store, "stats", ops))  # type: ignore[arg-type]
+        assert raw_add and raw_greet and raw_stats
+        w_add, w_greet, w_stats = ex.add, ex.ops.greet, ex.ops.stats
+        assert raw_add(store, 3, 4) == w_add(3, 4) == 7
+        assert raw_greet(store, "Ada") == w_greet("Ada") == "Hello, Ada!"
+        assert raw_stats(store, values).count == w_stats(values).count == 100
+        cases: list[tuple[str, Callable[[], Any], Callable[[], Any], int]] = [
+            ("add(u32, u32) -> u32", lambda: raw_add(store, 3, 4), lambda: w_add(3, 4), n),
+            ("greet(string) -> string", lambda: raw_greet(store, "Ada"), lambda: w_greet("Ada"), n),
+            ("stats(list<s32> x100) -> record", lambda: raw_stats(store, values), lambda: w_stats(values),
+             max(200, n // 10)),
+        ]
+        for name, raw_fn, ours_fn, count in cases:
+            rows.append({"case": name, "raw_us": _per_call(raw_fn, count, repeat) * 1e6,
+                         "wasmhive_us": _per_call(ours_fn, count, repeat) * 1e6})
+
+        # Guest → host: one export call that makes `host_n` import calls.
+        host_component = rt.load(HOST_WAT.encode()).component
+        linker = wc.Linker(rt.engine)
+        with linker.root() as root:
+            root.add_func("host", lambda _store, x: (x + 1) & 0xFFFFFFFF)
+        hstore = wasmtime.Store(rt.engine)
+        hstore.set_epoch_deadline(1 << 62)
+        hraw = linker.instantiate(hstore, host_component).get_func(hstore, "run")
+        assert hraw is not None
+        ours = rt.component(HOST_WAT.encode(), imports={"host": lambda x: (x + 1) & 0xFFFFFFFF})
+        hours = ours.exports.run
+        assert hraw(hstore, 10) == hours(10) == 10
+        raw_t = _per_call(lambda: hraw(hstore, host_n), 1, repeat) / host_n
+        ours_t = _per_call(lambda: hours(host_n), 1, repeat) / host_n
+        rows.append({"case": "host import (u32) -> u32, per call", "raw_us": raw_t * 1e6, "wasmhive_us": ours_t * 1e6})
+    for r in rows:
+        r["ratio"] = r["wasmhive_us"] / r["raw_us"]
+    return {"mode": "quick" if quick else "full", "python": platform.python_version(),
+            "wasmtime": wasmtime.__version__ if hasattr(wasmtime, "__version__") else "?",
+            "machine": platform.machine(), "rows": rows}
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["| call | raw wasmtime-py (µs) | wasmhive (µs) | wasmhive / raw |", "|---|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['case']} | {r['raw_us']:.2f} | {r['wasmhive_us']:.2f} | {r['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few iterations, for CI (a few seconds)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = ap.parse_args(argv)
+    report = run(args.quick)
+    text = table(report)
+    print(f"component calls ({report['mode']}; Python {report['python']}, {report['machine']})\n")
+    print(text)
+    worst = max(r["ratio"] for r in report["rows"])
+    print(f"\nworst ratio {worst:.2f} (goal: ≤ 1.25)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    if not args.quick:
+        sys.path.insert(0, str(HERE))
+        from _results import update_section
+
+        update_section("component-calls", "## Component calls: wasmhive vs raw wasmtime-py\n\n"
+                       "`python benchmarks/component_calls.py`\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
