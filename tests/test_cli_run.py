@@ -135,6 +135,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
     (tmp / "header-only.wasm").write_bytes(b"\0asm\x01\0")
     (tmp / "empty.wasm").write_bytes(b"")
     (tmp / "adir").mkdir()
+    (tmp / "threads.wat").write_text('(module (memory 1 1 shared) (func (export "_start")))')
     return {
         "missing file": (tmp / "nope.wasm", ("nope.wasm", "no such file")),
         "a directory": (tmp / "adir", ("adir",)),
@@ -144,11 +145,13 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
         "empty file": (tmp / "empty.wasm", ("empty",)),
         "WAT syntax error": (GUESTS / "syntax_error.wat", ("does not parse", "line 4")),
         "missing import": (GUESTS / "needs_import.wat", ("unknown import", "wasmhive:nowhere/api")),
+        "unsupported feature": (tmp / "threads.wat", ("feature this runtime does not enable", "threads")),
     }
 
 
 @pytest.mark.parametrize("case", ["missing file", "a directory", "random bytes", "truncated module",
-                                  "truncated header", "empty file", "WAT syntax error", "missing import"])
+                                  "truncated header", "empty file", "WAT syntax error", "missing import",
+                                  "unsupported feature"])
 def test_bad_input(cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
     path, needles = _bad_inputs(tmp_path)[case]
     proc = cli("run", path)

@@ -105,7 +105,7 @@ def explain_compile_error(e: Exception, data: bytes, source: str) -> InvalidModu
         msg = f"needs more than this engine allows (see EngineSettings.pooling_max_memory): {cause}"
     elif "end-of-file" in low or "unexpected end" in low:
         msg = f"truncated module: {cause}"
-    elif "feature" in low or "proposal" in low or "not enabled" in low or "support" in low:
+    elif any(w in low for w in ("feature", "proposal", "not enabled", "must be enabled", "support")):
         msg = f"uses a WebAssembly feature this runtime does not enable: {cause}"
     else:
         msg = f"invalid WebAssembly: {cause}"
