@@ -99,3 +99,24 @@ def test_hidden_memories_are_not_exports(runtime: Runtime) -> None:
     inst = runtime.instantiate(b'(module (memory 1) (func (export "f")))')
     assert list(inst.exports) == ["f"]
     assert inst.memory_sizes() == [65536], "the host still knows the size of the unexported memory"
+
+
+@pytest.mark.parametrize(("wat", "hidden"), [
+    ('(module (memory 1) (func (export "f")))', ["0"]),
+    ('(module (memory (export "m") 1) (memory 2) (data (memory 1) (i32.const 0) "x"))', ["1"]),
+    ('(module (import "env" "m" (memory 1)) (memory 1) (memory 1) (start $s) (func $s))', ["1", "2"]),
+    ('(module (import "env" "f" (func)) (func (export "g")))', []),
+])
+def test_expose_memories_adds_host_only_exports(wat: str, hidden: list[str]) -> None:
+    import wasmtime
+
+    from wasmhive.runtime._expose import HIDDEN_PREFIX, expose_memories
+
+    binary = bytes(wasmtime.wat2wasm(wat))
+    rewritten = expose_memories(binary)
+    module = wasmtime.Module(wasmtime.Engine(wasmtime.Config()), rewritten)  # still valid
+    names = [e.name for e in module.exports]
+    assert [n.removeprefix(HIDDEN_PREFIX) for n in names if n.startswith(HIDDEN_PREFIX)] == hidden
+    if not hidden:
+        assert rewritten == binary
+    assert expose_memories(b"\0asm\x01\0\0\0\x05\xff") == b"\0asm\x01\0\0\0\x05\xff", "garbage is left alone"

@@ -149,8 +149,8 @@ def _expose(b: bytes) -> bytes:
             raise _Bail
         raw = name.encode()
         extra += _enc_uleb(len(raw)) + raw + b"\x02" + _enc_uleb(i)
-    payload = _enc_uleb(count + len(hidden)) + entries + extra
-    section = b"\x07" + _enc_uleb(len(payload)) + payload
+    body = _enc_uleb(count + len(hidden)) + entries + extra
+    section = b"\x07" + _enc_uleb(len(body)) + body
     if export is not None:
         return b[:export[1]] + section + b[export[3]:]
     at = next((s[1] for s in sections if s[0] in _AFTER_EXPORT), len(b))

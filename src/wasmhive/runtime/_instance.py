@@ -42,7 +42,7 @@ class Exports(Mapping[str, Any]):
     @functools.cached_property
     def _raw(self) -> Mapping[str, Any]:
         # Enumerated on first use only: a command run looks up `_start` alone (see Instance.export).
-        return self._instance.raw.exports(self._instance.store)  # type: ignore[no-any-return]
+        return self._instance.raw.exports(self._instance.store)
 
     @functools.cached_property
     def _names(self) -> list[str]:
@@ -112,7 +112,7 @@ class Instance:
         return wrap_extern(item) if found else None
 
     def _raw_exports(self) -> Mapping[str, Any]:
-        return self.raw.exports(self.store)  # type: ignore[no-any-return]
+        return self.raw.exports(self.store)
 
     def wrap(self, func: wasmtime.Func) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
