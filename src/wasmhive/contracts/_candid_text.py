@@ -230,12 +230,8 @@ class _ValueParser(_Parser):
         if kind == "num":
             txt = v.replace("_", "")
             if "." in txt or ("e" in txt.lower() and not txt.lower().startswith(("0x", "-0x", "+0x"))):
-                val: Any = float(txt)
-                t: Type | None = "float64"
-            else:
-                val = int(txt, 0)
-                t = "int" if txt.startswith(("-", "+")) else "nat"
-            return self.annot(val, t)
+                return self.annot(float(txt), "float64")
+            return self.annot(int(txt, 0), "int" if txt.startswith(("-", "+")) else "nat")
         if kind == "str":
             try:
                 return self.annot(_unescape(v).decode(), "text")
@@ -331,7 +327,7 @@ def parse_args(text: str) -> tuple[list[Any], list[Type]]:
 
 def _num(n: int) -> str:
     s = str(abs(n))
-    groups = []
+    groups: list[str] = []
     while len(s) > 3:
         groups.insert(0, s[-3:])
         s = s[:-3]

@@ -141,9 +141,9 @@ class Canister:
         self._save: wasmtime.Func = self.exports[SAVE_EXPORT]
         self._load: wasmtime.Func = self.exports[LOAD_EXPORT]
         for name, item in self.exports.items():
-            if name.startswith(("canister_", "__wasmhive_save", "__wasmhive_load", "__wasmhive_start")):
-                if not isinstance(item, wasmtime.Func) or signature(item.type(self.store)) != ((), ()):
-                    raise InvalidModule(f"canister export {name!r} must be a function of type [] -> []")
+            if name.startswith(("canister_", "__wasmhive_save", "__wasmhive_load", "__wasmhive_start")) and (
+                    not isinstance(item, wasmtime.Func) or signature(item.type(self.store)) != ((), ())):
+                raise InvalidModule(f"canister export {name!r} must be a function of type [] -> []")
         self._map_addr = ctypes.addressof(self.map.data_ptr(self.store).contents)
         self._map_np = np.ctypeslib.as_array((ctypes.c_uint8 * (MAX_MEMORY // PAGE + PAGE)).from_address(self._map_addr))
         # The instrumented module exports the (otherwise private) table: callbacks are table indices.
@@ -230,7 +230,7 @@ class Canister:
         except Exception as e:  # a wasm trap, or a host function that raised to trap
             if ctx.trap is None:
                 ctx.trap = _trap_text(e, ctx.fuel_limit, store)
-        used = ctx.fuel_limit - store.get_fuel()
+        used: int = ctx.fuel_limit - store.get_fuel()
         store.set_fuel(_HOST_FUEL)  # the VM's own calls (globals save/load) are not the canister's
         return used
 

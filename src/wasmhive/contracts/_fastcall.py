@@ -57,7 +57,7 @@ def define_raw(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.Fun
                 r &= _MASK32
                 args[0].i32 = r - (1 << 32) if r >= 1 << 31 else r
             return 0
-        except BaseException as e:  # noqa: BLE001 - every failure of a host call is a trap of the guest
+        except BaseException as e:
             msg = on_error(e).encode("utf-8", "replace")
             trap = ffi.wasmtime_trap_new(ctypes.create_string_buffer(msg), len(msg))
             return ctypes.cast(trap, ctypes.c_void_p).value or 0

@@ -286,7 +286,8 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return old
 
     def performance_counter(kind: int) -> int:
-        return c.ctx.fuel_limit - c.store.get_fuel()
+        used: int = c.ctx.fuel_limit - c.store.get_fuel()
+        return used
 
     def certified_data_set(src: int, size: int) -> None:
         if size > 32:

@@ -76,7 +76,7 @@ class Identity:
     def public_key_der(self) -> bytes:
         from cryptography.hazmat.primitives import serialization
 
-        raw = self._key.public_key().public_bytes(serialization.Encoding.Raw,  # type: ignore[attr-defined]
+        raw: bytes = self._key.public_key().public_bytes(serialization.Encoding.Raw,  # type: ignore[attr-defined]
                                                   serialization.PublicFormat.Raw)
         return _ED25519_DER_PREFIX + raw
 
@@ -85,7 +85,8 @@ class Identity:
         return self_authenticating(self.public_key_der)
 
     def sign(self, data: bytes) -> bytes:
-        return bytes(self._key.sign(data))  # type: ignore[attr-defined]
+        sig: bytes = self._key.sign(data)  # type: ignore[attr-defined]
+        return bytes(sig)
 
     def to_pem(self) -> bytes:
         from cryptography.hazmat.primitives import serialization

@@ -93,9 +93,9 @@ class Entry:
     def digest(self, prev: bytes) -> bytes:
         h = hashlib.sha256()
         h.update(prev)
-        for part in (str(self.height), self.kind, "1" if self.root else "0", self.canister, self.method,
+        for text in (str(self.height), self.kind, "1" if self.root else "0", self.canister, self.method,
                      str(self.time), str(self.instructions)):
-            h.update(part.encode() + b"\0")
+            h.update(text.encode() + b"\0")
         for part in (self.caller, self.arg_hash(), self.reply_hash, self.state_hash):
             h.update(len(part).to_bytes(4, "big") + part)
         return h.digest()
@@ -466,11 +466,13 @@ class ContractVM:
                 new.certified = old.certified
                 keep = any("enhanced-orthogonal-persistence" in k for k in info.custom)
                 if keep:
+                    import ctypes
+
                     import numpy as np
 
                     n = old.pages() * 4096
                     base, _ = old.mem_base()
-                    heap = np.ctypeslib.as_array((np.ctypeslib.ctypes.c_uint8 * n).from_address(base)).copy()
+                    heap = np.ctypeslib.as_array((ctypes.c_uint8 * n).from_address(base)).copy()
                     new.load_heap(heap, None)
                 ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=MAX_UPDATE_INSTRUCTIONS)
                 new.run_start(ctx)

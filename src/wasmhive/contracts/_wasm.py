@@ -377,8 +377,8 @@ def instrument(wasm: bytes) -> tuple[bytes, ModuleInfo]:
     if n_tables:
         extra_exports.append(uleb(len(TABLE_EXPORT)) + TABLE_EXPORT.encode() + b"\x01\x00")
     for gidx, _vt in info.mutable_globals:
-        name = f"__wasmhive_g{gidx}".encode()
-        extra_exports.append(uleb(len(name)) + name + b"\x03" + uleb(gidx))
+        gname = f"__wasmhive_g{gidx}".encode()
+        extra_exports.append(uleb(len(gname)) + gname + b"\x03" + uleb(gidx))
     order = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11]
     for sid, data in sections:
         if sid == 8:
@@ -395,7 +395,7 @@ def instrument(wasm: bytes) -> tuple[bytes, ModuleInfo]:
         else:
             by_id[sid] = data
     for sid in order:
-        data = by_id.get(sid)
+        data = by_id.get(sid, b"")
         if sid == 1:
             n, q = _u(data, 0) if data else (0, 0)
             emit(1, uleb(n + 1) + (data[q:] if data else b"") + unit_type)
@@ -414,15 +414,15 @@ def instrument(wasm: bytes) -> tuple[bytes, ModuleInfo]:
             n, q = _u(data, 0) if data else (0, 0)
             bodies = []
             for i in range(n):
-                size, q = _u(data, q)  # type: ignore[arg-type]
-                body = data[q:q + size]  # type: ignore[index]
+                size, q = _u(data, q)
+                body = data[q:q + size]
                 q += size
                 new = rw.body(body, types[func_types[n_func_imports + i]])
                 bodies.append(uleb(len(new)) + new)
             bodies.append(_globals_code(info.mutable_globals, mem64, map_idx, True))
             bodies.append(_globals_code(info.mutable_globals, mem64, map_idx, False))
             emit(10, _vec(bodies))
-        elif data is not None:
+        elif sid in by_id:
             emit(sid, data)
     for data in customs:
         emit(0, data)
