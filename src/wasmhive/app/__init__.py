@@ -1,5 +1,6 @@
 """The app model: manifests (`wasmhive.toml`, Spin's `spin.toml` v2), files, build orchestration."""
 
+from ._app import App, Dispatch, StaticExecutor, load_runtime_config
 from ._manifest import MANIFEST_NAMES, find_manifest, load_manifest, parse_manifest
 from ._model import (
     AppConfig,
@@ -15,16 +16,20 @@ from ._model import (
 
 __all__ = [
     "MANIFEST_NAMES",
+    "App",
     "AppConfig",
     "BuildConfig",
     "ComponentConfig",
+    "Dispatch",
     "Executor",
     "FileMount",
     "HttpTrigger",
     "RuntimeOptions",
+    "StaticExecutor",
     "StaticResponse",
     "VariableDecl",
     "find_manifest",
     "load_manifest",
+    "load_runtime_config",
     "parse_manifest",
 ]

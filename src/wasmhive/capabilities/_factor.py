@@ -3,9 +3,9 @@
 A capability is one host interface family offered to guests (key-value, variables, ...). Its life cycle:
 
 1. `link(root, state_of)` — once per component linker: define its WIT functions and resources on the
-   linker's root instance. Host functions find their per-request state with `state_of(store)`, a
-   callable the trigger supplies (it maps the store of the running call to that request's
-   `InstanceContext`).
+   linker's root instance. Host functions find their per-request state with `state_of()`, a
+   callable the trigger supplies (it returns the `InstanceContext` of the instance whose guest is
+   calling on this thread; a guest's host calls all happen on the thread that called its export).
 2. `configure(app, configured)` — once per app: validate the manifest's and runtime config's settings for this
    capability (unknown stores, bad hosts, missing variables are rejected here, at start-up) and build
    the shared state (backends, resolved values).
@@ -42,14 +42,15 @@ class InstanceContext:
                 close()
 
 
-# state_of(store) -> the InstanceContext of the request whose guest is making the host call.
-StateOf = Callable[[Any], InstanceContext]
+# state_of() -> the InstanceContext of the instance whose guest is making the host call on this thread.
+StateOf = Callable[[], InstanceContext]
 
 
 class Factor(Protocol):
     """One capability. See the module docstring for the life cycle."""
 
     name: str
+    interfaces: tuple[str, ...]  # the import names `link` defines
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define this capability's interfaces on a component linker's root `LinkerInstance`."""

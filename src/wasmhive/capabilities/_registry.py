@@ -45,6 +45,19 @@ class AppCapabilities:
         for f in self.factors:
             f.link(root, state_of)
 
+    @property
+    def interfaces(self) -> list[str]:
+        """Every interface name the capabilities define."""
+        return [i for f in self.factors for i in f.interfaces]
+
+    def link_component(self, root: Any, state_of: StateOf, component: Any, engine: Any) -> list[str]:
+        """`link`, then define the component's remaining non-WASI imports as unbacked (they answer with
+        their interface's own error). Returns the unbacked names."""
+        from ._unbacked import link_unbacked
+
+        self.link(root, state_of)
+        return link_unbacked(root, component, engine, self.interfaces)
+
     def instance(self, component_id: str) -> InstanceContext:
         """Fresh per-instance state for one instance of `component_id`."""
         ctx = InstanceContext(component_id)

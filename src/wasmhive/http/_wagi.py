@@ -16,14 +16,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from .. import __version__
 from ..errors import ConfigError, DeadlineExceeded, GuestError, LimitExceeded, WasmhiveError
 from ..runtime import Compiled, Limits, Preopen, Runtime, Sandbox
-from ._router import RouteMatch
+from ._router import Route, RouteMatch
 
-__all__ = ["CgiError", "WagiExecutor", "WagiRequest", "WagiResponse", "build_argv", "parse_cgi_output"]
+__all__ = ["CgiError", "WagiExecutor", "WagiRequest", "WagiResponse", "WagiRouteExecutor", "build_argv",
+           "parse_cgi_output"]
 
 log = logging.getLogger("wasmhive.http.wagi")
 
@@ -199,3 +201,66 @@ class WagiExecutor:
             log.warning("%s: module exited with status %d", where, result.exit_code)
         log.debug("%s: %d in %.1f ms", where, resp.status, (time.perf_counter() - t0) * 1e3)
         return resp
+
+
+class WagiRouteExecutor:
+    """A `WagiExecutor` bound to its route, serving the HTTP trigger's `Exchange` (the `Executor` seam)."""
+
+    def __init__(self, executor: WagiExecutor, route: Route, *, body_limit: int | None = 10 * 1000 * 1000) -> None:
+        self.executor = executor
+        self.route = route
+        self.name = executor.component_id
+        self.body_limit = body_limit
+
+    def _read_body(self, ex: Any) -> bytes | None:
+        """The whole request body (CGI wants it on stdin before the module starts); None if too large."""
+        from ..wasi import IoError, StreamClosed
+
+        timeout = self.executor.limits.timeout
+        deadline = time.monotonic() + timeout if timeout is not None else None
+
+        def remaining() -> float | None:
+            if deadline is None:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request body not received before the deadline")
+            return left
+
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                ex.body.wait_ready(ex.waker, remaining)
+                chunk = ex.body.read(64 * 1024)
+            except StreamClosed:
+                return b"".join(parts)
+            except IoError as e:
+                raise TimeoutError(str(e)) from None
+            size += len(chunk)
+            if self.body_limit is not None and size > self.body_limit:
+                return None
+            parts.append(chunk)
+
+    def run(self, ex: Any) -> None:
+        """Serve one exchange (worker thread); never raises."""
+        req = ex.request
+        try:
+            body = self._read_body(ex)
+        except TimeoutError as e:
+            log.error("component `%s` (route %s): %s", self.name, self.route.raw, e)
+            ex.respond(408, [], b"")
+            return
+        if body is None:
+            ex.respond(413, [], b"")
+            return
+        path = unquote(req.path)
+        params = self.route.match([s for s in path.split("/") if s]) or {}
+        match = RouteMatch(self.route, path, params)
+        host, _, port = req.authority.rpartition(":") if ":" in req.authority.rsplit("]", 1)[-1] else (
+            req.authority, "", "")
+        wreq = WagiRequest(req.method, path, req.query, [(k, v) for k, v in req.headers if not k.startswith("spin-")],
+                           body, req.scheme, host or "127.0.0.1", int(port) if port.isdigit() else (
+                               443 if req.scheme == "https" else 80), req.client, req.http_version)
+        resp = self.executor.handle(wreq, match)
+        ex.respond(resp.status, [(k.lower(), v.encode("latin-1")) for k, v in resp.headers], resp.body)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Record, ResourceHost, ResourceType, Variant
+from wasmtime.component import Record, ResourceType, Variant
 
 from ...app._model import AppConfig
 from .._factor import StateOf
@@ -60,15 +60,11 @@ class KeyValueInstance:
         self.cas.clear()
 
 
-def _rep(store: Any, handle: Any) -> int:
-    # Converting releases the borrow, which must happen before the host function returns.
-    return int(handle.to_host(store).rep)
-
-
 class KeyValueFactor:
     """Key-value stores for guests; see the module docstring."""
 
     name = "key_value"
+    interfaces: tuple[str, ...] = INTERFACES
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> KeyValueApp:
         return open_stores(app)
@@ -78,120 +74,122 @@ class KeyValueFactor:
         return KeyValueInstance({label: app_state.stores[label] for label in labels})
 
     def link(self, root: Any, state_of: StateOf) -> None:
-        """Define Spin's and WASI's key-value interfaces on a component linker's root instance."""
+        """Define Spin's and WASI's key-value interfaces on a component linker's root instance.
 
-        def inst(store: Any) -> KeyValueInstance:
-            state: KeyValueInstance = state_of(store).states[self.name]
+        Host functions use the fast host-call path (`wasmhive.component._fastpath`): resources travel
+        as integer reps, and every backend failure becomes the interface's `other` error.
+        """
+        from ...component._fastpath import define_func, define_resource
+
+        hr = {rt: ResourceType.host(rt) for rt in (RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS)}
+
+        def inst() -> KeyValueInstance:
+            state: KeyValueInstance = state_of().states[self.name]
             return state
 
-        def guarded(fn: Callable[..., Any], error: Callable[[str], Any]) -> Callable[..., Any]:
-            # Backend failures become the interface's `other` error, never a Python exception in wasmtime.
-            def wrapper(store: Any, *args: Any) -> Any:
+        def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+            # Backend failures become `other(msg)`, never a Python exception inside wasmtime.
+            def wrapper(*args: Any) -> Any:
                 try:
-                    return fn(store, *args)
+                    return fn(*args)
                 except KeyValueError as e:
                     log.warning("%s", e)
-                    return error(str(e))
+                    return Variant("other", str(e))
                 except Exception as e:
                     log.exception("key-value host call failed")
-                    return error(f"internal error: {e}")
+                    return Variant("other", f"internal error: {e}")
             return wrapper
 
-        def other(msg: str) -> Variant:
-            return Variant("other", msg)
-
-        def trap(msg: str) -> Any:
-            # result<option<..>, error>: the bindings cannot lower this err case; trap with the reason.
-            raise RuntimeError(msg)
-
-        def dtor(store: Any, rep: int) -> None:
+        def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the request may already be gone
-                inst(store).handles.pop(rep, None)
+                inst().handles.pop(rep, None)
 
-        def handle(store: Any, h: Any) -> KeyValueBackend:
-            backend = inst(store).handles.get(_rep(store, h))
+        def handle(rep: int) -> KeyValueBackend:
+            backend = inst().handles.get(rep)
             if backend is None:
                 raise KeyValueError("unknown store handle")
             return backend
 
         def make_open(rt: int) -> Callable[..., Any]:
-            def open_(store: Any, label: str) -> Any:
-                got = inst(store).open(label)
+            def open_(label: str) -> Any:
+                got = inst().open(label)
                 if got == "store-table-full" and rt == RT_BUCKET:  # wasi:keyvalue has no such case
                     return Variant("other", f"more than {MAX_HANDLES} open buckets")
                 if isinstance(got, str):
                     return Variant(got)
-                return ResourceHost.own(got, rt)
+                return got
             return open_
 
-        def get(store: Any, h: Any, key: str) -> Any:
-            return handle(store, h).get(key)
+        def get(h: int, key: str) -> Any:
+            return handle(h).get(key)
 
-        def set_(store: Any, h: Any, key: str, value: bytes) -> Any:
-            handle(store, h).set(key, bytes(value))
+        def set_(h: int, key: str, value: bytes) -> Any:
+            handle(h).set(key, bytes(value))
             return None
 
-        def delete(store: Any, h: Any, key: str) -> Any:
-            handle(store, h).delete(key)
+        def delete(h: int, key: str) -> Any:
+            handle(h).delete(key)
             return None
 
-        def exists(store: Any, h: Any, key: str) -> Any:
-            return handle(store, h).exists(key)
+        def exists(h: int, key: str) -> Any:
+            return handle(h).exists(key)
 
-        def get_keys(store: Any, h: Any) -> Any:
-            return handle(store, h).keys()
+        def get_keys(h: int) -> Any:
+            return handle(h).keys()
 
-        def list_keys(store: Any, h: Any, cursor: str | None) -> Any:
-            r = Record()
-            r.keys = handle(store, h).keys()  # type: ignore[attr-defined]
+        def list_keys(h: int, cursor: str | None) -> Any:
+            r = Record()  # a record result must be a Record: its class is what selects the `ok` case
+            r.keys = handle(h).keys()  # type: ignore[attr-defined]
             r.cursor = None  # type: ignore[attr-defined]
             return r
 
+        def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
+            define_func(li, name, fn, host_resources=hr)
+
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:
-                li.add_resource("store", ResourceType.host(rt), dtor)
-                li.add_func("[static]store.open", guarded(make_open(rt), other))
-                li.add_func("[method]store.get", guarded(get, trap))
-                li.add_func("[method]store.set", guarded(set_, other))
-                li.add_func("[method]store.delete", guarded(delete, other))
-                li.add_func("[method]store.exists", guarded(exists, other))
-                li.add_func("[method]store.get-keys", guarded(get_keys, other))
+                define_resource(li, "store", rt, dtor)
+                define(li, "[static]store.open", guarded(make_open(rt)))
+                define(li, "[method]store.get", guarded(get))
+                define(li, "[method]store.set", guarded(set_))
+                define(li, "[method]store.delete", guarded(delete))
+                define(li, "[method]store.exists", guarded(exists))
+                define(li, "[method]store.get-keys", guarded(get_keys))
 
         with root.add_instance(WASI_STORE) as li:
-            li.add_resource("bucket", ResourceType.host(RT_BUCKET), dtor)
-            li.add_func("open", guarded(make_open(RT_BUCKET), other))
-            li.add_func("[method]bucket.get", guarded(get, trap))
-            li.add_func("[method]bucket.set", guarded(set_, other))
-            li.add_func("[method]bucket.delete", guarded(delete, other))
-            li.add_func("[method]bucket.exists", guarded(exists, other))
-            li.add_func("[method]bucket.list-keys", guarded(list_keys, other))
+            define_resource(li, "bucket", RT_BUCKET, dtor)
+            define(li, "open", guarded(make_open(RT_BUCKET)))
+            define(li, "[method]bucket.get", guarded(get))
+            define(li, "[method]bucket.set", guarded(set_))
+            define(li, "[method]bucket.delete", guarded(delete))
+            define(li, "[method]bucket.exists", guarded(exists))
+            define(li, "[method]bucket.list-keys", guarded(list_keys))
 
-        def cas_dtor(store: Any, rep: int) -> None:
+        def cas_dtor(rep: int) -> None:
             with contextlib.suppress(Exception):
-                inst(store).cas.pop(rep, None)
+                inst().cas.pop(rep, None)
 
-        def cas_new(store: Any, bucket: Any, key: str) -> Any:
-            state = inst(store)
-            backend = handle(store, bucket)
+        def cas_new(bucket: int, key: str) -> Any:
+            state = inst()
+            backend = handle(bucket)
             rep = next(state.reps)
             state.cas[rep] = (backend, key, backend.get(key))
-            return ResourceHost.own(rep, RT_CAS)
+            return rep
 
-        def cas_current(store: Any, cas: Any) -> Any:
-            entry = inst(store).cas.get(_rep(store, cas))
+        def cas_current(cas: int) -> Any:
+            entry = inst().cas.get(cas)
             if entry is None:
                 raise KeyValueError("unknown cas handle")
             return entry[2]
 
-        def increment(store: Any, bucket: Any, key: str, delta: int) -> Any:
-            return handle(store, bucket).increment(key, delta)
+        def increment(bucket: int, key: str, delta: int) -> Any:
+            return handle(bucket).increment(key, delta)
 
-        def swap(store: Any, cas: Any, value: bytes) -> Any:
-            # cas-error's two cases lower by Python class: a Variant is `store-error`, a resource is
+        def swap(cas: int, value: bytes) -> Any:
+            # cas-error's cases lower by Python class: a Variant is `store-error(error)`, an int rep is
             # `cas-failed` (a fresh cas holding the value now current, so the guest can retry).
-            rep = cas.to_host(store).rep
-            state = inst(store)
-            entry = state.cas.pop(rep, None)
+            state = inst()
+            entry = state.cas.pop(cas, None)
             if entry is None:
                 return Variant("other", "unknown cas handle")
             backend, key, expected = entry
@@ -202,28 +200,28 @@ class KeyValueFactor:
                 state.cas[new] = (backend, key, backend.get(key))
             except KeyValueError as e:
                 return Variant("other", str(e))
-            return ResourceHost.own(new, RT_CAS)
+            return new
 
         with root.add_instance(WASI_ATOMICS) as li:
-            li.add_resource("cas", ResourceType.host(RT_CAS), cas_dtor)
-            li.add_func("[static]cas.new", guarded(cas_new, other))
-            li.add_func("[method]cas.current", guarded(cas_current, trap))
-            li.add_func("increment", guarded(increment, other))
-            li.add_func("swap", swap)
+            define_resource(li, "cas", RT_CAS, cas_dtor)
+            define(li, "[static]cas.new", guarded(cas_new))
+            define(li, "[method]cas.current", guarded(cas_current))
+            define(li, "increment", guarded(increment))
+            define(li, "swap", swap)
 
-        def get_many(store: Any, bucket: Any, keys: list[str]) -> Any:
-            values = handle(store, bucket).get_many(list(keys))
+        def get_many(bucket: int, keys: list[str]) -> Any:
+            values = handle(bucket).get_many(list(keys))
             return [(k, v) for k, v in zip(keys, values, strict=True)]
 
-        def set_many(store: Any, bucket: Any, items: list[tuple[str, bytes]]) -> Any:
-            handle(store, bucket).set_many([(k, bytes(v)) for k, v in items])
+        def set_many(bucket: int, items: list[tuple[str, bytes]]) -> Any:
+            handle(bucket).set_many([(k, bytes(v)) for k, v in items])
             return None
 
-        def delete_many(store: Any, bucket: Any, keys: list[str]) -> Any:
-            handle(store, bucket).delete_many(list(keys))
+        def delete_many(bucket: int, keys: list[str]) -> Any:
+            handle(bucket).delete_many(list(keys))
             return None
 
         with root.add_instance(WASI_BATCH) as li:
-            li.add_func("get-many", guarded(get_many, other))
-            li.add_func("set-many", guarded(set_many, other))
-            li.add_func("delete-many", guarded(delete_many, other))
+            define(li, "get-many", guarded(get_many))
+            define(li, "set-many", guarded(set_many))
+            define(li, "delete-many", guarded(delete_many))

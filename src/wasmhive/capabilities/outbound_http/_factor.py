@@ -17,6 +17,7 @@ class OutboundHttpFactor:
     """Builds each component's `OutboundPolicy`; links nothing itself (the wasi:http host does)."""
 
     name = "outbound_http"
+    interfaces: tuple[str, ...] = ()
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Nothing to link: `wasi:http/outgoing-handler` belongs to the HTTP trigger's wasi layer."""

@@ -32,38 +32,46 @@ class VariablesFactor:
     """
 
     name = "variables"
+    interfaces: tuple[str, ...] = INTERFACES
 
     def link(self, root: Any, state_of: StateOf) -> None:
-        """Define the three interfaces on a component linker's root instance."""
+        """Define the three interfaces on a component linker's root instance (fast host-call path)."""
+        from ...component._fastpath import define_func
 
-        def own(store: Any) -> dict[str, str]:
-            values: dict[str, str] = state_of(store).states.get(self.name, {})
+        def own() -> dict[str, str]:
+            values: dict[str, str] = state_of().states.get(self.name, {})
             return values
 
-        def spin_get(store: Any, name: str) -> Any:
+        def spin_get(name: str) -> Any:
             try:
                 if not _NAME.match(name):
                     return Variant("invalid-name", f"{name!r}: variable names are lowercase letters, digits and _")
-                value = own(store).get(name)
+                value = own().get(name)
                 return value if value is not None else Variant("undefined", f"no variable named {name!r}")
             except Exception as e:  # never let a host bug escape as a Python exception through wasmtime
                 log.exception("variables.get failed")
                 return Variant("other", str(e))
 
-        def config_get(store: Any, key: str) -> Any:
-            # result<option<string>, error>: the bindings cannot lower the err case of this shape, so
-            # only ok(some)/ok(none) are returned; lookups in a dict cannot fail anyway.
-            return own(store).get(key)
+        def config_get(key: str) -> Any:
+            try:
+                return own().get(key)
+            except Exception as e:
+                log.exception("wasi:config get failed")
+                return Variant("upstream", str(e))
 
-        def config_get_all(store: Any) -> Any:
-            return sorted(own(store).items())
+        def config_get_all() -> Any:
+            try:
+                return sorted(own().items())
+            except Exception as e:
+                log.exception("wasi:config get-all failed")
+                return Variant("upstream", str(e))
 
         for iface in SPIN_INTERFACES:
             with root.add_instance(iface) as inst:
-                inst.add_func("get", spin_get)
+                define_func(inst, "get", spin_get)
         with root.add_instance(CONFIG_INTERFACE) as inst:
-            inst.add_func("get", config_get)
-            inst.add_func("get-all", config_get_all)
+            define_func(inst, "get", config_get)
+            define_func(inst, "get-all", config_get_all)
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> ResolvedVariables:
         """Resolve all variables now: a missing required one is a `ConfigError` at start-up."""

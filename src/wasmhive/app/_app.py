@@ -1,0 +1,240 @@
+"""`App`: a whole application (manifest + capabilities + one executor per route), ready to serve.
+
+    >>> app = App.load("examples/app")              # validate, open stores, compile components
+    >>> hit = app.dispatch(request)                   # route + Spin headers, socket-free
+    >>> app.asgi()                                    # the ASGI application (the HTTP trigger's server)
+
+Start-up does everything that can fail: manifest errors, missing required variables, unknown stores,
+bad outbound hosts and unloadable components all fail here, before the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..runtime import Limits, Runtime, parse_duration, parse_size
+from ._files import stage_files
+from ._manifest import load_manifest
+from ._model import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
+
+if TYPE_CHECKING:
+    from ..capabilities import AppCapabilities
+    from ..http._router import RouteMatch, Router
+    from ..http._types import Exchange, Request
+
+__all__ = ["App", "Dispatch", "SpinHeaders", "StaticExecutor", "load_runtime_config"]
+
+log = logging.getLogger("wasmhive.app")
+DEFAULT_TIMEOUT = 30.0
+
+
+def load_runtime_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a Spin-compatible runtime-config TOML (`[key_value_store.<label>]` ...)."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read runtime config: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: malformed TOML: {e}") from None
+
+
+class StaticExecutor:
+    """Answers a route with a fixed response from the manifest (`static_response`); runs no guest."""
+
+    def __init__(self, name: str, response: StaticResponse) -> None:
+        self.name = name
+        self.status = response.status
+        self.headers = [(k.lower(), v.encode("latin-1")) for k, v in response.headers.items()]
+        self.body = response.body
+
+    def run(self, ex: Exchange) -> None:
+        ex.respond(self.status, list(self.headers), self.body)
+
+
+class SpinHeaders:
+    """Wraps a route's executor: adds Spin's `spin-*` request headers (and drops any the client sent)."""
+
+    def __init__(self, executor: Any, route: Any) -> None:
+        self.executor = executor
+        self.route = route
+        self.name = getattr(executor, "name", "")
+
+    def run(self, ex: Exchange) -> None:
+        from urllib.parse import unquote
+
+        from ..http._router import RouteMatch
+
+        req = ex.request
+        path = unquote(req.path)
+        params = self.route.match([s for s in path.split("/") if s]) or {}
+        match = RouteMatch(self.route, path, params)
+        full_url = f"{req.scheme}://{req.authority}{req.path_with_query}"
+        spin = match.spin_headers(full_url=full_url, client_addr=req.client)
+        ex.request = replace(req, headers=[(k, v) for k, v in req.headers if not k.lower().startswith("spin-")] + spin)
+        self.executor.run(ex)
+
+
+@dataclass
+class Dispatch:
+    """A routed request: the executor to run, the request with Spin's headers added, and the match."""
+
+    executor: Any
+    request: Request
+    match: RouteMatch
+    component: str
+
+
+def _limits(app: AppConfig, comp: ComponentConfig | None) -> Limits:
+    spec: dict[str, Any] = {**app.limits, **(comp.limits if comp else {})}
+    try:
+        return Limits(memory=parse_size(spec.get("memory", "128MiB")),
+                      timeout=parse_duration(spec.get("timeout", DEFAULT_TIMEOUT)))
+    except ConfigError as e:
+        raise ConfigError(f"{app.manifest_path}: {'component `' + comp.id + '`' if comp else 'app'} limits: {e}") from None
+
+
+class App:
+    """A loaded application. Owns its `Runtime` (unless given one) and its capabilities' backends."""
+
+    def __init__(self, config: AppConfig, *, runtime: Runtime | None = None) -> None:
+        from ..capabilities import AppCapabilities
+        from ..http._router import Router
+
+        self.config = config
+        self._own_runtime = runtime is None
+        self.runtime = runtime or Runtime()
+        self.capabilities: AppCapabilities = AppCapabilities(config)
+        try:
+            self.executors: dict[int, Any] = {}
+            routes: list[tuple[str, tuple[int, str]]] = []
+            for i, trig in enumerate(config.triggers):
+                if trig.route is None:
+                    continue  # private: reachable only from inside the app (not supported yet)
+                routes.append((trig.route, (i, trig.component or f"static:{trig.route}")))
+            self.router: Router = Router(routes, base=config.base)
+            for w in self.router.warnings:
+                config.warnings.append(f"{config.manifest_path}: {w}")
+            for route in self.router.routes:
+                i, _ = route.target
+                self.executors[i] = self._executor(i, route)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, variables: Mapping[str, str] | None = None,
+             runtime_config: str | os.PathLike[str] | None = None, key_value: Mapping[str, str] | None = None,
+             environ: Mapping[str, str] | None = None, dotenv: str | os.PathLike[str] | None = None,
+             runtime: Runtime | None = None) -> App:
+        """Load the app at `path` (a directory or a manifest) with start-up options (the CLI's flags)."""
+        config = load_manifest(Path(path))
+        rc_path = Path(runtime_config) if runtime_config is not None else None
+        if rc_path is None and (config.dir / "runtime-config.toml").is_file():
+            rc_path = config.dir / "runtime-config.toml"
+        config.runtime = RuntimeOptions(
+            variables=dict(variables or {}),
+            environ=dict(environ) if environ is not None else None,
+            dotenv=Path(dotenv) if dotenv is not None else None,
+            runtime_config=load_runtime_config(rc_path) if rc_path is not None else {},
+            runtime_config_path=rc_path,
+            key_value_seed=list((key_value or {}).items()),
+        )
+        return cls(config, runtime=runtime)
+
+    # -- building executors ----------------------------------------------------------------------------
+    def _executor(self, index: int, route: Any) -> Any:
+        trig = self.config.triggers[index]
+        if trig.static_response is not None:
+            return StaticExecutor(f"static:{trig.route}", trig.static_response)
+        assert trig.component is not None
+        comp = self.config.components[trig.component]
+        if not comp.source.is_file():
+            hint = " (run `wasmhive build` first)" if comp.build is not None else ""
+            raise ConfigError(f"{self.config.manifest_path}: component `{comp.id}`: source {comp.source} does not "
+                              f"exist{hint}")
+        limits = _limits(self.config, comp)
+        if trig.executor.type == "wagi":
+            from ..http._wagi import WagiExecutor, WagiRouteExecutor
+
+            wagi = WagiExecutor(self.runtime, comp.source, component_id=comp.id, argv=trig.executor.argv,
+                                entrypoint=trig.executor.entrypoint, limits=limits,
+                                files_root=stage_files(self.config, comp), environment=comp.environment)
+            return WagiRouteExecutor(wagi, route)
+        return self._http_executor(comp, limits)
+
+    def _http_executor(self, comp: ComponentConfig, limits: Limits) -> Any:
+        from ..http._executor import WasiHttpExecutor
+        from ..wasi import current
+
+        if comp.files:
+            log.warning("component `%s`: `files` are not visible to wasi:http components yet (only to WAGI "
+                        "modules)", comp.id)
+        caps = self.capabilities
+        policy = caps.instance(comp.id).states.get("outbound_http")
+        compiled = self.runtime.load(comp.source)
+
+        def state_of() -> Any:
+            return current().extra["capabilities"]
+
+        def link_extra(root: Any) -> None:
+            caps.link_component(root, state_of, compiled.component, self.runtime.engine)
+
+        def prepare_extra(state: Any) -> None:
+            state.extra["capabilities"] = caps.instance(comp.id)
+
+        return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
+                                outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra)
+
+    # -- serving ---------------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Dispatch | None:
+        """Route `request`; None when no route matches (404). Adds Spin's `spin-*` headers."""
+        from urllib.parse import unquote
+
+        path = unquote(request.path)
+        match = self.router.match(path)
+        if match is None:
+            return None
+        index, component = match.target
+        full_url = f"{request.scheme}://{request.authority}{request.path_with_query}"
+        spin = match.spin_headers(full_url=full_url, client_addr=request.client)
+        headers = [(k, v) for k, v in request.headers if not k.lower().startswith("spin-")] + spin
+        return Dispatch(self.executors[index], replace(request, headers=headers), match, component)
+
+    def http_app(self, limits: Any = None, *, close_app: bool = True) -> Any:
+        """The HTTP trigger's `HttpApp` for this app: every route's executor, with Spin's request headers
+        injected before it runs. Closing the HttpApp closes this app (unless `close_app=False`)."""
+        from ..http._app import HttpApp
+        from ..http._router import Router
+
+        routed = [(r.raw, SpinHeaders(self.executors[r.target[0]], r)) for r in self.router.routes]
+        router = Router(routed, base=self.config.base)
+        return HttpApp(router, limits=limits, on_close=self.close if close_app else None)
+
+    def asgi(self) -> Any:
+        """The ASGI application serving this app (mount it in Starlette/FastAPI, or run it with uvicorn)."""
+        return self.http_app().asgi()
+
+    def is_health(self, path: str) -> bool:
+        """`/.well-known/wasmhive/health` and `/.well-known/spin/health` (answered 200 by the server)."""
+        return self.router.is_health(path)
+
+    def close(self) -> None:
+        """Close backends and, if this app created it, the runtime."""
+        self.capabilities.close()
+        if self._own_runtime:
+            self.runtime.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
