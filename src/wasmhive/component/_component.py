@@ -213,7 +213,9 @@ class Component:
             return None
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self.instantiate().bound(iface, fname)(*args, **kwargs)
+            fn = self.instantiate().bound(iface, fname)
+            assert fn is not None
+            return fn(*args, **kwargs)
         call.__name__ = pyname(fname)
         return call
 
@@ -228,8 +230,10 @@ class Component:
             if not names:
                 raise ConfigError(f"{self.name} exports no interface {interface!r} (interfaces: "
                                   f"{', '.join(n for n, i in exports.items() if isinstance(i, m.InterfaceSig))})")
-            candidates = [(names[0], f) for f in exports[names[0]].funcs.values()  # type: ignore[union-attr]
-                          if f.name in want]
+            item = exports[names[0]]
+            assert isinstance(item, m.InterfaceSig)
+            candidates: list[tuple[str | None, m.FuncSig]] = [(names[0], f) for f in item.funcs.values()
+                                                              if f.name in want]
         else:
             candidates = [(None, f) for n, f in exports.items() if isinstance(f, m.FuncSig) and n in want]
             if not candidates:
@@ -258,7 +262,7 @@ class Component:
             if isinstance(item, m.InterfaceSig) and (iface is None or iface == iname):
                 ty = item.types.get(name)
                 if isinstance(ty, m.Record):
-                    from ._convert import lifter
+                    from ._lift import lifter
 
                     lifter(ty, self.classes)
                     return self.classes[ty]
@@ -305,7 +309,7 @@ class ComponentInstance:
             raise WasmhiveError("this component instance was closed")
         return self._store
 
-    def bound(self, iface: str | None, fname: str) -> BoundFunc | None:  # type: ignore[return]
+    def bound(self, iface: str | None, fname: str) -> BoundFunc | None:
         """The callable for exported function `fname` (in interface `iface`, or top level)."""
         key = (iface, fname)
         f = self._bound.get(key)
@@ -347,8 +351,8 @@ class ComponentInstance:
         out = guest_error(e, self.component.limits)
         if host is not None and out is not host:
             out.__cause__ = host
-            out.host_exception = host  # type: ignore[attr-defined]
-        return out  # type: ignore[no-any-return]
+            out.host_exception = host  # type: ignore[union-attr]
+        return out
 
     # -- resources ---------------------------------------------------------------------------------
     def wrap_resource(self, name: str, raw: Any, owned: bool) -> ResourceHandle:
@@ -364,11 +368,11 @@ class ComponentInstance:
     # -- life cycle --------------------------------------------------------------------------------
     def stdout(self) -> bytes:
         cap = self.captures.get("stdout")
-        return cap.getvalue() if cap else b""  # type: ignore[no-any-return]
+        return bytes(cap.getvalue()) if cap else b""
 
     def stderr(self) -> bytes:
         cap = self.captures.get("stderr")
-        return cap.getvalue() if cap else b""  # type: ignore[no-any-return]
+        return bytes(cap.getvalue()) if cap else b""
 
     def close(self) -> None:
         """Drop the store: every resource handle of this instance becomes unusable."""

@@ -15,7 +15,9 @@ from wasmtime import WasmtimeError
 from wasmtime import _ffi as ffi
 
 from . import _model as m
-from ._convert import VAL, VAL_SIZE, BadValue, _proto, lifter, lowerer, make_error, pyname, val_delete, values
+from ._convert import VAL, VAL_SIZE, BadValue, _proto, make_error, pyname, val_delete, values
+from ._lift import lifter
+from ._lower import lowerer
 from ._values import Err, Record, ResultError
 
 __all__ = ["BoundFunc", "Plan", "pending"]

@@ -17,8 +17,10 @@ from wasmtime import _ffi as ffi
 
 from ..errors import LinkError
 from . import _model as m
-from ._convert import BadValue, _proto, lifter, lowerer, pyname
+from ._convert import BadValue, _proto, pyname
 from ._func import func_call, pending
+from ._lift import lifter
+from ._lower import lowerer
 from ._values import Err, Record, ResultError
 
 __all__ = ["HostFunc", "define_func", "resolve_provider"]
@@ -39,7 +41,7 @@ def _trap(message: str) -> int:
     return int(error_new(message.encode("utf-8", "replace")))
 
 
-@ffi.wasmtime_component_func_callback_t
+@ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
 def _trampoline(data: int | None, context: Any, ty: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
     entry = _REGISTRY.get(data or 0)
     if entry is None:
@@ -51,7 +53,7 @@ def _trampoline(data: int | None, context: Any, ty: Any, args: Any, nargs: int, 
         return _trap(f"host function raised {type(e).__name__}: {e}")
 
 
-@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
 def _finalize(data: int | None) -> None:
     with _LOCK:
         _REGISTRY.pop(data or 0, None)

@@ -263,7 +263,7 @@ def _read_instance(name: str, ity: wc.ComponentInstanceType, engine: wasmtime.En
     for n, t in named:
         with contextlib.suppress(NotImplementedError):
             sig.types[n] = reader.read(t)
-    for n, t in items.items():
+    for n, t in items.items():  # type: ignore[assignment]
         if isinstance(t, wc.FuncType):
             try:
                 sig.funcs[n] = reader.func(n, t)

@@ -123,7 +123,7 @@ class Ok:
         self.value = value
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.value == other.value  # type: ignore[attr-defined]
+        return type(other) is type(self) and bool(self.value == other.value)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, _freeze(self.value)))
