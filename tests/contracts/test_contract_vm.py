@@ -67,6 +67,10 @@ def test_trap_mid_update_changes_nothing(vm: ContractVM, canisters: dict[str, by
     assert (c.shadow == heap_before).all()
     assert c.cycles < cycles_before  # the trapped message was still paid for
     assert vm.call("lab", "inc") == "(2 : nat)"  # and the canister keeps working
+    # Outgoing calls made before the trap are rolled back too.
+    with pytest.raises(ContractReject, match="trap after making a call"):
+        vm.call("lab", "callThenTrap")
+    assert vm.call("lab", "get") == "(2 : nat)"
 
 
 def test_query_changes_are_discarded(vm: ContractVM, canisters: dict[str, bytes]) -> None:

@@ -23,6 +23,12 @@ persistent actor Lab {
     Runtime.trap("deliberate trap after changing state")
   };
 
+  // Makes a call, then traps: the call must never be delivered.
+  public func callThenTrap() : async () {
+    ignore inc();
+    Runtime.trap("trap after making a call");
+  };
+
   // A query that mutates: the change must be discarded.
   public query func sneaky() : async Nat {
     count += 100;
