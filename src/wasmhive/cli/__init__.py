@@ -15,6 +15,7 @@ __all__ = ["main"]
 # One module per command (or command group); each registers itself on `main` when imported.
 COMMAND_MODULES = [
     "run",
+    "up",
     "inspect",
     "bench",
     "new",

@@ -1,0 +1,56 @@
+"""`wasmhive up`: serve a `wasi:http` component (or an app) over HTTP, like `spin up` / `wasmtime serve`."""
+
+from __future__ import annotations
+
+import click
+
+from ..runtime import parse_duration, parse_size
+from . import main
+from ._common import err_console
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(exists=True))
+@click.option("--listen", default="127.0.0.1:3000", show_default=True, metavar="HOST:PORT",
+              help="Address to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (they share the socket; state lives in backends, never in a worker).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Guest threads per worker (instances running at once).")
+@click.option("--route", default="/...", show_default=True, help="Route of a single component.")
+@click.option("--timeout", default="30s", show_default=True, help="Deadline per request (504 past it).")
+@click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per instance.")
+@click.option("--max-body", default="10MB", show_default=True, help="Request body limit (413 past it).")
+@click.option("--max-concurrency", default=64, show_default=True, type=click.IntRange(1),
+              help="Requests in flight per worker (503 past it).")
+@click.option("--allow-outbound", "outbound", multiple=True, metavar="URL",
+              help="Allow outbound HTTP to scheme://host[:port] (repeatable; Spin's syntax).")
+@click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Guest environment variable.")
+@click.option("--pooling/--no-pooling", default=False, show_default=True,
+              help="Use the pooling instance allocator.")
+def up(path: str, listen: str, workers: int, threads: int, route: str, timeout: str, memory: str,
+       max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
+       pooling: bool) -> None:
+    """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
+
+    Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
+    its deadline 504.
+    """
+    from ..errors import ConfigError
+    from ..http import UpConfig, serve
+    from ..http._serve import parse_listen
+
+    parse_listen(listen)
+    env = {}
+    for e in envs:
+        k, sep, v = e.partition("=")
+        if not sep or not k:
+            raise ConfigError(f"--env wants NAME=VALUE, got {e!r}")
+        env[k] = v
+    cfg = UpConfig(path=path, listen=listen, workers=workers, threads=threads, route=route,
+                   timeout=parse_duration(timeout), memory=parse_size(memory), max_body=parse_size(max_body),
+                   max_concurrency=max_concurrency, allowed_outbound_hosts=list(outbound), env=env,
+                   pooling=pooling)
+    err_console.print(f"Serving [bold]{path}[/] on http://{listen}{'' if route == '/...' else route} "
+                      f"({workers} worker{'s' if workers > 1 else ''})", markup=True, highlight=False)
+    serve(cfg)

@@ -1,0 +1,378 @@
+"""`HttpApp`: the HTTP trigger as an ASGI application, with a socket-free `handle(request) -> response`.
+
+Per request: limits are checked first (header size → 431, declared body size → 413, instances in
+flight → 503), the router picks the executor, and the executor runs on a worker thread of the app's
+pool while the event loop streams the request body in (on demand: backpressure) and the response body
+out (chunk by chunk, as the guest flushes). One access-log line is written per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..wasi import BufferInput, ChannelInput, Waker
+from ._router import Router
+from ._types import Exchange, Executor, Request, Response
+
+__all__ = ["HttpApp", "ServerLimits"]
+
+log = logging.getLogger("wasmhive.http")
+access_log = logging.getLogger("wasmhive.http.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+_PREREAD = 64 * 1024  # bodies up to this size (declared) are read before the guest starts
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Limits of the HTTP layer (per-instance limits such as memory and deadline are the executor's)."""
+
+    max_body: int = 10 * 1000 * 1000
+    max_header_bytes: int = 16 * 1024
+    max_concurrency: int = 64
+    threads: int = 8
+    client_timeout: float = 30.0  # seconds a client may take to send the next part of its body
+
+
+class HttpApp:
+    """Routes requests to executors. Use as an ASGI app (`.asgi()`), or call `handle` directly."""
+
+    def __init__(self, routes: Router | Sequence[tuple[str, Executor]], *, limits: ServerLimits | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.router = routes if isinstance(routes, Router) else Router(list(routes))
+        self.limits = limits or ServerLimits()
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.limits.threads, thread_name_prefix="wasmhive-guest")
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._on_close = on_close
+
+    # -- construction helpers ------------------------------------------------------------------------
+    @classmethod
+    def from_component(cls, source: Any, *, runtime: Any = None, route: str = "/...", name: str | None = None,
+                       limits: ServerLimits | None = None, **executor_options: Any) -> HttpApp:
+        """One `wasi:http` component (a path, bytes or `Compiled`) served on `route`."""
+        from pathlib import Path
+
+        from ..runtime import Runtime
+        from ._executor import WasiHttpExecutor
+
+        owned = runtime is None
+        rt = runtime or Runtime()
+        if name is None:
+            name = Path(source).stem if isinstance(source, (str, Path)) else "component"
+        ex = WasiHttpExecutor(rt, source, name=name, **executor_options)
+        return cls([(route, ex)], limits=limits, on_close=rt.close if owned else None)
+
+    def asgi(self) -> HttpApp:
+        """The ASGI application (this object): mount it in Starlette/FastAPI or serve it with uvicorn."""
+        return self
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self._on_close is not None:
+            self._on_close()
+
+    def __enter__(self) -> HttpApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- shared request logic ------------------------------------------------------------------------
+    def _precheck(self, req: Request) -> tuple[Response | None, Any]:
+        """An early response (limits, 404, health), or (None, route match)."""
+        size = sum(len(k) + len(v) + 4 for k, v in req.headers)
+        if size > self.limits.max_header_bytes:
+            return Response(431, [("content-type", b"text/plain")], b"request header fields too large\n"), None
+        length = req.header("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return Response(400, [], b"bad content-length\n"), None
+            if declared > self.limits.max_body:
+                return Response(413, [("content-type", b"text/plain")], b"request body too large\n"), None
+        if Router.is_health(req.path):
+            return Response(200, [("content-type", b"text/plain")], b"OK"), None
+        from urllib.parse import unquote
+
+        match = self.router.match(unquote(req.path))
+        if match is None:
+            return Response(404, [("content-type", b"text/plain")], b"not found\n"), None
+        return None, match
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self._inflight >= self.limits.max_concurrency:
+                return False
+            self._inflight += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+
+    def _run(self, executor: Executor, ex: Exchange) -> None:
+        try:
+            executor.run(ex)
+        except Exception as e:  # executors should not raise; if one does, the client still gets an answer
+            log.exception("executor %s failed", getattr(executor, "name", executor))
+            ex.failure = str(e)
+            ex.respond(500, [], b"")
+
+    def _access(self, req: Request, status: int, sent: int, t0: float, component: str) -> None:
+        access_log.info('%s "%s %s HTTP/%s" %d %d %.1fms %s', req.client, req.method, req.path_with_query,
+                        req.http_version, status, sent, (time.perf_counter() - t0) * 1e3, component or "-")
+
+    # -- socket-free core ----------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        """Serve one request to completion (blocking) and return the whole response."""
+        t0 = time.perf_counter()
+        early, match = self._precheck(req)
+        if early is None and len(req.body) > self.limits.max_body:
+            early = Response(413, [("content-type", b"text/plain")], b"request body too large\n")
+        if early is None and not self._admit():
+            early = Response(503, [("content-type", b"text/plain")], b"too many requests in flight\n")
+        if early is not None:
+            self._access(req, early.status, len(early.body), t0, "")
+            return early
+        executor = match.target
+        ex = Exchange(req, BufferInput(req.body), route=match.route.raw, component=getattr(executor, "name", ""))
+        event = threading.Event()
+        ex.notify = event.set
+        try:
+            fut = self.pool.submit(self._run, executor, ex)
+            fut.add_done_callback(lambda f: event.set())
+            chunks: list[bytes] = []
+            while True:
+                event.wait()
+                event.clear()
+                if ex.channel is not None:
+                    got, state = ex.channel.take()
+                    chunks += got
+                    if state != "open":
+                        break
+                elif fut.done():
+                    break
+            fut.result()
+        finally:
+            self._release()
+        assert ex.status is not None
+        resp = Response(ex.status, list(ex.headers), b"".join(chunks))
+        self._access(req, resp.status, len(resp.body), t0, ex.component)
+        return resp
+
+    # -- ASGI ----------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        t0 = time.perf_counter()
+        req = _request_from_scope(scope)
+        early, match = self._precheck(req)
+        if early is None and not self._admit():
+            early = Response(503, [("content-type", b"text/plain")], b"too many requests in flight\n")
+        if early is not None:
+            await _send_whole(send, early)
+            self._access(req, early.status, len(early.body), t0, "")
+            return
+        try:
+            await self._serve(scope, receive, send, req, match, t0)
+        finally:
+            self._release()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, req: Request, match: Any, t0: float) -> None:
+        loop = asyncio.get_running_loop()
+        executor = match.target
+        waker = Waker()
+        wake = asyncio.Event()
+        too_large = False
+
+        def notify() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        # Request body: small declared bodies are read first; the rest streams on the guest's demand.
+        length = req.header("content-length")
+        body: Any
+        if length is not None and int(length) <= _PREREAD:
+            try:
+                req.body = await self._read_all(receive, int(length))
+            except _ClientGone:
+                return
+            except _TooLarge:
+                await _send_whole(send, Response(413, [], b"request body too large\n"))
+                return
+            body = BufferInput(req.body)
+        elif req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and length is None and \
+                req.header("transfer-encoding") is None:
+            body = BufferInput(b"")
+        else:
+            state = {"received": 0, "pumping": False}
+            tasks: set[asyncio.Task[None]] = set()
+
+            async def pump() -> None:
+                nonlocal too_large
+                try:
+                    msg = await asyncio.wait_for(receive(), self.limits.client_timeout)
+                except TimeoutError:
+                    channel.fail("client body timeout")
+                    return
+                finally:
+                    state["pumping"] = False
+                if msg["type"] == "http.disconnect":
+                    channel.fail("client disconnected")
+                    return
+                chunk = msg.get("body", b"")
+                state["received"] += len(chunk)
+                if state["received"] > self.limits.max_body:
+                    too_large = True
+                    channel.fail("request body too large")
+                    return
+                channel.feed(chunk)
+                if not msg.get("more_body", False):
+                    channel.end()
+
+            def demand() -> None:
+                def start() -> None:
+                    if not state["pumping"]:
+                        state["pumping"] = True
+                        task = loop.create_task(pump())
+                        tasks.add(task)  # keep a reference until it is done
+                        task.add_done_callback(tasks.discard)
+                loop.call_soon_threadsafe(start)
+
+            channel = ChannelInput(waker, demand)
+            body = channel
+        ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""))
+        ex.notify = notify
+        fut = loop.run_in_executor(self.pool, self._run, executor, ex)
+        fut.add_done_callback(lambda f: wake.set())
+        while not ex.responded:
+            await wake.wait()
+            wake.clear()
+        status, headers, out = ex.status, ex.headers, ex.channel
+        assert status is not None and out is not None
+        if too_large and status >= 500:
+            status, headers = 413, []
+        sent = 0
+        try:
+            chunks, state_ = out.take()
+            while not chunks and state_ == "open":
+                # Hold the head until the first body bytes (or the end): a body that is complete by
+                # then goes out in one message with a content-length.
+                await wake.wait()
+                wake.clear()
+                chunks, state_ = out.take()
+            if state_ == "open":
+                # Most guests flush once then finish right away: a moment's wait lets such a body go
+                # out whole (content-length, no chunked encoding) at no cost to real streams.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 0.002)
+                wake.clear()
+                more, state_ = out.take()
+                chunks += more
+            raw_headers = [(k.encode("latin-1") if isinstance(k, str) else k, v) for k, v in headers]
+            if state_ == "finished":
+                # The whole body is here: one message, with a content-length.
+                data = b"".join(chunks)
+                if not any(k == b"content-length" for k, _ in raw_headers) and req.method != "HEAD":
+                    raw_headers.append((b"content-length", str(len(data)).encode()))
+                await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+                await send({"type": "http.response.body", "body": data})
+                sent = len(data)
+            else:
+                await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+                while True:
+                    for c in chunks:
+                        await send({"type": "http.response.body", "body": c, "more_body": True})
+                        sent += len(c)
+                    if state_ == "finished":
+                        await send({"type": "http.response.body", "body": b""})
+                        break
+                    if state_ != "open":
+                        log.warning("component `%s`: response body incomplete (%s); closing the connection",
+                                    ex.component, state_)
+                        break
+                    await wake.wait()
+                    wake.clear()
+                    chunks, state_ = out.take()
+        except OSError:
+            out.cancel()  # the client went away: the guest's next write fails
+        finally:
+            self._access(req, status, sent, t0, ex.component)
+        await fut
+
+    async def _read_all(self, receive: Receive, declared: int) -> bytes:
+        parts, total = [], 0
+        while True:
+            try:
+                msg = await asyncio.wait_for(receive(), self.limits.client_timeout)
+            except TimeoutError:
+                raise _ClientGone from None
+            if msg["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = msg.get("body", b"")
+            total += len(chunk)
+            if total > self.limits.max_body:
+                raise _TooLarge
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                return b"".join(parts)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _request_from_scope(scope: Scope) -> Request:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    server = scope.get("server") or ("127.0.0.1", 3000)
+    client = scope.get("client") or ("127.0.0.1", 0)
+    host = next((v for k, v in headers if k.lower() == "host"), None)
+    authority = host or f"{server[0]}:{server[1]}"
+    root = scope.get("root_path", "")
+    if root:
+        # Mounted inside another ASGI app: route on the part below the mount point.
+        path = scope["path"]
+        if path.startswith(root):
+            path = path[len(root):]
+    else:
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    path = path.split("?", 1)[0]
+    return Request(method=scope["method"], path=path or "/", query=scope.get("query_string", b"").decode("latin-1"),
+                   headers=headers, scheme=scope.get("scheme", "http"), authority=authority,
+                   client=f"{client[0]}:{client[1]}", http_version=scope.get("http_version", "1.1"))
+
+
+async def _send_whole(send: Send, resp: Response) -> None:
+    headers = [(k.encode("latin-1"), v) for k, v in resp.headers]
+    headers.append((b"content-length", str(len(resp.body)).encode()))
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    await send({"type": "http.response.body", "body": resp.body})

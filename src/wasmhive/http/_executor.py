@@ -1,0 +1,196 @@
+"""The `wasi:http` executor: a component's `wasi:http/incoming-handler` served in a fresh instance per request.
+
+Prepared once: the component is compiled (or loaded from the cache), its linker built, its export index
+and call converters resolved. Per request: a store with the component's limits and deadline, an
+instance, one call of `handle(request, response-outparam)` on the worker thread, then everything is
+dropped (host tables are closed explicitly: handles alive when a store goes get no destructor call).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from ..component._fastpath import ExportCall, take_host_error
+from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
+from ..runtime import Compiled, Limits, Runtime
+from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
+from ..wasi._http_types import OutgoingResponse, ResponseOutparam
+from ..wasi._outgoing import OutboundPolicyLike
+from ._types import Exchange
+
+__all__ = ["HttpContext", "WasiHttpExecutor"]
+
+log = logging.getLogger("wasmhive.http")
+guest_log = logging.getLogger("wasmhive.guest")
+HANDLER = "wasi:http/incoming-handler@0.2"
+_SKIP_REQUEST_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+                                   "http2-settings", "proxy-authorization", "proxy-authenticate"})
+
+
+@dataclass
+class HttpContext:
+    """The wasi:http layer's per-instance settings (found by host functions as `state.extra["http"]`)."""
+
+    outbound: OutboundPolicyLike | None = None
+    body_limit: int | None = None
+
+
+class _Lines:
+    """Collects guest output and logs it line by line, prefixed with the component name."""
+
+    def __init__(self, name: str, stream: str) -> None:
+        self.name, self.stream, self.buf = name, stream, b""
+
+    def __call__(self, data: bytes) -> None:
+        self.buf += data
+        while b"\n" in self.buf:
+            line, _, self.buf = self.buf.partition(b"\n")
+            guest_log.info("[%s %s] %s", self.name, self.stream, line.decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        if self.buf:
+            self(b"\n")
+
+
+@dataclass
+class WasiHttpExecutor:
+    """Runs one `wasi:http` component. Thread-safe: each `run` makes its own store and instance."""
+
+    runtime: Runtime
+    source: Compiled | str | Path | bytes
+    name: str = "component"
+    limits: Limits = field(default_factory=lambda: Limits(timeout=30.0))
+    env: dict[str, str] = field(default_factory=dict)
+    outbound: OutboundPolicyLike | None = None
+    body_limit: int | None = 10 * 1000 * 1000
+    link_extra: Callable[[wc.LinkerInstance], None] | None = None
+    prepare_extra: Callable[[HostState], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.compiled = self.source if isinstance(self.source, Compiled) else self.runtime.load(self.source)
+        if self.compiled.kind != "component":
+            raise InvalidModule("not a component: the wasi:http executor serves components exporting "
+                                f"{HANDLER}.x (use the wagi executor for WASI command modules)",
+                                source=self.compiled.name)
+        component = self.compiled.component
+        export = next((n for n in component.type.exports(self.runtime.engine) if n.startswith(HANDLER)), None)
+        if export is None:
+            raise InvalidModule(f"this component does not export {HANDLER}.x (it is not a wasi:http "
+                                "component)", source=self.compiled.name)
+        iface = component.get_export_index(export)
+        index = component.get_export_index("handle", iface) if iface is not None else None
+        if index is None:
+            raise InvalidModule(f"{export} has no `handle` function", source=self.compiled.name)
+        self._handle_index = index
+        try:
+            self.linker = build_linker(self.runtime.engine, component, self.link_extra)
+        except wasmtime.WasmtimeError as e:
+            raise LinkError(f"{self.compiled.name}: {str(e).splitlines()[0]}") from None
+        self._call: ExportCall | None = None
+        self._env = list(self.env.items())
+
+    # -- per request -----------------------------------------------------------------------------------
+    def instantiate(self, state: HostState) -> tuple[wasmtime.Store, wc.Func]:
+        store = self.runtime.new_store(self.limits)
+        cfg = wasmtime.WasiConfig()
+        if self._env:
+            cfg.env = self._env
+        store.set_wasi(cfg)
+        try:
+            instance = self.linker.instantiate(store, self.compiled.component)
+        except wasmtime.WasmtimeError as e:
+            text = str(e)
+            if "import" in text and ("not defined" in text or "matching" in text or "type" in text):
+                raise LinkError(f"{self.compiled.name}: {text.splitlines()[0]}") from None
+            raise
+        func = instance.get_func(store, self._handle_index)
+        assert func is not None
+        if self._call is None:
+            self._call = ExportCall(func, store, HOST_RESOURCES)
+        return store, func
+
+    def run(self, ex: Exchange) -> None:
+        """Serve one exchange; never raises (failures become 500/504 and a log line)."""
+        req = ex.request
+        out, err = _Lines(self.name, "stdout"), _Lines(self.name, "stderr")
+        deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
+        state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.name)
+        state.waker = ex.waker
+        state.extra["http"] = HttpContext(self.outbound, self.body_limit)
+        if self.prepare_extra is not None:
+            self.prepare_extra(state)
+
+        def on_set(resp: OutgoingResponse | Any) -> None:
+            if isinstance(resp, OutgoingResponse):
+                assert resp.body is not None
+                outgoing.append(resp)
+                ex.respond(resp.status, resp.headers.entries, resp.body.channel)
+            else:
+                ex.failure = f"the guest answered with error {resp.tag}" + (
+                    f": {resp.payload}" if resp.payload is not None else "")
+                ex.respond(500, [], b"")
+
+        headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in req.headers
+                          if k.lower() not in _SKIP_REQUEST_HEADERS], mutable=False)
+        incoming = IncomingRequest(req.method, req.path_with_query, req.scheme, req.authority, headers,
+                                   IncomingBody(ex.body))
+        store = None
+        outgoing: list[OutgoingResponse] = []
+        try:
+            req_rep = state.table.add(incoming)
+            out_rep = state.table.add(ResponseOutparam(on_set))
+            store, func = self.instantiate(state)
+            call = self._call
+            assert call is not None
+            with bound(state):
+                call(store, func, req_rep, out_rep)
+        except Exception as e:
+            self._failed(ex, state, e)
+        finally:
+            self._finish(ex, state, outgoing[0] if outgoing else None)
+            out.close()
+            err.close()
+            del store
+
+    def _failed(self, ex: Exchange, state: HostState, e: Exception) -> None:
+        host_error = take_host_error()
+        error = e if isinstance(e, (LinkError, InvalidModule)) else translate(e, timeout=self.limits.timeout)
+        where = f"component `{self.name}` (route {ex.route or '/...'})"
+        if isinstance(error, DeadlineExceeded) or state.deadline_hit:
+            ex.failure = f"deadline of {self.limits.timeout:g}s exceeded"
+            log.error("%s: %s %s: guest interrupted: ran past its %gs deadline", where, ex.request.method,
+                      ex.request.path, self.limits.timeout or 0)
+            ex.respond(504, [], b"")
+            return
+        if host_error is not None and not isinstance(error, LimitExceeded):
+            ex.failure = f"host call failed: {host_error}"
+        else:
+            ex.failure = str(error)
+        detail = ""
+        if isinstance(error, GuestTrap) and error.backtrace:
+            detail = "\nwasm backtrace:\n" + error.short_backtrace(12)
+        log.error("%s: %s %s: guest trapped: %s%s", where, ex.request.method, ex.request.path, ex.failure, detail)
+        ex.respond(500, [], b"")
+
+    def _finish(self, ex: Exchange, state: HostState, resp: OutgoingResponse | None) -> None:
+        if not ex.responded:
+            ex.failure = ex.failure or "the guest returned without setting a response"
+            log.error("component `%s` (route %s): %s %s: %s", self.name, ex.route or "/...", ex.request.method,
+                      ex.request.path, ex.failure)
+            ex.respond(500, [], b"")
+        channel = ex.channel
+        if channel is not None and channel.state == "open":
+            # The instance is gone: nobody can write more. A body never written to is simply empty.
+            if resp is not None and not resp.body_taken:
+                channel.finish()
+            else:
+                channel.abort()
+        state.close()

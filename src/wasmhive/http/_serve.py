@@ -1,0 +1,93 @@
+"""Serving an `HttpApp` with uvicorn, in one process or several (`workers`).
+
+Several workers are separate processes sharing the listening socket (uvicorn's supervisor); each builds
+its own app from the same `UpConfig` (the compiled component comes from the on-disk compile cache, so a
+worker starts in milliseconds). Nothing on the request path keeps state a second worker would need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["UpConfig", "app_factory", "build_app", "parse_listen", "serve"]
+
+_ENV = "WASMHIVE_UP_CONFIG"
+
+
+@dataclass
+class UpConfig:
+    """What `wasmhive up` serves: a component (on `route`) or an app manifest, and how."""
+
+    path: str
+    listen: str = "127.0.0.1:3000"
+    workers: int = 1
+    threads: int = 8
+    route: str = "/..."
+    timeout: float = 30.0
+    memory: int = 128 * 1024 * 1024
+    max_body: int = 10 * 1000 * 1000
+    max_concurrency: int = 64
+    allowed_outbound_hosts: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    pooling: bool = False
+    cache: bool = True
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--listen wants HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def build_app(cfg: UpConfig) -> Any:
+    """The `HttpApp` for `cfg` (a `.wasm`/`.wat` component, or an app directory / manifest)."""
+    from pathlib import Path
+
+    from ..capabilities.outbound_http import OutboundPolicy
+    from ..runtime import Limits, Runtime
+    from ._app import HttpApp, ServerLimits
+    from ._executor import WasiHttpExecutor
+
+    limits = ServerLimits(max_body=cfg.max_body, max_concurrency=cfg.max_concurrency, threads=cfg.threads)
+    p = Path(cfg.path)
+    manifest = p.is_dir() or p.suffix == ".toml"
+    if manifest:
+        try:
+            from . import _manifest_app  # the app platform's manifest loader, when present
+        except ImportError:
+            raise ConfigError(f"{cfg.path}: serving app manifests is not available in this build") from None
+        return _manifest_app.build(cfg, limits)  # type: ignore[attr-defined]
+    rt = Runtime(pooling=cfg.pooling, cache=None if cfg.cache else False)
+    ex = WasiHttpExecutor(rt, str(p), name=p.stem, limits=Limits(memory=cfg.memory, timeout=cfg.timeout),
+                          env=dict(cfg.env), outbound=OutboundPolicy.parse(cfg.allowed_outbound_hosts),
+                          body_limit=cfg.max_body)
+    return HttpApp([(cfg.route, ex)], limits=limits, on_close=rt.close)
+
+
+def app_factory() -> Any:
+    """uvicorn's factory in each worker process: the config travels in an environment variable."""
+    cfg = UpConfig(**json.loads(os.environ[_ENV]))
+    return build_app(cfg)
+
+
+def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
+    """Serve until interrupted (uvicorn; httptools and uvloop when installed)."""
+    import uvicorn
+
+    host, port = parse_listen(cfg.listen)
+    common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
+                                  lifespan="on", timeout_keep_alive=5, server_header=False)
+    if cfg.workers > 1:
+        os.environ[_ENV] = json.dumps(asdict(cfg))
+        uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)
+    else:
+        app = build_app(cfg)
+        if ready is not None:
+            ready(app)
+        uvicorn.run(app, **common)

@@ -1,0 +1,100 @@
+"""Deny-all interfaces generated from a component's own import types (filesystem, sockets, ...).
+
+A guest built for the full `wasi:cli` world imports `wasi:filesystem` and `wasi:sockets` even when it
+never uses them. Each function here answers like a host that grants nothing: `result`s are errors
+(`access` / `access-denied` when the error enum has it), `option`s are none, lists are empty, and a
+function that must return a new resource (`instance-network`, `subscribe`) gets an inert one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+from wasmtime.component import _types as t
+
+from ..component._fastpath import _tagged, define_func, define_resource
+from ._io import dropper
+from ._state import HOST_RESOURCES, current, resource_id
+from ._streams import Pollable
+
+__all__ = ["link_denied"]
+
+_DENY_CASES = ("access", "access-denied", "not-permitted", "permission-denied")
+
+
+class Denied(Pollable):
+    """An inert resource (a network, a socket's pollable...): always ready, and every method refuses."""
+
+
+def _default(ty: t.ValType | None) -> Callable[[], Any]:
+    """A zero-argument function producing the 'denied' value of `ty` (resources are created per call)."""
+    hr = HOST_RESOURCES
+    if ty is None:
+        return lambda: None
+    if isinstance(ty, t.ResultType):
+        err = _default(ty.err)
+        if _tagged(ty, hr):
+            return (lambda: wc.Variant("err")) if ty.err is None else (lambda: wc.Variant("err", err()))
+        return err
+    if isinstance(ty, t.OptionType):
+        return (lambda: wc.Variant("none")) if _tagged(ty, hr) else (lambda: None)
+    if isinstance(ty, t.EnumType):
+        names = ty.names
+        pick = next((n for n in _DENY_CASES if n in names), names[0])
+        return lambda: pick
+    if isinstance(ty, t.VariantType):
+        cases = ty.cases
+        empty = [n for n, c in cases if c is None]
+        name = next((n for n in _DENY_CASES if n in empty), empty[0] if empty else None)
+        if name is None:
+            name, payload = cases[0][0], _default(cases[0][1])
+            return (lambda: wc.Variant(name, payload())) if _tagged(ty, hr) else payload
+        return (lambda: wc.Variant(name)) if _tagged(ty, hr) else (lambda: None)
+    if isinstance(ty, t.ListType):
+        return (lambda: b"") if isinstance(ty.element, t.U8) else (lambda: [])
+    if isinstance(ty, t.String):
+        return lambda: ""
+    if isinstance(ty, t.Bool):
+        return lambda: False
+    if isinstance(ty, (t.F32, t.F64)):
+        return lambda: 0.0
+    if isinstance(ty, t.Char):
+        return lambda: "\0"
+    if isinstance(ty, t.RecordType):
+        fields = [(n, _default(f)) for n, f in ty.fields]
+        return lambda: {n: f() for n, f in fields}
+    if isinstance(ty, t.TupleType):
+        els = [_default(e) for e in ty.elements]
+        return lambda: tuple(f() for f in els)
+    if isinstance(ty, t.FlagsType):
+        return lambda: set()
+    if isinstance(ty, t.OwnType):
+        return lambda: current().table.add(Denied())
+    if isinstance(ty, t.BorrowType):
+        raise TypeError("a function cannot return a borrow")
+    return lambda: 0  # integers
+
+
+def link_denied(inst: wc.LinkerInstance, iface: str, ity: t.ComponentInstanceType, engine: wasmtime.Engine,
+                seen: list[wc.ResourceType]) -> None:
+    """Define `iface` (an import's name, e.g. `wasi:sockets/tcp@0.2.9`) on `inst` as deny-all.
+
+    `seen` holds resource types of the imports defined before this one: a resource equal to one of them
+    was brought in with `use` and must not be defined again; new ones are added to it.
+    """
+    base = iface.partition("@")[0]
+    items = ity.exports(engine)
+    for name, ext in items.items():
+        ty = ext.ty
+        if isinstance(ty, wc.ResourceType) and not any(ty == s for s in seen):
+            seen.append(ty)
+            define_resource(inst, name, resource_id(f"{base}#{name}"), dropper())
+    # Resource ids must be registered before the converters of the functions are built.
+    for name, ext in items.items():
+        ty = ext.ty
+        if isinstance(ty, wc.FuncType):
+            value = _default(ty.result)
+            define_func(inst, name, lambda *args, _v=value: _v(), host_resources=HOST_RESOURCES)

@@ -1,0 +1,228 @@
+"""`wasi:io` 0.2.x (error, poll, streams) as host functions over the objects in `_streams.py`.
+
+Return values follow the fast converters' conventions (see `wasmhive.component._fastpath`):
+`result<list<u8>, stream-error>` is bytes / None (closed) / an error rep; `result<u64, stream-error>` and
+`result<_, stream-error>` are tagged (`Variant("ok", n)`, `Variant("err", None)` for closed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from wasmtime.component import LinkerInstance, Variant
+
+from ..component._fastpath import HostTrap, define_func, define_resource
+from ._state import HOST_RESOURCES, HostState, Res, current
+from ._streams import InputStream, IoError, OutputStream, Pollable, StreamClosed
+
+__all__ = ["INTERFACES", "block_on", "stream_error"]
+
+OK = Variant("ok")
+CLOSED = Variant("err", None)
+_MAX_READ = 1 << 20  # bytes handed to the guest per read, whatever length it asks for
+
+
+# Set by the linker builder (under its lock) to learn which functions an interface defined.
+recording: Any = None
+
+
+def fn(inst: LinkerInstance, name: str, func: Callable[..., Any]) -> None:
+    """Define host function `name` with our resource ids."""
+    if recording is not None:
+        recording.names.add(name)
+    define_func(inst, name, func, host_resources=HOST_RESOURCES)
+
+
+def dropper(st_get: Callable[[], HostState] = current) -> Callable[[int], None]:
+    """A resource destructor: forget the rep and close the object."""
+    def drop(rep: int) -> None:
+        obj = st_get().table.pop(rep)
+        close = getattr(obj, "close", None)
+        if close is not None:
+            close()
+    return drop
+
+
+def stream_error(st: HostState, e: Exception) -> Any:
+    """The `stream-error` payload for `e`: None for closed, else a new `error` resource's rep."""
+    if isinstance(e, StreamClosed):
+        return None
+    return st.table.add(IoError(str(e)))
+
+
+def block_on(st: HostState, pollables: list[Pollable]) -> list[int]:
+    """Wait until at least one pollable is ready (bounded by the instance deadline); their indexes."""
+    while True:
+        seen = st.waker.generation()
+        ready = [i for i, p in enumerate(pollables) if p.ready()]
+        if ready:
+            return ready
+        timeout = st.remaining()
+        timers = [p.when for p in pollables if p.when is not None]
+        if timers:
+            t = max(0.0, min(timers) - time.monotonic())
+            timeout = t if timeout is None else min(timeout, t)
+        st.waker.wait(seen, timeout)
+
+
+# -- wasi:io/error ----------------------------------------------------------------------------------
+def link_error(inst: LinkerInstance) -> None:
+    define_resource(inst, "error", Res.IO_ERROR, dropper())
+    fn(inst, "[method]error.to-debug-string", lambda rep: str(current().table.get(rep)))
+
+
+# -- wasi:io/poll -----------------------------------------------------------------------------------
+def link_poll(inst: LinkerInstance) -> None:
+    define_resource(inst, "pollable", Res.POLLABLE, dropper())
+
+    def ready(rep: int) -> bool:
+        return bool(current().table.get(rep).ready())
+
+    def block(rep: int) -> None:
+        st = current()
+        block_on(st, [st.table.get(rep)])
+
+    def poll(reps: list[int]) -> list[int]:
+        if not reps:
+            raise HostTrap("poll: empty list of pollables")
+        st = current()
+        return block_on(st, [st.table.get(r) for r in reps])
+
+    fn(inst, "[method]pollable.ready", ready)
+    fn(inst, "[method]pollable.block", block)
+    fn(inst, "poll", poll)
+
+
+# -- wasi:io/streams --------------------------------------------------------------------------------
+def link_streams(inst: LinkerInstance) -> None:
+    define_resource(inst, "input-stream", Res.INPUT_STREAM, dropper())
+    define_resource(inst, "output-stream", Res.OUTPUT_STREAM, dropper())
+
+    def read(rep: int, n: int) -> Any:
+        st = current()
+        s: InputStream = st.table.get(rep)
+        try:
+            return s.read(min(n, _MAX_READ)) if n else b""
+        except (StreamClosed, IoError) as e:
+            return stream_error(st, e)
+
+    def blocking_read(rep: int, n: int) -> Any:
+        st = current()
+        s: InputStream = st.table.get(rep)
+        try:
+            if n == 0:
+                return b""
+            while True:
+                chunk = s.read(min(n, _MAX_READ))
+                if chunk:
+                    return chunk
+                s.wait_ready(st.waker, st.remaining)
+        except (StreamClosed, IoError) as e:
+            return stream_error(st, e)
+
+    def skip(rep: int, n: int, blocking: bool = False) -> Any:
+        got = (blocking_read if blocking else read)(rep, n)
+        if isinstance(got, bytes):
+            return Variant("ok", len(got))
+        return Variant("err", got)
+
+    def subscribe_in(rep: int) -> int:
+        st = current()
+        s: InputStream = st.table.get(rep)
+        return st.table.add(Pollable(s.ready))
+
+    fn(inst, "[method]input-stream.read", read)
+    fn(inst, "[method]input-stream.blocking-read", blocking_read)
+    fn(inst, "[method]input-stream.skip", skip)
+    fn(inst, "[method]input-stream.blocking-skip", lambda rep, n: skip(rep, n, True))
+    fn(inst, "[method]input-stream.subscribe", subscribe_in)
+
+    def guarded(op: Callable[[HostState, OutputStream], Any]) -> Callable[..., Any]:
+        def call(rep: int, *args: Any) -> Any:
+            st = current()
+            s: OutputStream = st.table.get(rep)
+            try:
+                return op(st, s, *args)  # type: ignore[call-arg]
+            except (StreamClosed, IoError) as e:
+                return Variant("err", stream_error(st, e))
+        return call
+
+    def check_write(st: HostState, s: OutputStream) -> Any:
+        return Variant("ok", s.capacity())
+
+    def write(st: HostState, s: OutputStream, data: bytes) -> Any:
+        if len(data) > s.capacity():
+            raise HostTrap("output-stream.write: more bytes than check-write permitted")
+        s.write(data)
+        return OK
+
+    def blocking_write_and_flush(st: HostState, s: OutputStream, data: bytes) -> Any:
+        # The contract allows 4096 bytes per call; more is accepted, in capacity-sized pieces.
+        view, whole = memoryview(data), True
+        while view:
+            cap = s.wait_capacity(st.waker, st.remaining)
+            if cap >= len(view):
+                s.write(data if whole else bytes(view))
+                break
+            s.write(bytes(view[:cap]))
+            view, whole = view[cap:], False
+        s.flush()
+        s.wait_capacity(st.waker, st.remaining)
+        return OK
+
+    def flush(st: HostState, s: OutputStream) -> Any:
+        s.flush()
+        return OK
+
+    def blocking_flush(st: HostState, s: OutputStream) -> Any:
+        s.flush()
+        s.wait_capacity(st.waker, st.remaining)
+        return OK
+
+    def write_zeroes(st: HostState, s: OutputStream, n: int) -> Any:
+        return write(st, s, bytes(n))
+
+    def blocking_write_zeroes(st: HostState, s: OutputStream, n: int) -> Any:
+        return blocking_write_and_flush(st, s, bytes(n))
+
+    def splice(st: HostState, s: OutputStream, src_rep: int, n: int, blocking: bool = False) -> Any:
+        src: InputStream = st.table.get(src_rep)
+        cap = s.wait_capacity(st.waker, st.remaining) if blocking else s.capacity()
+        n = min(n, cap, _MAX_READ)
+        if n == 0:
+            return Variant("ok", 0)
+        while True:
+            chunk = src.read(n)
+            if chunk or not blocking:
+                break
+            src.wait_ready(st.waker, st.remaining)
+        if chunk:
+            s.write(chunk)
+        return Variant("ok", len(chunk))
+
+    def subscribe_out(rep: int) -> int:
+        st = current()
+        s: OutputStream = st.table.get(rep)
+        return st.table.add(Pollable(lambda: s.capacity() != 0))
+
+    fn(inst, "[method]output-stream.check-write", guarded(check_write))
+    fn(inst, "[method]output-stream.write", guarded(write))
+    fn(inst, "[method]output-stream.blocking-write-and-flush", guarded(blocking_write_and_flush))
+    fn(inst, "[method]output-stream.flush", guarded(flush))
+    fn(inst, "[method]output-stream.blocking-flush", guarded(blocking_flush))
+    fn(inst, "[method]output-stream.write-zeroes", guarded(write_zeroes))
+    fn(inst, "[method]output-stream.blocking-write-zeroes-and-flush", guarded(blocking_write_zeroes))
+    fn(inst, "[method]output-stream.splice", guarded(splice))
+    fn(inst, "[method]output-stream.blocking-splice",
+       guarded(lambda st, s, src, n: splice(st, s, src, n, True)))
+    fn(inst, "[method]output-stream.subscribe", subscribe_out)
+
+
+# interface name (without package version) -> linker function
+INTERFACES: dict[str, Callable[[LinkerInstance], None]] = {
+    "wasi:io/error": link_error,
+    "wasi:io/poll": link_poll,
+    "wasi:io/streams": link_streams,
+}

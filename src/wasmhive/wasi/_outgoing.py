@@ -1,0 +1,233 @@
+"""`wasi:http/outgoing-handler`: outbound HTTP for guests, denied unless the policy allows it.
+
+Checks, in order: the request names a scheme (http/https) and an authority; the component's
+`OutboundPolicy` allows scheme://host:port; the host name is resolved once and the address that will be
+connected to is checked again (`allows_address`: private, loopback and link-local addresses only when a
+rule names the host explicitly); the connection goes to that address only (no second lookup, so no DNS
+rebinding). Redirects are returned to the guest, never followed. Every step has a timeout (the request's
+options, capped by the instance deadline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Protocol
+
+from wasmtime.component import LinkerInstance
+
+from ._fields import FORBIDDEN, Fields
+from ._http_types import (
+    FutureIncomingResponse,
+    IncomingBody,
+    IncomingResponse,
+    OutgoingRequest,
+    RequestOptions,
+    error_code,
+    method_name,
+)
+from ._io import fn
+from ._state import HostState, current
+from ._streams import ChannelInput, Waker
+
+__all__ = ["OutboundPolicyLike", "link_outgoing_handler"]
+
+log = logging.getLogger("wasmhive.http.outbound")
+DEFAULT_TIMEOUT = 30.0
+_READ = 64 * 1024
+_BUFFER = 1 << 20  # response bytes read ahead of the guest
+
+
+class OutboundPolicyLike(Protocol):
+    """What the outgoing handler needs from `wasmhive.capabilities.outbound_http.OutboundPolicy`."""
+
+    def allows(self, scheme: str, host: str, port: int | None = None) -> bool: ...
+
+    def allows_address(self, scheme: str, host: str, ip: str, port: int | None = None) -> bool: ...
+
+
+def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
+    host, port = authority, None
+    if authority.startswith("["):
+        end = authority.find("]")
+        host, rest = authority[1:end], authority[end + 1:]
+        port = int(rest[1:]) if rest.startswith(":") else None
+    elif authority.count(":") == 1:
+        host, _, p = authority.partition(":")
+        port = int(p)
+    return host.lower(), port if port is not None else (443 if scheme == "https" else 80)
+
+
+def _seconds(ns: int | None, st: HostState) -> float:
+    t = DEFAULT_TIMEOUT if ns is None else ns / 1e9
+    left = st.deadline - time.monotonic() if st.deadline is not None else None
+    return max(0.001, min(t, left) if left is not None else t)
+
+
+def link_outgoing_handler(inst: LinkerInstance) -> None:
+    def handle(req_rep: int, options_rep: int | None) -> Any:
+        st = current()
+        req: OutgoingRequest = st.table.pop(req_rep)
+        opts: RequestOptions = st.table.pop(options_rep) if options_rep is not None else RequestOptions()
+        http = st.extra.get("http")
+        policy: OutboundPolicyLike | None = getattr(http, "outbound", None)
+        scheme = req.scheme.tag.lower() if req.scheme is not None else "https"
+        if scheme not in ("http", "https"):
+            return error_code("HTTP-protocol-error")
+        if not req.authority:
+            return error_code("HTTP-request-URI-invalid")
+        try:
+            host, port = _split_authority(req.authority, scheme)
+        except ValueError:
+            return error_code("HTTP-request-URI-invalid")
+        target = f"{scheme}://{host}:{port}"
+        if policy is None or not policy.allows(scheme, host, port):
+            log.warning("[%s] outbound request to %s denied (not in allowed_outbound_hosts)", st.name, target)
+            return error_code("HTTP-request-denied")
+        fut = FutureIncomingResponse(st)
+        call = _Call(st, req, opts, scheme, host, port, policy, fut)
+        fut.cancel = call.cancel
+        threading.Thread(target=call.run, name=f"wasmhive-outbound-{host}", daemon=True).start()
+        return st.table.add(fut)
+
+    fn(inst, "handle", handle)
+
+
+class _Call:
+    """One outbound request, run on its own thread; results land in `fut`."""
+
+    def __init__(self, st: HostState, req: OutgoingRequest, opts: RequestOptions, scheme: str, host: str,
+                 port: int, policy: OutboundPolicyLike, fut: FutureIncomingResponse) -> None:
+        self.st, self.req, self.opts = st, req, opts
+        self.scheme, self.host, self.port, self.policy, self.fut = scheme, host, port, policy, fut
+        self.waker: Waker = st.waker
+        self.cancelled = False
+        self.conn: http.client.HTTPConnection | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        conn = self.conn
+        if conn is not None and conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+    def _body(self) -> bytes:
+        body = self.req.body
+        if body is None:
+            return b""
+        # Wait for the guest to finish writing the body (bounded by the connect timeout).
+        limit = time.monotonic() + _seconds(self.opts.connect_timeout, self.st)
+        chunks: list[bytes] = []
+        while True:
+            seen = self.waker.generation()
+            got, state = body.channel.take()
+            chunks += got
+            if state == "finished":
+                return b"".join(chunks)
+            if state != "open" or self.cancelled:
+                raise _Failure("HTTP-request-body-size" if state == "aborted" else "internal-error")
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise _Failure("connection-timeout")
+            self.waker.wait(seen, left)
+
+    def run(self) -> None:
+        try:
+            self.fut.complete(self._send())
+        except _Failure as f:
+            self.fut.complete(error_code(f.code, f.payload))
+        except Exception as e:  # never let a thread die silently: the guest gets an error code
+            log.warning("[%s] outbound request failed: %s", self.st.name, e)
+            self.fut.complete(error_code("internal-error", str(e)))
+
+    def _send(self) -> IncomingResponse:
+        body = self._body()
+        connect_timeout = _seconds(self.opts.connect_timeout, self.st)
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise _Failure("DNS-error", {"rcode": str(e), "info-code": None}) from None
+        allowed = [i for i in infos if self.policy.allows_address(self.scheme, self.host, i[4][0], self.port)]
+        if not allowed:
+            log.warning("[%s] outbound request to %s denied: address %s is not allowed", self.st.name,
+                        self.host, infos[0][4][0] if infos else "?")
+            raise _Failure("destination-IP-prohibited")
+        family, _, _, _, addr = allowed[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(connect_timeout)
+        try:
+            sock.connect(addr)  # the checked address itself: no second name lookup
+        except TimeoutError:
+            sock.close()
+            raise _Failure("connection-timeout") from None
+        except OSError:
+            sock.close()
+            raise _Failure("connection-refused") from None
+        if self.scheme == "https":
+            try:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            except ssl.SSLCertVerificationError:
+                raise _Failure("TLS-certificate-error") from None
+            except (ssl.SSLError, OSError):
+                raise _Failure("TLS-protocol-error") from None
+        conn = http.client.HTTPConnection(self.host, self.port)
+        conn.sock = sock
+        self.conn = conn
+        sock.settimeout(_seconds(self.opts.first_byte_timeout, self.st))
+        method = method_name(self.req.method)
+        default_port = 443 if self.scheme == "https" else 80
+        host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        if ":" in self.host:
+            host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
+        conn.putrequest(method, self.req.path_with_query or "/", skip_host=True, skip_accept_encoding=True)
+        conn.putheader("host", host_header)
+        for name, value in self.req.headers.entries:
+            if name not in FORBIDDEN and name != "content-length":
+                conn.putheader(name, value)
+        if body or method in ("POST", "PUT", "PATCH"):
+            conn.putheader("content-length", str(len(body)))
+        try:
+            conn.endheaders(body or None)
+            resp = conn.getresponse()
+        except TimeoutError:
+            raise _Failure("connection-read-timeout") from None
+        except (http.client.HTTPException, OSError) as e:
+            raise _Failure("HTTP-protocol-error" if isinstance(e, http.client.HTTPException)
+                           else "connection-terminated") from None
+        sock.settimeout(_seconds(self.opts.between_bytes_timeout, self.st))
+        headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in resp.getheaders()
+                          if k.lower() not in FORBIDDEN], mutable=False)
+        stream = ChannelInput(self.waker)
+        threading.Thread(target=self._pump, args=(resp, stream, conn), daemon=True,
+                         name=f"wasmhive-outbound-body-{self.host}").start()
+        return IncomingResponse(resp.status, headers, IncomingBody(stream))
+
+    def _pump(self, resp: http.client.HTTPResponse, stream: ChannelInput, conn: http.client.HTTPConnection) -> None:
+        try:
+            while not self.cancelled:
+                while stream.buffered() > _BUFFER and not self.cancelled and not stream.closed:
+                    time.sleep(0.002)
+                if stream.closed:
+                    break
+                chunk = resp.read1(_READ)
+                if not chunk:
+                    stream.end()
+                    return
+                stream.feed(chunk)
+            stream.end()
+        except Exception as e:
+            stream.fail(f"outbound response body: {e}")
+        finally:
+            conn.close()
+
+
+class _Failure(Exception):
+    def __init__(self, code: str, payload: Any = None) -> None:
+        super().__init__(code)
+        self.code, self.payload = code, payload
+
