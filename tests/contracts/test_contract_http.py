@@ -70,3 +70,43 @@ def test_http_query_update_and_signed_caller(server: tuple[str, ContractVM, Iden
         assert r.status_code == 400 and "principal" in r.json()["error"]
         r = client.post("/contracts/token/update/transfer", json={"args": [owner.principal.text, 1]})
         assert r.json()["reply"] == [{"err": "insufficient funds: balance 0, transfer 1"}]
+
+
+async def _inner(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()  # type: ignore[operator]
+            await send({"type": msg["type"] + ".complete"})  # type: ignore[operator]
+            if msg["type"] == "lifespan.shutdown":
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b"inner"})  # type: ignore[operator]
+
+
+def test_mounted_beside_another_app(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> None:
+    from wasmhive.contracts._asgi import mount_contracts
+
+    with ContractVM(tmp_path, runtime=runtime) as vm:
+        vm.deploy(canisters["counter"], name="counter")
+    app = mount_contracts(_inner, tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/anything").text == "inner"
+            assert client.post("/contracts/counter/update/inc", json={}).json()["reply"] == [1]
+            assert client.post("/contracts/counter/query/get", json={}).json()["candid"] == "(1 : nat)"
+            # While the server holds the state, a second VM on it is refused (it would fork the state).
+            with pytest.raises(Exception, match="in use by another"):
+                ContractVM(tmp_path, runtime=runtime)
+    finally:
+        srv.should_exit = True
+        t.join(5)
+    with ContractVM(tmp_path, runtime=runtime) as vm:  # released at shutdown
+        assert vm.call("counter", "get") == "(1 : nat)"

@@ -28,7 +28,7 @@ from ._client import encode_args, reply_json, reply_text
 from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
 from ._vm import ContractError, ContractVM
 
-__all__ = ["ContractsApp", "request_digest", "sign_request"]
+__all__ = ["ContractsApp", "mount_contracts", "request_digest", "sign_request"]
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -67,6 +67,9 @@ class ContractsApp:
     @property
     def vm(self) -> ContractVM:
         if self._vm is None:
+            if not (self._state_dir / "contracts.db").exists():
+                raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
+                                      "(wasmhive contract deploy ...)")
             self._vm = ContractVM(self._state_dir, durability=self._durability)
         return self._vm
 
@@ -184,3 +187,34 @@ async def _read_json(receive: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _HTTPError(400, "body must be a JSON object")
     return data
+
+
+class _Mounted:
+    """`inner` with the contracts API under `prefix` (what `wasmhive up` serves)."""
+
+    def __init__(self, inner: Any, contracts: ContractsApp) -> None:
+        self.inner = inner
+        self.contracts = contracts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path, prefix = scope["path"], self.contracts.prefix
+            if path == prefix or path.startswith(prefix + "/"):
+                await self.contracts(scope, receive, send)
+                return
+        if scope["type"] == "lifespan":
+            async def send_then_close(msg: dict[str, Any]) -> None:
+                if msg["type"] == "lifespan.shutdown.complete":
+                    await asyncio.to_thread(self.contracts.close)
+                await send(msg)
+            await self.inner(scope, receive, send_then_close)
+            return
+        await self.inner(scope, receive, send)
+
+
+def mount_contracts(app: Any, state_dir: str | Path = ".wasmhive", prefix: str = "/contracts") -> Any:
+    """Wrap ASGI `app` so that `prefix` serves the contract VM of `state_dir` (opened on first use)."""
+    return _Mounted(app, ContractsApp(state_dir, prefix=prefix))

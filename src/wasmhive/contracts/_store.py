@@ -8,6 +8,7 @@ the last checkpoint and replays the log entries after it, checking each state ha
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -59,6 +60,16 @@ class StateStore:
 
     def __init__(self, directory: Path, durability: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        # One VM per state directory: a second process would fork the state. The lock dies with us.
+        self._lock_file = open(directory / "contracts.lock", "a+")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            from ._vm import ContractError
+
+            raise ContractError(f"{directory} is in use by another wasmhive process (one contract VM per "
+                                "state directory: stop it, or use its HTTP API)") from None
         self.path = directory / "contracts.db"
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -71,6 +82,7 @@ class StateStore:
 
     def close(self) -> None:
         self.db.close()
+        self._lock_file.close()
 
     # -- log ------------------------------------------------------------------------------------------
     def append(self, batch: list[Entry]) -> None:
