@@ -193,6 +193,29 @@ def test_random_bytes_and_text() -> None:
         inspect(b"(module (func (result i32) i32.const))", name="bad.wat")
 
 
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def test_deeply_nested_input_is_refused_not_a_recursion_error() -> None:
+    instance_type = b"\x42\x00"  # an empty instance type, wrapped 2000 times as the type of a decl
+    for _ in range(2000):
+        instance_type = b"\x42\x01\x01" + instance_type
+    section = b"\x01" + instance_type
+    c = parse(b"\0asm\x0d\x00\x01\x00\x07" + _leb(len(section)) + section)
+    assert isinstance(c, Component) and "nested too deeply" in c.unknown[0]
+    nested = b"\0asm\x0d\x00\x01\x00"
+    for _ in range(100):
+        nested = b"\0asm\x0d\x00\x01\x00\x04" + _leb(len(nested)) + nested
+    with pytest.raises(InvalidModule, match="nested too deeply"):
+        parse(nested)
+
+
 def test_reader_leb128_edges() -> None:
     assert Reader(b"\xff\xff\xff\xff\x0f").u32() == 0xFFFFFFFF
     assert Reader(b"\x7f").s32() == -1

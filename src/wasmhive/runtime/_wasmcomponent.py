@@ -173,6 +173,7 @@ def _externdesc(r: Reader) -> tuple[str, int | None]:
 # -- component types (walked to keep the type index space in step) ----------------------------------
 
 _PRIM = {*range(0x73, 0x80), 0x64}
+_MAX_DEPTH = 64  # nested component/instance/module types; real ones nest 2-3 deep
 
 
 def _cvaltype(r: Reader) -> None:
@@ -229,8 +230,10 @@ def _defvaltype(r: Reader, form: int, at: int) -> TypeKey | None:
     return None
 
 
-def _deftype(r: Reader) -> TypeKey | None:
+def _deftype(r: Reader, depth: int = 0) -> TypeKey | None:
     at = r.pos
+    if depth > _MAX_DEPTH:
+        raise r.error("types nested too deeply", at)
     form = r.byte()
     if form in (0x40, 0x43):  # (async) func
         for _ in range(r.count()):
@@ -247,7 +250,7 @@ def _deftype(r: Reader) -> TypeKey | None:
             raise r.error(f"invalid result list 0x{res:02x}", r.pos - 1)
     elif form in (0x41, 0x42):  # component / instance type
         for _ in range(r.count()):
-            _decl(r, component=form == 0x41)
+            _decl(r, depth, component=form == 0x41)
     elif form in (0x3F, 0x3E):  # resource (rep i32) (dtor f)? [callback]
         r.byte()
         _optional(r, Reader.u32)
@@ -258,13 +261,13 @@ def _deftype(r: Reader) -> TypeKey | None:
     return None
 
 
-def _decl(r: Reader, *, component: bool) -> None:
+def _decl(r: Reader, depth: int, *, component: bool) -> None:
     at = r.pos
     tag = r.byte()
     if tag == 0x00:
-        _core_type(r)
+        _core_type(r, depth + 1)
     elif tag == 0x01:
-        _deftype(r)
+        _deftype(r, depth + 1)
     elif tag == 0x02:
         _alias(r)
     elif tag == 0x04 or (tag == 0x03 and component):
@@ -291,11 +294,13 @@ def _alias(r: Reader) -> TypeKey | None:
     return None
 
 
-def _core_type(r: Reader) -> None:
+def _core_type(r: Reader, depth: int = 0) -> None:
     from ._wasmops import Scan
     from ._wasmparse import _functype, _global_type, _limits, _table
 
     at = r.pos
+    if depth > _MAX_DEPTH:
+        raise r.error("types nested too deeply", at)
     form = r.byte()
     scan = Scan()
     if form == 0x60:
@@ -325,7 +330,7 @@ def _core_type(r: Reader) -> None:
             else:
                 raise r.error(f"unknown import kind 0x{kind:02x}", r.pos - 1)
         elif tag == 0x01:
-            _core_type(r)
+            _core_type(r, depth + 1)
         elif tag == 0x02:
             r.byte()
             r.byte()
