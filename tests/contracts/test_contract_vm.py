@@ -99,6 +99,7 @@ def test_inter_canister_calls(vm: ContractVM, canisters: dict[str, bytes]) -> No
     vm.deploy(canisters["caller"], name="caller")
     assert vm.call("caller", "bumpTwice", f'(principal "{counter.id.text}")') == "(2 : nat)"
     assert vm.call("counter", "get") == "(2 : nat)"
+    assert vm.call("caller", "readVia", f'(principal "{counter.id.text}")') == "(2 : nat)"
     # A call to a method the callee lacks comes back as a reject the caller can catch.
     assert vm.call("caller", "callMissing", f'(principal "{counter.id.text}")') == '("caught")'
 

@@ -540,6 +540,10 @@ class ContractVM:
             self._answer(cc, None, (DESTINATION_INVALID, f"canister {Principal(target)} does not exist"))
             return
         func = c.exports.get(f"canister_update {method}")
+        qfunc = c.exports.get(f"canister_query {method}")
+        if func is None and qfunc is not None and root is None:
+            self._replicated_query(c, qfunc, method, arg, caller, cc)
+            return
         if func is None:
             msg = (f"canister {c.name} has no update method {method!r}" if root is None or
                    c.export_kind(method) != "query" else f"{method!r} is a query method of {c.name}: use query")
@@ -554,6 +558,27 @@ class ContractVM:
             return
         ctx = MessageContext("update", method, arg, caller, self.time_ns, cc, fuel_limit=self._fuel_for(c))
         self._run_message(c, func, (), ctx, "update", root)
+
+    def _replicated_query(self, c: Canister, func: Any, method: str, arg: bytes, caller: bytes,
+                          cc: CallContext) -> None:
+        """A query method called by another canister: run in replicated mode (charged, logged), its
+        changes discarded as for any query."""
+        ctx = MessageContext("query", method, arg, caller, self.time_ns, cc,
+                             fuel_limit=min(MAX_QUERY_INSTRUCTIONS, self._fuel_for(c)))
+        saved = (c.cycles, c.timer, c.certified)
+        used = c.run(func, (), ctx)
+        c.rollback()
+        c.cycles, c.timer, c.certified = saved
+        cc.cycles += ctx.accepted  # cycles a discarded query accepted go back to the caller
+        c.cycles = max(0, c.cycles - self._fee(used))
+        c.commit()
+        reply = ctx.reply if ctx.trap is None else None
+        reject = ((CANISTER_ERROR, f"canister {c.name} trapped: {ctx.trap}") if ctx.trap is not None else
+                  ctx.rejected if ctx.rejected is not None else
+                  (CANISTER_ERROR, f"canister {c.name} did not reply") if ctx.reply is None else None)
+        self._log("query", False, c, method, caller, arg, reply if reply is not None else
+                  f"reject:{reject[0] if reject else 0}".encode(), used, None)
+        self._answer(cc, reply, reject, used)
 
     def _run_message(self, c: Canister, func: Any, args: tuple[int, ...], ctx: MessageContext, kind: str,
                      root: dict[str, Any] | None, call: Call | None = None, kinds: tuple[bool, ...] = ()) -> None:

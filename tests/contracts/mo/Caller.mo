@@ -10,6 +10,12 @@ persistent actor Caller {
     await c.inc()
   };
 
+  // A query method of another canister, called from an update (replicated execution).
+  public func readVia(target : Principal) : async Nat {
+    let c : CounterApi = actor (Principal.toText(target));
+    await c.get()
+  };
+
   public func callMissing(target : Principal) : async Text {
     let c : actor { nothere : () -> async Nat } = actor (Principal.toText(target));
     try { ignore await c.nothere(); "no error" } catch (e) { "caught" }
