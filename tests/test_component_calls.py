@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.hosts import PyOps, Sink
-from wasmhive import DeadlineExceeded, GuestTrap, LimitExceeded, Limits, Runtime, WasmhiveError
+from components.hosts import kitchen_imports
+from wasmhive import DeadlineExceeded, GuestTrap, LimitExceeded, Limits, Runtime, Sandbox, WasmhiveError
 from wasmhive.component import ResourceHandle
 
 pytest_plugins = ["components.fixtures"]
@@ -84,7 +84,7 @@ def test_trap_then_instance_is_unusable(state: Any) -> None:
 
 @pytest.fixture
 def counters(crt: Runtime, kitchen_wasm: Path) -> Any:
-    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps()})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports())
     with comp.instantiate() as inst:
         yield inst.exports.echo
 
@@ -121,3 +121,18 @@ def test_own_argument_moves_the_handle(counters: Any) -> None:
         counters.read_counter(3)
     with pytest.raises(AttributeError, match="no method 'nope'"):
         counters.Counter(1).nope()
+
+
+def test_sandbox_applies_to_component_instances(crt: Runtime, kitchen_wasm: Path) -> None:
+    open_comp = crt.component(kitchen_wasm, imports=kitchen_imports(),
+                              sandbox=Sandbox(env={"GREETING": "hi"}, stdout="capture"))
+    with open_comp.instantiate() as inst:
+        assert inst.exports.echo.env_var("GREETING") == "hi"
+        assert inst.exports.echo.env_var("HOME") is None  # the host's environment is not passed through
+        inst.exports.echo.say("hello from the guest")
+        assert inst.stdout() == b"hello from the guest\n"
+    closed = crt.component(kitchen_wasm, imports=kitchen_imports())  # default Sandbox: nothing granted
+    with closed.instantiate() as inst:
+        assert inst.exports.echo.env_var("GREETING") is None
+        inst.exports.echo.say("into the void")
+        assert inst.stdout() == b""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.hosts import PyOps, Sink
+from components.hosts import Bucket, Kv, PyOps, Sink, kitchen_imports
 from wasmhive import ConfigError, GuestTrap, LinkError, Runtime
 from wasmhive.component import Dependency, ResultError, dependencies_from_manifest
 
@@ -32,7 +32,7 @@ def test_host_result_errors_become_err(echo: Any) -> None:
 
 
 def test_host_exception_becomes_a_trap_carrying_it(crt: Runtime, kitchen_wasm: Path) -> None:
-    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps()})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports())
     with pytest.raises(GuestTrap) as e:
         comp.exports.echo.host_fail("boom")
     assert "host function raised RuntimeError: boom" in str(e.value)
@@ -46,7 +46,7 @@ def test_host_returning_a_wrong_value_traps_with_a_type_error(crt: Runtime, kitc
         def roundtrip(self, e: Any) -> Any:
             return {"key": 1, "value": b""}
 
-    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": BadSink(), "test:kitchen/ops": PyOps()})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports(sink=BadSink()))
     with pytest.raises(GuestTrap) as e:
         comp.exports.echo.host_roundtrip("k", b"v")
     assert isinstance(e.value.__cause__, TypeError)
@@ -55,40 +55,35 @@ def test_host_returning_a_wrong_value_traps_with_a_type_error(crt: Runtime, kitc
 
 def test_missing_and_unknown_imports_are_link_errors(crt: Runtime, kitchen_wasm: Path) -> None:
     with pytest.raises(LinkError, match="no provider for import test:kitchen/ops"):
-        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink()})
+        crt.component(kitchen_wasm, imports=kitchen_imports(ops=None))
     with pytest.raises(LinkError, match="does not import"):
-        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps(),
-                                             "nope:x/y": object()})
+        crt.component(kitchen_wasm, imports={**kitchen_imports(), "nope:x/y": object()})
     with pytest.raises(LinkError, match="has no callable 'divide'"):
-        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
-                                             "test:kitchen/ops": {"greet": str, "stats": len}})
+        crt.component(kitchen_wasm, imports=kitchen_imports(ops={"greet": str, "stats": len}))
 
 
 def test_python_functions_in_a_dict_and_version_free_names(crt: Runtime, kitchen_wasm: Path) -> None:
     ops = PyOps()
-    comp = crt.component(kitchen_wasm, imports={
-        "test:kitchen/sink": Sink(),
-        "test:kitchen/ops": {"greet": ops.greet, "stats": ops.stats, "divide": ops.divide}})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports(
+        ops={"greet": ops.greet, "stats": ops.stats, "divide": ops.divide}))
     assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
     assert comp.exports.echo.use_ops("Bo", [], 1, 0).endswith("q=err(division by zero)")
 
 
 def test_composition_across_stores(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
     calc = crt.component(math_c)
-    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
-                                                "test:kitchen/ops": calc.exports["docs:math/ops"]})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports(ops=calc.exports["docs:math/ops"]))
     assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
     assert comp.exports.echo.use_ops("Bo", [], 1, 0).endswith("q=err(division by zero)")
     # Single functions of another component can be mixed with Python ones.
     ops = {"greet": calc.exports.ops.greet, "stats": calc.exports.ops.stats, "divide": PyOps().divide}
-    comp2 = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": ops})
+    comp2 = crt.component(kitchen_wasm, imports=kitchen_imports(ops=ops))
     assert comp2.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
 
 
 def test_composition_in_the_same_store(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
     calc = crt.component(math_c)
-    comp = crt.component(kitchen_wasm, imports={
-        "test:kitchen/sink": Sink(), "test:kitchen/ops": Dependency(calc, export="docs:math/ops")})
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports(ops=Dependency(calc, export="docs:math/ops")))
     with comp.instantiate() as a, comp.instantiate() as b:
         assert a.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
         assert b.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
@@ -97,23 +92,22 @@ def test_composition_in_the_same_store(crt: Runtime, kitchen_wasm: Path, math_c:
 def test_composition_type_mismatch_is_a_link_error(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
     calc = crt.component(math_c)
     with pytest.raises(LinkError, match=r"test:kitchen/ops.greet: expected func\(name: string\) -> string"):
-        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), "test:kitchen/ops": {
-            "greet": calc.exports.add, "stats": calc.exports.ops.stats, "divide": calc.exports.ops.divide}})
+        crt.component(kitchen_wasm, imports=kitchen_imports(ops={
+            "greet": calc.exports.add, "stats": calc.exports.ops.stats, "divide": calc.exports.ops.divide}))
     with pytest.raises(LinkError, match="exports no function"):
-        crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(),
-                                             "test:kitchen/ops": Dependency(calc)})
+        crt.component(kitchen_wasm, imports=kitchen_imports(ops=Dependency(calc)))
 
 
 def test_dependencies_from_a_manifest(crt: Runtime, kitchen_wasm: Path, math_c: Path, tmp_path: Path) -> None:
     (tmp_path / "calc.wasm").write_bytes(math_c.read_bytes())
     deps = dependencies_from_manifest(
         crt, {"test:kitchen/ops": {"path": "calc.wasm", "export": "docs:math/ops"}}, base_dir=tmp_path)
-    comp = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), **deps})
+    comp = crt.component(kitchen_wasm, imports={**kitchen_imports(ops=None), **deps})
     assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
 
     by_id = dependencies_from_manifest(crt, {"test:kitchen/ops": {"component": "calc", "export": "docs:math/ops"}},
                                        components={"calc": math_c})
-    comp2 = crt.component(kitchen_wasm, imports={"test:kitchen/sink": Sink(), **by_id})
+    comp2 = crt.component(kitchen_wasm, imports={**kitchen_imports(ops=None), **by_id})
     assert comp2.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
 
 
@@ -128,3 +122,29 @@ def test_dependencies_from_a_manifest(crt: Runtime, kitchen_wasm: Path, math_c: 
 def test_bad_manifest_dependencies(crt: Runtime, spec: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         dependencies_from_manifest(crt, {"a:b/c": spec}, components={})
+
+
+def test_host_implemented_resource(crt: Runtime, kitchen_wasm: Path) -> None:
+    Bucket.closed.clear()
+    comp = crt.component(kitchen_wasm, imports=kitchen_imports())
+    with comp.instantiate() as inst:
+        before = Bucket.created
+        out = inst.exports.echo.use_kv("k", "v")
+        made, opened = out.split("|")[0], out.split("|", 1)[1]
+        assert made == "v/None/bucket made with 1 key(s)"
+        assert opened == f"v|bucket opened with 1 key(s)|count={before + 2}"
+        # The guest dropped both handles: each object's close() ran.
+        assert sorted(Bucket.closed) == ["made", "opened"]
+
+
+def test_host_resource_provider_must_have_the_class(crt: Runtime, kitchen_wasm: Path) -> None:
+    class NoClass:
+        def open(self, name: str) -> Any:
+            return None
+
+        def describe(self, b: Any) -> str:
+            return ""
+
+    with pytest.raises(LinkError, match="has no class 'Bucket' with constructor"):
+        crt.component(kitchen_wasm, imports=kitchen_imports(kv=NoClass()))
+    assert Kv.Bucket is Bucket

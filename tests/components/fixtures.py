@@ -15,7 +15,7 @@ import pytest
 
 from wasmhive import Runtime
 
-from .hosts import PyOps, Sink
+from .hosts import Sink, kitchen_imports
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -57,7 +57,7 @@ def kitchen_sink() -> Sink:
 @pytest.fixture(scope="session")
 def kitchen(crt: Runtime, kitchen_wasm: Path, kitchen_sink: Sink) -> Any:
     """The kitchen component with Python imports (one long-lived default instance)."""
-    return crt.component(kitchen_wasm, imports={"test:kitchen/sink": kitchen_sink, "test:kitchen/ops": PyOps()})
+    return crt.component(kitchen_wasm, imports=kitchen_imports(sink=kitchen_sink))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from wasmhive.component import ResultError
 
@@ -44,3 +44,48 @@ class PyOps:
         if b == 0:
             raise ResultError("division by zero")
         return int(a / b)
+
+
+class Bucket:
+    """`test:kitchen/kv.bucket`, implemented by the host."""
+
+    created: ClassVar[int] = 0
+    closed: ClassVar[list[str]] = []
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.data: dict[str, str] = {}
+        Bucket.created += 1
+
+    def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self.data[key] = value
+
+    @staticmethod
+    def count() -> int:
+        return Bucket.created
+
+    def close(self) -> None:
+        Bucket.closed.append(self.name)
+
+
+class Kv:
+    """`test:kitchen/kv`: the resource class plus free functions using it."""
+
+    Bucket = Bucket
+
+    def open(self, name: str) -> Bucket:
+        return Bucket(name)
+
+    def describe(self, b: Bucket) -> str:
+        return f"bucket {b.name} with {len(b.data)} key(s)"
+
+
+def kitchen_imports(**overrides: Any) -> dict[str, Any]:
+    """Providers for every import of the kitchen guest; keyword overrides by short name (sink, ops, kv)."""
+    out = {"test:kitchen/sink": Sink(), "test:kitchen/ops": PyOps(), "test:kitchen/kv": Kv()}
+    for short, value in overrides.items():
+        out[f"test:kitchen/{short}"] = value
+    return {k: v for k, v in out.items() if v is not None}

@@ -18,6 +18,7 @@ from . import _model as m
 from ._convert import pyname
 from ._func import BoundFunc, Plan, error_from_ptr, take_pending
 from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider
+from ._hostres import HostResource
 from ._resources import ResourceClass, ResourceHandle
 from ._values import Record, class_name
 
@@ -38,6 +39,12 @@ def signature_of(compiled: Any, engine: wasmtime.Engine) -> m.Signature:
     if sig is None:
         sig = compiled.meta["wasmhive.component.signature"] = m.read_signature(compiled.component, engine)
     return sig  # type: ignore[no-any-return]
+
+
+def _declared_resources(iface: m.InterfaceSig) -> list[str]:
+    """Resources this interface declares (has a constructor, method or static function for): the ones
+    a host defines here. Resources brought in with `use` must not be defined again."""
+    return [r for r in iface.resources if any(f.resource == r for f in iface.funcs.values())]
 
 
 class Dependency:
@@ -79,6 +86,7 @@ class Component:
         self.classes: dict[m.WitType, type[Record]] = {}
         self._plans: dict[tuple[str | None, str], Plan] = {}
         self._deps: list[Component] = []
+        self._host_resources: dict[str, HostResource] = {}
         self._lock = threading.Lock()
         self._default: ComponentInstance | None = None
         self.linker = self._link(dict(imports or {}))
@@ -104,6 +112,9 @@ class Component:
                     continue
                 li = root.add_instance(name)
                 try:
+                    for rname in _declared_resources(item):
+                        hr = self._host_resources[rname] = HostResource(rname)
+                        li.add_resource(rname, wc.ResourceType.host(hr.type_id), hr.dtor)
                     for fname, fsig in item.funcs.items():
                         define_func(li, fname, self._entry(f"{name}.{fname}", fsig, provider, name))
                 finally:
@@ -137,9 +148,11 @@ class Component:
             check_same(qualname, fsig, fn.plan.sig)
             return ForwardFunc(qualname, fn)
         if not callable(fn):
-            raise LinkError(f"import {qualname}: the provider {type(provider).__name__} has no callable "
-                            f"{pyname(fsig.name)!r} ({fsig.wit()})")
-        return HostFunc(qualname, fsig, fn, self.classes)
+            what = (f"class {class_name(fsig.resource or '')!r} with {fsig.kind} {pyname(fsig.short)!r}"
+                    if fsig.kind != "freestanding" else f"callable {pyname(fsig.name)!r}")
+            raise LinkError(f"import {qualname}: the provider {type(provider).__name__} has no {what} "
+                            f"({fsig.wit()})")
+        return HostFunc(qualname, fsig, fn, self.classes, self._host_resources)
 
     def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Component, iface: str) -> Any:
         if dep not in self._deps:
@@ -376,6 +389,10 @@ class ComponentInstance:
 
     def close(self) -> None:
         """Drop the store: every resource handle of this instance becomes unusable."""
+        if self._store is not None:
+            addr = ctypes.addressof(self._store._context().contents)
+            for hr in self.component._host_resources.values():
+                hr.drop_store(addr)
         if self._deps_key is not None:
             _STORE_DEPS.pop(self._deps_key, None)
             self._deps_key = None

@@ -19,9 +19,10 @@ from ..errors import LinkError
 from . import _model as m
 from ._convert import BadValue, _proto, pyname
 from ._func import func_call, pending
+from ._hostres import HostCall, HostResource
 from ._lift import lifter
 from ._lower import lowerer
-from ._values import Err, Record, ResultError
+from ._values import Err, Record, ResultError, class_name
 
 __all__ = ["HostFunc", "define_func", "resolve_provider"]
 
@@ -72,22 +73,13 @@ def define_func(linker_instance: Any, name: str, entry: Callable[[Any, Any, int,
         raise LinkError(f"cannot define {name}: {WasmtimeError._from_ptr(err)}")
 
 
-class HostContext:
-    """What host-side converters see as `ctx` (resources passed to host functions are not supported)."""
-
-    def wrap_resource(self, name: str, raw: Any, owned: bool) -> Any:
-        raise BadValue(f"resource {name} arguments to host functions are not supported")
-
-
-_HOST_CTX = HostContext()
-
-
 class HostFunc:
     """A Python callable serving one imported function, with converters built once."""
 
     def __init__(self, qualname: str, sig: m.FuncSig, fn: Callable[..., Any],
-                 classes: dict[m.WitType, type[Record]]) -> None:
+                 classes: dict[m.WitType, type[Record]], resources: dict[str, HostResource]) -> None:
         self.qualname = qualname
+        self.resources = resources
         self.sig = sig
         self.fn = fn
         self.lifts = [lifter(t, classes) for _, t in sig.params]
@@ -95,21 +87,28 @@ class HostFunc:
         self.catch_errors = isinstance(sig.result, m.ResultOf)
 
     def __call__(self, context: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
-        pyargs = [lift(args[i], _HOST_CTX) for i, lift in enumerate(self.lifts)]
+        ctx = HostCall(context, self.resources)
         try:
-            out = self.fn(*pyargs)
-        except ResultError as e:
-            if not self.catch_errors:
-                raise
-            out = Err(e.value)
-        if self.lower is None:
+            try:
+                pyargs = [lift(args[i], ctx) for i, lift in enumerate(self.lifts)]
+            except BadValue as e:
+                raise TypeError(f"host function {self.qualname}: {e.message}") from None
+            try:
+                out = self.fn(*pyargs)
+            except ResultError as e:
+                if not self.catch_errors:
+                    raise
+                out = Err(e.value)
+            if self.lower is None:
+                return 0
+            try:
+                self.lower(out, results[0], ctx)
+            except BadValue as e:
+                raise TypeError(f"host function {self.qualname} returned a value that is not "
+                                f"{self.sig.result.wit()}{''.join(e.path)}: {e.message}") from None  # type: ignore[union-attr]
             return 0
-        try:
-            self.lower(out, results[0], _HOST_CTX)
-        except BadValue as e:
-            raise TypeError(f"host function {self.qualname} returned a value that is not "
-                            f"{self.sig.result.wit()}{''.join(e.path)}: {e.message}") from None  # type: ignore[union-attr]
-        return 0
+        finally:
+            ctx.close()
 
 
 class ForwardFunc:
@@ -130,8 +129,31 @@ class ForwardFunc:
         return 0
 
 
+def _lookup(provider: Any, keys: list[str]) -> Any:
+    if isinstance(provider, Mapping):
+        for k in keys:
+            if k in provider:
+                return provider[k]
+        return None
+    for k in keys:
+        try:
+            return getattr(provider, k)
+        except (AttributeError, KeyError):
+            continue
+    return None
+
+
 def resolve_provider(provider: Any, func: m.FuncSig) -> Any:
-    """Find the Python callable (or BoundFunc) for `func` on a provider object, dict or module."""
+    """Find the Python callable (or BoundFunc) for `func` on a provider object, dict or module.
+
+    For a resource's constructor, methods and static functions: the class (found by its Python class
+    name, e.g. `Bucket`, or the WIT name) and its attributes."""
+    if func.kind != "freestanding":
+        res = func.resource or ""
+        cls = _lookup(provider, [class_name(res), res, pyname(res)])
+        if cls is None or func.kind == "constructor":
+            return cls
+        return getattr(cls, pyname(func.short), None)
     keys = [func.name, pyname(func.name)]
     if isinstance(provider, Mapping):
         for k in keys:

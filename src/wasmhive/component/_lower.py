@@ -161,8 +161,11 @@ def lowerer(ty: m.WitType, classes: dict[int, Any] | None = None) -> Lower:
         def lower_resource(v: Any, c: Any, ctx: Any) -> None:
             raw = getattr(v, "_wasmhive_resource", None)
             if raw is None:
-                raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
-            if own:
+                host = getattr(ctx, "host_resource", None)  # a host-implemented resource's object
+                if host is None:
+                    raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+                raw = host(ty.resource, v)
+            elif own:
                 v._wasmhive_moved()
             c.kind = kind
             c.of.resource = resource_clone(raw.ptr())

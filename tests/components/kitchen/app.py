@@ -1,10 +1,12 @@
 """Test guest: echoes every WIT type, a `counter` resource, and calls its imports."""
 
+import os
+
 from componentize_py_types import Err
 from echo import DROPPED, Counter
 from wit_world import exports
 from wit_world.exports import echo as t
-from wit_world.imports import ops, sink
+from wit_world.imports import kv, ops, sink
 
 
 class Echo(exports.Echo):
@@ -89,3 +91,19 @@ class Echo(exports.Echo):
         except Err as e:
             q = f"err({e.value})"
         return f"{ops.greet(name)} count={s.count} min={s.min} max={s.max} mean={s.mean} q={q}"
+
+    def use_kv(self, key: str, value: str) -> str:
+        with kv.Bucket("made") as b:
+            b.set(key, value)
+            made = f"{b.get(key)}/{b.get('missing')}/{kv.describe(b)}"
+        opened = kv.open("opened")
+        opened.set("k", "v")
+        out = f"{made}|{opened.get('k')}|{kv.describe(opened)}|count={kv.Bucket.count()}"
+        opened.__exit__(None, None, None)
+        return out
+
+    def say(self, msg: str) -> None:
+        print(msg, flush=True)
+
+    def env_var(self, name: str) -> str | None:
+        return os.environ.get(name)
