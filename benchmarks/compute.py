@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +44,6 @@ try:
     from _harness import measure, median  # the shared timing helpers (benchmarks/_harness.py)
 except ImportError:  # pragma: no cover - until the shared harness lands
     import statistics
-    import time
 
     def median(values: list[float]) -> float:
         return float(statistics.median(values))
@@ -441,15 +441,36 @@ def ensure_pako() -> str:
     return "" if proc.returncode == 0 else f"npm install failed: {proc.stderr.strip()[-200:]}"
 
 
-def run_js(d: Path, workload: str, s: Sizes) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None:
-        raise FileNotFoundError("node not found on PATH")
-    proc = subprocess.run([node, str(SRC / "js" / "run.mjs"), str(d), workload, str(s.runs), str(s.warmup)],
-                          capture_output=True, text=True, check=False, timeout=1800)
-    if proc.returncode:
-        raise RuntimeError(f"node failed: {proc.stderr.strip()[-500:]}")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+class NodeWorker:
+    """The JS implementations in one long-lived `node` process, driven one command at a time (see run.mjs)."""
+
+    def __init__(self, d: Path) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise FileNotFoundError("node not found on PATH")
+        self.proc = subprocess.Popen([node, str(SRC / "js" / "run.mjs"), str(d)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"node exited ({self.proc.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"node: {answer['error'][:500]}")
+        return answer
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # -- the run --------------------------------------------------------------------------------------------
@@ -463,8 +484,21 @@ def _check_png(out: bytes, inp: dict[str, Any], s: Sizes, verified: dict[str, bo
     return verified[key]
 
 
+def _timed(fn: Callable[[], Any]) -> Callable[[], float]:
+    def once() -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    return once
+
+
 def run(quick: bool = False, workloads: tuple[str, ...] = WORKLOADS, progress: Progress | None = None) -> Report:
-    """Measure every implementation of every workload; returns the report (see `Report.rows`)."""
+    """Measure every implementation of every workload; returns the report (see `Report.rows`).
+
+    Per workload: every implementation runs once and its output is checked (that run is also the first
+    warm-up); then the timed runs go round-robin (one run of each implementation per round), so a change
+    in machine load during the run hits every column alike instead of skewing the ratios.
+    """
     from wasmhive import Runtime
 
     s = QUICK if quick else FULL
@@ -490,58 +524,94 @@ def run(quick: bool = False, workloads: tuple[str, ...] = WORKLOADS, progress: P
     with tempfile.TemporaryDirectory(prefix="wasmhive-bench-") as tmp:
         d = Path(tmp)
         write_js_inputs(d, inp, s)
-        for w in workloads:
-            # JS first: it runs in its own process and does its own timing (performance.now()).
-            say(f"{w}: JavaScript (node)")
-            try:
-                for rec in run_js(d, w, s):
-                    r = Result(w, rec["impl"], rec["times"], digest=rec["hash"], note=rec.get("library", ""))
-                    if w == "png":
-                        r.ok = _check_png((d / rec["file"]).read_bytes(), inp, s, verified_png)
-                    else:
-                        r.ok = rec["hash"] == inp["expect"][w]
-                    if not r.ok:
-                        r.note = "wrong output"
-                    report.results.append(r)
-            except Exception as e:
-                report.results.append(Result(w, "js", note=f"missing: {e}"))
-            if w == "png" and report.get(w, "js-lib") is None:
-                report.results.append(Result(w, "js-lib", note=f"missing: pako ({pako_problem or 'not loaded'})"))
-            for impl in ("wasm", "wasm-simd", "native"):
-                be = backends[impl]
-                if isinstance(be, str):
-                    report.results.append(Result(w, impl, note=be))
-                    continue
-                say(f"{w}: {IMPL_LABELS[impl]}")
-                mark = be.mark()
-                try:
-                    fn, output = run_backend(be, w, inp, s)
-                    fn()  # the check run doubles as the first warm-up
-                    out = output()
-                    ok = _check_png(out, inp, s, verified_png) if w == "png" else sha(out) == inp["expect"][w]
-                    r = Result(w, impl, ok=ok, digest=sha(out), note="" if ok else "wrong output")
-                    if ok:
-                        r.times = measure(fn, s.runs, max(0, s.warmup - 1))
-                finally:
-                    be.release(mark)
-                report.results.append(r)
-            for impl, (fn, scale, check) in python_impls(w, inp, s).items():
-                say(f"{w}: {IMPL_LABELS[impl]}")
-                out = fn()
-                ok = bool(check(out))
-                r = Result(w, impl, ok=ok, scale=scale, digest=sha(out) if isinstance(out, bytes) else "",
-                           note="" if ok else "wrong output")
-                if ok:
-                    # Pure Python is slow: one timed run after the check run; libraries get the full treatment.
-                    r.times = measure(fn, 1, 0) if scale != 1.0 else measure(fn, s.runs, max(0, s.warmup - 1))
-                if scale != 1.0:
-                    r.note = f"measured on 1/{scale:.0f} of the work, scaled"
-                report.results.append(r)
-            if w == "png":
-                _png_same_bytes(report)
+        node: NodeWorker | str
+        try:
+            node = NodeWorker(d)
+        except Exception as e:
+            node = f"missing: {e}"
+        try:
+            for w in workloads:
+                _run_workload(report, w, inp, s, backends, node, pako_problem, verified_png, say)
+        finally:
+            if isinstance(node, NodeWorker):
+                node.close()
     rt.close()
     report.environment["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return report
+
+
+def _run_workload(report: Report, w: str, inp: dict[str, Any], s: Sizes, backends: dict[str, Backend | str],
+                  node: NodeWorker | str, pako_problem: str, verified_png: dict[str, bool], say: Progress) -> None:
+    timers: dict[str, Callable[[], float]] = {}
+    results: list[Result] = []
+    marks: list[tuple[Backend, int]] = []
+    # 1. Run each implementation once and check its output.
+    say(f"{w}: JavaScript (node), checking outputs")
+    if isinstance(node, str):
+        results.append(Result(w, "js", note=node))
+    else:
+        try:
+            for rec in node.ask(cmd="setup", workload=w)["impls"]:
+                r = Result(w, rec["impl"], digest=rec["hash"], note=rec.get("library") or "")
+                if w == "png":
+                    r.ok = _check_png((node_dir(node) / rec["file"]).read_bytes(), inp, s, verified_png)
+                else:
+                    r.ok = rec["hash"] == inp["expect"][w]
+                if r.ok:
+                    timers[r.impl] = (lambda impl=r.impl: float(node.ask(cmd="time", workload=w, impl=impl)["seconds"]))  # type: ignore[union-attr]
+                else:
+                    r.note = "wrong output"
+                results.append(r)
+        except Exception as e:
+            results.append(Result(w, "js", note=f"missing: {e}"))
+    if w == "png" and not any(r.impl == "js-lib" for r in results):
+        results.append(Result(w, "js-lib", note=f"missing: pako ({pako_problem or 'not loaded'})"))
+    for impl in ("wasm", "wasm-simd", "native"):
+        be = backends[impl]
+        if isinstance(be, str):
+            results.append(Result(w, impl, note=be))
+            continue
+        say(f"{w}: {IMPL_LABELS[impl]}, checking output")
+        marks.append((be, be.mark()))
+        fn, output = run_backend(be, w, inp, s)
+        fn()
+        out = output()
+        ok = _check_png(out, inp, s, verified_png) if w == "png" else sha(out) == inp["expect"][w]
+        results.append(Result(w, impl, ok=ok, digest=sha(out), note="" if ok else "wrong output"))
+        if ok:
+            timers[impl] = _timed(fn)
+    for impl, (fn, scale, check) in python_impls(w, inp, s).items():
+        say(f"{w}: {IMPL_LABELS[impl]}, checking output")
+        out = fn()
+        ok = bool(check(out))
+        r = Result(w, impl, ok=ok, scale=scale, digest=sha(out) if isinstance(out, bytes) else "",
+                   note="" if ok else "wrong output")
+        if ok and scale != 1.0:
+            # Pure Python is slow: one timed run on a smaller input, scaled, outside the rounds.
+            r.times = [_timed(fn)()]
+            r.note = f"measured on 1/{scale:.0f} of the work, scaled"
+        elif ok:
+            timers[impl] = _timed(fn)
+        results.append(r)
+    # 2. More warm-up, then the timed rounds.
+    by_impl = {r.impl: r for r in results}
+    for _ in range(max(0, s.warmup - 1)):
+        for t in timers.values():
+            t()
+    for i in range(s.runs):
+        say(f"{w}: timed round {i + 1}/{s.runs}")
+        for impl, t in timers.items():
+            by_impl[impl].times.append(t())
+    for be, mark in marks:
+        be.release(mark)
+    report.results.extend(results)
+    if w == "png":
+        _png_same_bytes(report)
+
+
+def node_dir(node: NodeWorker) -> Path:
+    """The directory the worker reads its inputs from (and writes its PNG files to)."""
+    return Path(node.proc.args[2])  # type: ignore[index]
 
 
 def _png_same_bytes(report: Report) -> None:
