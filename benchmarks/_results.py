@@ -51,7 +51,7 @@ def bar_chart(path: Path, title: str, groups: Sequence[str], series: dict[str, S
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=min(n, 4))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -676,24 +676,42 @@ def save(report: Report) -> list[Path]:
     for r in report.results:
         if r.note and not r.note.startswith(("same bytes", "pako")):
             notes.append(f"- {describe(report.sizes, r.workload).split()[0]} / {IMPL_LABELS[r.impl]}: {r.note}")
+    goals = []
+    for w in WORKLOADS:
+        speedup, vs_native = report.ratios(w)
+        claim = SEED_SPEEDUP.get(w)
+        goals.append([describe(report.sizes, w), f"{speedup:.1f}x" if speedup else "—",
+                      f"{claim}x" if claim else "(none)",
+                      ("yes" if speedup and speedup >= claim else "no") if claim else "—",
+                      f"{vs_native:.2f}x" if vs_native else "—",
+                      ("yes" if vs_native and vs_native <= NATIVE_GOAL else "no") if vs_native else "—"])
     body = "\n".join([
         f"Machine and versions: {env}.",
         "",
         markdown_table(report.header(), report.rows()),
+        "",
+        "Goals (best Wasm build; ratios from this run):",
+        "",
+        markdown_table(["workload", "Wasm speed-up vs JS", "seed's claim", "met", "Wasm / native",
+                        f"within {NATIVE_GOAL}x of native"], goals),
         "",
         f"Medians of {report.sizes.runs} runs after {report.sizes.warmup} warm-up; `*` = scaled from a smaller "
         "input (see notes). All outputs verified: " + ("yes" if report.all_ok else "NO (see notes)") + ".",
         "",
         *notes,
         "",
-        "![compute](compute.png)",
+        "![compute](compute.png) ![speed-up](compute-speedup.png)",
     ])
     update_section("compute", body)
     groups = [describe(report.sizes, w).split(" ")[0] for w in WORKLOADS]
     series = {IMPL_LABELS[i]: [report.seconds(w, i) for w in WORKLOADS] for i in IMPLS}
     chart = bar_chart(RESULTS.parent / "compute.png", "Compute workloads: median time (s, log scale; lower is better)",
                       groups, series, "seconds")
-    return [RESULTS, *([chart] if chart else [])]
+    ratios = bar_chart(RESULTS.parent / "compute-speedup.png", "Wasm speed-up vs JS: measured here vs the seed's claim",
+                       groups, {"measured (best Wasm build)": [report.ratios(w)[0] for w in WORKLOADS],
+                                "seed's claim": [SEED_SPEEDUP.get(w) for w in WORKLOADS]}, "JS time / Wasm time",
+                       log=False)
+    return [RESULTS, *(c for c in (chart, ratios) if c)]
 
 
 def main(argv: list[str] | None = None) -> int:
