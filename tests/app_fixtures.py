@@ -64,3 +64,108 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app"
+
+
+def copy_example(dest: Path) -> Path:
+    """A copy of examples/app (sources only) to build and serve in a test."""
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("*.wasm", "deps", ".wasmhive", "__pycache__"))
+    return dest
+
+
+def build_example(app_dir: Path) -> None:
+    """Build the example's two components with the cached toolchain helpers (same commands as its
+    manifest: witdeps + componentize-py, zig cc)."""
+    from wasmhive.app.toolchains import componentize_py, zig_cc
+    from wasmhive.app.witdeps import ensure_wit_deps
+
+    wit = ensure_wit_deps(app_dir / "counter" / "wit", ["wasi:http@0.2.0", "fermyon:spin@2.0.0"])
+    componentize_py(wit, "app", app_dir / "counter" / "app.py", app_dir / "counter" / "app.wasm")
+    zig_cc(app_dir / "cgi" / "cgi.c", app_dir / "cgi" / "cgi.wasm")
+
+
+class Server:
+    """`wasmhive up` in a subprocess on a free loopback port; `url` is its base URL."""
+
+    def __init__(self, path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        import os
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = path.parent / f"server-{self.port}.log" if path.is_file() else path / f"server-{self.port}.log"
+        self._out = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from wasmhive.cli import main; main()", "up", str(path), "--listen",
+             f"127.0.0.1:{self.port}", *args],
+            stdout=self._out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def wait(self, timeout: float = 60.0) -> Server:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/.well-known/wasmhive/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        self._out.flush()
+        return self.log.read_text(errors="replace")
+
+    def kill(self, sig: int = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+SPIN_SDK = ("spin-sdk==3.4.1", "componentize-py==0.17.2")
+
+
+def spin_sdk_python() -> Path:
+    """A Python with spin-sdk 3.4.1 and componentize-py 0.17.2, in its own venv (never the project's: spin-sdk's
+    componentize-py.toml breaks every other componentize-py build). Created once under tests/.guest-cache."""
+    import sys
+
+    venv = Path(__file__).resolve().parent / ".guest-cache" / "spin-venv"
+    py = venv / "bin" / "python"
+    marker = venv / ".complete"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *SPIN_SDK],
+                       check=True)
+        marker.write_text("\n".join(SPIN_SDK))
+    return py
+
+
+def build_spin_sdk_app(app_py: Path, out: Path) -> Path:
+    """Build a spin-sdk Python app (world `spin-http`) with the spin venv's componentize-py, cached."""
+    from wasmhive.app.toolchains import build_cached
+
+    py = spin_sdk_python()
+
+    def build(dest: Path) -> None:
+        import os
+
+        # componentize-py finds spin-sdk's WIT through the environment it runs in: put the venv first.
+        env = {**os.environ, "PATH": f"{py.parent}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(py.parent.parent)}
+        proc = subprocess.run([str(py.parent / "componentize-py"), "-w", "spin-http", "componentize", app_py.stem,
+                               "-p", str(app_py.parent), "-o", str(dest)], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"spin-sdk build failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+
+    built = build_cached("spin-sdk-componentize-py", [app_py], build, flags=SPIN_SDK)
+    shutil.copyfile(built, out)
+    return out

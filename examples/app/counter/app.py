@@ -42,8 +42,17 @@ def read_body(request: IncomingRequest) -> bytes:
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         # spin-path-info is the path below the route (/api/...): "/hello", "/notes/x".
-        info = dict(request.headers().entries()).get("spin-path-info", b"/").decode() or "/"
-        store = key_value.Store.open("default")
+        headers = request.headers().entries()
+        info = dict(headers).get("spin-path-info", b"/").decode() or "/"
+        if info == "/headers":  # the routing information the host adds (Spin's request headers)
+            lines = sorted(f"{k}: {v.decode()}" for k, v in headers if k.startswith("spin-"))
+            respond(response_out, 200, ("\n".join(lines) + "\n").encode())
+            return
+        try:
+            store = key_value.Store.open("default")
+        except Err as e:  # this component was not granted the store (key_value_stores)
+            respond(response_out, 403, f"key-value store denied: {type(e.value).__name__}\n".encode())
+            return
         method = request.method()
         if info == "/hello":
             count = int(store.get("visits") or b"0") + 1
