@@ -140,3 +140,14 @@ def test_benchmark_quick_mode_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "| add(u32, u32) -> u32 |" in proc.stdout
     assert "worst ratio" in proc.stdout
+
+
+def test_cli_stub_imports(kitchen_wasm: Path) -> None:
+    code, out = _cli("call", str(kitchen_wasm), "echo-u8", "5")
+    assert code == 65
+    assert "no provider for imports test:kitchen/sink" in out
+    code, out = _cli("call", str(kitchen_wasm), "echo-point", '{"x": 1, "y": 2}', "--stub-imports")
+    assert (code, json.loads(out)) == (0, {"x": 1, "y": 2})
+    code, out = _cli("call", str(kitchen_wasm), "log-twice", "hi", "--stub-imports")
+    assert code == 134
+    assert "import test:kitchen/sink.log is not provided" in out

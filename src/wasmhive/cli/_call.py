@@ -25,9 +25,12 @@ from ._common import err_console
 @click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per memory.")
 @click.option("--timeout", default=None, help="Wall-clock limit for the call, e.g. 5s or 500ms.")
 @click.option("--fuel", type=int, default=None, help="Instruction budget (enables fuel metering).")
+@click.option("--stub-imports", is_flag=True,
+              help="Let non-WASI imports nobody provides trap when called, instead of refusing to link.")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk compile cache.")
 def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs: tuple[str, ...],
-         envs: tuple[str, ...], memory: str, timeout: str | None, fuel: int | None, no_cache: bool) -> None:
+         envs: tuple[str, ...], memory: str, timeout: str | None, fuel: int | None, stub_imports: bool,
+         no_cache: bool) -> None:
     """Call FUNC exported by component FILE with ARGS; print the result as JSON.
 
     \b
@@ -50,7 +53,7 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
     sandbox = Sandbox(env=env, dirs=[Preopen.parse(d) for d in dirs], stdout="inherit", stderr="inherit")
     limits = Limits(memory=parse_size(memory), timeout=parse_duration(timeout) if timeout else None, fuel=fuel)
     with Runtime(fuel=fuel is not None, cache=False if no_cache else None) as rt:
-        comp = Component(rt, file, limits=limits, sandbox=sandbox)
+        comp = Component(rt, file, limits=limits, sandbox=sandbox, stub_imports=stub_imports)
         iface, sig = comp.locate(func, instance)
         if len(args) != len(sig.params):
             raise ConfigError(f"{sig.name} takes {len(sig.params)} argument(s) "

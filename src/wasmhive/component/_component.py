@@ -17,7 +17,7 @@ from ..runtime._sandbox import Sandbox
 from . import _model as m
 from ._convert import pyname
 from ._func import BoundFunc, Plan, error_from_ptr, take_pending
-from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider
+from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider, trap_error
 from ._hostres import HostResource
 from ._resources import ResourceClass, ResourceHandle
 from ._values import Record, class_name
@@ -67,12 +67,14 @@ class Component:
       WASI imports are served by wasmtime's WASI, confined to `sandbox`.
     - `limits`, `sandbox`: per instance; the wall-clock deadline and fuel are re-armed per call.
     - `fresh=True`: every call through `exports` runs in a new instance (and store).
+    - `stub_imports=True`: imports nobody provides trap when called instead of failing to link.
 
     `exports` uses one long-lived instance (stateful) unless `fresh`; `instantiate()` makes more.
     """
 
     def __init__(self, runtime: Runtime, source: Any, *, imports: Mapping[str, Any] | None = None,
-                 limits: Limits | None = None, sandbox: Sandbox | None = None, fresh: bool = False) -> None:
+                 limits: Limits | None = None, sandbox: Sandbox | None = None, fresh: bool = False,
+                 stub_imports: bool = False) -> None:
         compiled = runtime._as_compiled(source)
         if compiled.kind != "component":
             raise ConfigError(f"{compiled.name} is a core module, not a component: use Runtime.instantiate()")
@@ -89,6 +91,7 @@ class Component:
         self._host_resources: dict[str, HostResource] = {}
         self._lock = threading.Lock()
         self._default: ComponentInstance | None = None
+        self.stub_imports = stub_imports
         self.linker = self._link(dict(imports or {}))
 
     # -- linking -----------------------------------------------------------------------------------
@@ -105,6 +108,8 @@ class Component:
                 if provider is None:
                     if not name.startswith("wasi:"):
                         missing.append(name)
+                        if self.stub_imports:
+                            self._stub(root, name, item)
                     continue
                 used.update(k for k in imports if imports[k] is provider)
                 if isinstance(item, m.FuncSig):
@@ -125,10 +130,27 @@ class Component:
         if unknown:
             raise LinkError(f"{self.name}: imports given for {', '.join(sorted(unknown))}, which the component "
                             f"does not import (it imports: {', '.join(self.signature.imports) or 'nothing'})")
-        if missing:
+        if missing and not self.stub_imports:
             raise LinkError(f"{self.name}: no provider for import{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(missing)}: pass imports={{name: provider}}")
+                            f"{', '.join(missing)}: pass imports={{name: provider}} (or stub_imports=True to make them trap)")
         return linker
+
+    def _stub(self, root: Any, name: str, item: m.InterfaceSig | m.FuncSig) -> None:
+        # (wasmtime's define_unknown_imports_as_traps would also stub WASI 0.2.x imports that the
+        # linker serves by semver matching, breaking them: stub only what nobody provides.)
+        def trap(qual: str) -> Any:
+            return lambda *_: trap_error(f"import {qual} is not provided (stubbed)")
+        if isinstance(item, m.FuncSig):
+            define_func(root, name, trap(name))
+            return
+        li = root.add_instance(name)
+        try:
+            for rname in _declared_resources(item):
+                li.add_resource(rname, wc.ResourceType.host(HostResource(rname).type_id), lambda _s, _r: None)
+            for fname in item.funcs:
+                define_func(li, fname, trap(f"{name}.{fname}"))
+        finally:
+            li.close()
 
     def _entry(self, qualname: str, fsig: m.FuncSig, provider: Any, iface: str) -> Any:
         if isinstance(provider, Component):

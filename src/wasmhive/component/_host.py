@@ -38,7 +38,7 @@ _IDS = itertools.count(1)
 _LOCK = threading.Lock()
 
 
-def _trap(message: str) -> int:
+def trap_error(message: str) -> int:
     return int(error_new(message.encode("utf-8", "replace")))
 
 
@@ -46,12 +46,12 @@ def _trap(message: str) -> int:
 def _trampoline(data: int | None, context: Any, ty: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
     entry = _REGISTRY.get(data or 0)
     if entry is None:
-        return _trap("wasmhive: host function no longer registered")
+        return trap_error("wasmhive: host function no longer registered")
     try:
         return entry(context, args, nargs, results, nres)
     except BaseException as e:
         pending.exc = e
-        return _trap(f"host function raised {type(e).__name__}: {e}")
+        return trap_error(f"host function raised {type(e).__name__}: {e}")
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
@@ -125,7 +125,7 @@ class ForwardFunc:
         err = func_call(t.fref, inst._cptr, args, nargs, results, nres)
         if err:
             pending.exc = inst._call_error(err, t.plan.qualname)
-            return _trap(f"{t.plan.qualname} (serving import {self.qualname}) failed: {pending.exc}")
+            return trap_error(f"{t.plan.qualname} (serving import {self.qualname}) failed: {pending.exc}")
         return 0
 
 
