@@ -59,4 +59,6 @@ def test_cli_wat_canister(project: Path) -> None:
     _run("deploy", "counter32.wat", "--name", "c32")
     assert _run("call", "c32", "inc") == "(1 : nat64)\n"
     assert _run("query", "c32", "get", "--json") == "[1]\n"
+    assert _run("call", "c32", "get") == "(1 : nat64)\n"  # a query method called as a query, like dfx
+    assert "cycles" in _run("deposit", "c32", "1000")
     assert "c32" in _run("list")

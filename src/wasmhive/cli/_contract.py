@@ -17,10 +17,7 @@ from ._common import console, fail
 def _vm(ctx: click.Context) -> Any:
     from ..contracts import ContractVM
 
-    obj = ctx.find_root().obj if ctx.find_root().obj is not None else {}
-    state = ctx.obj["state"]
-    del obj
-    return ContractVM(state, durability=ctx.obj["durability"])
+    return ContractVM(ctx.obj["state"], durability=ctx.obj["durability"])
 
 
 def _caller(ctx: click.Context, identity: str | None) -> Any:
@@ -74,7 +71,7 @@ def deploy(ctx: click.Context, wasm: str, name: str | None, arg_text: str, cycle
     if Path(wasm).suffix == ".wat":
         import wasmtime
 
-        data = wasmtime.wat2wasm(data.decode())
+        data = bytes(wasmtime.wat2wasm(data.decode()))
     did_text = Path(did).read_text() if did else None
     values, types = parse_args(arg_text)
     with _vm(ctx) as vm:
@@ -86,7 +83,7 @@ def deploy(ctx: click.Context, wasm: str, name: str | None, arg_text: str, cycle
 
 
 def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json: bool, identity: str | None,
-          query: bool) -> None:
+          query: bool | None) -> None:
     from ..contracts import encode_args, reply_json, reply_text
 
     with _vm(ctx) as vm:
@@ -96,6 +93,8 @@ def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json:
         else:
             data = encode_args(c, method, args or "()")
         caller = _caller(ctx, identity)
+        if query is None:  # like `dfx canister call`: a query method is called as a query
+            query = c.export_kind(method) == "query"
         r = vm.query(c, method, data, caller) if query else vm.update(c, method, data, caller)
         if not r.ok:
             fail(f"rejected (code {r.reject_code}): {r.reject_message}", 1)
@@ -113,8 +112,9 @@ def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json:
 @click.option("--identity", help="Call as this identity (default: the selected one).")
 @click.pass_context
 def call(ctx: click.Context, name: str, method: str, args: str | None, as_json: bool, identity: str | None) -> None:
-    """Send an update call: ARGS in Candid text, e.g. '(principal "aaaaa-aa", 100 : nat64)'."""
-    _call(ctx, name, method, args, as_json, identity, query=False)
+    """Call a method (an update, or a query if the method is one): ARGS in Candid text,
+    e.g. '(principal "aaaaa-aa", 100 : nat64)'."""
+    _call(ctx, name, method, args, as_json, identity, query=None)
 
 
 @contract.command()
@@ -207,6 +207,17 @@ def verify(ctx: click.Context, name: str | None) -> None:
 
 
 @contract.command()
+@click.argument("name")
+@click.argument("amount", type=click.IntRange(1))
+@click.pass_context
+def deposit(ctx: click.Context, name: str, amount: int) -> None:
+    """Top up a canister's cycles balance."""
+    with _vm(ctx) as vm:
+        vm.deposit_cycles(name, amount)
+        console.print(f"{vm.canister(name).name}: {vm.canister(name).cycles:_} cycles")
+
+
+@contract.command()
 @click.pass_context
 def tick(ctx: click.Context) -> None:
     """Run the timers that are due."""
@@ -220,7 +231,7 @@ def identity() -> None:
 
 
 def _id_dir(ctx: click.Context) -> Path:
-    return Path(ctx.find_object(dict)["state"]) / "identities"
+    return Path(ctx.obj["state"]) / "identities"
 
 
 @identity.command("new")
