@@ -93,6 +93,7 @@ class Component:
         self._default: ComponentInstance | None = None
         self.stub_imports = stub_imports
         self.linker = self._link(dict(imports or {}))
+        self._fresh_exports = Exports(self.signature, self._fresh_binder, self.classes)
 
     # -- linking -----------------------------------------------------------------------------------
     def _link(self, imports: dict[str, Any]) -> wc.Linker:
@@ -231,7 +232,10 @@ class Component:
     def exports(self) -> Exports:
         """The exports, called in the default (long-lived) instance, or a fresh one per call."""
         if self.fresh:
-            return Exports(self.signature, self._fresh_binder, self.classes)
+            return self._fresh_exports
+        default = self._default
+        if default is not None and not default.trapped and default._store is not None:
+            return default.exports  # the common case, without taking the lock
         return self.instance.exports
 
     @property
@@ -442,6 +446,7 @@ class Exports:
         self._binder = binder
         self._classes = classes
         self._iface = iface
+        self._subs: dict[str, Exports] = {}
         if iface is None:
             funcs = {n: f for n, f in sig.exports.items() if isinstance(f, m.FuncSig)}
             self._ifaces = {n for n, f in sig.exports.items() if isinstance(f, m.InterfaceSig)}
@@ -465,19 +470,31 @@ class Exports:
         if name.startswith("__"):
             raise AttributeError(name)
         if name in self._funcs:
-            return self._binder(self._iface, self._funcs[name])
-        if name in self._alias:
-            return Exports(self._sig, self._binder, self._classes, self._alias[name])
-        if name in self._resources:
-            return ResourceClass(self._binder, self._iface, self._resources[name])
-        raise AttributeError(f"no export named {name!r} (exports: {', '.join(self)})")
+            value = self._binder(self._iface, self._funcs[name])
+        elif name in self._alias:
+            value = self._sub(self._alias[name])
+        elif name in self._resources:
+            value = ResourceClass(self._binder, self._iface, self._resources[name])
+        else:
+            raise AttributeError(f"no export named {name!r} (exports: {', '.join(self)})")
+        if value is not None:
+            self.__dict__[name] = value  # next time a plain attribute: no __getattr__ at all
+        return value
+
+
+    def _sub(self, iface: str) -> Exports:
+        # Namespaces are cached: `calc.exports.ops.greet(...)` in a loop builds nothing per call.
+        sub = self._subs.get(iface)
+        if sub is None:
+            sub = self._subs[iface] = Exports(self._sig, self._binder, self._classes, iface)
+        return sub
 
     def __getitem__(self, name: str) -> Any:
         if name in self._ifaces:
-            return Exports(self._sig, self._binder, self._classes, name)
+            return self._sub(name)
         for n in self._ifaces:
             if n.split("@", 1)[0] == name:
-                return Exports(self._sig, self._binder, self._classes, n)
+                return self._sub(n)
         if pyname(name) in self._funcs:
             return self._binder(self._iface, self._funcs[pyname(name)])
         if name in self._resources.values():
