@@ -196,8 +196,9 @@ def measure_instances(report: Report, say: Callable[[str], None]) -> None:
 
 def measure_processes(report: Report, say: Callable[[str], None]) -> None:
     n = report.plan.process_runs
-    for label, cmd in (("process: python3 -c pass", ["python3", "-c", "pass"]),
-                       ("process: python3 -S -c pass (no site)", ["python3", "-S", "-c", "pass"]),
+    # The interpreter itself (sys.executable), not a `python3` on PATH that may be a pyenv shell shim.
+    for label, cmd in (("process: python3 -c pass", [sys.executable, "-c", "pass"]),
+                       ("process: python3 -S -c pass (no site)", [sys.executable, "-S", "-c", "pass"]),
                        ("process: node -e 0", ["node", "-e", "0"])):
         say(f"start: {label}")
         if shutil.which(cmd[0]) is None:
@@ -332,7 +333,7 @@ def measure_memory(report: Report, say: Callable[[str], None]) -> None:
         data = json.loads(proc.stdout)
         report.memory.append(Row(label, data["per_instance"], "B",
                                  f"{count} alive in one process (whole process: {_size(data['process_rss'])})"))
-    for label, cmd in (("process: python3 (sleeping)", ["python3", "-c", "import sys,time; print(1, flush=True); time.sleep(60)"]),
+    for label, cmd in (("process: python3 (sleeping)", [sys.executable, "-c", "import time; print(1, flush=True); time.sleep(60)"]),
                        ("process: node (sleeping)", ["node", "-e", "console.log(1); setTimeout(() => {}, 60000)"])):
         if shutil.which(cmd[0]) is None:
             continue
@@ -384,11 +385,16 @@ def measure_sizes(report: Report) -> None:
             report.problems.append(f"Python component size: {e}")
     del wasmtime
     ver = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stdlib = Path(f"/usr/lib/python{ver}")
+    stdlib = Path(sys.base_prefix) / "lib" / f"python{ver}"
     if stdlib.is_dir():
-        exe = Path(f"/usr/bin/python{ver}")
-        report.size.append(Row(f"Python {ver} install (/usr/lib/python{ver} + binary)",
-                               _du(stdlib) + (exe.stat().st_size if exe.exists() else 0), "B", "Debian package files"))
+        # The interpreter and its standard library, without third-party site-packages.
+        size = sum(f.stat().st_size for f in stdlib.rglob("*")
+                   if f.is_file() and not f.is_symlink() and "site-packages" not in f.parts)
+        exe = Path(sys.base_prefix) / "bin" / f"python{ver}"
+        libpy = Path(sys.base_prefix) / "lib" / f"libpython{ver}.so.1.0"
+        size += sum(p.stat().st_size for p in (exe, libpy) if p.is_file())
+        report.size.append(Row(f"Python {ver} install (stdlib + interpreter)", size, "B",
+                               "what a Python container image carries at least"))
     node = shutil.which("node")
     if node:
         report.size.append(Row("Node.js binary", Path(node).resolve().stat().st_size, "B"))
