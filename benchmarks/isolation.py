@@ -415,6 +415,17 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
     return report
 
 
+CHART_LABELS = {
+    "wasmhive instance: tiny C module (instantiate + call)": "Wasm\ntiny C",
+    "wasmhive instance: tiny C module, pooling allocator": "Wasm\ntiny C, pool",
+    "wasmhive instance: Python component (instantiate + call)": "Wasm\nPython comp.",
+    "process: python3 -c pass": "process\npython3",
+    "process: python3 -S -c pass (no site)": "process\npython3 -S",
+    "process: node -e 0": "process\nnode",
+    "container: runc run (busybox /bin/true)": "container\nrunc",
+}
+
+
 def save(report: Report) -> list[Path]:
     """Record a full run: the `isolation` section of RESULTS.md and `isolation.png`."""
     from _results import RESULTS, bar_chart, update_section
@@ -429,10 +440,9 @@ def save(report: Report) -> list[Path]:
         parts += ["Problems:", *(f"- {p}" for p in report.problems), ""]
     parts.append("![isolation](isolation.png)")
     update_section("isolation", "\n".join(parts))
-    starts = [r for r in report.start if r.value]
+    starts = [r for r in report.start if r.value and r.what in CHART_LABELS]
     chart = bar_chart(RESULTS.parent / "isolation.png", "Start time (median, s, log scale; lower is better)",
-                      [r.what.split(":")[0] + "\n" + r.what.split(":")[-1][:28] for r in starts],
-                      {"start": [r.value for r in starts]}, "seconds")
+                      [CHART_LABELS[r.what] for r in starts], {"start": [r.value for r in starts]}, "seconds")
     return [RESULTS, *([chart] if chart else [])]
 
 
