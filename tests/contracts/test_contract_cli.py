@@ -45,6 +45,8 @@ def test_cli_token_flow(project: Path) -> None:
     assert "takes 2 argument" in _run("call", "token", "transfer", '("x")', code=2)
     log = _run("log")
     assert "install" in log and "transfer" in log
+    assert "install" in _run("log", "token", "--json")
+    assert "no canister named nope" in _run("log", "nope", code=1)
     assert "verified: 4 log entries" in _run("verify")  # the rejected call is logged too
     assert "upgraded token (version 1)" in _run("upgrade", "token", "Token.wasm")
     assert _run("query", "token", "getBalance", '(principal "aaaaa-aa")') == "(100 : nat64)\n"

@@ -174,12 +174,12 @@ def log(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     entries = load_entries(db)
     db.close()
-    names: dict[str, str] = {}
     if name is not None:
-        with _vm(ctx) as vm:
-            c = vm.canister(name)
-            names[c.id.text] = c.name
-        entries = [e for e in entries if e.canister == c.id.text]
+        # Read-only: resolve the name from the install entries (a running server may hold the VM).
+        ids = {e.canister for e in entries if e.kind == "install" and name in (e.method, e.canister)}
+        if not ids:
+            fail(f"no canister named {name} in the log")
+        entries = [e for e in entries if e.canister in ids]
     for e in entries[-limit:]:
         row = {"height": e.height, "kind": e.kind, "canister": e.canister, "method": e.method,
                "caller": Principal(e.caller).text, "arg_hash": e.arg_hash().hex(), "reply_hash": e.reply_hash.hex(),
