@@ -188,3 +188,18 @@ def test_32bit_wat_canister(vm: ContractVM) -> None:
 
 
 _ALICE_PEM = Identity("alice").to_pem()
+
+
+def test_modules_the_vm_cannot_make_atomic_are_refused(vm: ContractVM) -> None:
+    from wasmhive.errors import InvalidModule
+
+    table_writer = wasmtime.wat2wasm("""(module (table 2 funcref) (func $f)
+        (func (export "canister_update f") (table.set 0 (i32.const 0) (ref.func $f))) (elem declare func $f))""")
+    with pytest.raises(InvalidModule, match="function table"):
+        vm.deploy(table_writer)
+    with pytest.raises(InvalidModule, match="component"):
+        vm.deploy(b"\0asm\x0d\x00\x01\x00")
+    bad_export = wasmtime.wat2wasm('(module (func (export "canister_update f") (param i32)))')
+    with pytest.raises(InvalidModule, match="must be a function of type"):
+        vm.deploy(bad_export)
+    assert vm.canisters == {}

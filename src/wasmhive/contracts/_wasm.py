@@ -103,6 +103,11 @@ def _vec(items: list[bytes]) -> bytes:
 # -- instruction skipping ----------------------------------------------------------------------------
 _NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1}
 _ONE_LEB = {0x0C, 0x0D, 0x10, 0x12, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0xD2, 0x41, 0x42}
+# Table contents are not part of the snapshot, so instructions that change them are refused (Motoko and
+# C canisters use a fixed table: callbacks are indices into it).
+_TABLE_WRITES = {12, 14, 15, 17}
+_TABLE_MSG = ("canisters that change their function table at run time (table.set/grow/fill/copy/init) are "
+              "not supported: updates could not be rolled back atomically")
 _FC_IMMS = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 2, 9: 1, 10: 2, 11: 1, 12: 2, 13: 1, 14: 2,
             15: 1, 16: 1, 17: 1}
 
@@ -236,10 +241,14 @@ class _Rewriter:
                     continue
                 if sub not in _FC_IMMS:
                     raise InvalidModule(f"unsupported instruction 0xfc {sub} in a canister")
+                if sub in _TABLE_WRITES:
+                    raise InvalidModule(_TABLE_MSG)
                 for _ in range(_FC_IMMS[sub]):
                     q = _skip_leb(code, q)
                 p = q
                 continue
+            if op == 0x26:
+                raise InvalidModule(_TABLE_MSG)
             if op in (0xFD, 0xFE, 0xFB):
                 raise InvalidModule(f"unsupported instruction prefix 0x{op:02x} in a canister "
                                     "(SIMD, threads and GC are not deterministic or not supported)")
