@@ -6,6 +6,7 @@ Cases, each measured in the same run for both paths on the same component instan
   add        `calc.exports.add(3, 4)` (u32, u32) -> u32          C provider, examples/components
   greet      string in, string out                                 C provider
   stats      list<s32> of 100 in, record out                       C provider
+  bytes      list<u8> echo (16 KiB)                                hand-written WAT component
   host call  guest → host import (u32) -> u32, per call            hand-written WAT component
 Raw = `Func.__call__(store, *args)` from wasmtime-py 50 (and `LinkerInstance.add_func` for the host
 import). Goal: wasmhive adds < 25% to the raw call (ratio ≤ 1.25); here it is faster, because the
@@ -30,6 +31,35 @@ import wasmtime.component as wc
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "examples" / "components"))
+
+# list<u8> echo with the canonical ABI by hand: arguments land in memory through cabi_realloc, the
+# result is a (ptr, len) pair in memory, post-return resets the bump allocator.
+BYTES_WAT = """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
+      (local $p i32)
+      global.get $heap local.get $align i32.add i32.const 1 i32.sub
+      i32.const 0 local.get $align i32.sub i32.and local.set $p
+      local.get $p local.get $new_size i32.add global.set $heap
+      (block $ok
+        global.get $heap memory.size i32.const 16 i32.shl i32.le_u br_if $ok
+        global.get $heap memory.size i32.const 16 i32.shl i32.sub i32.const 65535 i32.add i32.const 16 i32.shr_u
+        memory.grow i32.const -1 i32.ne br_if $ok
+        unreachable)
+      local.get $p)
+    (func (export "echo") (param $ptr i32) (param $len i32) (result i32)
+      i32.const 8 local.get $ptr i32.store
+      i32.const 12 local.get $len i32.store
+      i32.const 8)
+    (func (export "cabi_post_echo") (param i32) i32.const 1024 global.set $heap))
+  (core instance $i (instantiate $m))
+  (func (export "echo") (param "data" (list u8)) (result (list u8))
+    (canon lift (core func $i "echo") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))
+      (post-return (core func $i "cabi_post_echo")))))
+"""
 
 HOST_WAT = """
 (component
@@ -98,6 +128,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             ("stats(list<s32> x100) -> record", lambda: raw_stats(store, values), lambda: w_stats(values),
              max(200, n // 10)),
         ]
+        bytes_component = rt.load(BYTES_WAT.encode()).component
+        bstore, braw = _raw_calc(rt.engine, bytes_component)
+        raw_echo = braw.get_func(bstore, "echo")
+        assert raw_echo is not None
+        w_echo = rt.component(BYTES_WAT.encode()).exports.echo
+        blob = bytes(range(256)) * (16 if quick else 64)
+        assert raw_echo(bstore, blob) == w_echo(blob) == blob
+        cases.append((f"echo(list<u8> x {len(blob) // 1024} KiB)", lambda: raw_echo(bstore, blob),
+                      lambda: w_echo(blob), 5 if quick else 20))
         for name, raw_fn, ours_fn, count in cases:
             rows.append({"case": name, "raw_us": _per_call(raw_fn, count, repeat) * 1e6,
                          "wasmhive_us": _per_call(ours_fn, count, repeat) * 1e6})
