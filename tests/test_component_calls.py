@@ -140,11 +140,13 @@ def test_sandbox_applies_to_component_instances(crt: Runtime, kitchen_wasm: Path
 
 def test_bytes_through_a_hand_written_canonical_abi(runtime: Runtime) -> None:
     wat = (Path(__file__).parent / "components" / "echo_bytes.wat").read_bytes()
-    echo = runtime.component(wat).exports.echo
+    exports = runtime.component(wat).exports
+    echo = exports.echo
     assert echo(b"") == b""
     assert echo(b"abc") == b"abc"
     blob = bytes(range(256)) * 4096  # 1 MiB: moved with memoryview slices, not byte by byte
     assert echo(blob) == blob
+    assert exports.heap() == 1024  # post-return ran after each call: the guest freed its buffers
     assert echo(bytearray(b"xy")) == b"xy"
     assert echo([1, 2, 255]) == b"\x01\x02\xff"
     with pytest.raises(ValueError, match=r"at \[1\]: 256 is out of range for u8"):

@@ -19,8 +19,10 @@
       i32.const 8 local.get $ptr i32.store
       i32.const 12 local.get $len i32.store
       i32.const 8)
-    (func (export "cabi_post_echo") (param i32) i32.const 1024 global.set $heap))
+    (func (export "cabi_post_echo") (param i32) i32.const 1024 global.set $heap)
+    (func (export "heap") (result i32) global.get $heap))
   (core instance $i (instantiate $m))
   (func (export "echo") (param "data" (list u8)) (result (list u8))
     (canon lift (core func $i "echo") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))
-      (post-return (core func $i "cabi_post_echo")))))
+      (post-return (core func $i "cabi_post_echo"))))
+  (func (export "heap") (result u32) (canon lift (core func $i "heap"))))
