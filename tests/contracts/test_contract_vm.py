@@ -73,6 +73,15 @@ def test_trap_mid_update_changes_nothing(vm: ContractVM, canisters: dict[str, by
     assert vm.call("lab", "get") == "(2 : nat)"
 
 
+def test_inspect_message_filters_ingress(vm: ContractVM, canisters: dict[str, bytes]) -> None:
+    vm.deploy(canisters["lab"], name="lab")
+    height = vm.height
+    with pytest.raises(ContractReject, match="refused the message in canister_inspect_message") as e:
+        vm.call("lab", "chain", f"({10 ** 200})")
+    assert e.value.code == 4 and vm.height == height  # nothing ran, nothing logged
+    assert vm.call("lab", "chain", "(1)") == "(1 : nat)"
+
+
 def test_query_changes_are_discarded(vm: ContractVM, canisters: dict[str, bytes]) -> None:
     vm.deploy(canisters["lab"], name="lab")
     vm.call("lab", "inc")

@@ -90,6 +90,7 @@ class MessageContext:
     logs: list[str] = field(default_factory=list)
     fuel_limit: int = 0
     accepted: int = 0
+    accepted_message: bool = False
 
 
 class Canister:

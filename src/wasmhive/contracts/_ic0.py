@@ -202,7 +202,11 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return 0 if c.ctx.kind in ("query", "composite_query") else 1
 
     def accept_message() -> None:
-        raise c.trap("ic0.accept_message is only for canister_inspect_message")
+        if c.ctx.kind != "inspect":
+            raise c.trap("ic0.accept_message is only for canister_inspect_message")
+        if c.ctx.accepted_message:
+            raise c.trap("ic0.accept_message called twice")
+        c.ctx.accepted_message = True
 
     # -- outgoing calls ---------------------------------------------------------------------------
     def call_new(callee_src: int, callee_size: int, name_src: int, name_size: int, reply_fun: int,

@@ -240,6 +240,9 @@ class ContractVM:
         """Send an update call and wait for its (durable) reply."""
         with self._lock:
             c = self.canister(ref)
+            refused = self._inspect(c, method, arg, caller)
+            if refused is not None:
+                return refused
             self._fire_timers()
             h = _Holder()
             self._root({"kind": "update", "canister": c.id.raw, "method": method, "arg": arg,
@@ -247,6 +250,24 @@ class ContractVM:
             reply = h.reply or Reply("rejected", reject_code=CANISTER_ERROR, reject_message="no reply")
         self._durable()
         return reply
+
+    def _inspect(self, c: Canister, method: str, arg: bytes, caller: Principal) -> Reply | None:
+        """Ask `canister_inspect_message` (if the canister has one) whether to accept an ingress update;
+        like a query, nothing it does is kept."""
+        func = c.exports.get("canister_inspect_message")
+        if func is None:
+            return None
+        ctx = MessageContext("inspect", method, arg, caller.raw, max(self.time_ns, 1),
+                             fuel_limit=MAX_QUERY_INSTRUCTIONS)
+        saved = (c.cycles, c.timer, c.certified)
+        c.run(func, (), ctx)
+        c.rollback()
+        c.cycles, c.timer, c.certified = saved
+        if ctx.trap is None and ctx.accepted_message:
+            return None
+        why = f"trapped: {ctx.trap}" if ctx.trap is not None else "did not accept it"
+        return Reply("rejected", reject_code=CANISTER_REJECT,
+                     reject_message=f"canister {c.name} refused the message in canister_inspect_message ({why})")
 
     def query(self, ref: str | Principal | Canister, method: str, arg: bytes = b"",
               caller: Principal = ANONYMOUS) -> Reply:

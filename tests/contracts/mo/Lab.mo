@@ -7,6 +7,11 @@ persistent actor Lab {
   var log : Text = "";
   var ticks : Nat = 0;
 
+  // Ingress filter: oversized arguments are refused before any update runs.
+  system func inspect({ arg : Blob }) : Bool {
+    arg.size() <= 64
+  };
+
   public func inc() : async Nat {
     count += 1;
     count
