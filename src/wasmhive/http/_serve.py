@@ -36,6 +36,10 @@ class UpConfig:
     env: dict[str, str] = field(default_factory=dict)
     pooling: bool = False
     cache: bool = True
+    # App manifests only (the app platform): --variable, --key-value seeds, --runtime-config-file.
+    variables: dict[str, str] = field(default_factory=dict)
+    key_value: dict[str, str] = field(default_factory=dict)
+    runtime_config: str | None = None
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -70,9 +74,19 @@ def build_app(cfg: UpConfig) -> Any:
     return HttpApp([(cfg.route, ex)], limits=limits, on_close=rt.close)
 
 
+def _tune() -> None:
+    """Process settings for serving: host calls from guest threads must get the GIL quickly."""
+    import sys
+
+    # A guest thread making a host call waits for the GIL; with the default 5 ms switch interval a busy
+    # event loop holds it that long. 0.5 ms keeps host calls prompt at a small switching cost.
+    sys.setswitchinterval(float(os.environ.get("WASMHIVE_SWITCH_INTERVAL", "0.0005")))
+
+
 def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
+    _tune()
     return build_app(cfg)
 
 
@@ -87,6 +101,7 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
         os.environ[_ENV] = json.dumps(asdict(cfg))
         uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)
     else:
+        _tune()
         app = build_app(cfg)
         if ready is not None:
             ready(app)
