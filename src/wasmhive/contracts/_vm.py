@@ -310,9 +310,14 @@ class ContractVM:
         return reply_text(c, method, r.data)
 
     def tick(self) -> int:
-        """Run due timers; returns how many fired."""
+        """One round: run due timers, then the heartbeat of every canister that has one; returns how
+        many messages ran."""
         with self._lock:
             n = self._fire_timers()
+            for cid in sorted(self.canisters):
+                if "canister_heartbeat" in self.canisters[cid].exports:
+                    self._root({"kind": "heartbeat", "canister": cid, "time": self._now()}, _Holder())
+                    n += 1
         self._durable()
         return n
 
@@ -372,8 +377,8 @@ class ContractVM:
         elif kind == "update":
             cc = CallContext(root["caller"], ("ingress", holder))
             self._queue.append(("call", root["canister"], root["method"], root["arg"], root["caller"], cc, 0, root))
-        elif kind == "timer":
-            self._queue.append(("timer", root["canister"], root))
+        elif kind in ("timer", "heartbeat"):
+            self._queue.append((kind, root["canister"], root))
         elif kind == "deposit":
             c = self.canisters[root["canister"]]
             c.cycles += root["amount"]
@@ -533,6 +538,8 @@ class ContractVM:
             self._exec_response(*msg[1:])
         elif msg[0] == "timer":
             self._exec_timer(msg[1], msg[2])
+        elif msg[0] == "heartbeat":
+            self._exec_timer(msg[1], msg[2], "canister_heartbeat")
 
     def _answer(self, cc: CallContext, reply: bytes | None, reject: tuple[int, str] | None,
                 instructions: int = 0) -> None:
@@ -673,19 +680,20 @@ class ContractVM:
             ctx.trap = ctx.trap or f"callback {fun} is not a function"
         self._run_message(c, func, (env,), ctx, kind, None, call, kinds)
 
-    def _exec_timer(self, cid: bytes, root: dict[str, Any]) -> None:
+    def _exec_timer(self, cid: bytes, root: dict[str, Any], export: str = "canister_global_timer") -> None:
         c = self.canisters.get(cid)
         if c is None:
             return
-        c.timer = 0
-        func = c.exports.get("canister_global_timer")
-        ctx = MessageContext("timer", "canister_global_timer", b"", cid, self.time_ns,
-                             fuel_limit=self._fuel_for(c))
+        kind = "timer" if export == "canister_global_timer" else "heartbeat"
+        if kind == "timer":
+            c.timer = 0  # one-shot: the canister sets it again if it wants more
+        func = c.exports.get(export)
+        ctx = MessageContext(kind, export, b"", cid, self.time_ns, fuel_limit=self._fuel_for(c))
         if func is None or c.cycles < BASE_FEE:
             c.commit()
-            self._log("timer", True, c, "canister_global_timer", cid, b"", b"skipped", 0, root)
+            self._log(kind, True, c, export, cid, b"", b"skipped", 0, root)
             return
-        self._run_message(c, func, (), ctx, "timer", root)
+        self._run_message(c, func, (), ctx, kind, root)
 
     def _management(self, method: str, arg: bytes, caller: bytes, cc: CallContext) -> None:
         from ._candid import encode

@@ -64,6 +64,13 @@ persistent actor Lab {
     ticks
   };
 
+  var beats : Nat = 0;
+  system func heartbeat() : async () { beats += 1 };
+
+  public query func getBeats() : async Nat {
+    beats
+  };
+
   public func burn(n : Nat) : async Nat {
     var i = 0;
     var acc = 0;
