@@ -77,12 +77,19 @@ def copy_example(dest: Path) -> Path:
 
 def build_example(app_dir: Path) -> None:
     """Build the example's two components with the cached toolchain helpers (same commands as its
-    manifest: witdeps + componentize-py, zig cc)."""
+    manifest: witdeps + componentize-py, zig cc). The Python build runs in a fixed directory so its cache
+    key (which includes paths) is the same in every session."""
     from wasmhive.app.toolchains import componentize_py, zig_cc
     from wasmhive.app.witdeps import ensure_wit_deps
 
-    wit = ensure_wit_deps(app_dir / "counter" / "wit", ["wasi:http@0.2.0", "fermyon:spin@2.0.0"])
-    componentize_py(wit, "app", app_dir / "counter" / "app.py", app_dir / "counter" / "app.wasm")
+    stable = Path(__file__).resolve().parent / ".guest-cache" / "example-counter"
+    (stable / "wit").mkdir(parents=True, exist_ok=True)
+    for rel in ("app.py", "wit/app.wit"):
+        data = (app_dir / "counter" / rel).read_bytes()
+        if not (stable / rel).is_file() or (stable / rel).read_bytes() != data:
+            (stable / rel).write_bytes(data)
+    wit = ensure_wit_deps(stable / "wit", ["wasi:http@0.2.0", "fermyon:spin@2.0.0"])
+    componentize_py(wit, "app", stable / "app.py", app_dir / "counter" / "app.wasm")
     zig_cc(app_dir / "cgi" / "cgi.c", app_dir / "cgi" / "cgi.wasm")
 
 

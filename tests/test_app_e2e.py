@@ -204,3 +204,15 @@ def test_loopback_and_kill_9(app_dir: Path) -> None:
         assert httpx.get(restarted.url + "/api/hello").text.endswith("visitor #2.\n")
     finally:
         restarted.kill()
+
+
+def test_up_flags_variable_key_value_runtime_config(app_dir: Path, redis_url: str) -> None:
+    rc = app_dir / "elsewhere.toml"
+    rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "{redis_url}"\nprefix = "flags-{app_dir.parent.name}:"\n')
+    server = Server(app_dir, "--variable", "owner=flags", "--key-value", "visits=9", "--runtime-config-file",
+                    str(rc)).wait()
+    try:
+        assert httpx.get(server.url + "/api/hello").text == "Hello from flags! You are visitor #10.\n"
+    finally:
+        server.kill()
+    assert not (app_dir / ".wasmhive" / "key_value.db").exists()  # the runtime config chose Redis

@@ -38,9 +38,12 @@ source = "probe.wasm"
 
 
 @pytest.fixture(scope="module")
-def probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wit = ensure_wit_deps(tmp_path_factory.mktemp("wit") / "wit", ["fermyon:spin@2.0.0"])
-    (wit / "probe.wit").write_text((HERE / "probe.wit").read_text())
+def probe_wasm() -> Path:
+    # A fixed WIT directory: the build cache key includes its path, so it is the same every session.
+    wit = Path(__file__).parent / ".guest-cache" / "kvprobe-wit"
+    ensure_wit_deps(wit, ["fermyon:spin@2.0.0"])
+    if not (wit / "probe.wit").is_file() or (wit / "probe.wit").read_text() != (HERE / "probe.wit").read_text():
+        (wit / "probe.wit").write_text((HERE / "probe.wit").read_text())
     return componentize_py(wit, "probe", HERE / "app.py")
 
 

@@ -28,9 +28,16 @@ from ._common import err_console
 @click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Guest environment variable.")
 @click.option("--pooling/--no-pooling", default=False, show_default=True,
               help="Use the pooling instance allocator.")
+@click.option("--variable", "variables", multiple=True, metavar="NAME=VALUE",
+              help="App variable value (beats WASMHIVE_VARIABLE_*/SPIN_VARIABLE_* and .env).")
+@click.option("--key-value", "key_values", multiple=True, metavar="KEY=VALUE",
+              help="Seed the app's `default` key-value store at start-up.")
+@click.option("--runtime-config-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Spin-compatible runtime config ([key_value_store.<label>] ...).")
 def up(path: str, listen: str, workers: int, threads: int, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
-       pooling: bool) -> None:
+       pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
+       runtime_config_file: str | None = None) -> None:
     """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
 
     Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
@@ -50,7 +57,20 @@ def up(path: str, listen: str, workers: int, threads: int, route: str, timeout: 
     cfg = UpConfig(path=path, listen=listen, workers=workers, threads=threads, route=route,
                    timeout=parse_duration(timeout), memory=parse_size(memory), max_body=parse_size(max_body),
                    max_concurrency=max_concurrency, allowed_outbound_hosts=list(outbound), env=env,
-                   pooling=pooling)
+                   pooling=pooling, variables=_pairs("--variable", variables),
+                   key_value=_pairs("--key-value", key_values), runtime_config=runtime_config_file)
     err_console.print(f"Serving [bold]{path}[/] on http://{listen}{'' if route == '/...' else route} "
                       f"({workers} worker{'s' if workers > 1 else ''})", markup=True, highlight=False)
     serve(cfg)
+
+
+def _pairs(option: str, items: tuple[str, ...]) -> dict[str, str]:
+    from ..errors import ConfigError
+
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ConfigError(f"{option} wants NAME=VALUE, got {item!r}")
+        out[k] = v
+    return out
