@@ -112,3 +112,15 @@ def live_url(http_app: HttpApp) -> Iterator[str]:
     """`http_app` served by uvicorn over loopback."""
     with serving(http_app) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Any:
+    """`serve_app(asgi_app)`: a context manager serving it on loopback (yields the base URL)."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def new_executor(http_runtime: Runtime, http_guest: Path) -> Any:
+    """`new_executor(**options)`: a `WasiHttpExecutor` for the test guest with other options."""
+    return lambda **options: make_executor(http_runtime, http_guest, **options)

@@ -7,19 +7,11 @@ import time
 
 import httpx
 import pytest
-from http_fixtures import (  # noqa: F401  (fixtures)
-    http_app,
-    http_guest,
-    http_runtime,
-    live_url,
-    make_executor,
-    outbound_target,
-    serving,
-)
 
 from wasmhive import Limits
 from wasmhive.http import HttpApp, Request, ServerLimits
 
+pytest_plugins = ("http_fixtures",)
 pytestmark = pytest.mark.slow
 
 
@@ -92,8 +84,8 @@ def test_access_log_line(http_app: HttpApp, caplog: pytest.LogCaptureFixture) ->
     assert '"GET /status/202 HTTP/1.1" 202' in line and line.endswith("pyguest")
 
 
-def test_deadline_is_504_and_the_next_request_is_fine(http_runtime, http_guest) -> None:  # noqa: F811
-    ex = make_executor(http_runtime, http_guest, limits=Limits(timeout=0.5))
+def test_deadline_is_504_and_the_next_request_is_fine(new_executor) -> None:  # type: ignore[no-untyped-def]
+    ex = new_executor(limits=Limits(timeout=0.5))
     with HttpApp([("/...", ex)]) as app:
         t0 = time.monotonic()
         assert app.handle(Request("GET", "/loop")).status == 504
@@ -101,10 +93,10 @@ def test_deadline_is_504_and_the_next_request_is_fine(http_runtime, http_guest) 
         assert app.handle(Request("GET", "/hello")).status == 200
 
 
-def test_deadline_while_blocked_in_a_host_call(http_runtime, http_guest) -> None:  # noqa: F811
+def test_deadline_while_blocked_in_a_host_call(new_executor) -> None:  # type: ignore[no-untyped-def]
     # The guest sleeps through wasi:clocks + poll (a host call): epochs cannot interrupt it, the host's
     # own timeout must.
-    ex = make_executor(http_runtime, http_guest, limits=Limits(timeout=0.5))
+    ex = new_executor(limits=Limits(timeout=0.5))
     with HttpApp([("/...", ex)]) as app:
         t0 = time.monotonic()
         r = app.handle(Request("GET", "/stream", "n=100&delay=1000"))
@@ -122,10 +114,10 @@ def test_header_limit_is_431(http_app: HttpApp) -> None:
     assert r.status == 431
 
 
-def test_concurrency_cap_is_503(http_runtime, http_guest) -> None:  # noqa: F811
+def test_concurrency_cap_is_503(new_executor) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    ex = make_executor(http_runtime, http_guest, limits=Limits(timeout=3.0))
+    ex = new_executor(limits=Limits(timeout=3.0))
     with HttpApp([("/...", ex)], limits=ServerLimits(max_concurrency=1, threads=2)) as app:
         slow = threading.Thread(target=app.handle, args=(Request("GET", "/stream", "n=3&delay=300"),))
         slow.start()
@@ -135,7 +127,7 @@ def test_concurrency_cap_is_503(http_runtime, http_guest) -> None:  # noqa: F811
         assert app.handle(Request("GET", "/hello")).status == 200
 
 
-def test_outbound_allowed_and_denied(http_app: HttpApp, outbound_target: str) -> None:  # noqa: F811
+def test_outbound_allowed_and_denied(http_app: HttpApp, outbound_target: str) -> None:
     r = http_app.handle(Request("GET", "/outbound", f"url={outbound_target}/x"))
     port = outbound_target.rsplit(":", 1)[1]
     assert r.text == f"200\ntarget /x host=127.0.0.1:{port}"
@@ -146,11 +138,11 @@ def test_outbound_allowed_and_denied(http_app: HttpApp, outbound_target: str) ->
     assert denied.text == "error: ErrorCode_HttpRequestDenied"
 
 
-def test_outbound_loopback_needs_an_explicit_rule(http_runtime, http_guest, outbound_target) -> None:  # noqa: F811
+def test_outbound_loopback_needs_an_explicit_rule(new_executor, outbound_target) -> None:  # type: ignore[no-untyped-def]
     from wasmhive.capabilities.outbound_http import OutboundPolicy
 
     # `http://*:*` allows any host, but a wildcard never reaches loopback or private addresses.
-    ex = make_executor(http_runtime, http_guest, outbound=OutboundPolicy.parse(["http://*:*"]))
+    ex = new_executor(outbound=OutboundPolicy.parse(["http://*:*"]))
     with HttpApp([("/...", ex)]) as app:
         r = app.handle(Request("GET", "/outbound", f"url={outbound_target}/x"))
         assert r.text == "error: ErrorCode_DestinationIpProhibited"
@@ -189,14 +181,14 @@ def test_live_stream_50_chunks_arrive_one_by_one(live_url: str) -> None:
     assert arrivals[-1] - arrivals[0] > 0.5
 
 
-def test_live_loop_504_then_fine(http_runtime, http_guest) -> None:  # noqa: F811
-    ex = make_executor(http_runtime, http_guest, limits=Limits(timeout=0.5))
-    with HttpApp([("/...", ex)]) as app, serving(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+def test_live_loop_504_then_fine(new_executor, serve_app) -> None:  # type: ignore[no-untyped-def]
+    ex = new_executor(limits=Limits(timeout=0.5))
+    with HttpApp([("/...", ex)]) as app, serve_app(app) as url, httpx.Client(base_url=url, timeout=10) as c:
         assert c.get("/loop").status_code == 504
         assert c.get("/hello").status_code == 200
 
 
-def test_mounted_in_starlette(http_app: HttpApp) -> None:
+def test_mounted_in_starlette(http_app: HttpApp, serve_app) -> None:  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Mount, Route
@@ -205,7 +197,7 @@ def test_mounted_in_starlette(http_app: HttpApp) -> None:
         return PlainTextResponse("starlette")
 
     outer = Starlette(routes=[Route("/", home), Mount("/wasm", app=http_app.asgi())])
-    with serving(outer) as url, httpx.Client(base_url=url) as client:
+    with serve_app(outer) as url, httpx.Client(base_url=url) as client:
         assert client.get("/").text == "starlette"
         r = client.get("/wasm/headers?q=1")
         assert r.status_code == 200 and "path: /headers?q=1" in r.text

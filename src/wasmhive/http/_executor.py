@@ -96,6 +96,12 @@ class WasiHttpExecutor:
             raise LinkError(f"{self.compiled.name}: {str(e).splitlines()[0]}") from None
         self._call: ExportCall | None = None
         self._env = list(self.env.items())
+        # Instantiate once now: a missing import is a start-up error, not a 500 on every request.
+        state = HostState(name=self.name)
+        try:
+            self.instantiate(state)
+        finally:
+            state.close()
 
     # -- per request -----------------------------------------------------------------------------------
     def instantiate(self, state: HostState) -> tuple[wasmtime.Store, wc.Func]:
@@ -109,7 +115,7 @@ class WasiHttpExecutor:
         except wasmtime.WasmtimeError as e:
             text = str(e)
             if "import" in text and ("not defined" in text or "matching" in text or "type" in text):
-                raise LinkError(f"{self.compiled.name}: {text.splitlines()[0]}") from None
+                raise LinkError(f"{self.compiled.name}: {_first_line(text)}") from None
             raise
         func = instance.get_func(store, self._handle_index)
         assert func is not None
@@ -194,3 +200,8 @@ class WasiHttpExecutor:
             else:
                 channel.abort()
         state.close()
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " / ".join(lines[:2]) if lines else "link error"
