@@ -162,9 +162,9 @@ class ContractVM:
             return
         self.closed = True
         if self.store is not None:
-            with self._lock:
-                self.flush()
-                self.store.checkpoint(self)
+            # Lock order everywhere: the store's commit lock, then the VM lock.
+            with self.store._commit_lock, self._lock:
+                self.flush_locked_checkpoint()
                 self.store.close()
         if self._own_runtime:
             self.runtime.close()
@@ -344,15 +344,17 @@ class ContractVM:
         if self.store is None:
             self._pending.clear()
             return
-        with self._lock:
-            batch, self._pending = self._pending, []
-            ckpt = self.height - self.store.checkpoint_height >= self.checkpoint_every
-        self.store.append(batch)
-        if ckpt:
+        with self.store._commit_lock:
             with self._lock:
-                self.flush_locked_checkpoint()
+                batch, self._pending = self._pending, []
+                ckpt = self.height - self.store.checkpoint_height >= self.checkpoint_every
+            self.store.append(batch)
+            if ckpt:
+                with self._lock:
+                    self.flush_locked_checkpoint()
 
     def flush_locked_checkpoint(self) -> None:
+        """Append what is pending and write a checkpoint (hold the commit lock, then the VM lock)."""
         assert self.store is not None
         batch, self._pending = self._pending, []
         self.store.append(batch)
