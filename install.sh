@@ -14,3 +14,9 @@ if [ "${WASMHIVE_INSTALL_ONLY:-}" = "1" ]; then
 fi
 echo "== wasmhive $(.venv/bin/wasmhive --version)"
 .venv/bin/wasmhive run examples/hello/hello.wat
+# The main job: build the example app (Python component + C WAGI module) and serve it on embedded
+# defaults (SQLite key-value under examples/app/.wasmhive/). Try: curl http://127.0.0.1:3000/api/hello
+.venv/bin/wasmhive build examples/app
+echo "== serving examples/app on http://127.0.0.1:3000 (Ctrl-C to stop); try:"
+echo "   curl http://127.0.0.1:3000/   curl http://127.0.0.1:3000/api/hello   curl http://127.0.0.1:3000/cgi/info"
+exec .venv/bin/wasmhive up examples/app
