@@ -148,3 +148,31 @@ def test_host_resource_provider_must_have_the_class(crt: Runtime, kitchen_wasm: 
     with pytest.raises(LinkError, match="has no class 'Bucket' with constructor"):
         crt.component(kitchen_wasm, imports=kitchen_imports(kv=NoClass()))
     assert Kv.Bucket is Bucket
+
+
+def test_link_imports_into_a_foreign_linker(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
+    """What the HTTP trigger does: its own linker and stores, our import providers."""
+    import wasmtime
+    import wasmtime.component as wc
+
+    from wasmhive.component import link_imports
+
+    linker = wc.Linker(crt.engine)
+    linker.add_wasip2()
+    linker.allow_shadowing = True
+    calc = crt.component(math_c)
+    links = link_imports(crt, kitchen_wasm, linker,
+                         kitchen_imports(ops=Dependency(calc, export="docs:math/ops")))
+    for _ in range(2):  # a store per "request"
+        store = crt.new_store()
+        store.set_wasi(wasmtime.WasiConfig())
+        links.prepare(store)
+        inst = linker.instantiate(store, crt.load(kitchen_wasm).component)
+        echo = inst.get_export_index(store, "test:kitchen/echo")
+        assert echo is not None
+        idx = inst.get_export_index(store, "use-ops", echo)
+        assert idx is not None
+        use_ops = inst.get_func(store, idx)
+        assert use_ops is not None
+        assert use_ops(store, "Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+        links.release(store)

@@ -10,8 +10,9 @@ value)`, enums str, flags set[str], options None or the value (`Some` when neste
 return the ok value and raise `ResultError(value)` for err, resources `ResourceHandle`.
 """
 
-from ._component import Component, ComponentInstance, Dependency, Exports
+from ._component import Component, ComponentInstance, Exports
 from ._compose import dependencies_from_manifest
+from ._linking import Dependency, ImportLinks, link_imports
 from ._model import FuncSig, InterfaceSig, Signature, read_signature
 from ._resources import ResourceHandle
 from ._values import Err, Ok, Record, ResultError, Some, Variant
@@ -23,6 +24,7 @@ __all__ = [
     "Err",
     "Exports",
     "FuncSig",
+    "ImportLinks",
     "InterfaceSig",
     "Ok",
     "Record",
@@ -32,5 +34,6 @@ __all__ = [
     "Some",
     "Variant",
     "dependencies_from_manifest",
+    "link_imports",
     "read_signature",
 ]

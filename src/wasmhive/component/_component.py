@@ -10,51 +10,23 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 import wasmtime.component as wc
 
-from ..errors import ConfigError, LinkError, WasmhiveError
+from ..errors import ConfigError, WasmhiveError
 from ..runtime._instance import guest_error
 from ..runtime._limits import Limits
 from ..runtime._sandbox import Sandbox
 from . import _model as m
 from ._convert import pyname
 from ._func import BoundFunc, Plan, error_from_ptr, take_pending
-from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider, trap_error
-from ._hostres import HostResource
+from ._linking import Dependency, ImportLinks, signature_of
 from ._resources import ResourceClass, ResourceHandle
 from ._values import Record, class_name
 
 if TYPE_CHECKING:
     from ..runtime._runtime import Runtime
 
-__all__ = ["Component", "ComponentInstance", "Dependency", "Exports"]
+__all__ = ["Component", "ComponentInstance", "Dependency", "Exports", "signature_of"]
 
 Binder = Callable[[str | None, str], Any]
-
-# Same-store dependencies: store context address → {id(component): instance in that store}.
-_STORE_DEPS: dict[int, dict[int, ComponentInstance]] = {}
-
-
-def signature_of(compiled: Any, engine: wasmtime.Engine) -> m.Signature:
-    """The component's signature, read once per compiled component."""
-    sig = compiled.meta.get("wasmhive.component.signature")
-    if sig is None:
-        sig = compiled.meta["wasmhive.component.signature"] = m.read_signature(compiled.component, engine)
-    return sig  # type: ignore[no-any-return]
-
-
-def _declared_resources(iface: m.InterfaceSig) -> list[str]:
-    """Resources this interface declares (has a constructor, method or static function for): the ones
-    a host defines here. Resources brought in with `use` must not be defined again."""
-    return [r for r in iface.resources if any(f.resource == r for f in iface.funcs.values())]
-
-
-class Dependency:
-    """`imports=` value: serve an import from `component`'s export `export` (default: the same name),
-    in a private instance created in the same store as each instance of the importing component."""
-
-    def __init__(self, component: Component, export: str | None = None) -> None:
-        self.component = component
-        self.export = export
-
 
 class Component:
     """A component ready to call from Python: `runtime.component("calc.wasm").exports.add(3, 4)`.
@@ -87,112 +59,16 @@ class Component:
         self.signature = signature_of(compiled, runtime.engine)
         self.classes: dict[m.WitType, type[Record]] = {}
         self._plans: dict[tuple[str | None, str], Plan] = {}
-        self._deps: list[Component] = []
-        self._host_resources: dict[str, HostResource] = {}
         self._lock = threading.Lock()
         self._default: ComponentInstance | None = None
         self.stub_imports = stub_imports
-        self.linker = self._link(dict(imports or {}))
+        self.links = ImportLinks(runtime, self.name, self.signature, imports or {}, classes=self.classes,
+                                 stub_imports=stub_imports)
+        self.linker = wc.Linker(runtime.engine)
+        self.linker.add_wasip2()
+        self.linker.allow_shadowing = True
+        self.links.define(self.linker)
         self._fresh_exports = Exports(self.signature, self._fresh_binder, self.classes)
-
-    # -- linking -----------------------------------------------------------------------------------
-    def _link(self, imports: dict[str, Any]) -> wc.Linker:
-        linker = wc.Linker(self.runtime.engine)
-        linker.add_wasip2()
-        linker.allow_shadowing = True
-        missing: list[str] = []
-        used: set[str] = set()
-        root = linker.root()
-        try:
-            for name, item in self.signature.imports.items():
-                provider = lookup_import(imports, name)
-                if provider is None:
-                    if not name.startswith("wasi:"):
-                        missing.append(name)
-                        if self.stub_imports:
-                            self._stub(root, name, item)
-                    continue
-                used.update(k for k in imports if imports[k] is provider)
-                if isinstance(item, m.FuncSig):
-                    define_func(root, name, self._entry(name, item, {name: provider}, name))
-                    continue
-                li = root.add_instance(name)
-                try:
-                    for rname in _declared_resources(item):
-                        hr = self._host_resources[rname] = HostResource(rname)
-                        li.add_resource(rname, wc.ResourceType.host(hr.type_id), hr.dtor)
-                    for fname, fsig in item.funcs.items():
-                        define_func(li, fname, self._entry(f"{name}.{fname}", fsig, provider, name))
-                finally:
-                    li.close()
-        finally:
-            root.close()
-        unknown = [k for k in imports if k not in used]
-        if unknown:
-            raise LinkError(f"{self.name}: imports given for {', '.join(sorted(unknown))}, which the component "
-                            f"does not import (it imports: {', '.join(self.signature.imports) or 'nothing'})")
-        if missing and not self.stub_imports:
-            raise LinkError(f"{self.name}: no provider for import{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(missing)}: pass imports={{name: provider}} (or stub_imports=True to make them trap)")
-        return linker
-
-    def _stub(self, root: Any, name: str, item: m.InterfaceSig | m.FuncSig) -> None:
-        # (wasmtime's define_unknown_imports_as_traps would also stub WASI 0.2.x imports that the
-        # linker serves by semver matching, breaking them: stub only what nobody provides.)
-        def trap(qual: str) -> Any:
-            return lambda *_: trap_error(f"import {qual} is not provided (stubbed)")
-        if isinstance(item, m.FuncSig):
-            define_func(root, name, trap(name))
-            return
-        li = root.add_instance(name)
-        try:
-            for rname in _declared_resources(item):
-                li.add_resource(rname, wc.ResourceType.host(HostResource(rname).type_id), lambda _s, _r: None)
-            for fname in item.funcs:
-                define_func(li, fname, trap(f"{name}.{fname}"))
-        finally:
-            li.close()
-
-    def _entry(self, qualname: str, fsig: m.FuncSig, provider: Any, iface: str) -> Any:
-        if isinstance(provider, Component):
-            provider = Dependency(provider)
-        if isinstance(provider, Dependency):
-            return self._same_store_entry(qualname, fsig, provider.component, provider.export or iface)
-        if isinstance(provider, ComponentInstance):
-            provider = provider.exports.get(iface) or provider.exports
-        if isinstance(provider, Exports):
-            target = provider._binder(provider._iface, fsig.name)
-            if not isinstance(target, BoundFunc):
-                raise LinkError(f"import {qualname}: the providing component exports no function {fsig.name!r}")
-            check_same(qualname, fsig, target.plan.sig)
-            return ForwardFunc(qualname, target)
-        fn = resolve_provider(provider, fsig)
-        if isinstance(fn, BoundFunc):
-            check_same(qualname, fsig, fn.plan.sig)
-            return ForwardFunc(qualname, fn)
-        if not callable(fn):
-            what = (f"class {class_name(fsig.resource or '')!r} with {fsig.kind} {pyname(fsig.short)!r}"
-                    if fsig.kind != "freestanding" else f"callable {pyname(fsig.name)!r}")
-            raise LinkError(f"import {qualname}: the provider {type(provider).__name__} has no {what} "
-                            f"({fsig.wit()})")
-        return HostFunc(qualname, fsig, fn, self.classes, self._host_resources)
-
-    def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Component, iface: str) -> Any:
-        if dep not in self._deps:
-            self._deps.append(dep)
-        exported = dep.signature.exports.get(iface)
-        dep_iface = iface if isinstance(exported, m.InterfaceSig) else None
-        have = (exported.funcs.get(fsig.name) if isinstance(exported, m.InterfaceSig)
-                else dep.signature.exports.get(fsig.name))
-        if not isinstance(have, m.FuncSig):
-            raise LinkError(f"import {qualname}: {dep.name} exports no function {fsig.name!r}")
-        check_same(qualname, fsig, have)
-        key = id(dep)
-
-        def entry(context: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
-            inst = _STORE_DEPS[ctypes.addressof(context.contents)][key]
-            return ForwardFunc(qualname, inst.bound(dep_iface, fsig.name))(context, args, nargs, results, nres)
-        return entry
 
     # -- plans and instances -----------------------------------------------------------------------
     def plan(self, iface: str | None, fname: str) -> Plan | None:
@@ -216,17 +92,13 @@ class Component:
             captures = rt._apply_sandbox(store, self.sandbox)
         else:
             captures = {}
-        deps: dict[int, ComponentInstance] = {}
-        for dep in self._deps:
-            deps[id(dep)] = dep.instantiate(store=store)
-        addr = ctypes.addressof(store._context().contents)
-        if deps:
-            _STORE_DEPS[addr] = deps
+        self.links.prepare(store)
         try:
             raw = self.linker.instantiate(store, self.compiled.component)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            self.links.release(store)
             raise rt._instantiate_error(e, self.compiled, self.limits) from None
-        return ComponentInstance(self, store, raw, captures, addr if deps else None)
+        return ComponentInstance(self, store, raw, captures)
 
     @property
     def exports(self) -> Exports:
@@ -328,13 +200,13 @@ class ComponentInstance:
     """A live instance of a component in its own store. Not thread-safe: one call at a time."""
 
     def __init__(self, component: Component, store: wasmtime.Store, raw: wc.Instance,
-                 captures: dict[str, Any], deps_key: int | None) -> None:
+                 captures: dict[str, Any]) -> None:
         self.component = component
         self._store: wasmtime.Store | None = store
         self.raw = raw
         self.captures = captures
         self._cptr = store._context()
-        self._deps_key = deps_key
+        self._addr = ctypes.addressof(self._cptr.contents)
         limits = component.limits
         self._timeout = limits.timeout
         self._fuel = limits.fuel if component.runtime.settings.fuel else None
@@ -416,12 +288,7 @@ class ComponentInstance:
     def close(self) -> None:
         """Drop the store: every resource handle of this instance becomes unusable."""
         if self._store is not None:
-            addr = ctypes.addressof(self._store._context().contents)
-            for hr in self.component._host_resources.values():
-                hr.drop_store(addr)
-        if self._deps_key is not None:
-            _STORE_DEPS.pop(self._deps_key, None)
-            self._deps_key = None
+            self.component.links.release(self._addr)
         self._bound.clear()
         self._store = None
 
@@ -432,8 +299,8 @@ class ComponentInstance:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_deps_key", None) is not None:
-            _STORE_DEPS.pop(self._deps_key, None)  # type: ignore[arg-type]
+        if getattr(self, "_store", None) is not None:
+            self.component.links.release(self._addr)
 
 
 class Exports:

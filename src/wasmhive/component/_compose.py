@@ -10,7 +10,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..runtime._runtime import Runtime
-    from ._component import Dependency
+    from ._linking import Dependency
 
 __all__ = ["dependencies_from_manifest"]
 
@@ -31,7 +31,8 @@ def dependencies_from_manifest(runtime: Runtime, dependencies: Mapping[str, Any]
     Each dependency becomes a `Component` instantiated in the same store as the depending
     component's instances (host-mediated: calls pass through the host without conversion to Python).
     """
-    from ._component import Component, Dependency
+    from ._component import Component
+    from ._linking import Dependency
 
     out: dict[str, Dependency] = {}
     cache: dict[str, Component] = {}

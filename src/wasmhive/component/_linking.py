@@ -1,0 +1,205 @@
+"""Linking a component's imports: Python providers, other components' exports, host resources.
+
+Used by `Component` (its own linker), and usable on any wasmtime component linker, e.g. the HTTP
+trigger's (which serves WASI itself):
+
+    links = link_imports(runtime, compiled, linker, imports)   # defines the imports into `linker`
+    # per store (request):
+    links.prepare(store)          # before linker.instantiate(store, component): same-store providers
+    ...
+    links.release(store)          # when done with the store: drops them and host resource tables
+
+`imports` maps WIT import names to providers (see `Component`); `dependencies_from_manifest` turns
+Spin's `[component.<id>.dependencies]` into such a mapping.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from ..errors import LinkError
+from . import _model as m
+from ._convert import pyname
+from ._func import BoundFunc
+from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider, trap_error
+from ._hostres import HostResource
+from ._values import Record, class_name
+
+if TYPE_CHECKING:
+    from ..runtime._runtime import Runtime
+    from ._component import Component, ComponentInstance
+
+__all__ = ["Dependency", "ImportLinks", "link_imports", "signature_of"]
+
+# Same-store dependencies: store context address → {id(component): instance in that store}.
+_STORE_DEPS: dict[int, dict[int, ComponentInstance]] = {}
+
+
+
+def signature_of(compiled: Any, engine: wasmtime.Engine) -> m.Signature:
+    """The component's signature, read once per compiled component."""
+    sig = compiled.meta.get("wasmhive.component.signature")
+    if sig is None:
+        sig = compiled.meta["wasmhive.component.signature"] = m.read_signature(compiled.component, engine)
+    return sig  # type: ignore[no-any-return]
+
+
+def _declared_resources(iface: m.InterfaceSig) -> list[str]:
+    """Resources this interface declares (has a constructor, method or static function for): the ones
+    a host defines here. Resources brought in with `use` must not be defined again."""
+    return [r for r in iface.resources if any(f.resource == r for f in iface.funcs.values())]
+
+
+class Dependency:
+    """`imports=` value: serve an import from `component`'s export `export` (default: the same name),
+    in a private instance created in the same store as each instance of the importing component."""
+
+    def __init__(self, component: Component, export: str | None = None) -> None:
+        self.component = component
+        self.export = export
+
+
+class ImportLinks:
+    """One component's imports, defined into a linker; per-store state for same-store providers."""
+
+    def __init__(self, runtime: Runtime, name: str, signature: m.Signature, imports: Mapping[str, Any], *,
+                 classes: dict[m.WitType, type[Record]] | None = None, stub_imports: bool = False) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.signature = signature
+        self.imports = dict(imports)
+        self.classes = {} if classes is None else classes
+        self.stub_imports = stub_imports
+        self._deps: list[Component] = []
+        self._host_resources: dict[str, HostResource] = {}
+
+    def prepare(self, store: wasmtime.Store) -> None:
+        """Create the same-store providers (`Dependency`) in `store`; call before instantiating in it."""
+        if not self._deps:
+            return
+        deps = {id(dep): dep.instantiate(store=store) for dep in self._deps}
+        _STORE_DEPS[ctypes.addressof(store._context().contents)] = deps
+
+    def release(self, store: wasmtime.Store | int) -> None:
+        """Forget what `prepare` and host resources keep for `store` (a store, or its context address)."""
+        addr = store if isinstance(store, int) else ctypes.addressof(store._context().contents)
+        _STORE_DEPS.pop(addr, None)
+        for hr in self._host_resources.values():
+            hr.drop_store(addr)
+
+    def define(self, linker: wc.Linker) -> None:
+        """Define every import this component needs (except WASI, left to the linker) into `linker`."""
+        imports = self.imports
+        missing: list[str] = []
+        used: set[str] = set()
+        root = linker.root()
+        try:
+            for name, item in self.signature.imports.items():
+                provider = lookup_import(imports, name)
+                if provider is None:
+                    if not name.startswith("wasi:"):
+                        missing.append(name)
+                        if self.stub_imports:
+                            self._stub(root, name, item)
+                    continue
+                used.update(k for k in imports if imports[k] is provider)
+                if isinstance(item, m.FuncSig):
+                    define_func(root, name, self._entry(name, item, {name: provider}, name))
+                    continue
+                li = root.add_instance(name)
+                try:
+                    for rname in _declared_resources(item):
+                        hr = self._host_resources[rname] = HostResource(rname)
+                        li.add_resource(rname, wc.ResourceType.host(hr.type_id), hr.dtor)
+                    for fname, fsig in item.funcs.items():
+                        define_func(li, fname, self._entry(f"{name}.{fname}", fsig, provider, name))
+                finally:
+                    li.close()
+        finally:
+            root.close()
+        unknown = [k for k in imports if k not in used]
+        if unknown:
+            raise LinkError(f"{self.name}: imports given for {', '.join(sorted(unknown))}, which the component "
+                            f"does not import (it imports: {', '.join(self.signature.imports) or 'nothing'})")
+        if missing and not self.stub_imports:
+            raise LinkError(f"{self.name}: no provider for import{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(missing)}: pass imports={{name: provider}} (or stub_imports=True to make them trap)")
+
+    def _stub(self, root: Any, name: str, item: m.InterfaceSig | m.FuncSig) -> None:
+        # (wasmtime's define_unknown_imports_as_traps would also stub WASI 0.2.x imports that the
+        # linker serves by semver matching, breaking them: stub only what nobody provides.)
+        def trap(qual: str) -> Any:
+            return lambda *_: trap_error(f"import {qual} is not provided (stubbed)")
+        if isinstance(item, m.FuncSig):
+            define_func(root, name, trap(name))
+            return
+        li = root.add_instance(name)
+        try:
+            for rname in _declared_resources(item):
+                li.add_resource(rname, wc.ResourceType.host(HostResource(rname).type_id), lambda _s, _r: None)
+            for fname in item.funcs:
+                define_func(li, fname, trap(f"{name}.{fname}"))
+        finally:
+            li.close()
+
+    def _entry(self, qualname: str, fsig: m.FuncSig, provider: Any, iface: str) -> Any:
+        from ._component import Component, ComponentInstance, Exports
+
+        if isinstance(provider, Component):
+            provider = Dependency(provider)
+        if isinstance(provider, Dependency):
+            return self._same_store_entry(qualname, fsig, provider.component, provider.export or iface)
+        if isinstance(provider, ComponentInstance):
+            provider = provider.exports.get(iface) or provider.exports
+        if isinstance(provider, Exports):
+            target = provider._binder(provider._iface, fsig.name)
+            if not isinstance(target, BoundFunc):
+                raise LinkError(f"import {qualname}: the providing component exports no function {fsig.name!r}")
+            check_same(qualname, fsig, target.plan.sig)
+            return ForwardFunc(qualname, target)
+        fn = resolve_provider(provider, fsig)
+        if isinstance(fn, BoundFunc):
+            check_same(qualname, fsig, fn.plan.sig)
+            return ForwardFunc(qualname, fn)
+        if not callable(fn):
+            what = (f"class {class_name(fsig.resource or '')!r} with {fsig.kind} {pyname(fsig.short)!r}"
+                    if fsig.kind != "freestanding" else f"callable {pyname(fsig.name)!r}")
+            raise LinkError(f"import {qualname}: the provider {type(provider).__name__} has no {what} "
+                            f"({fsig.wit()})")
+        return HostFunc(qualname, fsig, fn, self.classes, self._host_resources)
+
+    def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Component, iface: str) -> Any:
+        if dep not in self._deps:
+            self._deps.append(dep)
+        exported = dep.signature.exports.get(iface)
+        dep_iface = iface if isinstance(exported, m.InterfaceSig) else None
+        have = (exported.funcs.get(fsig.name) if isinstance(exported, m.InterfaceSig)
+                else dep.signature.exports.get(fsig.name))
+        if not isinstance(have, m.FuncSig):
+            raise LinkError(f"import {qualname}: {dep.name} exports no function {fsig.name!r}")
+        check_same(qualname, fsig, have)
+        key = id(dep)
+
+        def entry(context: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
+            inst = _STORE_DEPS[ctypes.addressof(context.contents)][key]
+            return ForwardFunc(qualname, inst.bound(dep_iface, fsig.name))(context, args, nargs, results, nres)
+        return entry
+
+
+
+def link_imports(runtime: Runtime, source: Any, linker: wc.Linker, imports: Mapping[str, Any], *,
+                 stub_imports: bool = False) -> ImportLinks:
+    """Define `source`'s imports from `imports` into a wasmtime component `linker` (see the module doc).
+
+    WASI imports are left to the linker. Raises `LinkError` for a missing, unknown or mismatched import.
+    """
+    compiled = runtime._as_compiled(source)
+    links = ImportLinks(runtime, compiled.name, signature_of(compiled, runtime.engine), imports,
+                        stub_imports=stub_imports)
+    links.define(linker)
+    return links
