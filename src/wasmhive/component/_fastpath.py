@@ -87,6 +87,13 @@ _func_call = _c("wasmtime_component_func_call", _vp, _vp, _vp, _vp, _sz, _vp, _s
 _u8 = ctypes.c_uint8.from_address
 _u64 = ctypes.c_uint64.from_address
 _ptr = ctypes.c_void_p.from_address
+
+
+def _rd(addr: int) -> int:
+    """The pointer stored at `addr` (0 for NULL)."""
+    return _ptr(addr).value or 0
+
+
 _string_at = ctypes.string_at
 
 
@@ -106,7 +113,7 @@ def _vals(data: int, n: int) -> memoryview:
 def read_bytes(vallist: int) -> bytes:
     """The `list<u8>` whose `wasmtime_component_vallist_t` is at `vallist`, as bytes (one strided copy)."""
     n = _u64(vallist).value
-    return bytes(_vals(_ptr(vallist + 8).value, n)[PAYLOAD::VAL_SIZE]) if n else b""
+    return bytes(_vals(_rd(vallist + 8), n)[PAYLOAD::VAL_SIZE]) if n else b""
 
 
 def write_bytes(vallist: int, data: bytes | bytearray | memoryview) -> None:
@@ -114,14 +121,14 @@ def write_bytes(vallist: int, data: bytes | bytearray | memoryview) -> None:
     n = len(data)
     _vallist_new_uninit(vallist, n)
     if n:
-        mv = _vals(_ptr(vallist + 8).value, n)
+        mv = _vals(_rd(vallist + 8), n)
         mv[0::VAL_SIZE] = _KIND_U8 * n
         mv[PAYLOAD::VAL_SIZE] = data
 
 
 def _read_name(addr: int) -> str:
     n = _u64(addr).value
-    return _string_at(_ptr(addr + 8).value, n).decode() if n else ""
+    return _string_at(_rd(addr + 8), n).decode() if n else ""
 
 
 def _write_name(addr: int, text: str) -> None:
@@ -196,37 +203,37 @@ def lift(ty: t.ValType, host_resources: Mapping[int, wc.ResourceType] | None = N
         el = lift(elem, hr)
 
         def lift_list(c: int, a: int) -> list[Any]:
-            n, data = _u64(a + PAYLOAD).value, _ptr(a + PAYLOAD + 8).value
+            n, data = _u64(a + PAYLOAD).value, _rd(a + PAYLOAD + 8)
             return [el(c, data + i * VAL_SIZE) for i in range(n)]
         return lift_list
     if isinstance(ty, t.TupleType):
         els = [lift(e, hr) for e in ty.elements]
-        return lambda c, a: tuple(f(c, _ptr(a + PAYLOAD + 8).value + i * VAL_SIZE) for i, f in enumerate(els))
+        return lambda c, a: tuple(f(c, _rd(a + PAYLOAD + 8) + i * VAL_SIZE) for i, f in enumerate(els))
     if isinstance(ty, t.RecordType):
         fields = [(name, lift(fty, hr)) for name, fty in ty.fields]
         entry = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry)
         voff = ffi.wasmtime_component_valrecord_entry.val.offset
 
         def lift_record(c: int, a: int) -> t.Record:
-            data, rec = _ptr(a + PAYLOAD + 8).value, t.Record()
+            data, rec = _rd(a + PAYLOAD + 8), t.Record()
             for i, (name, f) in enumerate(fields):
                 setattr(rec, name, f(c, data + i * entry + voff))
             return rec
         return lift_record
     if isinstance(ty, t.FlagsType):
         def lift_flags(c: int, a: int) -> set[str]:
-            n, data = _u64(a + PAYLOAD).value, _ptr(a + PAYLOAD + 8).value
+            n, data = _u64(a + PAYLOAD).value, _rd(a + PAYLOAD + 8)
             return {_read_name(data + 16 * i) for i in range(n)}
         return lift_flags
     if isinstance(ty, (t.OwnType, t.BorrowType)):
         rid = _host_id(ty.ty, hr)
         if rid is None:
             return lambda c, a: wc.ResourceAny._from_ptr(ctypes.cast(
-                _any_clone(_ptr(a + PAYLOAD).value), ctypes.POINTER(ffi.wasmtime_component_resource_any_t)))
+                _any_clone(_rd(a + PAYLOAD)), ctypes.POINTER(ffi.wasmtime_component_resource_any_t)))
 
         def lift_host(c: int, a: int) -> int:
             out = ctypes.c_void_p()
-            err = _any_to_host(c, _ptr(a + PAYLOAD).value, ctypes.byref(out))
+            err = _any_to_host(c, _rd(a + PAYLOAD), ctypes.byref(out))
             if err:
                 _raise_error(err)
             try:
@@ -255,11 +262,11 @@ def _lift_variant(ty: t.VariantLikeType, hr: Any) -> Lift:
         some = cases["some"]
         assert some is not None
         if tagged:
-            return lambda c, a: (Variant("some", some(c, p)) if (p := _ptr(a + PAYLOAD).value) else Variant("none"))
-        return lambda c, a: some(c, p) if (p := _ptr(a + PAYLOAD).value) else None
+            return lambda c, a: (Variant("some", some(c, p)) if (p := _rd(a + PAYLOAD)) else Variant("none"))
+        return lambda c, a: some(c, p) if (p := _rd(a + PAYLOAD)) else None
     if isinstance(ty, t.ResultType):
-        return lambda c, a: finish(c, "ok" if _u8(a + PAYLOAD).value else "err", _ptr(a + PAYLOAD + 8).value)
-    return lambda c, a: finish(c, _read_name(a + PAYLOAD), _ptr(a + PAYLOAD + 16).value)
+        return lambda c, a: finish(c, "ok" if _u8(a + PAYLOAD).value else "err", _rd(a + PAYLOAD + 8))
+    return lambda c, a: finish(c, _read_name(a + PAYLOAD), _rd(a + PAYLOAD + 16))
 
 
 # -- lowering (Python → C value) --------------------------------------------------------------------
@@ -311,7 +318,7 @@ def lower(ty: t.ValType, host_resources: Mapping[int, wc.ResourceType] | None = 
             if els is not None and len(items) != len(els):
                 raise TypeError(f"expected a tuple of {len(els)}, got {len(items)} items")
             _vallist_new_uninit(a + PAYLOAD, len(items))
-            data = _ptr(a + PAYLOAD + 8).value
+            data = _rd(a + PAYLOAD + 8)
             _u8(a).value = kind
             for i, item in enumerate(items):
                 (el if els is None else els[i])(ctx, item, data + i * VAL_SIZE)
@@ -323,7 +330,7 @@ def lower(ty: t.ValType, host_resources: Mapping[int, wc.ResourceType] | None = 
 
         def lower_record(ctx: int, v: Any, a: int) -> None:
             _valrecord_new_uninit(a + PAYLOAD, len(fields))
-            data = _ptr(a + PAYLOAD + 8).value
+            data = _rd(a + PAYLOAD + 8)
             _u8(a).value = _K["RECORD"]
             for i, (name, f) in enumerate(fields):
                 _write_name(data + i * entry, name)
@@ -333,7 +340,7 @@ def lower(ty: t.ValType, host_resources: Mapping[int, wc.ResourceType] | None = 
         def lower_flags(ctx: int, v: Any, a: int) -> None:
             names = sorted(v)
             _valflags_new_uninit(a + PAYLOAD, len(names))
-            data = _ptr(a + PAYLOAD + 8).value
+            data = _rd(a + PAYLOAD + 8)
             _u8(a).value = _K["FLAGS"]
             for i, name in enumerate(names):
                 _write_name(data + 16 * i, name)
@@ -469,7 +476,7 @@ def _fail(what: str, e: BaseException) -> int:
     return int(_error_new(msg.encode("utf-8", "replace")))
 
 
-@_CALLBACK
+@_CALLBACK  # type: ignore[untyped-decorator]
 def _trampoline(env: int, ctx: int, ty: int, args: int, nargs: int, results: int, nresults: int) -> int:
     hf: _HostFunc = _REGISTRY[env]
     try:
@@ -489,7 +496,7 @@ def _trampoline(env: int, ctx: int, ty: int, args: int, nargs: int, results: int
         return _fail(hf.name, e)
 
 
-@_DTOR
+@_DTOR  # type: ignore[untyped-decorator]
 def _dtor_trampoline(env: int, ctx: int, rep: int) -> int:
     name, dtor = _REGISTRY[env]
     try:
@@ -499,7 +506,7 @@ def _dtor_trampoline(env: int, ctx: int, rep: int) -> int:
         return _fail(f"[resource-drop]{name}", e)
 
 
-@_FINALIZER
+@_FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(env: int | None) -> None:
     _REGISTRY[env or 0] = None
 
@@ -551,14 +558,14 @@ class ExportCall:
     with `(store, func, *args)` for any instance. Errors come out as `wasmtime.WasmtimeError`.
     """
 
-    def __init__(self, func: wc.Func, store: wasmtime.Storelike,
+    def __init__(self, func: wc.Func, store: Any,
                  host_resources: Mapping[int, wc.ResourceType] | None = None) -> None:
         fty = func.type(store)
         self.lowers = [lower(pt, host_resources) for _, pt in fty.params]
         rt = fty.result
         self.lift_result = lift(rt, host_resources) if rt is not None else None
 
-    def __call__(self, store: wasmtime.Storelike, func: wc.Func, *args: Any) -> Any:
+    def __call__(self, store: Any, func: wc.Func, *args: Any) -> Any:
         n = len(self.lowers)
         if len(args) != n:
             raise TypeError(f"expected {n} arguments, got {len(args)}")

@@ -66,7 +66,7 @@ def build_app(cfg: UpConfig) -> Any:
             from . import _manifest_app  # the app platform's manifest loader, when present
         except ImportError:
             raise ConfigError(f"{cfg.path}: serving app manifests is not available in this build") from None
-        return _manifest_app.build(cfg, limits)  # type: ignore[attr-defined]
+        return _manifest_app.build(cfg, limits)
     rt = Runtime(pooling=cfg.pooling, cache=None if cfg.cache else False)
     ex = WasiHttpExecutor(rt, str(p), name=p.stem, limits=Limits(memory=cfg.memory, timeout=cfg.timeout),
                           env=dict(cfg.env), outbound=OutboundPolicy.parse(cfg.allowed_outbound_hosts),

@@ -139,12 +139,12 @@ def link_streams(inst: LinkerInstance) -> None:
     fn(inst, "[method]input-stream.blocking-skip", lambda rep, n: skip(rep, n, True))
     fn(inst, "[method]input-stream.subscribe", subscribe_in)
 
-    def guarded(op: Callable[[HostState, OutputStream], Any]) -> Callable[..., Any]:
+    def guarded(op: Callable[..., Any]) -> Callable[..., Any]:
         def call(rep: int, *args: Any) -> Any:
             st = current()
             s: OutputStream = st.table.get(rep)
             try:
-                return op(st, s, *args)  # type: ignore[call-arg]
+                return op(st, s, *args)
             except (StreamClosed, IoError) as e:
                 return Variant("err", stream_error(st, e))
         return call
@@ -216,7 +216,7 @@ def link_streams(inst: LinkerInstance) -> None:
     fn(inst, "[method]output-stream.blocking-write-zeroes-and-flush", guarded(blocking_write_zeroes))
     fn(inst, "[method]output-stream.splice", guarded(splice))
     fn(inst, "[method]output-stream.blocking-splice",
-       guarded(lambda st, s, src, n: splice(st, s, src, n, True)))
+       guarded(lambda st, s, src, n: splice(st, s, src, n, blocking=True)))
     fn(inst, "[method]output-stream.subscribe", subscribe_out)
 
 

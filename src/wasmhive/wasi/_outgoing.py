@@ -152,7 +152,7 @@ class _Call:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except socket.gaierror as e:
             raise _Failure("DNS-error", {"rcode": str(e), "info-code": None}) from None
-        allowed = [i for i in infos if self.policy.allows_address(self.scheme, self.host, i[4][0], self.port)]
+        allowed = [i for i in infos if self.policy.allows_address(self.scheme, self.host, str(i[4][0]), self.port)]
         if not allowed:
             log.warning("[%s] outbound request to %s denied: address %s is not allowed", self.st.name,
                         self.host, infos[0][4][0] if infos else "?")
