@@ -176,3 +176,54 @@ def test_link_imports_into_a_foreign_linker(crt: Runtime, kitchen_wasm: Path, ma
         assert use_ops is not None
         assert use_ops(store, "Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
         links.release(store)
+
+
+HOST_LOOP_WAT = """
+(component
+  (import "host" (func $h (param "x" u32) (result u32)))
+  (core func $hl (canon lower (func $h)))
+  (core module $m
+    (import "host" "f" (func $f (param i32) (result i32)))
+    (func (export "run") (param $n i32) (result i32)
+      (local $acc i32)
+      (block $done (loop $l
+        local.get $n i32.eqz br_if $done
+        local.get $acc call $f local.set $acc
+        local.get $n i32.const 1 i32.sub local.set $n
+        br $l))
+      local.get $acc))
+  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $hl))))))
+  (func (export "run") (param "n" u32) (result u32) (canon lift (core func $i "run"))))
+"""
+
+
+def test_host_exceptions_stay_with_their_thread(runtime: Runtime) -> None:
+    import threading
+
+    def host(x: int) -> int:
+        name = threading.current_thread().name
+        if name.startswith("bad") and x == 3:
+            raise RuntimeError(name)
+        return x + 1
+
+    comp = runtime.component(HOST_LOOP_WAT.encode(), imports={"host": host})
+    errors: list[str] = []
+
+    def work() -> None:
+        me = threading.current_thread().name
+        for _ in range(30):
+            with comp.instantiate() as inst:
+                try:
+                    got = inst.exports.run(10)
+                    if me.startswith("bad") or got != 10:
+                        errors.append(f"{me}: returned {got}")
+                except GuestTrap as e:
+                    if not me.startswith("bad") or str(e.__cause__) != me:
+                        errors.append(f"{me}: got the exception of {e.__cause__}")
+
+    threads = [threading.Thread(target=work, name=f"{'bad' if i % 2 else 'good'}-{i}") for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
