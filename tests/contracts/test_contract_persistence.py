@@ -123,3 +123,24 @@ def test_verify_and_tampering(tmp_path: Path, runtime: Runtime, canisters: dict[
     db.close()
     bad = verify(tmp_path)
     assert not bad.ok and bad.height == 3 and "chain" in bad.problem
+
+
+def test_stable_memory_survives_restart(tmp_path: Path, runtime: Runtime) -> None:
+    import wasmtime
+
+    from .conftest import EXAMPLES
+
+    wasm = wasmtime.wat2wasm((EXAMPLES / "counter32.wat").read_text())
+    did = (EXAMPLES / "counter32.did").read_text()
+    with ContractVM(tmp_path, runtime=runtime) as vm:
+        vm.deploy(wasm, name="c32", did=did)
+        vm.call("c32", "inc")
+        vm.upgrade("c32", wasm, did=did)  # pre_upgrade writes the counter to stable memory
+        vm.call("c32", "inc")
+        h = vm.state_hash()
+        assert len(vm.canister("c32").stable) == 65536
+    with ContractVM(tmp_path, runtime=runtime) as vm:
+        assert vm.state_hash() == h
+        assert vm.call("c32", "get") == "(2 : nat64)"
+        assert bytes(vm.canister("c32").stable[:8]) == (1).to_bytes(8, "little")
+    assert verify(tmp_path).ok

@@ -123,6 +123,7 @@ class Canister:
         self.page_hash = np.zeros((0, 16), dtype=np.uint8)
         self.chunk_hash: list[bytes] = []
         self.stable_hash: dict[int, bytes] = {}
+        self.stable_chunks: list[bytes] = []
         self.globals = b""
         self._instantiate()
 
@@ -273,13 +274,29 @@ class Canister:
         call_raw(self.store, self._save)
         count = len(self.info.mutable_globals)
         self.globals = ctypes.string_at(self._map_addr + GLOBALS_OFFSET, 8 * count)
-        for p in self._stable_dirty:
-            self.stable_hash[p] = hashlib.blake2b(self.stable[p * PAGE:(p + 1) * PAGE], digest_size=16).digest()
-        for p in range(self._stable_size0 // PAGE, len(self.stable) // PAGE):
-            self.stable_hash.setdefault(p, _ZERO_PAGE_HASH)
+        if self._stable_dirty or len(self.stable) != self._stable_size0:
+            self._rehash_stable(self._stable_dirty, self._stable_size0)
         self.dirty_stable.update(self._stable_dirty)
         self._stable_dirty.clear()
         self._stable_undo.clear()
+
+    def _rehash_stable(self, pages: set[int], old_size: int) -> None:
+        """Update the stable memory page and chunk hashes after `pages` changed (and growth)."""
+        st = self.stable
+        for p in pages:
+            self.stable_hash[p] = hashlib.blake2b(st[p * PAGE:(p + 1) * PAGE], digest_size=16).digest()
+        n = len(st) // PAGE
+        chunks = {p // CHUNK for p in pages}
+        chunks.update(range(min(old_size // PAGE, n) // CHUNK, (n + CHUNK - 1) // CHUNK))
+        del self.stable_chunks[(n + CHUNK - 1) // CHUNK:]
+        while len(self.stable_chunks) < (n + CHUNK - 1) // CHUNK:
+            self.stable_chunks.append(b"")
+        get = self.stable_hash.get
+        for c in chunks:
+            if c * CHUNK < n:
+                self.stable_chunks[c] = hashlib.blake2b(b"".join(
+                    get(p, _ZERO_PAGE_HASH) for p in range(c * CHUNK, min(n, (c + 1) * CHUNK))),
+                    digest_size=16).digest()
 
     def rollback(self) -> None:
         """Throw away everything the last message changed."""
@@ -336,8 +353,9 @@ class Canister:
         self.chunk_hash = []
         self._map_np[:n] = 1
         self.commit()
-        self.stable_hash = {p: hashlib.blake2b(self.stable[p * PAGE:(p + 1) * PAGE], digest_size=16).digest()
-                            for p in range(len(self.stable) // PAGE)}
+        self.stable_hash = {}
+        self.stable_chunks = []
+        self._rehash_stable(set(range(len(self.stable) // PAGE)), 0)
 
     # -- hashing ----------------------------------------------------------------------------------
     def state_hash(self) -> bytes:
@@ -349,9 +367,8 @@ class Canister:
             h.update(c)
         h.update(self.globals)
         h.update(len(self.stable).to_bytes(8, "little"))
-        sh = self.stable_hash
-        for p in range(len(self.stable) // PAGE):
-            h.update(sh.get(p, _ZERO_PAGE_HASH))
+        for c in self.stable_chunks:
+            h.update(c)
         h.update(f"{self.cycles}|{self.timer}|{self.version}".encode())
         h.update(self.certified)
         return h.digest()
