@@ -227,3 +227,15 @@ def test_host_exceptions_stay_with_their_thread(runtime: Runtime) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_fresh_calls_with_a_same_store_dependency(crt: Runtime, kitchen_wasm: Path, math_c: Path) -> None:
+    import gc
+
+    calc = crt.component(math_c)
+    comp = crt.component(kitchen_wasm, fresh=True,
+                         imports=kitchen_imports(ops=Dependency(calc, export="docs:math/ops")))
+    for i in range(5):  # stores come and go (and their addresses get reused)
+        assert comp.exports.echo.use_ops("Ada", [3, -1, 10], 7, -2) == EXPECTED_OPS
+        if i % 2:
+            gc.collect()

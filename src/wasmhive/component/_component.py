@@ -298,9 +298,6 @@ class ComponentInstance:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        if getattr(self, "_store", None) is not None:
-            self.component.links.release(self._addr)
 
 
 class Exports:

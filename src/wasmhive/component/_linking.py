@@ -80,10 +80,12 @@ class ImportLinks:
 
     def prepare(self, store: wasmtime.Store) -> None:
         """Create the same-store providers (`Dependency`) in `store`; call before instantiating in it."""
-        if not self._deps:
-            return
-        deps = {id(dep): dep.instantiate(store=store) for dep in self._deps}
-        _STORE_DEPS[ctypes.addressof(store._context().contents)] = deps
+        addr = ctypes.addressof(store._context().contents)
+        # State left under this address belongs to a store that is gone (its address was reused):
+        # a store dropped without release() (e.g. collected by the GC) is cleaned up here.
+        self.release(addr)
+        if self._deps:
+            _STORE_DEPS[addr] = {id(dep): dep.instantiate(store=store) for dep in self._deps}
 
     def release(self, store: wasmtime.Store | int) -> None:
         """Forget what `prepare` and host resources keep for `store` (a store, or its context address)."""
