@@ -106,6 +106,7 @@ class Result:
     scale: float = 1.0        # > 1: measured on a smaller input and scaled to the full one
     note: str = ""
     digest: str = ""
+    size: int = 0             # output bytes (for PNG: the file size, which depends on the deflater)
 
     @property
     def seconds(self) -> float | None:
@@ -552,7 +553,7 @@ def _run_workload(report: Report, w: str, inp: dict[str, Any], s: Sizes, backend
     else:
         try:
             for rec in node.ask(cmd="setup", workload=w)["impls"]:
-                r = Result(w, rec["impl"], digest=rec["hash"], note=rec.get("library") or "")
+                r = Result(w, rec["impl"], digest=rec["hash"], note=rec.get("library") or "", size=rec["size"])
                 if w == "png":
                     r.ok = _check_png((node_dir(node) / rec["file"]).read_bytes(), inp, s, verified_png)
                 else:
@@ -577,7 +578,7 @@ def _run_workload(report: Report, w: str, inp: dict[str, Any], s: Sizes, backend
         fn()
         out = output()
         ok = _check_png(out, inp, s, verified_png) if w == "png" else sha(out) == inp["expect"][w]
-        results.append(Result(w, impl, ok=ok, digest=sha(out), note="" if ok else "wrong output"))
+        results.append(Result(w, impl, ok=ok, digest=sha(out), size=len(out), note="" if ok else "wrong output"))
         if ok:
             timers[impl] = _timed(fn)
     for impl, (fn, scale, check) in python_impls(w, inp, s).items():
@@ -585,7 +586,7 @@ def _run_workload(report: Report, w: str, inp: dict[str, Any], s: Sizes, backend
         out = fn()
         ok = bool(check(out))
         r = Result(w, impl, ok=ok, scale=scale, digest=sha(out) if isinstance(out, bytes) else "",
-                   note="" if ok else "wrong output")
+                   size=len(out) if isinstance(out, bytes) else 0, note="" if ok else "wrong output")
         if ok and scale != 1.0:
             # Pure Python is slow: one timed run on a smaller input, scaled, outside the rounds.
             r.times = [_timed(fn)()]
@@ -621,7 +622,7 @@ def _png_same_bytes(report: Report) -> None:
         return
     for r in report.results:
         if r.workload == "png" and r.ok and r.impl != "wasm":
-            same = "same bytes as Wasm" if r.digest == ref.digest else "different bytes (other deflater)"
+            same = "same bytes as Wasm" if r.digest == ref.digest else f"other deflater: {r.size:,} bytes vs {ref.size:,}"
             r.note = f"{r.note}; {same}" if r.note else same
 
 
@@ -674,7 +675,7 @@ def save(report: Report) -> list[Path]:
     env = ", ".join(f"{k} {v}" for k, v in report.environment.items())
     notes = []
     for r in report.results:
-        if r.note and not r.note.startswith(("same bytes", "pako")):
+        if r.note and not r.note.startswith("same bytes"):
             notes.append(f"- {describe(report.sizes, r.workload).split()[0]} / {IMPL_LABELS[r.impl]}: {r.note}")
     goals = []
     for w in WORKLOADS:
