@@ -89,7 +89,7 @@ def kv_ops_per_second(n: int, redis_url: str | None) -> dict[str, float]:
             linker = wc.Linker(rt.engine)
             linker.add_wasip2()
             with linker.root() as root:
-                caps.link(root, lambda: local.ctx)
+                caps.link(root, lambda local=local: local.ctx)
             ops = ["spin-open default"] + [f"spin-{op} default k{i % 100}" + (" v" if op == "set" else "")
                                            for i in range(n) for op in ("set", "get")]
             best = float("inf")
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from app_fixtures import build_example  # the cached builds the tests use
 
     build_example(example)
-    subprocess.run([sys.executable, "-c", "import wasmhive.app as a; a.App.load(%r).close()" % str(example)],
+    subprocess.run([sys.executable, "-c", f"import wasmhive.app as a; a.App.load({str(example)!r}).close()"],
                    check=True)  # compile once: every server starts from the compile cache
     uvicorn = [sys.executable, "-m", "uvicorn", "--app-dir", str(work), "asgi_hello:app", "--log-level", "warning",
                "--no-access-log", "--host", "127.0.0.1", "--port"]
