@@ -110,3 +110,41 @@ def test_mounted_beside_another_app(tmp_path: Path, runtime: Runtime, canisters:
         t.join(5)
     with ContractVM(tmp_path, runtime=runtime) as vm:  # released at shutdown
         assert vm.call("counter", "get") == "(1 : nat)"
+
+
+def test_wasmhive_up_serves_contracts(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> None:
+    """`wasmhive up` (a real server process) answers its component's routes and /contracts beside them."""
+    import os
+    import subprocess
+    import sys
+
+    template = (Path(__file__).parent.parent / "http" / "minimal.wat.in").read_text()
+    (tmp_path / "teapot.wat").write_text(template.replace("VERSION", "0.2.0").replace("MODE", "0"))
+    with ContractVM(tmp_path / ".wasmhive", runtime=runtime) as vm:
+        vm.deploy(canisters["counter"], name="counter")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "WASMHIVE_STATE"}
+    proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "up", "teapot.wat",
+                             "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    r = client.get("/")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "wasmhive up did not start"
+                    time.sleep(0.1)
+            assert r.status_code == 418  # the component
+            r = client.post("/contracts/counter/update/inc", json={})
+            assert r.json()["candid"] == "(1 : nat)"
+            assert client.post("/contracts/counter/query/get", json={}).json()["reply"] == [1]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    with ContractVM(tmp_path / ".wasmhive", runtime=runtime) as vm:  # durable, and released on shutdown
+        assert vm.call("counter", "get") == "(1 : nat)"

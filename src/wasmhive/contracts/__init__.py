@@ -7,6 +7,7 @@
 ...     vm.call("counter", "inc")          # Candid text in, Candid text out: '(1 : nat)'
 """
 
+from ._asgi import mount_contracts
 from ._candid import CandidError, decode, encode, idl_hash
 from ._candid_text import Service, format_args, parse_args, parse_did
 from ._canister import Canister
@@ -37,6 +38,7 @@ __all__ = [
     "encode_args",
     "format_args",
     "idl_hash",
+    "mount_contracts",
     "parse_args",
     "parse_did",
     "reply_json",

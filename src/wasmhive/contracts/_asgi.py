@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,17 +64,23 @@ class ContractsApp:
         self._durability = durability
         self._vm = vm
         self._own_vm = vm is None
+        self._open_lock = threading.Lock()
 
     @property
     def vm(self) -> ContractVM:
-        if self._vm is None:
-            if not (self._state_dir / "contracts.db").exists():
-                raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
-                                      "(wasmhive contract deploy ...)")
-            self._vm = ContractVM(self._state_dir, durability=self._durability)
-        return self._vm
+        with self._open_lock:
+            if self._vm is None:
+                if not (self._state_dir / "contracts.db").exists():
+                    raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
+                                          "(wasmhive contract deploy ...)")
+                try:
+                    self._vm = ContractVM(self._state_dir, durability=self._durability)
+                except ContractError as e:  # another process (e.g. a second worker) owns the state
+                    raise _HTTPError(503, str(e)) from None
+            return self._vm
 
     def close(self) -> None:
+        """Close the VM if this app opened it (writes a checkpoint, releases the state directory)."""
         if self._vm is not None and self._own_vm:
             self._vm.close()
             self._vm = None

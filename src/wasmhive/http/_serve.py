@@ -74,6 +74,13 @@ def build_app(cfg: UpConfig) -> Any:
     return HttpApp([(cfg.route, ex)], limits=limits, on_close=rt.close)
 
 
+def _with_contracts(app: Any) -> Any:
+    """The contract VM's DApp JSON API under /contracts beside the app (state: $WASMHIVE_STATE or .wasmhive)."""
+    from ..contracts import mount_contracts
+
+    return mount_contracts(app, os.environ.get("WASMHIVE_STATE", ".wasmhive"))
+
+
 def _tune() -> None:
     """Process settings for serving: host calls from guest threads must get the GIL quickly."""
     import sys
@@ -87,7 +94,7 @@ def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     _tune()
-    return build_app(cfg)
+    return _with_contracts(build_app(cfg))
 
 
 def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
@@ -102,7 +109,7 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
         uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)
     else:
         _tune()
-        app = build_app(cfg)
+        app = _with_contracts(build_app(cfg))
         if ready is not None:
             ready(app)
         uvicorn.run(app, **common)
