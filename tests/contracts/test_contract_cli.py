@@ -64,3 +64,11 @@ def test_cli_wat_canister(project: Path) -> None:
     assert _run("call", "c32", "get") == "(1 : nat64)\n"  # a query method called as a query, like dfx
     assert "cycles" in _run("deposit", "c32", "1000")
     assert "c32" in _run("list")
+
+
+def test_cli_build_reports_motoko_errors(project: Path) -> None:
+    (project / "Broken.mo").write_text("persistent actor { public func f() : async Nat { \"text\" } };\n")
+    out = _run("build", "Broken.mo", code=2)
+    assert "moc refused" in out and "Broken.mo:1" in out and "error" in out
+    assert not (project / "Broken.wasm").exists()
+    assert "compiles Motoko" in _run("build", "counter32.wat", code=64)
