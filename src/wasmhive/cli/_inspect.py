@@ -30,8 +30,9 @@ def describe(file: str, *, world: bool = True, cache: bool | str | os.PathLike[s
         try:
             with Runtime(cache=None if cache is True else cache) as rt:
                 compiled = rt.load(info.binary, name=info.source)
-                names = info.parsed.type_names if isinstance(info.parsed, Component) else None
-                info.world = world_of(compiled.component, rt.engine, type_names=names)
+                p = info.parsed if isinstance(info.parsed, Component) else Component(0, 0)
+                info.world = world_of(compiled.component, rt.engine, type_names=p.type_names,
+                                      func_hints=p.func_hints, field_hints=p.field_hints)
         except WasmhiveError as e:
             # The sections are still worth showing when wasmtime refuses the component.
             info.world_error = str(e)

@@ -209,15 +209,21 @@ class World:
 
 
 def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root", *,
-             type_names: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> World:
+             type_names: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
+             func_hints: Mapping[str, Mapping[str, tuple[list[str | None], str | None]]] | None = None,
+             field_hints: Mapping[str, Mapping[str, list[str | None]]] | None = None) -> World:
     """Build the `World` of a compiled component from wasmtime's type reflection.
 
     `type_names` maps a nominal type's shape (`("record", field names)`, `("variant", case names)`,
     `("enum"|"flags", names)`) to the name the binary gives it at the top level (wasmtime does not
     report top-level type imports); `wasmhive.runtime._wasmparse` reads them (`Component.type_names`).
+    `func_hints`/`field_hints` (`Component.func_hints`/`.field_hints`) name the aliases of plain types
+    (`type filesize = u64`) that function parameters/results and record fields refer to directly.
     """
     ctype = component.type
-    return _Builder(engine, type_names).build(ctype.imports(engine), ctype.exports(engine), name)
+    b = _Builder(engine, type_names)
+    b.func_hints, b.field_hints = func_hints or {}, field_hints or {}
+    return b.build(ctype.imports(engine), ctype.exports(engine), name)
 
 
 def render_type(t: wc.ValType) -> str:
@@ -239,6 +245,8 @@ class _Builder:
                  hints: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> None:
         self.engine = engine
         self.hints = dict(hints or {})
+        self.func_hints: Mapping[str, Mapping[str, tuple[list[str | None], str | None]]] = {}
+        self.field_hints: Mapping[str, Mapping[str, list[str | None]]] = {}
         self.named: list[_Named] = []
         self.scopes: dict[str, Interface] = {}
         self.world = World()
@@ -288,20 +296,20 @@ class _Builder:
     def _interface(self, key: str) -> Interface:
         iface = self.scopes[key]
         resources: dict[str, TypeDef] = {}
-        for mname, mext in self._members[key].items():
-            mty = mext.ty
+        members = [(mname, mext.ty) for mname, mext in self._members[key].items()]
+        # Types first, so functions can refer to aliases and attach to resources in any export order.
+        for mname, mty in members:
+            if not isinstance(mty, (wc.FuncType, wc.ComponentType, wc.ModuleType, wc.ComponentInstanceType)):
+                td = self._define(key, mname, mty)
+                if td is not None and td.kind == "resource":
+                    resources[mname] = td
+        for mname, mty in members:
             if isinstance(mty, wc.FuncType):
                 fn = self._function(mname, mty, key)
                 if fn.resource and fn.resource in resources:
                     resources[fn.resource].methods.append(fn)
                 else:
                     iface.functions.append(fn)
-            elif isinstance(mty, (wc.ComponentType, wc.ModuleType, wc.ComponentInstanceType)):
-                continue
-            else:
-                td = self._define(key, mname, mty)
-                if td is not None and td.kind == "resource":
-                    resources[mname] = td
         return iface
 
     def _define(self, owner: str, name: str, ty: Any) -> TypeDef | None:
@@ -327,7 +335,8 @@ class _Builder:
 
     def _nominal(self, name: str, ty: Any, owner: str) -> TypeDef:
         if isinstance(ty, wc.RecordType):
-            return TypeDef(name, "record", [(n, self.render(t, owner)) for n, t in ty.fields])
+            fields = [(n, self.render(t, owner)) for n, t in ty.fields]
+            return TypeDef(name, "record", self._hinted(owner, fields, self.field_hints.get(owner, {}).get(name)))
         if isinstance(ty, wc.VariantType):
             return TypeDef(name, "variant",
                            [(n, None if t is None else self.render(t, owner)) for n, t in ty.cases])
@@ -345,10 +354,26 @@ class _Builder:
                     first = n
         return first
 
+    def _hinted(self, owner: str, items: list[tuple[str, str]], hints: list[str | None] | None) -> list[Any]:
+        """Swap a plain type for the alias the binary used (`u64` -> `filesize`) where that alias is in scope."""
+        if not hints or len(hints) != len(items):
+            return items
+        return [(n, _id(h) if h and self._alias_visible(owner, h) else t) for (n, t), h in zip(items, hints, strict=True)]
+
+    def _alias_visible(self, owner: str, alias: str) -> bool:
+        scope = self.scopes[owner]
+        return any(t.name == alias and t.kind == "alias" for t in scope.types) or any(
+            a == alias for items in scope.uses.values() for _, a in items)
+
     def _function(self, name: str, ty: wc.FuncType, owner: str) -> Function:
         params = [(n, self.render(t, owner)) for n, t in ty.params]
         res = ty.result
         result = None if res is None else self.render(res, owner)
+        hint = self.func_hints.get(owner, {}).get(name)
+        if hint is not None:
+            params = self._hinted(owner, params, hint[0])
+            if result is not None and hint[1] and self._alias_visible(owner, hint[1]):
+                result = _id(hint[1])
         m = _FUNC_RE.match(name)
         if m and m.group(1):
             return Function(m.group(3), params, result, m.group(1), m.group(2), name, raw=ty)

@@ -22,10 +22,17 @@ from ._wasmparse import (
 )
 from ._wasmread import Reader, malformed
 
-__all__ = ["Component", "TypeKey"]
+__all__ = ["Component", "FuncHint", "TypeKey"]
 
 # A nominal type by its shape: ("record", field names) / ("variant", case names) / ("enum"|"flags", names).
 TypeKey = tuple[str, tuple[str, ...]]
+# Alias names of a function's parameter types and of its result type (None where there is none).
+FuncHint = tuple[list[str | None], str | None]
+# What we keep about a type index: a TypeKey, ("prim", name), ("val",) for list/tuple/option/result,
+# ("handle",), ("func", [param valtypes], result valtype), ("instance", {func: FuncHint}),
+# ("named", name, target) for a type export inside an instance type; None when unknown.
+Desc = tuple[Any, ...] | None
+ValT = int | str  # a type index or a primitive's name
 
 
 @dataclass
@@ -45,6 +52,11 @@ class Component:
     unknown: list[str] = field(default_factory=list)
     # Names the top level gives its records/variants/enums/flags (by shape), for the WIT world.
     type_names: dict[TypeKey, str] = field(default_factory=dict)
+    # Per instance import/export, per function: the alias names of its parameter and result types
+    # (`filesize`, `instant`): wasmtime reports those types structurally (`u64`).
+    func_hints: dict[str, dict[str, FuncHint]] = field(default_factory=dict)
+    # Per instance import/export, per record: the alias names of its fields' types.
+    field_hints: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,7 +86,7 @@ def _extern_name(r: Reader) -> str:
 
 def _parse_component(r: Reader, start: int, depth: int) -> Component:
     c = Component(start, r.end - start)
-    space: list[TypeKey | None] | None = []  # the top-level type index space; None once lost track
+    space: list[Desc] | None = []  # the top-level type index space; None once lost track
     for sec, body in _sections(r, COMPONENT_SECTIONS):
         c.sections.append(sec)
         if sec.id == 0:
@@ -100,7 +112,10 @@ def _parse_component(r: Reader, start: int, depth: int) -> Component:
                     _names(body, n, c, sec.id == 11, space)
                 elif space is not None:
                     for _ in range(n):
-                        space.append(_deftype(body) if sec.id == 7 else _alias(body))
+                        if sec.id == 7:
+                            space.append(_deftype(body))
+                        elif _alias(body) == 0x03:  # only type aliases add a type index
+                            space.append(None)
             except InvalidModule as e:
                 # Newer encodings we do not know: keep what we have, note the rest, stop naming types.
                 c.unknown.append(f"{sec.name} section at offset {at}: {e}")
@@ -115,13 +130,13 @@ def _parse_core_at(body: Reader) -> CoreModule:
     return out
 
 
-def _names(r: Reader, n: int, c: Component, export: bool, space: list[TypeKey | None] | None) -> None:
+def _names(r: Reader, n: int, c: Component, export: bool, space: list[Desc] | None) -> None:
     out = c.exports if export else c.imports
     for _ in range(n):
         name = _extern_name(r)
         at = r.pos
         kind = r.byte()
-        bound: int | None = None
+        ref: int | None = None
         if export:
             if kind == 0x00:
                 r.byte()
@@ -130,23 +145,30 @@ def _names(r: Reader, n: int, c: Component, export: bool, space: list[TypeKey | 
                 kind_name = _SORTS.get(kind, "")
             if not kind_name:
                 raise r.error(f"unknown sort 0x{kind:02x}", at)
-            bound = r.u32()
+            exported = r.u32()
+            ref = exported if kind_name == "type" else None
             if r.byte() == 0x01:
-                _externdesc(r)
+                ascribed, idx = _externdesc(r)
+                if ascribed == "instance":
+                    ref = idx
         else:
             r.pos = at
-            kind_name, bound = _externdesc(r)
+            kind_name, ref = _externdesc(r)
         out.append((name, kind_name))
-        if kind_name == "type" and space is not None:
+        if space is None:
+            continue
+        desc = space[ref] if ref is not None and ref < len(space) else None
+        if kind_name == "type":
             # A type import/export adds an index; `eq i` / an exported index keeps i's shape.
-            key = space[bound] if bound is not None and bound < len(space) else None
-            space.append(key)
-            if key is not None:
-                c.type_names.setdefault(key, name)
+            space.append(desc)
+            if desc is not None and desc[0] in _NOMINAL:
+                c.type_names.setdefault((desc[0], desc[1]), name)
+        elif kind_name == "instance" and desc is not None and desc[0] == "instance":
+            c.func_hints[name], c.field_hints[name] = desc[1], desc[2]
 
 
 def _externdesc(r: Reader) -> tuple[str, int | None]:
-    """The kind of an extern descriptor and, for `(type (eq i))`, i."""
+    """The kind of an extern descriptor and its type index (`(type (eq i))`, `(instance (type i))`)."""
     at = r.pos
     kind = r.byte()
     if kind not in _DESC:
@@ -166,41 +188,47 @@ def _externdesc(r: Reader) -> tuple[str, int | None]:
         elif not (kind == 0x03 and bound == 0x01):
             raise r.error(f"unknown bound 0x{bound:02x}", at + 1)
     else:
-        r.u32()
+        idx = r.u32()
     return _DESC[kind], idx
 
 
 # -- component types (walked to keep the type index space in step) ----------------------------------
 
-_PRIM = {*range(0x73, 0x80), 0x64}
+_PRIM = {
+    0x7F: "bool", 0x7E: "s8", 0x7D: "u8", 0x7C: "s16", 0x7B: "u16", 0x7A: "s32", 0x79: "u32", 0x78: "s64",
+    0x77: "u64", 0x76: "f32", 0x75: "f64", 0x74: "char", 0x73: "string", 0x64: "error-context",
+}
+_NOMINAL = ("record", "variant", "enum", "flags")
 _MAX_DEPTH = 64  # nested component/instance/module types; real ones nest 2-3 deep
 
 
-def _cvaltype(r: Reader) -> None:
-    if r.peek() in _PRIM:
+def _cvaltype(r: Reader) -> ValT:
+    b = r.peek()
+    if b in _PRIM:
         r.pos += 1
-    else:
-        r.u32()
+        return _PRIM[b]
+    return r.u32()
 
 
-def _optional(r: Reader, read: Any) -> None:
+def _optional(r: Reader, read: Any) -> Any:
     at = r.pos
     flag = r.byte()
     if flag == 0x01:
-        read(r)
-    elif flag != 0x00:
+        return read(r)
+    if flag != 0x00:
         raise r.error(f"invalid optional flag 0x{flag:02x}", at)
+    return None
 
 
-def _defvaltype(r: Reader, form: int, at: int) -> TypeKey | None:
+def _defvaltype(r: Reader, form: int, at: int) -> Desc:
     if form in _PRIM:
-        return None
+        return ("prim", _PRIM[form])
     if form == 0x72:
-        names = []
+        names, fields = [], []
         for _ in range(r.count()):
             names.append(r.name())
-            _cvaltype(r)
-        return ("record", tuple(names))
+            fields.append(_cvaltype(r))
+        return ("record", tuple(names), fields)
     if form == 0x71:
         names = []
         for _ in range(r.count()):
@@ -223,61 +251,94 @@ def _defvaltype(r: Reader, form: int, at: int) -> TypeKey | None:
         _optional(r, _cvaltype)
     elif form in (0x69, 0x68):
         r.u32()
+        return ("handle",)
     elif form in (0x66, 0x65):
         _optional(r, _cvaltype)
     else:
         raise r.error(f"unknown component type form 0x{form:02x}", at)
-    return None
+    return ("val",)
 
 
-def _deftype(r: Reader, depth: int = 0) -> TypeKey | None:
+def _deftype(r: Reader, depth: int = 0) -> Desc:
     at = r.pos
     if depth > _MAX_DEPTH:
         raise r.error("types nested too deeply", at)
     form = r.byte()
     if form in (0x40, 0x43):  # (async) func
+        params: list[ValT] = []
         for _ in range(r.count()):
             r.name()
-            _cvaltype(r)
+            params.append(_cvaltype(r))
         res = r.byte()
+        result: ValT | None = None
         if res == 0x00:
-            _cvaltype(r)
+            result = _cvaltype(r)
         elif res == 0x01:
             for _ in range(r.count()):
                 r.name()
                 _cvaltype(r)
         else:
             raise r.error(f"invalid result list 0x{res:02x}", r.pos - 1)
-    elif form in (0x41, 0x42):  # component / instance type
+        return ("func", params, result)
+    if form in (0x41, 0x42):  # component / instance type: its own type index space
+        table: list[Desc] = []
+        funcs: dict[str, FuncHint] = {}
+        records: dict[str, list[str | None]] = {}
         for _ in range(r.count()):
-            _decl(r, depth, component=form == 0x41)
-    elif form in (0x3F, 0x3E):  # resource (rep i32) (dtor f)? [callback]
+            _decl(r, depth, table, funcs, records, component=form == 0x41)
+        return ("instance", funcs, records) if form == 0x42 else None
+    if form in (0x3F, 0x3E):  # resource (rep i32) (dtor f)? [callback]
         r.byte()
         _optional(r, Reader.u32)
         if form == 0x3E:
             _optional(r, Reader.u32)
-    else:
-        return _defvaltype(r, form, at)
-    return None
+        return None
+    return _defvaltype(r, form, at)
 
 
-def _decl(r: Reader, depth: int, *, component: bool) -> None:
+def _decl(r: Reader, depth: int, table: list[Desc], funcs: dict[str, FuncHint],
+          records: dict[str, list[str | None]], *, component: bool) -> None:
     at = r.pos
     tag = r.byte()
     if tag == 0x00:
         _core_type(r, depth + 1)
     elif tag == 0x01:
-        _deftype(r, depth + 1)
+        table.append(_deftype(r, depth + 1))
     elif tag == 0x02:
-        _alias(r)
+        if _alias(r) == 0x03:
+            table.append(None)
     elif tag == 0x04 or (tag == 0x03 and component):
-        _extern_name(r)
-        _externdesc(r)
+        name = _extern_name(r)
+        kind, idx = _externdesc(r)
+        desc = table[idx] if idx is not None and idx < len(table) else None
+        if kind == "type":
+            table.append(None if idx is None else ("named", name, desc))
+            if desc is not None and desc[0] == "record":
+                records[name] = [_alias_name(table, f) for f in desc[2]]
+        elif kind == "func" and desc is not None and desc[0] == "func":
+            funcs[name] = ([_alias_name(table, p) for p in desc[1]],
+                           None if desc[2] is None else _alias_name(table, desc[2]))
     else:
         raise r.error(f"unknown declaration 0x{tag:02x}", at)
 
 
-def _alias(r: Reader) -> TypeKey | None:
+def _alias_name(table: list[Desc], vt: ValT) -> str | None:
+    """The export name of a type alias (`type filesize = u64`) a value type refers to directly."""
+    if not isinstance(vt, int) or vt >= len(table):
+        return None
+    desc = table[vt]
+    if desc is None or desc[0] != "named":
+        return None
+    target = desc[2]
+    while target is not None and target[0] == "named":
+        target = target[2]
+    # An unknown target (an outer alias: a type `use`d from another interface) may be plain too; the
+    # renderer only swaps in names that are declared aliases in scope, so guessing here is safe.
+    return str(desc[1]) if target is None or target[0] in ("prim", "val") else None
+
+
+def _alias(r: Reader) -> int:
+    """Skip an alias; return its sort (0x03 = type)."""
     at = r.pos
     sort = r.byte()
     if sort == 0x00:
@@ -291,7 +352,7 @@ def _alias(r: Reader) -> TypeKey | None:
         r.u32()
     else:
         raise r.error(f"unknown alias target 0x{target:02x}", at + 1)
-    return None
+    return sort
 
 
 def _core_type(r: Reader, depth: int = 0) -> None:
