@@ -93,6 +93,18 @@ def test_query_changes_are_discarded(vm: ContractVM, canisters: dict[str, bytes]
     assert vm.state_hash("lab") == h and vm.height == height
 
 
+def test_heap_growth_in_discarded_messages(vm: ContractVM, canisters: dict[str, bytes]) -> None:
+    c = vm.deploy(canisters["lab"], name="lab")
+    vm.call("lab", "inc")
+    h, pages = vm.state_hash("lab"), c.pages()
+    assert vm.call("lab", "bigQuery", "(2_000_000)") == "(2_000_000 : nat)"
+    assert c.pages() == pages and vm.state_hash("lab") == h  # the grown instance was replaced
+    with pytest.raises(ContractReject, match="trap after growing the heap"):
+        vm.call("lab", "bigThenTrap", "(2_000_000)")
+    assert c.pages() == pages and vm.call("lab", "get") == "(1 : nat)"
+    assert vm.call("lab", "inc") == "(2 : nat)"
+
+
 def test_self_calls_with_several_awaits(vm: ContractVM, canisters: dict[str, bytes]) -> None:
     vm.deploy(canisters["lab"], name="lab")
     h0 = vm.height

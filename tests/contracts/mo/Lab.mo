@@ -1,4 +1,5 @@
 // A test canister exercising the VM's semantics: traps, mutating queries, self calls, timers.
+import Array "mo:core/Array";
 import Runtime "mo:core/Runtime";
 import Timer "mo:core/Timer";
 
@@ -69,6 +70,19 @@ persistent actor Lab {
 
   public query func getBeats() : async Nat {
     beats
+  };
+
+  // Allocates enough to grow the heap, then (optionally) traps: the growth must not survive.
+  public query func bigQuery(n : Nat) : async Nat {
+    let a = Array.tabulate<Nat>(n, func i = i);
+    count += 1;
+    a.size()
+  };
+
+  public func bigThenTrap(n : Nat) : async Nat {
+    let a = Array.tabulate<Nat>(n, func i = i);
+    count += a.size();
+    Runtime.trap("trap after growing the heap")
   };
 
   public func burn(n : Nat) : async Nat {
