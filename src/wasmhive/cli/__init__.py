@@ -12,22 +12,36 @@ from ._common import WasmhiveGroup
 
 __all__ = ["main"]
 
-# One module per command (or command group); each registers itself on `main` when imported.
-COMMAND_MODULES = [
-    "run",
-    "up",
-    "inspect",
-    "bench",
-    "new",
-    "build",
-    "contract",
-    "call",
-    "wit",
-    "bindgen",
-]
+# Command name -> the module (`cli/_<module>.py`) that registers it on `main` when imported.
+# Modules are imported only when their command runs (or for --help): start-up stays small.
+COMMANDS = {
+    "run": "run",
+    "up": "up",
+    "inspect": "inspect",
+    "bench": "bench",
+    "new": "new",
+    "build": "build",
+    "watch": "build",
+    "contract": "contract",
+    "call": "call",
+    "wit": "wit",
+    "bindgen": "bindgen",
+}
+COMMAND_MODULES = sorted(set(COMMANDS.values()))
 
 
-@click.group(cls=WasmhiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(WasmhiveGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"{__name__}._{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="wasmhive")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
@@ -41,10 +55,6 @@ def main(verbose: int) -> None:
     from ._common import setup_logging
 
     setup_logging(verbose)
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}._{_name}")
 
 
 if __name__ == "__main__":  # pragma: no cover
