@@ -151,3 +151,24 @@ def test_cli_stub_imports(kitchen_wasm: Path) -> None:
     code, out = _cli("call", str(kitchen_wasm), "log-twice", "hi", "--stub-imports")
     assert code == 134
     assert "import test:kitchen/sink.log is not provided" in out
+
+
+def test_bindgen_provider_protocols_for_imports(kitchen_wasm: Path, tmp_path: Path) -> None:
+    code, out = _cli("bindgen", str(kitchen_wasm), "-o", str(tmp_path / "kitchen"), "--name", "kitchen")
+    assert code == 0, out
+    (tmp_path / "prov.py").write_text(
+        "from typing import TYPE_CHECKING\n\n"
+        "if TYPE_CHECKING:\n    from kitchen import TestKitchenOpsProvider, TestKitchenSinkProvider\n\n\n"
+        "class Ops:\n"
+        "    def greet(self, name: str) -> str:\n        return name\n\n"
+        "    def stats(self, values: list[int]) -> dict[str, int]:\n        return {}\n\n"
+        "    def divide(self, a: int, b: int) -> int:\n        return a\n\n\n"
+        "class BadSink:\n"
+        "    def log(self, level: int, msg: str) -> None:\n        pass\n\n\n"
+        "ok: 'TestKitchenOpsProvider' = Ops()\n"
+        "bad: 'TestKitchenSinkProvider' = BadSink()\n")
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy"), "prov.py"]
+    proc = subprocess.run(mypy, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout
+    errors = [ln for ln in proc.stdout.splitlines() if ": error:" in ln]
+    assert len(errors) == 1 and "BadSink" in errors[0], proc.stdout  # only the bad sink
