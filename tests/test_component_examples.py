@@ -104,7 +104,7 @@ def test_cli_wit(math_c: Path) -> None:
     assert names == ["add", "docs:math/ops"]
 
 
-def test_bindgen_stubs_type_check(math_c: Path, tmp_path: Path) -> None:
+def test_bindgen_stubs_type_check(math_c: Path, tmp_path: Path, guest_cache: Path) -> None:
     code, out = _cli("bindgen", str(math_c), "-o", str(tmp_path / "calc"))
     assert code == 0, out
     (tmp_path / "good.py").write_text(
@@ -120,7 +120,8 @@ def test_bindgen_stubs_type_check(math_c: Path, tmp_path: Path) -> None:
         "wrong: str = calc.exports.add(3, 4)\n"
         "calc.exports.add('x', 4)\n"
         "calc.exports.ops.nope()\n")
-    mypy = [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", str(tmp_path / ".mypy")]
+    # mypy's cache is shared across sessions (it would re-analyse wasmhive itself every time).
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", str(guest_cache / "mypy")]
     good = subprocess.run([*mypy, "good.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert good.returncode == 0, good.stdout + good.stderr
     bad = subprocess.run([*mypy, "bad.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -153,7 +154,7 @@ def test_cli_stub_imports(kitchen_wasm: Path) -> None:
     assert "import test:kitchen/sink.log is not provided" in out
 
 
-def test_bindgen_provider_protocols_for_imports(kitchen_wasm: Path, tmp_path: Path) -> None:
+def test_bindgen_provider_protocols_for_imports(kitchen_wasm: Path, tmp_path: Path, guest_cache: Path) -> None:
     code, out = _cli("bindgen", str(kitchen_wasm), "-o", str(tmp_path / "kitchen"), "--name", "kitchen")
     assert code == 0, out
     (tmp_path / "prov.py").write_text(
@@ -167,7 +168,7 @@ def test_bindgen_provider_protocols_for_imports(kitchen_wasm: Path, tmp_path: Pa
         "    def log(self, level: int, msg: str) -> None:\n        pass\n\n\n"
         "ok: 'TestKitchenOpsProvider' = Ops()\n"
         "bad: 'TestKitchenSinkProvider' = BadSink()\n")
-    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy"), "prov.py"]
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(guest_cache / "mypy"), "prov.py"]
     proc = subprocess.run(mypy, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout
     errors = [ln for ln in proc.stdout.splitlines() if ": error:" in ln]
