@@ -110,3 +110,28 @@ watch = ["*.py"]
     before = snapshot(files)
     (tmp_path / "src" / "a.py").write_text("22")
     assert snapshot(files) != before
+
+
+def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    dest = tmp_path / "w"
+    assert CliRunner().invoke(main, ["new", "http-wat", "w", "-o", str(dest)]).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "watch", str(dest),
+                             "--no-up", "--interval", "0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wasm = dest / "main.wasm"
+        deadline = time.monotonic() + 60
+        while not wasm.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = wasm.read_bytes()
+        src = dest / "main.wat"
+        src.write_text(src.read_text().replace("Hello from", "Changed! Hello from"))
+        while wasm.read_bytes() == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert b"Changed!" in wasm.read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -216,3 +216,20 @@ def test_up_flags_variable_key_value_runtime_config(app_dir: Path, redis_url: st
     finally:
         server.kill()
     assert not (app_dir / ".wasmhive" / "key_value.db").exists()  # the runtime config chose Redis
+
+
+def test_mounted_in_starlette(app_dir: Path, runtime: Runtime) -> None:
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    import wasmhive
+
+    async def run(web: Starlette) -> tuple[str, str]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://test") as client:
+            return (await client.get("/wasm/api/hello")).text, (await client.get("/wasm/cgi/x")).text
+
+    with wasmhive.App.load(app_dir, runtime=runtime) as app:
+        hello, cgi = asyncio.run(run(Starlette(routes=[Mount("/wasm", app=app.asgi())])))
+    assert hello.endswith("visitor #1.\n") and cgi.startswith("Hello from C")

@@ -7,6 +7,7 @@ from wasmhive import errors
 
 # Add a name here when you add it to wasmhive/__init__.py, and only then.
 EXPECTED = {
+    "App",
     "BuildError",
     "CapabilityDenied",
     "Compiled",

@@ -1,5 +1,6 @@
 """wasmhive: a WebAssembly application platform for Python, on wasmtime."""
 
+from .app import App
 from .errors import (
     BuildError,
     CapabilityDenied,
@@ -17,6 +18,7 @@ from .runtime import Compiled, EngineSettings, Instance, Limits, Preopen, RunRes
 __version__ = "0.1.0"
 
 __all__ = [
+    "App",
     "BuildError",
     "CapabilityDenied",
     "Compiled",
