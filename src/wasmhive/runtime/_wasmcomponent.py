@@ -11,15 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidModule
-from ._wasmparse import (
-    COMPONENT_SECTIONS,
-    CoreModule,
-    Custom,
-    Section,
-    _custom,
-    _parse_at,
-    _sections,
-)
+from ._wasmmodel import CoreModule, Custom, Section
+from ._wasmparse import COMPONENT_SECTIONS, _custom, _parse_at, _sections
 from ._wasmread import Reader, malformed
 
 __all__ = ["Component", "FuncHint", "TypeKey"]
