@@ -121,6 +121,9 @@ def test_inter_canister_calls(vm: ContractVM, canisters: dict[str, bytes]) -> No
     assert vm.call("caller", "bumpTwice", f'(principal "{counter.id.text}")') == "(2 : nat)"
     assert vm.call("counter", "get") == "(2 : nat)"
     assert vm.call("caller", "readVia", f'(principal "{counter.id.text}")') == "(2 : nat)"
+    height, h = vm.height, vm.state_hash()
+    assert vm.call("caller", "sumVia", f'(principal "{counter.id.text}")') == "(4 : nat)"  # composite query
+    assert vm.height == height and vm.state_hash() == h
     # A call to a method the callee lacks comes back as a reject the caller can catch.
     assert vm.call("caller", "callMissing", f'(principal "{counter.id.text}")') == '("caught")'
 

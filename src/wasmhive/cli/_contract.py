@@ -94,7 +94,7 @@ def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json:
             data = encode_args(c, method, args or "()")
         caller = _caller(ctx, identity)
         if query is None:  # like `dfx canister call`: a query method is called as a query
-            query = c.export_kind(method) == "query"
+            query = c.export_kind(method) in ("query", "composite_query")
         r = vm.query(c, method, data, caller) if query else vm.update(c, method, data, caller)
         if not r.ok:
             fail(f"rejected (code {r.reject_code}): {r.reject_message}", 1)

@@ -217,13 +217,15 @@ class Canister:
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, func: wasmtime.Func | None, args: tuple[int, ...], ctx: MessageContext,
-            kinds: tuple[bool, ...] = ()) -> int:
+            kinds: tuple[bool, ...] = (), fresh: bool = True) -> int:
         """Run `func` for one message with fuel `ctx.fuel_limit`; returns instructions used (trap in ctx).
 
         `func` is an export checked at instantiation ([] -> []) or a callback checked by `callback()`.
+        `fresh=False` continues an uncommitted run (a composite query's later messages).
         """
         self.ctx = ctx
-        self._stable_size0 = len(self.stable)
+        if fresh:
+            self._stable_size0 = len(self.stable)
         store = self.store
         store.set_fuel(ctx.fuel_limit)
         try:

@@ -25,7 +25,7 @@ __all__ = ["define_ic0"]
 log = logging.getLogger("wasmhive.contracts")
 MAX_STABLE_PAGES = 1 << 20  # 64 GiB in 64 KiB pages (the IC's stable memory cap is of this order)
 _REPLY_KINDS = {"update", "query", "reply", "reject", "composite_query"}
-_CALL_KINDS = {"update", "reply", "reject", "timer", "heartbeat"}  # may make calls
+_CALL_KINDS = {"update", "reply", "reject", "timer", "heartbeat", "composite_query"}  # may make calls
 
 
 def _u128(value: int) -> bytes:

@@ -278,6 +278,8 @@ class ContractVM:
             if func is None:
                 return Reply("rejected", reject_code=DESTINATION_INVALID,
                              reject_message=f"canister {c.name} has no query method {method!r}")
+            if f"canister_composite_query {method}" in c.exports:
+                return self._composite(c, func, method, arg, caller)
             cc = CallContext(caller.raw, ("query", None))
             ctx = MessageContext("query", method, arg, caller.raw, self.time_ns or self._now(), cc,
                                  fuel_limit=MAX_QUERY_INSTRUCTIONS)
@@ -295,6 +297,107 @@ class ContractVM:
                              reject_message=f"canister {c.name} did not reply")
             return Reply("replied", ctx.reply, instructions=used)
 
+    def _composite(self, c: Canister, func: Any, method: str, arg: bytes, caller: Principal) -> Reply:
+        """A composite query: it may call query methods (of any canister) and await them. Every message
+        runs without committing; at the end every canister touched is rolled back."""
+        now = self.time_ns or self._now()
+        holder = _Holder()
+        touched: dict[bytes, tuple[int, int, bytes]] = {}
+        queue: deque[tuple[Any, ...]] = deque()
+        total = 0
+
+        def answer(cc: CallContext, reply: bytes | None, reject: tuple[int, str] | None) -> None:
+            if cc.replied:
+                return
+            cc.replied = True
+            kind, origin = cc.origin
+            if kind == "ingress":
+                origin.reply = (Reply("replied", reply) if reply is not None else
+                                Reply("rejected", reject_code=reject[0] if reject else CANISTER_ERROR,
+                                      reject_message=reject[1] if reject else ""))
+            else:
+                queue.append(("resp", origin, reply, reject))
+
+        def run(t: Canister, f: Any, args: tuple[int, ...], ctx: MessageContext, kinds: tuple[bool, ...]) -> None:
+            nonlocal total
+            cc = ctx.call_ctx
+            assert cc is not None
+            if ctx.kind == "query":
+                # A plain query runs on committed state and is undone at once (canister runtimes such
+                # as Motoko's expect every message to start from a committed state).
+                if t.id.raw in touched:
+                    answer(cc, None, (CANISTER_REJECT, f"{t.name} is busy in this composite query: calling it "
+                                                       "again from the same composite query is not supported"))
+                    return
+                saved = (t.cycles, t.timer, t.certified)
+                total += t.run(f, args, ctx, kinds)
+                t.rollback()
+                t.cycles, t.timer, t.certified = saved
+            else:
+                first = t.id.raw not in touched
+                if first:
+                    touched[t.id.raw] = (t.cycles, t.timer, t.certified)
+                total += t.run(f, args, ctx, kinds, fresh=first)
+            if ctx.kind in ("reply", "reject"):
+                cc.outstanding -= 1
+            if ctx.trap is not None:
+                answer(cc, None, (CANISTER_ERROR, f"canister {t.name} trapped: {ctx.trap}"))
+                return
+            for out in ctx.calls:
+                cc.outstanding += 1
+                queue.append(("call", out.callee, out.method, bytes(out.data), t.id.raw,
+                              CallContext(t.id.raw, ("call", out)), None))
+            if ctx.reply is not None or ctx.rejected is not None:
+                answer(cc, ctx.reply, ctx.rejected)
+            elif cc.outstanding <= 0:
+                answer(cc, None, (CANISTER_ERROR, f"canister {t.name} did not reply"))
+
+        queue.append(("call", c.id.raw, method, arg, caller.raw, CallContext(caller.raw, ("ingress", holder)), func))
+        steps = 0
+        try:
+            while queue and steps < 10_000 and total < MAX_UPDATE_INSTRUCTIONS:
+                steps += 1
+                item = queue.popleft()
+                if item[0] == "call":
+                    _, target, m, a, who, cc, f = item
+                    t = self.canisters.get(target)
+                    kind = "query"
+                    if t is not None and f is None:
+                        f = t.exports.get(f"canister_query {m}")
+                        if f is None:
+                            f = t.exports.get(f"canister_composite_query {m}")
+                            kind = "composite_query"
+                    elif t is not None:
+                        kind = "composite_query"
+                    if t is None or f is None:
+                        answer(cc, None, (DESTINATION_INVALID, f"no query method {m!r} on {Principal(target)}"))
+                        continue
+                    run(t, f, (), MessageContext(kind, m, a, who, now, cc, fuel_limit=MAX_QUERY_INSTRUCTIONS), ())
+                else:
+                    _, call, reply, reject = item
+                    t = self.canisters[call.caller.raw]
+                    kind = "reply" if reply is not None else "reject"
+                    fun, env = call.reply if reply is not None else call.reject
+                    ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, now,
+                                         call.context, reject_code=reject[0] if reject else 0,
+                                         reject_msg=reject[1] if reject else "", fuel_limit=MAX_QUERY_INSTRUCTIONS)
+                    t.ctx = ctx
+                    try:
+                        cb, kinds = t.callback(fun)
+                    except Exception:  # a bad table entry: Canister.trap recorded why
+                        answer(call.context, None, (CANISTER_ERROR, ctx.trap or "bad callback"))
+                        continue
+                    run(t, cb, (env,), ctx, kinds)
+        finally:
+            for cid, saved in touched.items():
+                t = self.canisters[cid]
+                t.rollback()
+                t.cycles, t.timer, t.certified = saved
+        r = holder.reply or Reply("rejected", reject_code=CANISTER_ERROR,
+                                  reject_message="the composite query did not finish within its limits")
+        r.instructions = total
+        return r
+
     def call(self, ref: str | Principal | Canister, method: str, args: str = "()", *,
              caller: Principal = ANONYMOUS) -> str:
         """Call with Candid text arguments (query or update, as the canister declares the method);
@@ -303,7 +406,7 @@ class ContractVM:
 
         c = self.canister(ref)
         data = encode_args(c, method, args)
-        r = self.query(c, method, data, caller) if c.export_kind(method) == "query" else \
+        r = self.query(c, method, data, caller) if c.export_kind(method) in ("query", "composite_query") else \
             self.update(c, method, data, caller)
         if not r.ok:
             raise ContractReject(r.reject_code, r.reject_message)

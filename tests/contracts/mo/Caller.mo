@@ -16,6 +16,14 @@ persistent actor Caller {
     await c.get()
   };
 
+  // A composite query: awaits query methods of another canister, answers without changing anything.
+  public composite query func sumVia(target : Principal) : async Nat {
+    let c : CounterApi = actor (Principal.toText(target));
+    let a = await c.get();
+    let b = await c.get();
+    a + b
+  };
+
   public func callMissing(target : Principal) : async Text {
     let c : actor { nothere : () -> async Nat } = actor (Principal.toText(target));
     try { ignore await c.nothere(); "no error" } catch (e) { "caught" }
