@@ -60,8 +60,11 @@ class HttpApp:
     # -- construction helpers ------------------------------------------------------------------------
     @classmethod
     def from_component(cls, source: Any, *, runtime: Any = None, route: str = "/...", name: str | None = None,
-                       limits: ServerLimits | None = None, **executor_options: Any) -> HttpApp:
-        """One `wasi:http` component (a path, bytes or `Compiled`) served on `route`."""
+                       server_limits: ServerLimits | None = None, **executor_options: Any) -> HttpApp:
+        """One `wasi:http` component (a path, bytes or `Compiled`) served on `route`.
+
+        `executor_options` go to `WasiHttpExecutor` (`limits=Limits(...)`, `env`, `outbound`, ...).
+        """
         from pathlib import Path
 
         from ..runtime import Runtime
@@ -72,7 +75,7 @@ class HttpApp:
         if name is None:
             name = Path(source).stem if isinstance(source, (str, Path)) else "component"
         ex = WasiHttpExecutor(rt, source, name=name, **executor_options)
-        return cls([(route, ex)], limits=limits, on_close=rt.close if owned else None)
+        return cls([(route, ex)], limits=server_limits, on_close=rt.close if owned else None)
 
     def asgi(self) -> HttpApp:
         """The ASGI application (this object): mount it in Starlette/FastAPI or serve it with uvicorn."""
