@@ -474,6 +474,7 @@ class ContractVM:
         root.setdefault("time", self._now() if self._replay is None else root.get("time", self.time_ns))
         self.time_ns = max(self.time_ns, root["time"])
         self._root_reply = holder
+        self._rand_counter = 0
         kind = root["kind"]
         if kind == "install":
             self._install(root, holder)
@@ -804,8 +805,11 @@ class ContractVM:
         from ._candid import encode
 
         if method == "raw_rand":
+            # Deterministic: seeded by the log's chain hash (unique per message) and a count per root,
+            # so a replay draws the same bytes.
             self._rand_counter += 1
-            seed = hashlib.sha256(b"wasmhive raw_rand" + self.last_hash + self._rand_counter.to_bytes(8, "big"))
+            seed = hashlib.sha256(b"wasmhive raw_rand" + self.last_hash + self.height.to_bytes(8, "big")
+                                  + self._rand_counter.to_bytes(8, "big"))
             self._answer(cc, encode(["blob"], [seed.digest()]), None)
             return
         self._answer(cc, None, (DESTINATION_INVALID,

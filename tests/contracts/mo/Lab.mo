@@ -1,5 +1,6 @@
 // A test canister exercising the VM's semantics: traps, mutating queries, self calls, timers.
 import Array "mo:core/Array";
+import Random "mo:core/Random";
 import Runtime "mo:core/Runtime";
 import Timer "mo:core/Timer";
 
@@ -83,6 +84,11 @@ persistent actor Lab {
     let a = Array.tabulate<Nat>(n, func i = i);
     count += a.size();
     Runtime.trap("trap after growing the heap")
+  };
+
+  // Randomness from the management canister (raw_rand): deterministic on the VM, fresh per message.
+  public func dice() : async Blob {
+    await Random.blob()
   };
 
   public func burn(n : Nat) : async Nat {
