@@ -9,9 +9,8 @@ out (chunk by chunk, as the guest flushes). One access-log line is written per r
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -52,7 +51,7 @@ class HttpApp:
                  on_close: Callable[[], None] | None = None) -> None:
         self.router = routes if isinstance(routes, Router) else Router(list(routes))
         self.limits = limits or ServerLimits()
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.limits.threads, thread_name_prefix="wasmhive-guest")
+        self.pool = _Workers(self.limits.threads)
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
@@ -82,7 +81,7 @@ class HttpApp:
         return self
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         if self._on_close is not None:
             self._on_close()
 
@@ -126,13 +125,15 @@ class HttpApp:
         with self._lock:
             self._inflight -= 1
 
-    def _run(self, executor: Executor, ex: Exchange) -> None:
+    def _run(self, executor: Executor, ex: Exchange, done: Callable[[], None]) -> None:
         try:
             executor.run(ex)
         except Exception as e:  # executors should not raise; if one does, the client still gets an answer
             log.exception("executor %s failed", getattr(executor, "name", executor))
             ex.failure = str(e)
             ex.respond(500, [], b"")
+        finally:
+            done()
 
     def _access(self, req: Request, status: int, sent: int, t0: float, component: str) -> None:
         access_log.info('%s "%s %s HTTP/%s" %d %d %.1fms %s', req.client, req.method, req.path_with_query,
@@ -154,9 +155,14 @@ class HttpApp:
         ex = Exchange(req, BufferInput(req.body), route=match.route.raw, component=getattr(executor, "name", ""))
         event = threading.Event()
         ex.notify = event.set
+        finished = threading.Event()
+
+        def done() -> None:
+            finished.set()
+            event.set()
+
         try:
-            fut = self.pool.submit(self._run, executor, ex)
-            fut.add_done_callback(lambda f: event.set())
+            self.pool.submit(self._run, executor, ex, done)
             chunks: list[bytes] = []
             while True:
                 event.wait()
@@ -166,9 +172,9 @@ class HttpApp:
                     chunks += got
                     if state != "open":
                         break
-                elif fut.done():
+                elif finished.is_set():
                     break
-            fut.result()
+            finished.wait()
         finally:
             self._release()
         assert ex.status is not None
@@ -192,12 +198,22 @@ class HttpApp:
             await _send_whole(send, early)
             self._access(req, early.status, len(early.body), t0, "")
             return
-        try:
-            await self._serve(scope, receive, send, req, match, t0)
-        finally:
-            self._release()
+        released = False
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, req: Request, match: Any, t0: float) -> None:
+        def release() -> None:
+            # The cap counts running instances: a slow client still reading a response holds none.
+            nonlocal released
+            if not released:
+                released = True
+                self._release()
+
+        try:
+            await self._serve(scope, receive, send, req, match, t0, release)
+        finally:
+            release()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, req: Request, match: Any, t0: float,
+                     release: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         executor = match.target
         waker = Waker()
@@ -261,8 +277,14 @@ class HttpApp:
             body = channel
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""))
         ex.notify = notify
-        fut = loop.run_in_executor(self.pool, self._run, executor, ex)
-        fut.add_done_callback(lambda f: wake.set())
+        finished = asyncio.Event()
+
+        def on_done() -> None:
+            release()
+            finished.set()
+            wake.set()
+
+        self.pool.submit(self._run, executor, ex, lambda: loop.call_soon_threadsafe(on_done))
         while not ex.responded:
             await wake.wait()
             wake.clear()
@@ -282,8 +304,9 @@ class HttpApp:
             if state_ == "open":
                 # Most guests flush once then finish right away: a moment's wait lets such a body go
                 # out whole (content-length, no chunked encoding) at no cost to real streams.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 0.002)
+                timer = loop.call_later(0.002, wake.set)
+                await wake.wait()
+                timer.cancel()
                 wake.clear()
                 more, state_ = out.take()
                 chunks += more
@@ -300,7 +323,9 @@ class HttpApp:
                 await send({"type": "http.response.start", "status": status, "headers": raw_headers})
                 while True:
                     for c in chunks:
-                        await send({"type": "http.response.body", "body": c, "more_body": True})
+                        # A client that stops reading is dropped after `client_timeout`.
+                        await asyncio.wait_for(send({"type": "http.response.body", "body": c, "more_body": True}),
+                                               self.limits.client_timeout)
                         sent += len(c)
                     if state_ == "finished":
                         await send({"type": "http.response.body", "body": b""})
@@ -312,11 +337,11 @@ class HttpApp:
                     await wake.wait()
                     wake.clear()
                     chunks, state_ = out.take()
-        except OSError:
-            out.cancel()  # the client went away: the guest's next write fails
+        except (OSError, TimeoutError):
+            out.cancel()  # the client went away (or stopped reading): the guest's next write fails
         finally:
             self._access(req, status, sent, t0, ex.component)
-        await fut
+        await finished.wait()
 
     async def _read_all(self, receive: Receive, declared: int) -> bytes:
         parts, total = [], 0
@@ -344,6 +369,33 @@ class HttpApp:
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Workers:
+    """Guest threads fed from one C-implemented queue (lighter per request than a ThreadPoolExecutor
+    plus `run_in_executor`'s future chaining)."""
+
+    def __init__(self, n: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._loop, name=f"wasmhive-guest-{i}", daemon=True)
+                         for i in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args = job
+            fn(*args)
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self._jobs.put((fn, args))
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 class _ClientGone(Exception):
