@@ -135,3 +135,39 @@ def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_new_build_serve_http_js(tmp_path: Path) -> None:
+    """http-js: npm packages (cached across sessions), jco componentize, served by the HTTP trigger."""
+    import shutil
+    import subprocess
+
+    from wasmhive.app._templates import TEMPLATES_DIR
+    from wasmhive.app.toolchains import build_cached
+    from wasmhive.http import HttpApp, Request
+
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        pytest.skip("node/npm are not installed")
+    template = TEMPLATES_DIR / "http-js" / "content"
+    npm_cache = Path(__file__).parent / ".guest-cache" / "jco-npm"
+    if not (npm_cache / ".complete").exists():
+        npm_cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template / "package.json", npm_cache / "package.json")
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=npm_cache, check=True)
+        (npm_cache / ".complete").write_text("")
+
+    def build(dest: Path) -> None:
+        project = tmp_path / "js"
+        r = CliRunner().invoke(main, ["new", "http-js", "js", "-o", str(project)])
+        assert r.exit_code == 0, r.output
+        (project / "node_modules").symlink_to(npm_cache / "node_modules")
+        r = CliRunner().invoke(main, ["build", str(project)])
+        assert r.exit_code == 0, r.output
+        shutil.copy(project / "app.wasm", dest)
+
+    wasm = build_cached("http-js-template", sorted(template.rglob("*.*")), build,
+                        tool_version=(npm_cache / "package.json").read_text())
+    with HttpApp.from_component(wasm) as app:
+        r = app.handle(Request("GET", "/hi"))
+    assert (r.status, r.text) == (200, "Hello from js (JS)! You asked for /hi\n")

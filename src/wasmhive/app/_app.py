@@ -118,7 +118,12 @@ class App:
             routes: list[tuple[str, tuple[int, str]]] = []
             for i, trig in enumerate(config.triggers):
                 if trig.route is None:
-                    continue  # private: reachable only from inside the app (not supported yet)
+                    # Private: reachable only through the app's own `self` requests, which we do not route yet.
+                    msg = (f"{config.manifest_path}: component `{trig.component}` has a private route; it is "
+                           "not reachable (requests to `self` are not supported yet)")
+                    config.warnings.append(msg)
+                    log.warning("%s", msg)
+                    continue
                 routes.append((trig.route, (i, trig.component or f"static:{trig.route}")))
             self.router: Router = Router(routes, base=config.base)
             for w in self.router.warnings:
