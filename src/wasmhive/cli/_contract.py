@@ -65,7 +65,7 @@ def deploy(ctx: click.Context, wasm: str, name: str | None, arg_text: str, cycle
            identity: str | None) -> None:
     """Install a canister module (.wasm or .wat)."""
     from ..contracts import encode, parse_args
-    from ..contracts._vm import DEFAULT_CYCLES
+    from ..contracts._types import DEFAULT_CYCLES
 
     data = Path(wasm).read_bytes()
     if Path(wasm).suffix == ".wat":

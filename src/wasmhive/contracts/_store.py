@@ -23,7 +23,8 @@ from ._principal import Principal
 from ._wasm import PAGE
 
 if TYPE_CHECKING:
-    from ._vm import ContractVM, Entry
+    from ._types import Entry
+    from ._vm import ContractVM
 
 __all__ = ["StateStore", "load_entries", "replay"]
 
@@ -66,7 +67,7 @@ class StateStore:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_file.close()
-            from ._vm import ContractError
+            from ._types import ContractError
 
             raise ContractError(f"{directory} is in use by another wasmhive process (one contract VM per "
                                 "state directory: stop it, or use its HTTP API)") from None
@@ -203,7 +204,7 @@ class StateStore:
 
 
 def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:
-    from ._vm import Entry
+    from ._types import Entry
 
     out = []
     for (height, kind, root, canister, method, caller, arg_hash, reply_hash, state_hash, time, instr, prev, h,
@@ -217,7 +218,8 @@ def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:
 
 def replay(vm: ContractVM, entries: list[Entry], modules: Any) -> None:
     """Re-execute the roots in `entries` on `vm`, checking every produced entry against the log."""
-    from ._vm import ContractError, _Holder
+    from ._messages import Holder
+    from ._types import ContractError
 
     vm._replay = deque(entries)
     try:
@@ -231,7 +233,7 @@ def replay(vm: ContractVM, entries: list[Entry], modules: Any) -> None:
             root = {k: _dec(v) for k, v in json.loads(rj).items()}
             if "module" in root:
                 root["wasm"] = modules(root.pop("module"))
-            holder = _Holder()
+            holder = Holder()
             vm._root(root, holder)
             if root["kind"] in ("install", "upgrade") and (holder.reply is None or not holder.reply.ok):
                 raise ContractError(f"replaying {root['kind']} at height {e.height} failed")

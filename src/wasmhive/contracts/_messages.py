@@ -1,0 +1,433 @@
+"""Executing messages: install and upgrade, calls and callbacks, replicated and composite queries,
+timers, the emulated management canister. A mixin of `ContractVM` (which owns the state it uses)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from typing import Any
+
+from ..errors import WasmhiveError
+from ..runtime import Runtime
+from ._candid_text import Service
+from ._canister import Call, CallContext, Canister, MessageContext
+from ._principal import MANAGEMENT, Principal, canister_principal
+from ._types import (
+    BASE_FEE,
+    CANISTER_ERROR,
+    CANISTER_REJECT,
+    DESTINATION_INVALID,
+    INSTRUCTIONS_PER_CYCLE,
+    MAX_QUERY_INSTRUCTIONS,
+    MAX_UPDATE_INSTRUCTIONS,
+    SYS_TRANSIENT,
+    Entry,
+    Reply,
+)
+
+__all__ = ["Holder", "MessageExecution"]
+
+
+class Holder:
+    """Where the reply to an ingress message (or a root) lands."""
+
+    reply: Reply | None = None
+
+
+class MessageExecution:
+    """Message execution for `ContractVM` (the attributes below are the VM's)."""
+
+    runtime: Runtime
+    canisters: dict[bytes, Canister]
+    names: dict[str, bytes]
+    next_index: int
+    height: int
+    last_hash: bytes
+    time_ns: int
+    _queue: deque[tuple[Any, ...]]
+    _rand_counter: int
+
+    def _now(self) -> int:
+        raise NotImplementedError
+
+    def _log(self, kind: str, root: bool, c: Canister, method: str, caller: bytes, arg: bytes, reply: bytes,
+             instructions: int, root_data: dict[str, Any] | None) -> Entry:
+        raise NotImplementedError
+
+    def _prepare_module(self, wasm: bytes) -> tuple[bytes, Any, Any]:
+        raise NotImplementedError
+
+    def _service(self, info: Any, did: str | None) -> Service | None:
+        raise NotImplementedError
+
+    def _composite(self, c: Canister, func: Any, method: str, arg: bytes, caller: Principal) -> Reply:
+        """A composite query: it may call query methods (of any canister) and await them. Every message
+        runs without committing; at the end every canister touched is rolled back."""
+        now = self.time_ns or self._now()
+        holder = Holder()
+        touched: dict[bytes, tuple[int, int, bytes]] = {}
+        queue: deque[tuple[Any, ...]] = deque()
+        total = 0
+
+        def answer(cc: CallContext, reply: bytes | None, reject: tuple[int, str] | None) -> None:
+            if cc.replied:
+                return
+            cc.replied = True
+            kind, origin = cc.origin
+            if kind == "ingress":
+                origin.reply = (Reply("replied", reply) if reply is not None else
+                                Reply("rejected", reject_code=reject[0] if reject else CANISTER_ERROR,
+                                      reject_message=reject[1] if reject else ""))
+            else:
+                queue.append(("resp", origin, reply, reject))
+
+        def run(t: Canister, f: Any, args: tuple[int, ...], ctx: MessageContext, kinds: tuple[bool, ...]) -> None:
+            nonlocal total
+            cc = ctx.call_ctx
+            assert cc is not None
+            if ctx.kind == "query":
+                # A plain query runs on committed state and is undone at once (canister runtimes such
+                # as Motoko's expect every message to start from a committed state).
+                if t.id.raw in touched:
+                    answer(cc, None, (CANISTER_REJECT, f"{t.name} is busy in this composite query: calling it "
+                                                       "again from the same composite query is not supported"))
+                    return
+                saved = (t.cycles, t.timer, t.certified)
+                total += t.run(f, args, ctx, kinds)
+                t.rollback()
+                t.cycles, t.timer, t.certified = saved
+            else:
+                first = t.id.raw not in touched
+                if first:
+                    touched[t.id.raw] = (t.cycles, t.timer, t.certified)
+                total += t.run(f, args, ctx, kinds, fresh=first)
+            if ctx.kind in ("reply", "reject"):
+                cc.outstanding -= 1
+            if ctx.trap is not None:
+                answer(cc, None, (CANISTER_ERROR, f"canister {t.name} trapped: {ctx.trap}"))
+                return
+            for out in ctx.calls:
+                cc.outstanding += 1
+                queue.append(("call", out.callee, out.method, bytes(out.data), t.id.raw,
+                              CallContext(t.id.raw, ("call", out)), None))
+            if ctx.reply is not None or ctx.rejected is not None:
+                answer(cc, ctx.reply, ctx.rejected)
+            elif cc.outstanding <= 0:
+                answer(cc, None, (CANISTER_ERROR, f"canister {t.name} did not reply"))
+
+        queue.append(("call", c.id.raw, method, arg, caller.raw, CallContext(caller.raw, ("ingress", holder)), func))
+        steps = 0
+        try:
+            while queue and steps < 10_000 and total < MAX_UPDATE_INSTRUCTIONS:
+                steps += 1
+                item = queue.popleft()
+                if item[0] == "call":
+                    _, target, m, a, who, cc, f = item
+                    t = self.canisters.get(target)
+                    kind = "query"
+                    if t is not None and f is None:
+                        f = t.exports.get(f"canister_query {m}")
+                        if f is None:
+                            f = t.exports.get(f"canister_composite_query {m}")
+                            kind = "composite_query"
+                    elif t is not None:
+                        kind = "composite_query"
+                    if t is None or f is None:
+                        answer(cc, None, (DESTINATION_INVALID, f"no query method {m!r} on {Principal(target)}"))
+                        continue
+                    run(t, f, (), MessageContext(kind, m, a, who, now, cc, fuel_limit=MAX_QUERY_INSTRUCTIONS), ())
+                else:
+                    _, call, reply, reject = item
+                    t = self.canisters[call.caller.raw]
+                    kind = "reply" if reply is not None else "reject"
+                    fun, env = call.reply if reply is not None else call.reject
+                    ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, now,
+                                         call.context, reject_code=reject[0] if reject else 0,
+                                         reject_msg=reject[1] if reject else "", fuel_limit=MAX_QUERY_INSTRUCTIONS)
+                    t.ctx = ctx
+                    try:
+                        cb, kinds = t.callback(fun)
+                    except Exception:  # a bad table entry: Canister.trap recorded why
+                        answer(call.context, None, (CANISTER_ERROR, ctx.trap or "bad callback"))
+                        continue
+                    run(t, cb, (env,), ctx, kinds)
+        finally:
+            for cid, saved in touched.items():
+                t = self.canisters[cid]
+                t.rollback()
+                t.cycles, t.timer, t.certified = saved
+        r = holder.reply or Reply("rejected", reject_code=CANISTER_ERROR,
+                                  reject_message="the composite query did not finish within its limits")
+        r.instructions = total
+        return r
+
+    def _install(self, root: dict[str, Any], holder: Holder) -> None:
+        wasm = root["wasm"]
+        instrumented, info, module = self._prepare_module(wasm)
+        cid = canister_principal(self.next_index)
+        name = root.get("name") or cid.text
+        c = Canister(self, cid, name, wasm, instrumented, info, module, self._service(info, root.get("did")),
+                     [root["caller"]], root["cycles"])
+        ctx = MessageContext("start", time=self.time_ns, caller=root["caller"], fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+        c.run_start(ctx)
+        used = 0
+        if ctx.trap is None:
+            init = c.exports.get("canister_init")
+            ctx = MessageContext("init", "canister_init", root["arg"], root["caller"], self.time_ns,
+                                 fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+            used = c.run(init, (), ctx) if init is not None else 0
+        if ctx.trap is not None:
+            holder.reply = Reply("rejected", reject_code=CANISTER_ERROR,
+                                 reject_message=f"canister_init trapped: {ctx.trap}")
+            return
+        c.cycles = max(0, c.cycles - self._fee(used))
+        c.reset_tracking()
+        c.did_text = root.get("did")  # type: ignore[attr-defined]
+        self.next_index += 1
+        self.canisters[cid.raw] = c
+        self.names[name] = cid.raw
+        self._log("install", True, c, name, root["caller"], hashlib.sha256(wasm).digest() + root["arg"],
+                  b"", used, root)
+        holder.reply = Reply("replied", cid.raw, instructions=used, height=self.height)
+
+    def _upgrade(self, root: dict[str, Any], holder: Holder) -> None:
+        old = self.canisters[root["canister"]]
+        caller = root["caller"]
+        fail = None
+        ctx = MessageContext("pre_upgrade", "canister_pre_upgrade", b"", caller, self.time_ns,
+                             fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+        pre = old.exports.get("canister_pre_upgrade")
+        used = old.run(pre, (), ctx) if pre is not None else 0
+        new: Canister | None = None
+        if ctx.trap is not None:
+            fail = f"canister_pre_upgrade trapped: {ctx.trap}"
+        else:
+            try:
+                instrumented, info, module = self._prepare_module(root["wasm"])
+            except WasmhiveError as e:
+                fail = f"invalid module: {e}"
+            else:
+                new = Canister(self, old.id, old.name, root["wasm"], instrumented, info, module,
+                               self._service(info, root.get("did")), old.controllers, old.cycles)
+                new.stable = bytearray(old.stable)
+                new.version = old.version + 1
+                new.certified = old.certified
+                keep = any("enhanced-orthogonal-persistence" in k for k in info.custom)
+                if keep:
+                    import ctypes
+
+                    import numpy as np
+
+                    n = old.pages() * 4096
+                    base, _ = old.mem_base()
+                    heap = np.ctypeslib.as_array((ctypes.c_uint8 * n).from_address(base)).copy()
+                    new.load_heap(heap, None)
+                ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                new.run_start(ctx)
+                if ctx.trap is None:
+                    post = new.exports.get("canister_post_upgrade")
+                    ctx = MessageContext("post_upgrade", "canister_post_upgrade", root["arg"], caller, self.time_ns,
+                                         fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                    used += new.run(post, (), ctx) if post is not None else 0
+                if ctx.trap is not None:
+                    fail = f"upgrade trapped: {ctx.trap}"
+        if fail is not None or new is None:
+            old.rollback()
+            holder.reply = Reply("rejected", reject_code=CANISTER_ERROR, reject_message=fail or "upgrade failed")
+            return
+        new.cycles = max(0, new.cycles - self._fee(used))
+        new.reset_tracking()
+        new.dirty_heap = set(range(new.pages()))
+        new.dirty_stable = set(range(len(new.stable) // 4096))
+        new.full_rewrite = True  # type: ignore[attr-defined]
+        new.did_text = root.get("did")  # type: ignore[attr-defined]
+        self.canisters[old.id.raw] = new
+        self._log("upgrade", True, new, old.name, caller, hashlib.sha256(root["wasm"]).digest() + root["arg"],
+                  b"", used, root)
+        holder.reply = Reply("replied", old.id.raw, instructions=used, height=self.height)
+
+
+    # -- message execution ------------------------------------------------------------------------
+    def _fee(self, instructions: int) -> int:
+        return BASE_FEE + instructions // INSTRUCTIONS_PER_CYCLE
+
+    def _fuel_for(self, c: Canister) -> int:
+        return max(0, min(MAX_UPDATE_INSTRUCTIONS, (c.cycles - BASE_FEE) * INSTRUCTIONS_PER_CYCLE))
+
+    def _step(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "call":
+            self._exec_call(*msg[1:])
+        elif msg[0] == "response":
+            self._exec_response(*msg[1:])
+        elif msg[0] == "timer":
+            self._exec_timer(msg[1], msg[2])
+        elif msg[0] == "heartbeat":
+            self._exec_timer(msg[1], msg[2], "canister_heartbeat")
+
+    def _answer(self, cc: CallContext, reply: bytes | None, reject: tuple[int, str] | None,
+                instructions: int = 0) -> None:
+        if cc.replied:
+            return
+        cc.replied = True
+        kind, origin = cc.origin
+        refund, cc.cycles = cc.cycles, 0
+        if kind == "ingress":
+            r = (Reply("replied", reply, instructions=instructions) if reply is not None else
+                 Reply("rejected", reject_code=reject[0] if reject else CANISTER_ERROR,
+                       reject_message=reject[1] if reject else "", instructions=instructions))
+            r.height = self.height
+            origin.reply = r
+        elif kind == "call":
+            self._queue.append(("response", origin, reply, reject, refund))
+
+    def _exec_call(self, target: bytes, method: str, arg: bytes, caller: bytes, cc: CallContext, cycles: int,
+                   root: dict[str, Any] | None) -> None:
+        cc.cycles = cycles
+        if target == MANAGEMENT.raw:
+            self._management(method, arg, caller, cc)
+            return
+        c = self.canisters.get(target)
+        if c is None:
+            self._answer(cc, None, (DESTINATION_INVALID, f"canister {Principal(target)} does not exist"))
+            return
+        func = c.exports.get(f"canister_update {method}")
+        qfunc = c.exports.get(f"canister_query {method}")
+        if func is None and qfunc is not None and root is None:
+            self._replicated_query(c, qfunc, method, arg, caller, cc)
+            return
+        if func is None:
+            msg = (f"canister {c.name} has no update method {method!r}" if root is None or
+                   c.export_kind(method) != "query" else f"{method!r} is a query method of {c.name}: use query")
+            self._answer(cc, None, (DESTINATION_INVALID, msg))
+            if root is not None:
+                self._log("update", True, c, method, caller, arg, b"reject:3", 0, root)
+            return
+        if c.cycles < BASE_FEE:
+            self._answer(cc, None, (SYS_TRANSIENT, f"canister {c.name} is out of cycles"))
+            if root is not None:
+                self._log("update", True, c, method, caller, arg, b"reject:2", 0, root)
+            return
+        ctx = MessageContext("update", method, arg, caller, self.time_ns, cc, fuel_limit=self._fuel_for(c))
+        self._run_message(c, func, (), ctx, "update", root)
+
+    def _replicated_query(self, c: Canister, func: Any, method: str, arg: bytes, caller: bytes,
+                          cc: CallContext) -> None:
+        """A query method called by another canister: run in replicated mode (charged, logged), its
+        changes discarded as for any query."""
+        ctx = MessageContext("query", method, arg, caller, self.time_ns, cc,
+                             fuel_limit=min(MAX_QUERY_INSTRUCTIONS, self._fuel_for(c)))
+        saved = (c.cycles, c.timer, c.certified)
+        used = c.run(func, (), ctx)
+        c.rollback()
+        c.cycles, c.timer, c.certified = saved
+        cc.cycles += ctx.accepted  # cycles a discarded query accepted go back to the caller
+        c.cycles = max(0, c.cycles - self._fee(used))
+        c.commit()
+        reply = ctx.reply if ctx.trap is None else None
+        reject = ((CANISTER_ERROR, f"canister {c.name} trapped: {ctx.trap}") if ctx.trap is not None else
+                  ctx.rejected if ctx.rejected is not None else
+                  (CANISTER_ERROR, f"canister {c.name} did not reply") if ctx.reply is None else None)
+        self._log("query", False, c, method, caller, arg, reply if reply is not None else
+                  f"reject:{reject[0] if reject else 0}".encode(), used, None)
+        self._answer(cc, reply, reject, used)
+
+    def _run_message(self, c: Canister, func: Any, args: tuple[int, ...], ctx: MessageContext, kind: str,
+                     root: dict[str, Any] | None, call: Call | None = None, kinds: tuple[bool, ...] = ()) -> None:
+        saved = (c.cycles, c.timer, c.certified)
+        used = c.run(func, args, ctx, kinds) if func is not None else 0
+        fee = self._fee(used)
+        cc = ctx.call_ctx
+        if ctx.trap is not None:
+            c.rollback()
+            c.cycles, c.timer, c.certified = saved
+            c.cycles = max(0, c.cycles - fee)
+            if kind in ("reply", "reject") and call is not None and call.cleanup is not None:
+                cctx = MessageContext("cleanup", arg=b"", caller=c.id.raw, time=self.time_ns,
+                                      fuel_limit=self._fuel_for(c))
+                cfun, cenv = call.cleanup
+                try:
+                    c.ctx = cctx
+                    f, fk = c.callback(cfun)
+                    cu = c.run(f, (cenv,), cctx, fk)
+                except Exception:
+                    cu = 0
+                    cctx.trap = cctx.trap or "bad cleanup callback"
+                if cctx.trap is None:
+                    c.cycles = max(0, c.cycles - self._fee(cu))
+                    c.commit()
+                else:
+                    c.rollback()
+            self._log(kind, root is not None, c, ctx.method, ctx.caller, ctx.arg, b"trap:" + ctx.trap.encode(),
+                      used, root)
+            if cc is not None and not cc.replied:
+                if kind in ("reply", "reject"):
+                    cc.outstanding -= 1
+                if cc.outstanding <= 0:
+                    self._answer(cc, None, (CANISTER_ERROR, f"canister {c.name} trapped: {ctx.trap}"), used)
+            return
+        c.cycles = max(0, c.cycles - fee)
+        c.commit()
+        if kind in ("reply", "reject") and cc is not None:
+            cc.outstanding -= 1
+        for out in ctx.calls:
+            if cc is not None:
+                cc.outstanding += 1
+            self._queue.append(("call", out.callee, out.method, bytes(out.data), c.id.raw,
+                                CallContext(c.id.raw, ("call", out)), out.cycles, None))
+        reply_bytes = ctx.reply if ctx.reply is not None else (
+            f"reject:{ctx.rejected[0]}:{ctx.rejected[1]}".encode() if ctx.rejected else b"")
+        self._log(kind, root is not None, c, ctx.method, ctx.caller, ctx.arg, reply_bytes, used, root)
+        if cc is not None:
+            if ctx.reply is not None or ctx.rejected is not None:
+                self._answer(cc, ctx.reply, ctx.rejected, used)
+            elif cc.outstanding <= 0 and kind not in ("timer",):
+                self._answer(cc, None, (CANISTER_ERROR, f"canister {c.name} did not reply to the call"), used)
+
+    def _exec_response(self, call: Call, reply: bytes | None, reject: tuple[int, str] | None, refund: int) -> None:
+        c = self.canisters.get(call.caller.raw)
+        if c is None:
+            return
+        c.cycles += refund
+        kind = "reply" if reply is not None else "reject"
+        fun, env = call.reply if reply is not None else call.reject
+        ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, self.time_ns,
+                             call.context, reject_code=reject[0] if reject else 0,
+                             reject_msg=reject[1] if reject else "", refunded=refund, fuel_limit=self._fuel_for(c))
+        kinds: tuple[bool, ...] = ()
+        try:
+            c.ctx = ctx
+            func, kinds = c.callback(fun)
+        except Exception:  # a bad table entry: Canister.trap recorded why
+            func = None
+        if func is None:
+            ctx.trap = ctx.trap or f"callback {fun} is not a function"
+        self._run_message(c, func, (env,), ctx, kind, None, call, kinds)
+
+    def _exec_timer(self, cid: bytes, root: dict[str, Any], export: str = "canister_global_timer") -> None:
+        c = self.canisters.get(cid)
+        if c is None:
+            return
+        kind = "timer" if export == "canister_global_timer" else "heartbeat"
+        if kind == "timer":
+            c.timer = 0  # one-shot: the canister sets it again if it wants more
+        func = c.exports.get(export)
+        ctx = MessageContext(kind, export, b"", cid, self.time_ns, fuel_limit=self._fuel_for(c))
+        if func is None or c.cycles < BASE_FEE:
+            c.commit()
+            self._log(kind, True, c, export, cid, b"", b"skipped", 0, root)
+            return
+        self._run_message(c, func, (), ctx, kind, root)
+
+    def _management(self, method: str, arg: bytes, caller: bytes, cc: CallContext) -> None:
+        from ._candid import encode
+
+        if method == "raw_rand":
+            # Deterministic: seeded by the log's chain hash (unique per message) and a count per root,
+            # so a replay draws the same bytes.
+            self._rand_counter += 1
+            seed = hashlib.sha256(b"wasmhive raw_rand" + self.last_hash + self.height.to_bytes(8, "big")
+                                  + self._rand_counter.to_bytes(8, "big"))
+            self._answer(cc, encode(["blob"], [seed.digest()]), None)
+            return
+        self._answer(cc, None, (DESTINATION_INVALID,
+                                f"the management canister method {method!r} is not emulated by wasmhive"))
