@@ -171,3 +171,28 @@ def test_new_build_serve_http_js(tmp_path: Path) -> None:
     with HttpApp.from_component(wasm) as app:
         r = app.handle(Request("GET", "/hi"))
     assert (r.status, r.text) == (200, "Hello from js (JS)! You asked for /hi\n")
+
+
+@pytest.mark.slow
+def test_new_build_serve_http_python(tmp_path: Path) -> None:
+    """http-python: `wasmhive build` runs componentize-py; the component serves through the HTTP trigger."""
+    import shutil
+
+    from wasmhive.app._templates import TEMPLATES_DIR
+    from wasmhive.app.toolchains import build_cached, tool_version
+    from wasmhive.http import HttpApp, Request
+
+    template = TEMPLATES_DIR / "http-python" / "content"
+
+    def build(dest: Path) -> None:
+        project = tmp_path / "py"
+        assert CliRunner().invoke(main, ["new", "http-python", "py", "-o", str(project)]).exit_code == 0
+        r = CliRunner().invoke(main, ["build", str(project)])
+        assert r.exit_code == 0, r.output
+        shutil.copy(project / "app.wasm", dest)
+
+    wasm = build_cached("http-python-template", sorted(template.rglob("*.*")), build,
+                        tool_version=tool_version("componentize-py"))
+    with HttpApp.from_component(wasm) as app:
+        r = app.handle(Request("GET", "/hello"))
+    assert (r.status, r.text) == (200, "Hello from py! You asked for /hello\n")
