@@ -64,6 +64,8 @@ def test_cli_wat_canister(project: Path) -> None:
     assert _run("call", "c32", "get") == "(1 : nat64)\n"  # a query method called as a query, like dfx
     assert "cycles" in _run("deposit", "c32", "1000")
     assert "c32" in _run("list")
+    out = _run("info", "c32")
+    assert "id:       rwlgt-iiaaa-aaaaa-aaaaa-cai" in out and "inc : () -> (nat64);" in out
 
 
 def test_cli_build_reports_motoko_errors(project: Path) -> None:

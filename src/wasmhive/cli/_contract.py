@@ -157,6 +157,24 @@ def list_(ctx: click.Context) -> None:
 
 
 @contract.command()
+@click.argument("name")
+@click.pass_context
+def info(ctx: click.Context, name: str) -> None:
+    """Show a canister: id, module hash, cycles, version, and its Candid interface."""
+    with _vm(ctx) as vm:
+        c = vm.canister(name)
+        sys.stdout.write(f"name:     {c.name}\nid:       {c.id.text}\nmodule:   sha256:{c.module_hash}\n"
+                         f"cycles:   {c.cycles:_}\nversion:  {c.version}\n"
+                         f"memory:   {len(c.shadow):_} bytes heap, {len(c.stable):_} bytes stable\n"
+                         f"state:    {c.state_hash().hex()}\n")
+        did = getattr(c, "did_text", None) or c.info.custom.get("icp:public candid:service") or \
+            c.info.custom.get("icp:private candid:service")
+        if did:
+            text = did.decode() if isinstance(did, bytes) else did
+            sys.stdout.write("candid:\n" + "".join(f"  {line}\n" for line in text.strip().splitlines()))
+
+
+@contract.command()
 @click.argument("name", required=False)
 @click.option("--limit", type=int, default=20, show_default=True, help="Show the last N entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
