@@ -1,8 +1,7 @@
 """The docs:math calculator in Python (componentize-py)."""
 
-from componentize_py_types import Err
-
 import wit_world
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.ops import Summary
 
