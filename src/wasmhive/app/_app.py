@@ -112,7 +112,12 @@ class App:
         self.config = config
         self._own_runtime = runtime is None
         self.runtime = runtime or Runtime()
-        self.capabilities: AppCapabilities = AppCapabilities(config)
+        try:
+            self.capabilities: AppCapabilities = AppCapabilities(config)
+        except BaseException:
+            if self._own_runtime:
+                self.runtime.close()
+            raise
         try:
             self.executors: dict[int, Any] = {}
             routes: list[tuple[str, tuple[int, str]]] = []
