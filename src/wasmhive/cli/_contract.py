@@ -11,7 +11,12 @@ import click
 
 from ..errors import ConfigError
 from . import main
-from ._common import console, fail
+from ._common import fail
+
+
+def _say(text: str) -> None:
+    """One plain line on stdout (no wrapping: ids and paths stay copyable)."""
+    sys.stdout.write(text + "\n")
 
 
 def _vm(ctx: click.Context) -> Any:
@@ -50,7 +55,7 @@ def build(source: str, output: str | None) -> None:
         raise ConfigError("contract build compiles Motoko (.mo); build C/WAT canisters with their own toolchain")
     out = Path(output) if output else src.with_suffix(".wasm")
     wasm, _did = build_motoko(src, out)
-    console.print(f"built {out} ({len(wasm)} bytes) and {out.with_suffix('.did')}")
+    _say(f"built {out} ({len(wasm)} bytes) and {out.with_suffix('.did')}")
 
 
 @contract.command()
@@ -79,7 +84,7 @@ def deploy(ctx: click.Context, wasm: str, name: str | None, arg_text: str, cycle
             did_text = Path(wasm).with_suffix(".did").read_text()
         c = vm.deploy(data, name=name or Path(wasm).stem, arg=encode(types, values) if values else b"DIDL\0\0",
                       caller=_caller(ctx, identity), cycles=cycles or DEFAULT_CYCLES, did=did_text)
-        console.print(f"deployed {c.name} as {c.id.text} (methods: {', '.join(c.methods) or 'none'})")
+        _say(f"deployed {c.name} as {c.id.text} (methods: {', '.join(c.methods) or 'none'})")
 
 
 def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json: bool, identity: str | None,
@@ -144,7 +149,7 @@ def upgrade(ctx: click.Context, name: str, wasm: str, arg_text: str, identity: s
     with _vm(ctx) as vm:
         c = vm.upgrade(name, Path(wasm).read_bytes(), arg=encode(types, values) if values else b"DIDL\0\0",
                        caller=_caller(ctx, identity), did=did.read_text() if did.exists() else None)
-        console.print(f"upgraded {c.name} (version {c.version})")
+        _say(f"upgraded {c.name} (version {c.version})")
 
 
 @contract.command("list")
@@ -153,7 +158,7 @@ def list_(ctx: click.Context) -> None:
     """List the deployed canisters."""
     with _vm(ctx) as vm:
         for c in vm.canisters.values():
-            console.print(f"{c.name}\t{c.id.text}\tcycles={c.cycles}\tmethods={','.join(c.methods)}")
+            _say(f"{c.name}\t{c.id.text}\tcycles={c.cycles}\tmethods={','.join(c.methods)}")
 
 
 @contract.command()
@@ -220,8 +225,8 @@ def verify(ctx: click.Context, name: str | None) -> None:
     if not report.ok:
         fail(f"verification FAILED at height {report.height}: {report.problem}", 1)
     for n, h in sorted(report.state_hashes.items()):
-        console.print(f"{n}\tstate {h}")
-    console.print(f"verified: {report.height} log entries replayed, every state hash matches")
+        _say(f"{n}\tstate {h}")
+    _say(f"verified: {report.height} log entries replayed, every state hash matches")
 
 
 @contract.command()
@@ -232,7 +237,7 @@ def deposit(ctx: click.Context, name: str, amount: int) -> None:
     """Top up a canister's cycles balance."""
     with _vm(ctx) as vm:
         vm.deposit_cycles(name, amount)
-        console.print(f"{vm.canister(name).name}: {vm.canister(name).cycles:_} cycles")
+        _say(f"{vm.canister(name).name}: {vm.canister(name).cycles:_} cycles")
 
 
 @contract.command()
@@ -240,7 +245,7 @@ def deposit(ctx: click.Context, name: str, amount: int) -> None:
 def tick(ctx: click.Context) -> None:
     """Run the timers that are due."""
     with _vm(ctx) as vm:
-        console.print(f"{vm.tick()} timer(s) fired")
+        _say(f"{vm.tick()} timer(s) fired")
 
 
 @contract.group()
@@ -263,7 +268,7 @@ def identity_new(ctx: click.Context, name: str) -> None:
         raise ConfigError("'anonymous' is reserved")
     ident = Identity(name)
     path = ident.save(_id_dir(ctx))
-    console.print(f"created identity {name}: {ident.principal.text} ({path})")
+    _say(f"created identity {name}: {ident.principal.text} ({path})")
 
 
 @identity.command("use")
@@ -278,7 +283,7 @@ def identity_use(ctx: click.Context, name: str) -> None:
         Identity.load(d, name)
     d.mkdir(parents=True, exist_ok=True)
     (d / "default").write_text(name + "\n")
-    console.print(f"using identity {name}")
+    _say(f"using identity {name}")
 
 
 @identity.command("show")
@@ -301,4 +306,4 @@ def identity_list(ctx: click.Context) -> None:
     d = _id_dir(ctx)
     cur = current_identity_name(d)
     for n in ["anonymous", *sorted(p.stem for p in d.glob("*.pem"))] if d.exists() else ["anonymous"]:
-        console.print(("* " if n == cur else "  ") + n)
+        _say(("* " if n == cur else "  ") + n)
