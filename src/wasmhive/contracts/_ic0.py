@@ -75,26 +75,25 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
             raise c.trap("ic0.msg_arg_data_size cannot be called in a reject callback")
         return len(c.ctx.arg)
 
+    def _copy(name: str, data: bytes, dst: int, off: int, size: int) -> None:
+        if off + size > len(data):
+            raise c.trap(f"ic0.{name} out of bounds: [{off}, {off + size}) of {len(data)} bytes")
+        c.write(dst, data[off:off + size])
+
     def msg_arg_data_copy(dst: int, off: int, size: int) -> None:
-        arg = c.ctx.arg
-        if off + size > len(arg):
-            raise c.trap(f"ic0.msg_arg_data_copy out of bounds: [{off}, {off + size}) of {len(arg)}")
-        c.write(dst, arg[off:off + size])
+        _copy("msg_arg_data_copy", c.ctx.arg, dst, off, size)
 
     def msg_caller_size() -> int:
         return len(c.ctx.caller)
 
     def msg_caller_copy(dst: int, off: int, size: int) -> None:
-        caller = c.ctx.caller
-        if off + size > len(caller):
-            raise c.trap("ic0.msg_caller_copy out of bounds")
-        c.write(dst, caller[off:off + size])
+        _copy("msg_caller_copy", c.ctx.caller, dst, off, size)
 
     def msg_method_name_size() -> int:
         return len(c.ctx.method.encode())
 
     def msg_method_name_copy(dst: int, off: int, size: int) -> None:
-        c.write(dst, c.ctx.method.encode()[off:off + size])
+        _copy("msg_method_name_copy", c.ctx.method.encode(), dst, off, size)
 
     def msg_reject_code() -> int:
         return c.ctx.reject_code
@@ -103,10 +102,7 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return len(c.ctx.reject_msg.encode())
 
     def msg_reject_msg_copy(dst: int, off: int, size: int) -> None:
-        data = c.ctx.reject_msg.encode()
-        if off + size > len(data):
-            raise c.trap("ic0.msg_reject_msg_copy out of bounds")
-        c.write(dst, data[off:off + size])
+        _copy("msg_reject_msg_copy", c.ctx.reject_msg.encode(), dst, off, size)
 
     def msg_deadline() -> int:
         return 0
@@ -181,13 +177,13 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return len(c.id.raw)
 
     def canister_self_copy(dst: int, off: int, size: int) -> None:
-        c.write(dst, c.id.raw[off:off + size])
+        _copy("canister_self_copy", c.id.raw, dst, off, size)
 
     def subnet_self_size() -> int:
         return len(vm.subnet.raw)
 
     def subnet_self_copy(dst: int, off: int, size: int) -> None:
-        c.write(dst, vm.subnet.raw[off:off + size])
+        _copy("subnet_self_copy", vm.subnet.raw, dst, off, size)
 
     def canister_status() -> int:
         return 1  # running
