@@ -52,6 +52,21 @@ def test_fields_rules_seen_by_the_guest(http_app: HttpApp) -> None:
     assert got["entries"] == "[('x-a', b'1'), ('x-a', b'2')]" and got["after-delete"] == "[]"
 
 
+def test_environment_clock_and_random(new_executor) -> None:  # type: ignore[no-untyped-def]
+    ex = new_executor(env={"GREETING": "hello from the manifest"})
+    with HttpApp([("/...", ex)]) as app:
+        first = app.handle(Request("GET", "/env")).text.splitlines()
+        second = app.handle(Request("GET", "/env")).text.splitlines()
+    assert first[0] == "hello from the manifest"
+    assert int(first[1]) == time.gmtime().tm_year
+    assert len(first[2]) == 16 and first[2] != second[2]  # wasmtime's random, fresh per instance
+
+
+def test_big_response_body(http_app: HttpApp) -> None:
+    r = http_app.handle(Request("GET", "/big", "n=3000000"))
+    assert r.status == 200 and r.body == b"x" * 3_000_000
+
+
 def test_trap_is_500_with_a_log_line(http_app: HttpApp, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
         r = http_app.handle(Request("GET", "/trap"))

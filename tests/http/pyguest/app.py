@@ -13,6 +13,7 @@ Routes (by path):
   /print            writes to stdout and stderr, then 200
   /fields           exercises fields rules; one line per check
   /big?n=N          N bytes of 'x' in 64 KiB writes
+  /env              $GREETING, the wall-clock year, and 8 random bytes (hex)
 """
 
 from urllib.parse import parse_qs, urlparse
@@ -188,6 +189,11 @@ class IncomingHandler(exports.IncomingHandler):
             respond(response_out, 200, b"printed\n")
         elif path == "/fields":
             respond(response_out, 200, fields_checks())
+        elif path == "/env":
+            import os
+            import time
+            text = f"{os.environ.get('GREETING')}\n{time.gmtime().tm_year}\n{os.urandom(8).hex()}\n"
+            respond(response_out, 200, text.encode())
         elif path == "/big":
             n = int(query.get("n", ["1048576"])[0])
             resp = OutgoingResponse(Fields())
