@@ -225,6 +225,13 @@ def test_raw_rand_is_deterministic_and_fresh(tmp_path: Path, runtime: Runtime, c
     assert verify(tmp_path).ok  # and a replay of the log does too
 
 
+def test_management_canister_status(vm: ContractVM, canisters: dict[str, bytes]) -> None:
+    c = vm.deploy(canisters["lab"], name="lab")
+    out = vm.call("lab", "myStatus")
+    cycles = int(out.split(" : nat")[0].strip("(").replace("_", ""))
+    assert out.endswith(", true)") and 0 < cycles <= c.cycles + 100_000
+
+
 def test_32bit_wat_canister(vm: ContractVM) -> None:
     wasm = wasmtime.wat2wasm((EXAMPLES / "counter32.wat").read_text())
     did = (EXAMPLES / "counter32.did").read_text()

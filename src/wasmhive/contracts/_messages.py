@@ -429,5 +429,44 @@ class MessageExecution:
                                   + self._rand_counter.to_bytes(8, "big"))
             self._answer(cc, encode(["blob"], [seed.digest()]), None)
             return
+        if method == "canister_status":
+            self._canister_status(arg, caller, cc)
+            return
         self._answer(cc, None, (DESTINATION_INVALID,
                                 f"the management canister method {method!r} is not emulated by wasmhive"))
+
+    def _canister_status(self, arg: bytes, caller: bytes, cc: CallContext) -> None:
+        """`canister_status` for a controller (or the canister itself): the fields canisters read."""
+        from ._candid import CandidError, decode, encode, idl_hash
+
+        try:
+            _types, values = decode(arg, {idl_hash("canister_id"): "canister_id"})
+            target = values[0]["canister_id"]
+        except (CandidError, IndexError, KeyError, TypeError):
+            self._answer(cc, None, (CANISTER_REJECT, "canister_status expects record { canister_id : principal }"))
+            return
+        c = self.canisters.get(target.raw) if isinstance(target, Principal) else None
+        if c is None:
+            self._answer(cc, None, (DESTINATION_INVALID, f"canister {target} does not exist"))
+            return
+        if caller not in c.controllers and caller != c.id.raw:
+            self._answer(cc, None, (CANISTER_REJECT, f"only the controllers of {c.name} may ask for its status"))
+            return
+
+        def rec(*fields: tuple[str, Any]) -> Any:
+            return ("record", tuple(sorted((idl_hash(n), n, t) for n, t in fields)))
+
+        settings_t = rec(("controllers", ("vec", "principal")), ("compute_allocation", "nat"),
+                         ("memory_allocation", "nat"), ("freezing_threshold", "nat"),
+                         ("reserved_cycles_limit", "nat"), ("wasm_memory_limit", "nat"))
+        status_t = rec(("status", ("variant", tuple(sorted((idl_hash(n), n, "null")
+                                                           for n in ("running", "stopping", "stopped"))))),
+                       ("settings", settings_t), ("module_hash", ("opt", "blob")), ("memory_size", "nat"),
+                       ("cycles", "nat"), ("idle_cycles_burned_per_day", "nat"), ("reserved_cycles", "nat"))
+        value = {"status": {"running": None},
+                 "settings": {"controllers": [Principal(x) for x in c.controllers], "compute_allocation": 0,
+                              "memory_allocation": 0, "freezing_threshold": 2_592_000, "reserved_cycles_limit": 0,
+                              "wasm_memory_limit": 0},
+                 "module_hash": bytes.fromhex(c.module_hash), "memory_size": len(c.shadow) + len(c.stable),
+                 "cycles": c.cycles, "idle_cycles_burned_per_day": 0, "reserved_cycles": 0}
+        self._answer(cc, encode([status_t], [value]), None)

@@ -1,5 +1,6 @@
 // A test canister exercising the VM's semantics: traps, mutating queries, self calls, timers.
 import Array "mo:core/Array";
+import Principal "mo:core/Principal";
 import Random "mo:core/Random";
 import Runtime "mo:core/Runtime";
 import Timer "mo:core/Timer";
@@ -89,6 +90,15 @@ persistent actor Lab {
   // Randomness from the management canister (raw_rand): deterministic on the VM, fresh per message.
   public func dice() : async Blob {
     await Random.blob()
+  };
+
+  // The management canister's canister_status, asked about itself.
+  type Status = { cycles : Nat; memory_size : Nat; module_hash : ?Blob; status : { #running; #stopping; #stopped } };
+  let ic = actor "aaaaa-aa" : actor { canister_status : { canister_id : Principal } -> async Status };
+
+  public func myStatus() : async (Nat, Bool) {
+    let s = await ic.canister_status({ canister_id = Principal.fromActor(Lab) });
+    (s.cycles, s.status == #running and s.memory_size > 0 and s.module_hash != null)
   };
 
   public func burn(n : Nat) : async Nat {
