@@ -233,3 +233,16 @@ def test_mounted_in_starlette(app_dir: Path, runtime: Runtime) -> None:
     with wasmhive.App.load(app_dir, runtime=runtime) as app:
         hello, cgi = asyncio.run(run(Starlette(routes=[Mount("/wasm", app=app.asgi())])))
     assert hello.endswith("visitor #1.\n") and cgi.startswith("Hello from C")
+
+
+def test_files_read_only_for_a_wasi_http_component(app_dir: Path, runtime: Runtime) -> None:
+    (app_dir / "static" / "sub").mkdir()
+    (app_dir / "static" / "sub" / "deep.txt").write_text("deep")
+    with App.load(app_dir, runtime=runtime) as app:
+        status, text = get(app, "/api/static/about.txt")
+        assert status == 200 and text.startswith("This file is mounted read-only")
+        assert get(app, "/api/static/sub/deep.txt") == (200, "deep")
+        assert get(app, "/api/static/nope.txt") == (404, "FileNotFoundError: No such file or directory\n")
+        assert get(app, "/api/static/../spin.toml")[0] == 404  # nothing outside the files
+        assert get(app, "/api/write-test") == (403, "write denied: Read-only file system\n")
+    assert not (app_dir / "static" / "new.txt").exists()

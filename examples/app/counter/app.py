@@ -48,6 +48,21 @@ class IncomingHandler(exports.IncomingHandler):
             lines = sorted(f"{k}: {v.decode()}" for k, v in headers if k.startswith("spin-"))
             respond(response_out, 200, ("\n".join(lines) + "\n").encode())
             return
+        if info.startswith("/static/"):  # the component's read-only `files`, mounted at /static
+            try:
+                with open(info, "rb") as f:
+                    respond(response_out, 200, f.read())
+            except OSError as e:
+                respond(response_out, 404, f"{type(e).__name__}: {e.strerror}\n".encode())
+            return
+        if info == "/write-test":
+            try:
+                with open("/static/new.txt", "w") as f:
+                    f.write("x")
+                respond(response_out, 200, b"write allowed\n")
+            except OSError as e:
+                respond(response_out, 403, f"write denied: {e.strerror}\n".encode())
+            return
         try:
             store = key_value.Store.open("default")
         except Err as e:  # this component was not granted the store (key_value_stores)

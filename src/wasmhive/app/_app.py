@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..runtime import Limits, Runtime, parse_duration, parse_size
-from ._files import stage_files
 from ._manifest import load_manifest
 from ._model import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
 
@@ -177,7 +176,8 @@ class App:
 
             wagi = WagiExecutor(self.runtime, comp.source, component_id=comp.id, argv=trig.executor.argv,
                                 entrypoint=trig.executor.entrypoint, limits=limits,
-                                files_root=stage_files(self.config, comp), environment=comp.environment)
+                                files_root=self.capabilities.state("files").get(comp.id),
+                                environment=comp.environment)
             return WagiRouteExecutor(wagi, route)
         return self._http_executor(comp, limits)
 
@@ -185,9 +185,6 @@ class App:
         from ..http._executor import WasiHttpExecutor
         from ..wasi import current
 
-        if comp.files:
-            log.warning("component `%s`: `files` are not visible to wasi:http components yet (only to WAGI "
-                        "modules)", comp.id)
         caps = self.capabilities
         policy = caps.instance(comp.id).states.get("outbound_http")
         compiled = self.runtime.load(comp.source)
@@ -196,7 +193,7 @@ class App:
             return current().extra["capabilities"]
 
         def link_extra(root: Any) -> None:
-            caps.link_component(root, state_of, compiled.component, self.runtime.engine)
+            caps.link_component(root, state_of, compiled.component, self.runtime.engine, comp.id)
 
         def prepare_extra(state: Any) -> None:
             state.extra["capabilities"] = caps.instance(comp.id)

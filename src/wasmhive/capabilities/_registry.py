@@ -6,6 +6,7 @@ from typing import Any
 
 from ..app._model import AppConfig
 from ._factor import Factor, InstanceContext, StateOf
+from .files import FilesFactor
 from .key_value import KeyValueFactor
 from .outbound_http import OutboundHttpFactor
 from .variables import VariablesFactor
@@ -17,6 +18,7 @@ FACTORS: list[type[Factor]] = [
     VariablesFactor,
     KeyValueFactor,
     OutboundHttpFactor,
+    FilesFactor,
 ]
 
 
@@ -50,13 +52,21 @@ class AppCapabilities:
         """Every interface name the capabilities define."""
         return [i for f in self.factors for i in f.interfaces]
 
-    def link_component(self, root: Any, state_of: StateOf, component: Any, engine: Any) -> list[str]:
+    def link_component(self, root: Any, state_of: StateOf, component: Any, engine: Any,
+                       component_id: str | None = None) -> list[str]:
         """`link`, then define the component's remaining non-WASI imports as unbacked (they answer with
-        their interface's own error). Returns the unbacked names."""
+        their interface's own error), and its `files` (if any) as its filesystem. Returns the unbacked
+        names."""
         from ._unbacked import link_unbacked
 
         self.link(root, state_of)
-        return link_unbacked(root, component, engine, self.interfaces)
+        unbacked = link_unbacked(root, component, engine, self.interfaces)
+        files = self.states.get("files") or {}
+        if component_id is not None and files.get(component_id) is not None:
+            factor = next(f for f in self.factors if f.name == "files")
+            imports = [(n, e.ty) for n, e in component.type.imports(engine).items()]
+            factor.link_filesystem(root, state_of, imports, engine)  # type: ignore[attr-defined]
+        return unbacked
 
     def instance(self, component_id: str) -> InstanceContext:
         """Fresh per-instance state for one instance of `component_id`."""
