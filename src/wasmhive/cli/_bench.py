@@ -99,7 +99,9 @@ def run_startup(quick: bool, save: bool) -> dict[str, Any]:
     data: dict[str, Any] = {}
     startup = load("startup")
     if startup is not None:
-        rows = _progress_run("startup", lambda p: startup.run(quick, progress=p))
+        # --quick skips startup.py's component rows (a `wasmtime compile` of 18 MB each time);
+        # isolation.py below still starts the componentize-py component in-process.
+        rows = _progress_run("startup", lambda p: startup.run(quick, progress=p, with_component=not quick))
         text = startup.render(rows, quick)
         console.print(text, markup=False, highlight=False)
         data["startup"] = [asdict(r) for r in rows]
