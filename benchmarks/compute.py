@@ -40,23 +40,7 @@ import bench_matmul  # noqa: E402
 import bench_png  # noqa: E402
 import bench_sha256  # noqa: E402
 
-try:
-    from _harness import measure, median  # the shared timing helpers (benchmarks/_harness.py)
-except ImportError:  # pragma: no cover - until the shared harness lands
-    import statistics
-
-    def median(values: list[float]) -> float:
-        return float(statistics.median(values))
-
-    def measure(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return times
+from _harness import median  # noqa: E402
 
 WORKLOADS = ("matmul", "png", "aes", "sha256")
 IMPLS = ("js", "js-lib", "wasm", "wasm-simd", "native", "py", "py-lib")

@@ -29,26 +29,7 @@ GUESTS = HERE / "guests"
 if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
-try:
-    from _harness import measure, measure_process, median
-except ImportError:  # pragma: no cover - the shared harness is not in this checkout yet
-    import statistics
-
-    def median(values: list[float]) -> float:
-        return float(statistics.median(values))
-
-    def measure(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return times
-
-    def measure_process(cmd: list[str], runs: int, warmup: int = 1) -> list[float]:
-        return measure(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), runs, warmup)
+from _harness import measure, measure_process, median  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -63,7 +44,7 @@ class Plan:
     alive_processes: int
 
 
-FULL = Plan(instance_runs=2000, component_runs=100, process_runs=20, alive_instances=1000, alive_components=100,
+FULL = Plan(instance_runs=2000, component_runs=100, process_runs=20, alive_instances=1000, alive_components=1000,
             alive_processes=20)
 QUICK = Plan(instance_runs=200, component_runs=10, process_runs=3, alive_instances=100, alive_components=5,
              alive_processes=3)
