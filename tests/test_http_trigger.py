@@ -119,6 +119,30 @@ def test_deadline_while_blocked_in_a_host_call(new_executor) -> None:  # type: i
         assert r.status == 200 and r.body == b"chunk 0\n"  # the head was out already: body cut short
 
 
+def test_memory_limit_per_instance(new_executor) -> None:  # type: ignore[no-untyped-def]
+    ex = new_executor(limits=Limits(memory=96 * 1024 * 1024, timeout=5.0))
+    with HttpApp([("/...", ex)]) as app:
+        assert app.handle(Request("GET", "/alloc", "mb=8")).status == 200
+        assert app.handle(Request("GET", "/alloc", "mb=200")).status == 500  # memory.grow refused → trap
+        assert app.handle(Request("GET", "/alloc", "mb=8")).status == 200  # the next instance is fresh
+
+
+def test_slow_client_body_is_dropped(new_executor, serve_app) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    ex = new_executor()
+    with HttpApp([("/...", ex)], limits=ServerLimits(client_timeout=0.5)) as app, serve_app(app) as url:
+        host, port = url.rsplit("/", 1)[-1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            # Promises 100 bytes, sends 5, then stalls: the server gives up instead of holding on.
+            s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nhello")
+            t0 = time.monotonic()
+            data = s.recv(4096)
+            assert time.monotonic() - t0 < 5
+        assert data.startswith(b"HTTP/1.1 408 ")
+        assert httpx.get(url + "/hello").status_code == 200
+
+
 def test_body_limit_is_413(http_app: HttpApp) -> None:
     r = http_app.handle(Request("POST", "/echo", headers=[("content-length", "2000000")], body=b"x"))
     assert r.status == 413

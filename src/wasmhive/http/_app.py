@@ -229,6 +229,10 @@ class HttpApp:
         if length is not None and int(length) <= _PREREAD:
             try:
                 req.body = await self._read_all(receive, int(length))
+            except _TooSlow:
+                await _send_whole(send, Response(408, [("content-type", b"text/plain")], b"request timeout\n"))
+                self._access(req, 408, 0, t0, "")
+                return
             except _ClientGone:
                 return
             except _TooLarge:
@@ -349,7 +353,7 @@ class HttpApp:
             try:
                 msg = await asyncio.wait_for(receive(), self.limits.client_timeout)
             except TimeoutError:
-                raise _ClientGone from None
+                raise _TooSlow from None
             if msg["type"] == "http.disconnect":
                 raise _ClientGone
             chunk = msg.get("body", b"")
@@ -403,6 +407,10 @@ class _ClientGone(Exception):
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
     pass
 
 

@@ -14,6 +14,7 @@ Routes (by path):
   /fields           exercises fields rules; one line per check
   /big?n=N          N bytes of 'x' in 64 KiB writes
   /env              $GREETING, the wall-clock year, and 8 random bytes (hex)
+  /alloc?mb=N       allocates N MiB, then 200 "allocated"
 """
 
 from urllib.parse import parse_qs, urlparse
@@ -194,6 +195,9 @@ class IncomingHandler(exports.IncomingHandler):
             import time
             text = f"{os.environ.get('GREETING')}\n{time.gmtime().tm_year}\n{os.urandom(8).hex()}\n"
             respond(response_out, 200, text.encode())
+        elif path == "/alloc":
+            block = bytearray(int(query.get("mb", ["1"])[0]) * 1024 * 1024)
+            respond(response_out, 200, f"allocated {len(block)}".encode())
         elif path == "/big":
             n = int(query.get("n", ["1048576"])[0])
             resp = OutgoingResponse(Fields())
