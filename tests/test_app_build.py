@@ -196,3 +196,50 @@ def test_new_build_serve_http_python(tmp_path: Path) -> None:
     with HttpApp.from_component(wasm) as app:
         r = app.handle(Request("GET", "/hello"))
     assert (r.status, r.text) == (200, "Hello from py! You asked for /hello\n")
+
+
+def test_build_up_serves(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from app_fixtures import free_port
+
+    dest = tmp_path / "b"
+    assert CliRunner().invoke(main, ["new", "http-wat", "b", "-o", str(dest)]).exit_code == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "build", str(dest), "--up",
+                             "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/", timeout=1).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert text == "Hello from b (WAT)!\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_files_symlink_outside_the_app_is_refused(tmp_path: Path) -> None:
+    from wasmhive.app._files import stage_files
+    from wasmhive.errors import ConfigError
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("s3cret")
+    app_dir = tmp_path / "app"
+    (app_dir / "public").mkdir(parents=True)
+    (app_dir / "public" / "ok.txt").write_text("ok")
+    (app_dir / "public" / "link.txt").symlink_to(outside)
+    (app_dir / "wasmhive.toml").write_text('[component.a]\nsource = "a.wasm"\nfiles = ["public/*.txt"]\n')
+    app = load_manifest(app_dir)
+    with pytest.raises(ConfigError, match="points outside the app directory"):
+        stage_files(app, app.components["a"])
+    (app_dir / "public" / "link.txt").unlink()
+    root = stage_files(app, app.components["a"])
+    assert root is not None and (root / "public" / "ok.txt").read_text() == "ok"

@@ -48,7 +48,7 @@ def build(ctx: click.Context, path: str, components: tuple[str, ...], up_: bool,
     """
     _build(path, components)
     if up_:
-        up = main.commands.get("up")
+        up = main.get_command(ctx, "up")  # commands load lazily: ask the group, not `main.commands`
         if up is None:
             raise WasmhiveError("`wasmhive up` is not available in this installation")
         names = [p.name for p in up.params]
