@@ -48,18 +48,6 @@ async function hex(u8) {
   return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function time(fn) {
-  fn();  // warm-up (and the output that gets checked)
-  const t = [];
-  for (let i = 0; i < S.runs; i++) {
-    const t0 = performance.now();
-    fn();
-    t.push(performance.now() - t0);
-  }
-  t.sort((a, b) => a - b);
-  return t[t.length >> 1];
-}
-
 async function loadWasm(url) {
   const { instance } = await WebAssembly.instantiateStreaming(fetch(url), {});
   return instance.exports;
@@ -83,17 +71,6 @@ async function decodesTo(png, rgba, w, h) {
   return true;
 }
 
-async function wasmCase(ex, name, setup) {
-  const mark = ex.bh_mark();
-  try {
-    const { run, output } = setup(ex);
-    const ms = time(run);
-    return { ms, out: output() };
-  } finally {
-    ex.bh_release(mark);
-  }
-}
-
 const fmt = (ms) => (ms == null ? '—' : ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`);
 
 async function main() {
@@ -105,74 +82,83 @@ async function main() {
   try { pako = await import('/js/pako.mjs'); } catch { /* the JS lib column stays empty */ }
   const rows = [];
   const results = [];
-  const builds = [['wasm', scalar], ['wasm-simd', simd]];
+  const builds = [['wasm', scalar], ['wasm-simd', simd]].filter(([, ex]) => ex);
+  const tick = () => new Promise((r) => setTimeout(r, 0));  // let the page paint
 
-  async function workload(label, jsRun, jsOut, setup, extra = async () => ({})) {
-    status(`${label}: JavaScript`);
-    const js = { ms: time(jsRun) };
-    js.hash = await hex(jsOut());
-    const cells = { js };
-    for (const [key, ex] of builds) {
-      if (!ex) continue;
-      status(`${label}: ${key}`);
-      const r = await wasmCase(ex, label, setup);
-      r.hash = await hex(r.out);
-      cells[key] = r;
+  // One workload: every implementation runs once (the checked output, and its warm-up), then the timed
+  // runs go round-robin, one run of each implementation per round, so load changes hit them alike.
+  async function workload(label, js, setup, extraCheck = async () => true) {
+    const marks = builds.map(([, ex]) => [ex, ex.bh_mark()]);
+    try {
+      const cands = [...js, ...builds.map(([key, ex]) => ({ key, ...setup(ex) }))];
+      status(`${label}: checking outputs`);
+      for (const c of cands) { c.run(); c.out = c.output(); c.hash = await hex(c.out); c.times = []; }
+      for (let r = 0; r < S.runs; r++) {
+        status(`${label}: round ${r + 1}/${S.runs}`);
+        await tick();
+        for (const c of cands) {
+          const t0 = performance.now();
+          c.run();
+          c.times.push(performance.now() - t0);
+        }
+      }
+      const by = Object.fromEntries(cands.map((c) => {
+        const t = [...c.times].sort((a, b) => a - b);
+        return [c.key, { ms: t[t.length >> 1], hash: c.hash, out: c.out }];
+      }));
+      const same = ['wasm', 'wasm-simd'].every((k) => !by[k] || by[k].hash === by.js.hash);
+      const ok = same && await extraCheck(by);
+      const best = Math.min(...['wasm', 'wasm-simd'].filter((k) => by[k]).map((k) => by[k].ms));
+      rows.push([label, fmt(by.js.ms), fmt(by['js-lib']?.ms), fmt(by.wasm?.ms), fmt(by['wasm-simd']?.ms),
+        `${(by.js.ms / best).toFixed(1)}x`, ok ? 'match' : 'MISMATCH']);
+      results.push({ label, ok, js: by.js.ms, lib: by['js-lib']?.ms ?? null, wasm: by.wasm?.ms ?? null,
+        wasmSimd: by['wasm-simd']?.ms ?? null });
+      render(rows);
+    } finally {
+      for (const [ex, mark] of marks) ex.bh_release(mark);
     }
-    Object.assign(cells, await extra(cells));
-    const same = ['wasm', 'wasm-simd'].every((k) => !cells[k] || cells[k].hash === js.hash);
-    const checked = cells.check === undefined ? same : same && cells.check;
-    const best = Math.min(...['wasm', 'wasm-simd'].filter((k) => cells[k]).map((k) => cells[k].ms));
-    rows.push([label, fmt(js.ms), fmt(cells.lib?.ms), fmt(cells.wasm?.ms), fmt(cells['wasm-simd']?.ms),
-      `${(js.ms / best).toFixed(1)}x`, checked ? 'match' : 'MISMATCH']);
-    results.push({ label, ok: checked, js: js.ms, lib: cells.lib?.ms ?? null, wasm: cells.wasm?.ms ?? null,
-      wasmSimd: cells['wasm-simd']?.ms ?? null });
-    render(rows);
-    await new Promise((r) => setTimeout(r, 0));  // let the page paint between workloads
   }
 
   // matmul
   const A = matrix(S.n, 1), B = matrix(S.n, 2), C = new Float32Array(S.n * S.n);
-  await workload(`matmul ${S.n}x${S.n} f32`, () => matmul(A, B, C, S.n), () => new Uint8Array(C.buffer), (ex) => {
-    const pa = place(ex, A), pb = place(ex, B), pc = ex.bh_alloc(S.n * S.n * 4);
-    return { run: () => ex.matmul(pa, pb, pc, S.n), output: () => view(ex, pc, S.n * S.n * 4).slice() };
-  });
+  await workload(`matmul ${S.n}x${S.n} f32`,
+    [{ key: 'js', run: () => matmul(A, B, C, S.n), output: () => new Uint8Array(C.buffer).slice() }], (ex) => {
+      const pa = place(ex, A), pb = place(ex, B), pc = ex.bh_alloc(S.n * S.n * 4);
+      return { run: () => ex.matmul(pa, pb, pc, S.n), output: () => view(ex, pc, S.n * S.n * 4).slice() };
+    });
 
-  // PNG
+  // PNG: ours in JS and Wasm must be the same bytes; those and pako's must decode (in Chromium) to the pixels.
   const img = image(S.w, S.h);
-  let jsPng = null;
-  await workload(`PNG encode ${S.w}x${S.h} RGBA`, () => { jsPng = pngEncode(img, S.w, S.h, 6); }, () => jsPng, (ex) => {
+  let jsPng = null, pakoPng = null;
+  const pngJs = [{ key: 'js', run: () => { jsPng = pngEncode(img, S.w, S.h, 6); }, output: () => jsPng }];
+  if (pako) {
+    const deflate = (d, level) => pako.deflate(d, { level });
+    pngJs.push({ key: 'js-lib', run: () => { pakoPng = pngEncode(img, S.w, S.h, 6, deflate); }, output: () => pakoPng });
+  }
+  await workload(`PNG encode ${S.w}x${S.h} RGBA`, pngJs, (ex) => {
     const cap = img.length + (img.length >> 3) + 4096;
     const pi = place(ex, img), po = ex.bh_alloc(cap);
     let size = 0;
     return { run: () => { size = ex.png_encode(pi, S.w, S.h, 6, po, cap); }, output: () => view(ex, po, size).slice() };
-  }, async (cells) => {
-    const extra = {};
-    let check = await decodesTo(cells.wasm?.out ?? jsPng, img, S.w, S.h);
-    if (pako) {
-      let p = null;
-      const ms = time(() => { p = pngEncode(img, S.w, S.h, 6, (d, level) => pako.deflate(d, { level })); });
-      check = check && await decodesTo(p, img, S.w, S.h);
-      extra.lib = { ms };
-    }
-    extra.check = check;
-    return extra;
-  });
+  }, async (by) => await decodesTo((by.wasm ?? by.js).out, img, S.w, S.h)
+      && (!by['js-lib'] || await decodesTo(by['js-lib'].out, img, S.w, S.h)));
 
   // AES
   const key = bytes(32, 3), iv = bytes(16, 4), plain = bytes(S.aes, 5), ct = new Uint8Array(S.aes);
-  await workload(`AES-256-CTR ${S.aes >> 20} MiB`, () => aes256ctr(key, iv, plain, ct), () => ct, (ex) => {
-    const pk = place(ex, key), pv = place(ex, iv), pi = place(ex, plain), po = ex.bh_alloc(S.aes);
-    return { run: () => ex.aes256_ctr(pk, pv, pi, po, S.aes), output: () => view(ex, po, S.aes).slice() };
-  });
+  await workload(`AES-256-CTR ${S.aes >> 20} MiB`,
+    [{ key: 'js', run: () => aes256ctr(key, iv, plain, ct), output: () => ct.slice() }], (ex) => {
+      const pk = place(ex, key), pv = place(ex, iv), pi = place(ex, plain), po = ex.bh_alloc(S.aes);
+      return { run: () => ex.aes256_ctr(pk, pv, pi, po, S.aes), output: () => view(ex, po, S.aes).slice() };
+    });
 
   // SHA-256
   const data = bytes(S.sha, 6);
   let digest = null;
-  await workload(`SHA-256 ${S.sha >> 20} MiB`, () => { digest = sha256(data); }, () => digest, (ex) => {
-    const pi = place(ex, data), po = ex.bh_alloc(32);
-    return { run: () => ex.sha256(pi, S.sha, po), output: () => view(ex, po, 32).slice() };
-  });
+  await workload(`SHA-256 ${S.sha >> 20} MiB`,
+    [{ key: 'js', run: () => { digest = sha256(data); }, output: () => digest }], (ex) => {
+      const pi = place(ex, data), po = ex.bh_alloc(32);
+      return { run: () => ex.sha256(pi, S.sha, po), output: () => view(ex, po, 32).slice() };
+    });
 
   status(`done (${quick ? 'quick' : 'full'} sizes; SIMD ${simdOk ? 'on' : 'not supported'})`);
   document.body.dataset.done = '1';
