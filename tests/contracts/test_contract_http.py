@@ -47,7 +47,9 @@ def test_http_query_update_and_signed_caller(server: tuple[str, ContractVM, Iden
     with httpx.Client(base_url=base) as client:
         listing = client.get("/contracts").json()
         assert listing[0]["name"] == "token" and "transfer" in listing[0]["methods"]
-        assert client.get(f"/contracts/{token.id.text}").json()["methods"]["getBalance"]["kind"] == "query"
+        methods = client.get(f"/contracts/{token.id.text}").json()["methods"]
+        assert methods["getBalance"] == {"kind": "query", "signature": "(principal) -> (nat64) query"}
+        assert methods["transfer"]["signature"] == "(principal, nat64) -> (variant { ok : nat64; err : text; })"
         # An anonymous mint is refused by the canister (a reject, not an HTTP error).
         r = client.post("/contracts/token/update/mint", json={"args": [owner.principal.text, 500]})
         assert r.status_code == 200 and r.json()["status"] == "rejected"

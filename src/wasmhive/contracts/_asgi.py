@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WasmhiveError
+from ._candid_text import signature
 from ._client import encode_args, reply_json, reply_text
 from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
 from ._vm import ContractError, ContractVM
@@ -127,7 +128,8 @@ class ContractsApp:
             sigs = {}
             for m in c.methods:
                 sig = c.service.methods.get(m) if c.service else None
-                sigs[m] = {"kind": c.export_kind(m), "args": repr(sig.args) if sig else None}
+                sigs[m] = {"kind": c.export_kind(m),
+                           "signature": signature(sig.args, sig.rets, sig.modes) if sig else None}
             return 200, {"name": c.name, "id": c.id.text, "methods": sigs, "cycles": c.cycles}
         if len(parts) != 3 or parts[1] not in ("query", "update"):
             raise _HTTPError(404, "use /contracts/<id>/query/<method> or /contracts/<id>/update/<method>")

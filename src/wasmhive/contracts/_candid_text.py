@@ -9,7 +9,8 @@ from typing import Any
 from ._candid import PRIMS, CandidError, Type, idl_hash
 from ._principal import Principal
 
-__all__ = ["Method", "Service", "format_args", "from_json", "parse_args", "parse_did", "to_json"]
+__all__ = ["Method", "Service", "format_args", "format_type", "from_json", "parse_args", "parse_did", "signature",
+           "to_json"]
 
 _TOKEN = re.compile(r"""\s+|//[^\n]*|/\*.*?\*/|(?P<arrow>->)|(?P<str>"(?:[^"\\]|\\.)*")|"""
                     r"""(?P<num>[+-]?(?:0x[0-9a-fA-F_]+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?))|"""
@@ -418,6 +419,33 @@ def format_value(v: Any, t: Type, env: dict[str, Type] | None = None) -> str:
     if kind == "func":
         return f'func "{v[0].text}".{v[1]}'
     return repr(v)
+
+
+def format_type(t: Type) -> str:
+    """A type in Candid text (`record { owner : principal; sub : opt blob }`)."""
+    if isinstance(t, str):
+        return t
+    kind = t[0]
+    if kind == "ref":
+        return str(t[1])
+    if kind in ("opt", "vec"):
+        return f"{kind} {format_type(t[1])}"
+    if kind in ("record", "variant"):
+        parts = [format_type(ft) if name is None and kind == "record" else
+                 _label(name, fid) if kind == "variant" and ft == "null" else
+                 f"{_label(name, fid)} : {format_type(ft)}" for fid, name, ft in t[1]]
+        return f"{kind} {{ " + "".join(p + "; " for p in parts) + "}" if parts else f"{kind} {{}}"
+    if kind == "func":
+        return signature(list(t[1]), list(t[2]), tuple(t[3]))
+    if kind == "service":
+        return "service { " + "".join(f"{n} : {format_type(mt)}; " for n, mt in t[1]) + "}"
+    return repr(t)
+
+
+def signature(args: list[Type], rets: list[Type], modes: tuple[str, ...] = ()) -> str:
+    """A method signature in Candid text: `(principal, nat64) -> (nat64) query`."""
+    text = "(" + ", ".join(format_type(a) for a in args) + ") -> (" + ", ".join(format_type(r) for r in rets) + ")"
+    return text + "".join(" " + m for m in modes)
 
 
 def _label(name: str | None, fid: int) -> str:
