@@ -185,6 +185,27 @@ def echo_mbps(port: int, size: int, rounds: int) -> float:
     return size / statistics.median(best) / 1e6
 
 
+def save_section(results: dict[str, dict[str, float]], loader: str, seconds: float, connections: int) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_bench_results", HERE / "_results.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = results.get("wasmtime serve", {}).get("rps")
+    lines = ["## HTTP: `wasmhive up` vs `wasmtime serve` (componentize-py hello component)", "",
+             f"{loader} `-c{connections}`, {seconds:g} s per server, one server at a time, {os.cpu_count()} CPUs "
+             f"({time.strftime('%Y-%m-%d')}). `benchmarks/http.py --save`.", "",
+             "| server | req/s | p50 ms | p99 ms | vs wasmtime serve | CPU ms/req | 1 MiB echo |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        ratio = f"{r['rps'] / base:.2f}x" if base else "-"
+        echo = f"{r['echo_1mib_mbps']:.1f} MB/s" if "echo_1mib_mbps" in r else "-"
+        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} | "
+                     f"{r['cpu_ms_per_req']:.2f} | {echo} |")
+    mod.update_section("http", "\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs (a smoke test of the harness)")
@@ -192,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--no-echo", action="store_true")
+    ap.add_argument("--save", action="store_true", help="record the table in benchmarks/RESULTS.md (section http)")
     args = ap.parse_args(argv)
     seconds = args.seconds or (2 if args.quick else 15)
     wasm = build_guest()
@@ -233,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['cpu_ms_per_req']:11.2f} {echo:>12}")
         if r.get("errors"):
             print(f"  ({r['errors']:.0f} non-2xx responses)")
+    if args.save and not args.quick:
+        save_section(results, loader, seconds, args.connections)
     if args.json is not None:
         args.json.write_text(json.dumps({"loader": loader, "seconds": seconds, "connections": args.connections,
                                          "results": results}, indent=2))
