@@ -15,8 +15,8 @@ from ._common import err_console
               help="Address to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (they share the socket; state lives in backends, never in a worker).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Guest threads per worker (instances running at once).")
+@click.option("--threads", default=None, type=click.IntRange(1, 256),
+              help="Guest threads per worker (instances running at once) [default: 2 x CPUs].")
 @click.option("--route", default="/...", show_default=True, help="Route of a single component.")
 @click.option("--timeout", default="30s", show_default=True, help="Deadline per request (504 past it).")
 @click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per instance.")
@@ -34,7 +34,7 @@ from ._common import err_console
               help="Seed the app's `default` key-value store at start-up.")
 @click.option("--runtime-config-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Spin-compatible runtime config ([key_value_store.<label>] ...).")
-def up(path: str, listen: str, workers: int, threads: int, route: str, timeout: str, memory: str,
+def up(path: str, listen: str, workers: int, threads: int | None, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
        pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
        runtime_config_file: str | None = None) -> None:
@@ -54,7 +54,9 @@ def up(path: str, listen: str, workers: int, threads: int, route: str, timeout: 
         if not sep or not k:
             raise ConfigError(f"--env wants NAME=VALUE, got {e!r}")
         env[k] = v
-    cfg = UpConfig(path=path, listen=listen, workers=workers, threads=threads, route=route,
+    from ..http._serve import default_threads
+
+    cfg = UpConfig(path=path, listen=listen, workers=workers, threads=threads or default_threads(), route=route,
                    timeout=parse_duration(timeout), memory=parse_size(memory), max_body=parse_size(max_body),
                    max_concurrency=max_concurrency, allowed_outbound_hosts=list(outbound), env=env,
                    pooling=pooling, variables=_pairs("--variable", variables),

@@ -40,7 +40,7 @@ class ServerLimits:
     max_body: int = 10 * 1000 * 1000
     max_header_bytes: int = 16 * 1024
     max_concurrency: int = 64
-    threads: int = 8
+    threads: int = 4  # guest threads (instances running at once); `wasmhive up` uses 2 x CPUs
     client_timeout: float = 30.0  # seconds a client may take to send the next part of its body
 
 
