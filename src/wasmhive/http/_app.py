@@ -220,8 +220,26 @@ class HttpApp:
         wake = asyncio.Event()
         too_large = False
 
+        # Wake-ups from guest threads are coalesced: one pending call_soon_threadsafe at a time (each
+        # costs a self-pipe write and a GIL hand-off). The loop clears the flag before looking at the
+        # state, so nothing that happens after is missed.
+        pending = False
+        executor_done = False
+        finished = asyncio.Event()
+
+        def fire() -> None:
+            nonlocal pending
+            pending = False
+            if executor_done and not finished.is_set():
+                release()
+                finished.set()
+            wake.set()
+
         def notify() -> None:
-            loop.call_soon_threadsafe(wake.set)
+            nonlocal pending
+            if not pending:
+                pending = True
+                loop.call_soon_threadsafe(fire)
 
         # Request body: small declared bodies are read first; the rest streams on the guest's demand.
         length = req.header("content-length")
@@ -281,14 +299,12 @@ class HttpApp:
             body = channel
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""))
         ex.notify = notify
-        finished = asyncio.Event()
+        def on_done() -> None:  # on the guest thread
+            nonlocal executor_done
+            executor_done = True
+            notify()
 
-        def on_done() -> None:
-            release()
-            finished.set()
-            wake.set()
-
-        self.pool.submit(self._run, executor, ex, lambda: loop.call_soon_threadsafe(on_done))
+        self.pool.submit(self._run, executor, ex, on_done)
         while not ex.responded:
             await wake.wait()
             wake.clear()
