@@ -241,3 +241,42 @@ def test_mounted_in_starlette(http_app: HttpApp, serve_app) -> None:  # type: ig
         r = client.get("/wasm/headers?q=1")
         assert r.status_code == 200 and "path: /headers?q=1" in r.text
         assert client.post("/wasm/echo", content=b"through starlette").content == b"through starlette"
+
+
+def test_wasmhive_up_with_two_workers(http_guest, compile_cache, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from http_fixtures import free_port
+
+    port = free_port()
+    exe = Path(sys.executable).parent / "wasmhive"
+    env = {**os.environ, "WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(exe), "up", str(http_guest), "--listen", f"127.0.0.1:{port}", "--workers",
+                                 "2", "--timeout", "5s"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "wasmhive up did not start"
+                time.sleep(0.2)
+        assert (r.status_code, r.text) == (200, "Hello from Python!\n")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            assert [c.get("/status/204").status_code for _ in range(6)] == [204] * 6
+            assert c.get("/trap").status_code == 500
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
