@@ -15,6 +15,8 @@ import struct
 from typing import Any
 
 from ..errors import WasmhiveError
+from ._leb import sleb
+from ._leb import uleb as _uleb
 from ._principal import Principal
 
 __all__ = ["CandidError", "Type", "decode", "encode", "field_names", "idl_hash"]
@@ -47,24 +49,7 @@ def idl_hash(name: str) -> int:
 def uleb(n: int) -> bytes:
     if n < 0:
         raise CandidError(f"expected a natural number, got {n}")
-    out = bytearray()
-    while True:
-        x = n & 0x7F
-        n >>= 7
-        out.append(x | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def sleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        x = n & 0x7F
-        n >>= 7
-        if (n == 0 and not x & 0x40) or (n == -1 and x & 0x40):
-            out.append(x)
-            return bytes(out)
-        out.append(x | 0x80)
+    return _uleb(n)
 
 
 # -- encoding ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InvalidModule
+from ._leb import sleb, uleb
 
 __all__ = ["GLOBALS_OFFSET", "MAP_EXPORT", "MEM_EXPORT", "PAGE", "TABLE_EXPORT", "ModuleInfo", "instrument"]
 
@@ -66,29 +67,6 @@ def _skip_leb(b: bytes, p: int) -> int:
     while b[p] & 0x80:
         p += 1
     return p + 1
-
-
-def uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        x = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(x | 0x80)
-        else:
-            out.append(x)
-            return bytes(out)
-
-
-def sleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        x = n & 0x7F
-        n >>= 7
-        if (n == 0 and not x & 0x40) or (n == -1 and x & 0x40):
-            out.append(x)
-            return bytes(out)
-        out.append(x | 0x80)
 
 
 def _name(b: bytes, p: int) -> tuple[str, int]:
