@@ -26,8 +26,8 @@ from ._common import err_console
 @click.option("--allow-outbound", "outbound", multiple=True, metavar="URL",
               help="Allow outbound HTTP to scheme://host[:port] (repeatable; Spin's syntax).")
 @click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Guest environment variable.")
-@click.option("--pooling/--no-pooling", default=False, show_default=True,
-              help="Use the pooling instance allocator.")
+@click.option("--pooling/--no-pooling", default=True, show_default=True,
+              help="Use the pooling instance allocator (slots reset in place between requests).")
 @click.option("--variable", "variables", multiple=True, metavar="NAME=VALUE",
               help="App variable value (beats WASMHIVE_VARIABLE_*/SPIN_VARIABLE_* and .env).")
 @click.option("--key-value", "key_values", multiple=True, metavar="KEY=VALUE",

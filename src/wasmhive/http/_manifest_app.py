@@ -11,8 +11,10 @@ def build(cfg: Any, limits: Any) -> Any:
     """The `HttpApp` for the app at `cfg.path` (an `UpConfig`), with the app's variables and stores."""
     from ..app import App
     from ..runtime import Runtime
+    from ._serve import pool_max_memory
 
-    rt = Runtime(pooling=getattr(cfg, "pooling", False), cache=None if getattr(cfg, "cache", True) else False)
+    rt = Runtime(pooling=getattr(cfg, "pooling", False), pooling_max_memory=pool_max_memory(0),
+                 cache=None if getattr(cfg, "cache", True) else False)
     try:
         app = App.load(cfg.path, variables=getattr(cfg, "variables", None) or None,
                        runtime_config=getattr(cfg, "runtime_config", None),

@@ -34,6 +34,11 @@ class EngineSettings:
     pooling: bool = False
     pooling_instances: int = 1000
     pooling_max_memory: int = 128 * 1024 * 1024
+    # Bytes of each pooled linear memory reset in place (memset) when its slot is freed instead of being
+    # unmapped. A fresh instance then finds its pages already mapped and private: no copy-on-write faults,
+    # whose TLB shootdowns cost ~3 ms of kernel time per request when several guest threads share a
+    # process (measured on `wasmhive up`, componentize-py hello: 5.8 -> 3.1 ms CPU per request).
+    pooling_keep_resident: int = 16 * 1024 * 1024
     opt_level: str = "speed"
 
     @classmethod
@@ -93,6 +98,9 @@ def _enable_pooling(cfg: wasmtime.Config, s: EngineSettings) -> None:
         ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pool, 16)
         ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pool, 64)
         ffi.wasmtime_pooling_allocation_config_max_unused_warm_slots_set(pool, min(n, 100))
+        keep = max(0, s.pooling_keep_resident)
+        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, ctypes.c_size_t(keep))
+        ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pool, ctypes.c_size_t(min(keep, 1 << 20)))
         ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
     finally:
         ffi.wasmtime_pooling_allocation_config_delete(pool)
