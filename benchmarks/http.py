@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     loader = "wrk" if shutil.which("wrk") else "python client"
     wasmhive = [str(VENV_BIN / "wasmhive"), "up", str(wasm)]
     # Compile once, up front: every server then starts from the compile cache.
-    subprocess.run([sys.executable, "-c", f"import wasmhive; wasmhive.Runtime().load({str(wasm)!r})"], check=True)
+    subprocess.run([sys.executable, "-c", f"import wasmhive; wasmhive.Runtime(pooling=True).load({str(wasm)!r})"], check=True)
     targets: list[tuple[str, list[str] | None]] = []
     if exe is not None:
         cwasm = precompile(exe, wasm)
