@@ -19,7 +19,8 @@ from wasmtime import _ffi as ffi
 
 from . import _model as m
 
-__all__ = ["FAST", "INT_FIELDS", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname", "values"]
+__all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname",
+           "read_bytes", "read_numbers", "values", "write_bytes", "write_numbers"]
 
 Lower = Callable[[Any, Any, Any], None]
 Lift = Callable[[Any, Any], Any]
@@ -92,6 +93,59 @@ INT_FIELDS = {"s8": "s8", "u8": "u8", "s16": "s16", "u16": "u16", "s32": "s32", 
 FAST = {"u8": ("B", 32, 8), "s8": ("b", 32, 8), "u16": ("H", 16, 4), "s16": ("h", 16, 4),
          "u32": ("I", 8, 2), "s32": ("i", 8, 2), "u64": ("Q", 4, 1), "s64": ("q", 4, 1),
          "f32": ("f", 8, 2), "f64": ("d", 4, 1)}
+_FMT = {fmt: (fmt, per, idx) for fmt, per, idx in FAST.values()}
+
+
+_KIND_U8 = bytes([K["u8"]])
+_vallist_new_uninit_addr = _proto("wasmtime_component_vallist_new_uninit", [ctypes.c_void_p, ctypes.c_size_t])
+
+
+def _slots(data: int, n: int) -> memoryview:
+    # The C value array itself, as bytes: strided slices read/write one field of every value at once.
+    return memoryview((ctypes.c_char * (n * VAL_SIZE)).from_address(data)).cast("B")
+
+
+def read_bytes(vallist: int) -> bytes:
+    """The `list<u8>` whose `wasmtime_component_vallist_t` is at address `vallist` (one strided copy)."""
+    n = ctypes.c_size_t.from_address(vallist).value
+    return bytes(_slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n)[PAYLOAD::VAL_SIZE]) if n else b""
+
+
+def write_bytes(vallist: int, data: Any) -> None:
+    """Fill the (uninitialised) `wasmtime_component_vallist_t` at address `vallist` with `data` as `list<u8>`."""
+    n = len(data)
+    _vallist_new_uninit_addr(vallist, n)
+    if n:
+        mv = _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n)
+        mv[0::VAL_SIZE] = _KIND_U8 * n
+        mv[PAYLOAD::VAL_SIZE] = data
+
+
+def read_numbers(vallist: int, fmt: str) -> Any:
+    """A numeric list (element format `fmt`, a key of `FAST`'s values) at address `vallist`: bytes for
+    `B`, else a Python list, read with one strided slice over the C array."""
+    if fmt == "B":
+        return read_bytes(vallist)
+    n = ctypes.c_size_t.from_address(vallist).value
+    if not n:
+        return []
+    _, per, idx = _FMT[fmt]
+    return _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n).cast(fmt)[idx::per].tolist()  # type: ignore[call-overload]
+
+
+def write_numbers(vallist: int, kind: int, fmt: str, payload: Any) -> None:
+    """Fill the (uninitialised) vallist at address `vallist` with numbers of C kind `kind`: `payload` is
+    a buffer of format `fmt` (bytes for `B`, else an `array.array`)."""
+    if fmt == "B":
+        write_bytes(vallist, payload)
+        return
+    n = len(payload)
+    _vallist_new_uninit_addr(vallist, n)
+    if n:
+        mv = _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n)
+        mv[0::VAL_SIZE] = bytes([kind]) * n
+        _, per, idx = _FMT[fmt]
+        mv.cast(fmt)[idx::per] = payload  # type: ignore[call-overload]
 
 
 def values(ty: m.WitType) -> bool:

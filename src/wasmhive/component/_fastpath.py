@@ -36,6 +36,8 @@ import wasmtime.component as wc
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types as t
 
+from ._convert import PAYLOAD, VAL, VAL_SIZE, K, read_bytes, write_bytes
+
 __all__ = [
     "ExportCall",
     "HostTrap",
@@ -43,7 +45,9 @@ __all__ = [
     "define_resource",
     "lift",
     "lower",
+    "read_bytes",
     "take_host_error",
+    "write_bytes",
 ]
 
 # Both take the store context's address first (resources need it), then the `wasmtime_component_val_t`
@@ -51,13 +55,8 @@ __all__ = [
 Lift = Callable[[int, int], Any]
 Lower = Callable[[int, Any, int], None]
 
-VAL = ffi.wasmtime_component_val_t
-VAL_SIZE = ctypes.sizeof(VAL)
-PAYLOAD = VAL.of.offset
-_K = {name: getattr(ffi, f"WASMTIME_COMPONENT_{name}").value for name in (
-    "BOOL", "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32", "F64", "CHAR", "STRING", "LIST",
-    "RECORD", "TUPLE", "VARIANT", "ENUM", "OPTION", "RESULT", "FLAGS", "RESOURCE")}
-_KIND_U8 = bytes([_K["U8"]])
+# The C layout and the `list<u8>` bulk copy are the component layer's (`_convert.py`), shared.
+_K = {name.upper(): kind for name, kind in K.items()}
 
 
 def _c(name: str, res: Any, *args: Any) -> Any:
@@ -105,27 +104,7 @@ def _raise_error(ptr: int) -> None:
     raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(ptr, ctypes.POINTER(ffi.wasmtime_error_t)))
 
 
-# -- bytes ------------------------------------------------------------------------------------------
-def _vals(data: int, n: int) -> memoryview:
-    return memoryview((ctypes.c_char * (n * VAL_SIZE)).from_address(data)).cast("B")
-
-
-def read_bytes(vallist: int) -> bytes:
-    """The `list<u8>` whose `wasmtime_component_vallist_t` is at `vallist`, as bytes (one strided copy)."""
-    n = _u64(vallist).value
-    return bytes(_vals(_rd(vallist + 8), n)[PAYLOAD::VAL_SIZE]) if n else b""
-
-
-def write_bytes(vallist: int, data: bytes | bytearray | memoryview) -> None:
-    """Fill the (uninitialised) `wasmtime_component_vallist_t` at `vallist` with `data` as `list<u8>`."""
-    n = len(data)
-    _vallist_new_uninit(vallist, n)
-    if n:
-        mv = _vals(_rd(vallist + 8), n)
-        mv[0::VAL_SIZE] = _KIND_U8 * n
-        mv[PAYLOAD::VAL_SIZE] = data
-
-
+# -- names ------------------------------------------------------------------------------------------
 def _read_name(addr: int) -> str:
     n = _u64(addr).value
     return _string_at(_rd(addr + 8), n).decode() if n else ""

@@ -9,12 +9,12 @@ import ctypes
 from typing import Any
 
 from . import _model as m
-from ._convert import FAST, INT_FIELDS, VAL_SIZE, Lift, pyname, resource_clone
+from ._convert import FAST, INT_FIELDS, PAYLOAD, Lift, pyname, read_bytes, read_numbers, resource_clone
 from ._values import Err, Ok, Record, Some, Variant, record_class
 
 __all__ = ["lifter"]
 
-_string_at = ctypes.string_at
+_string_at, _addressof = ctypes.string_at, ctypes.addressof
 
 def _string(vec: Any) -> str:
     return _string_at(vec.data, vec.size).decode() if vec.size else ""
@@ -40,17 +40,10 @@ def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None) 
     if isinstance(ty, m.ListOf):
         fast = FAST.get(ty.elem.name) if isinstance(ty.elem, m.Prim) else None
         if fast is not None and isinstance(ty.elem, m.Prim):
-            fmt, per, idx = fast
-            is_bytes = ty.elem.name == "u8"
-
-            def lift_fast(c: Any, ctx: Any) -> Any:
-                lst = c.of.list
-                n = lst.size
-                if not n:
-                    return b"" if is_bytes else []
-                raw = memoryview(_string_at(lst.data, n * VAL_SIZE)).cast(fmt)[idx::per]  # type: ignore[call-overload]
-                return raw.tobytes() if is_bytes else raw.tolist()
-            return lift_fast
+            fmt = fast[0]
+            if fmt == "B":
+                return lambda c, ctx: read_bytes(_addressof(c) + PAYLOAD)
+            return lambda c, ctx: read_numbers(_addressof(c) + PAYLOAD, fmt)
         elem = lifter(ty.elem, classes)
 
         def lift_list(c: Any, ctx: Any) -> list[Any]:

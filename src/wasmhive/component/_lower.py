@@ -12,6 +12,7 @@ from ._convert import (
     ENTRY_SIZE,
     FAST,
     INT_FIELDS,
+    PAYLOAD,
     VAL,
     VAL_SIZE,
     BadValue,
@@ -26,12 +27,13 @@ from ._convert import (
     vallist_new_uninit,
     valrecord_new_uninit,
     valtuple_new_uninit,
+    write_numbers,
 )
 from ._values import Err, Ok, ResultError, Some, Variant
 
 __all__ = ["lowerer"]
 
-_memset, _memmove, _byref = ctypes.memset, ctypes.memmove, ctypes.byref
+_memset, _byref, _addressof = ctypes.memset, ctypes.byref, ctypes.addressof
 
 def _set_name(vec: Any, text: str) -> None:
     data = text.encode()
@@ -269,7 +271,7 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
 
     def lower_list(v: Any, c: Any, ctx: Any) -> None:
         if is_bytes and isinstance(v, (bytes, bytearray, memoryview)):
-            payload: Any = bytes(v)
+            payload: Any = v if isinstance(v, bytes) else bytes(v)  # a snapshot: the guest sees one state
         elif isinstance(v, (list, tuple)) or (not is_bytes and isinstance(v, (bytes, bytearray))):
             payload = None
         else:
@@ -278,8 +280,7 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
         if fast is None:
             slow(v, c, ctx)
             return
-        fmt, per, idx = fast
-        n = len(v)
+        fmt = fast[0]
         try:
             if payload is None:
                 if fmt in "fd":
@@ -291,14 +292,7 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
         except (TypeError, OverflowError):
             slow(v, c, ctx)  # finds and reports the bad element
             return
-        buf = bytearray(n * VAL_SIZE)
-        buf[0::VAL_SIZE] = bytes([ekind]) * n
-        mv = memoryview(buf).cast(fmt)  # type: ignore[call-overload]
-        mv[idx::per] = payload if not isinstance(payload, bytes) else memoryview(payload).cast(fmt)  # type: ignore[call-overload]
-        lst = c.of.list
-        vallist_new_uninit(_byref(lst), n)
-        if n:
-            _memmove(lst.data, (ctypes.c_char * len(buf)).from_buffer(buf), n * VAL_SIZE)
+        write_numbers(_addressof(c) + PAYLOAD, ekind, fmt, payload)
     return lower_list
 
 
