@@ -106,7 +106,7 @@ class App:
 
     def __init__(self, config: AppConfig, *, runtime: Runtime | None = None) -> None:
         from ..capabilities import AppCapabilities
-        from ..http._router import Router
+        from ..http._router import Route, Router
 
         self.config = config
         self._own_runtime = runtime is None
@@ -118,23 +118,32 @@ class App:
                 self.runtime.close()
             raise
         try:
+            from ..http._self import SelfRequests
+
             self.executors: dict[int, Any] = {}
             routes: list[tuple[str, tuple[int, str]]] = []
             for i, trig in enumerate(config.triggers):
                 if trig.route is None:
-                    # Private: reachable only through the app's own `self` requests, which we do not route yet.
-                    msg = (f"{config.manifest_path}: component `{trig.component}` has a private route; it is "
-                           "not reachable (requests to `self` are not supported yet)")
-                    config.warnings.append(msg)
-                    log.warning("%s", msg)
-                    continue
+                    continue  # private: reachable only by service chaining (`http://<id>.spin.internal`)
                 routes.append((trig.route, (i, trig.component or f"static:{trig.route}")))
             self.router: Router = Router(routes, base=config.base)
             for w in self.router.warnings:
                 config.warnings.append(f"{config.manifest_path}: {w}")
+            # Requests a component makes to its own app (`http://self/...`, `<id>.spin.internal`).
+            chained: dict[str, Any] = {}
+            self.self_requests = SelfRequests(self.router, lambda r: SpinHeaders(self.executors[r.target[0]], r),
+                                              chained)
             for route in self.router.routes:
                 i, _ = route.target
                 self.executors[i] = self._executor(i, route)
+            for i, trig in enumerate(config.triggers):
+                if trig.component is None or trig.component in chained:
+                    continue
+                whole = Route.parse("/...", (i, trig.component))
+                public = next((r for r in self.router.routes if r.target[0] == i), None)
+                ex = self.executors[i] if public is not None else self._executor(i, whole)
+                chained[trig.component] = SpinHeaders(ex, whole)
+            self.self_requests.chained = chained
         except BaseException:
             self.close()
             raise
@@ -199,7 +208,8 @@ class App:
             state.extra["capabilities"] = caps.instance(comp.id)
 
         return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
-                                outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra)
+                                outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra,
+                                self_requests=self.self_requests)
 
     # -- serving ---------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Dispatch | None:

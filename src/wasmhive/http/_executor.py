@@ -41,6 +41,7 @@ class HttpContext:
 
     outbound: OutboundPolicyLike | None = None
     body_limit: int | None = None
+    self_requests: Any = None  # the app, for requests to `http://self` and `*.spin.internal` (`_self.py`)
 
 
 class _Lines:
@@ -73,6 +74,7 @@ class WasiHttpExecutor:
     body_limit: int | None = 10 * 1000 * 1000
     link_extra: Callable[[wc.LinkerInstance], None] | None = None
     prepare_extra: Callable[[HostState], None] | None = None
+    self_requests: Any = None  # `SelfRequests` of the app this component belongs to
 
     def __post_init__(self) -> None:
         self.compiled = self.source if isinstance(self.source, Compiled) else self.runtime.load(self.source)
@@ -130,7 +132,7 @@ class WasiHttpExecutor:
         deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.name)
         state.waker = ex.waker
-        state.extra["http"] = HttpContext(self.outbound, self.body_limit)
+        state.extra["http"] = HttpContext(self.outbound, self.body_limit, self.self_requests)
         if self.prepare_extra is not None:
             self.prepare_extra(state)
 

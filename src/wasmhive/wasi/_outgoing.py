@@ -5,7 +5,8 @@ Checks, in order: the request names a scheme (http/https) and an authority; the 
 connected to is checked again (`allows_address`: private, loopback and link-local addresses only when a
 rule names the host explicitly); the connection goes to that address only (no second lookup, so no DNS
 rebinding). Redirects are returned to the guest, never followed. Every step has a timeout (the request's
-options, capped by the instance deadline).
+options, capped by the instance deadline). Requests to `http://self` and `<id>.spin.internal` never reach
+the network: the component's app serves them in-process (`wasmhive.http._self`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from wasmtime.component import LinkerInstance
@@ -35,7 +37,7 @@ from ._io import fn
 from ._state import HostState, current
 from ._streams import ChannelInput, Waker
 
-__all__ = ["OutboundPolicyLike", "link_outgoing_handler"]
+__all__ = ["OutboundPolicyLike", "SelfRequestsLike", "link_outgoing_handler"]
 
 log = logging.getLogger("wasmhive.http.outbound")
 DEFAULT_TIMEOUT = 30.0
@@ -49,6 +51,14 @@ class OutboundPolicyLike(Protocol):
     def allows(self, scheme: str, host: str, port: int | None = None) -> bool: ...
 
     def allows_address(self, scheme: str, host: str, ip: str, port: int | None = None) -> bool: ...
+
+    def allows_self(self) -> bool: ...
+
+
+class SelfRequestsLike(Protocol):
+    """What the outgoing handler needs from `wasmhive.http._self.SelfRequests` (the app itself)."""
+
+    def start(self, host: str, req: Any, notify: Callable[[], None]) -> Any: ...
 
 
 def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
@@ -79,18 +89,31 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
         scheme = req.scheme.tag.lower() if req.scheme is not None else "https"
         if scheme not in ("http", "https"):
             return error_code("HTTP-protocol-error")
+        local = getattr(http, "self_requests", None)
         if not req.authority:
-            return error_code("HTTP-request-URI-invalid")
+            if local is None:
+                return error_code("HTTP-request-URI-invalid")
+            req.authority = "self"  # Spin: a request with only a path goes to the app itself
         try:
             host, port = _split_authority(req.authority, scheme)
         except ValueError:
             return error_code("HTTP-request-URI-invalid")
         target = f"{scheme}://{host}:{port}"
-        if policy is None or not policy.allows(scheme, host, port):
+        # `self` and `<component>.spin.internal` are the app itself (in-process), never the network.
+        is_self, chained = host == "self", host.endswith(".spin.internal")
+        if is_self or chained:
+            granted = local is not None and policy is not None and (
+                policy.allows_self() if is_self else policy.allows(scheme, host, port))
+            if local is None or not granted:
+                log.warning("[%s] outbound request to %s denied (%s)", st.name, target,
+                            "not in allowed_outbound_hosts" if local is not None else "no app to call")
+                return error_code("HTTP-request-denied")
+        elif policy is None or not policy.allows(scheme, host, port):
             log.warning("[%s] outbound request to %s denied (not in allowed_outbound_hosts)", st.name, target)
             return error_code("HTTP-request-denied")
+        assert policy is not None  # every branch above denied the request without one
         fut = FutureIncomingResponse(st)
-        call = _Call(st, req, opts, scheme, host, port, policy, fut)
+        call = _Call(st, req, opts, scheme, host, port, policy, fut, local if is_self or chained else None)
         fut.cancel = call.cancel
         threading.Thread(target=call.run, name=f"wasmhive-outbound-{host}", daemon=True).start()
         return st.table.add(fut)
@@ -102,8 +125,10 @@ class _Call:
     """One outbound request, run on its own thread; results land in `fut`."""
 
     def __init__(self, st: HostState, req: OutgoingRequest, opts: RequestOptions, scheme: str, host: str,
-                 port: int, policy: OutboundPolicyLike, fut: FutureIncomingResponse) -> None:
-        self.st, self.req, self.opts = st, req, opts
+                 port: int, policy: OutboundPolicyLike, fut: FutureIncomingResponse,
+                 local: SelfRequestsLike | None = None) -> None:
+        self.st, self.req, self.opts, self.local = st, req, opts, local
+        self.inner: Any = None  # the self-request's exchange
         self.scheme, self.host, self.port, self.policy, self.fut = scheme, host, port, policy, fut
         self.waker: Waker = st.waker
         self.cancelled = False
@@ -111,6 +136,9 @@ class _Call:
 
     def cancel(self) -> None:
         self.cancelled = True
+        inner = self.inner
+        if inner is not None and inner.channel is not None:
+            inner.channel.cancel()  # the callee's next write fails
         conn = self.conn
         if conn is not None and conn.sock is not None:
             with contextlib.suppress(OSError):
@@ -147,6 +175,8 @@ class _Call:
 
     def _send(self) -> IncomingResponse:
         body = self._body()
+        if self.local is not None:
+            return self._send_local(body)
         connect_timeout = _seconds(self.opts.connect_timeout, self.st)
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
@@ -224,6 +254,54 @@ class _Call:
             stream.fail(f"outbound response body: {e}")
         finally:
             conn.close()
+
+
+    def _send_local(self, body: bytes) -> IncomingResponse:
+        """A self-request: the app serves it in-process (see `wasmhive.http._self`)."""
+        from ..http._types import Request
+
+        path, _, query = (self.req.path_with_query or "/").partition("?")
+        headers = [(k, v.decode("latin-1")) for k, v in self.req.headers.entries if k not in FORBIDDEN]
+        authority = self.req.authority or "self"
+        request = Request(method_name(self.req.method), path, query, headers, body, self.scheme, authority,
+                          client="127.0.0.1:0")
+        event = threading.Event()
+        ex = self.inner = self.local.start(self.host, request, event.set)  # type: ignore[union-attr]
+        limit = time.monotonic() + _seconds(self.opts.first_byte_timeout, self.st)
+        while True:
+            event.clear()  # before looking: a notification after this is not lost
+            if ex.responded:
+                break
+            left = limit - time.monotonic()
+            if left <= 0 or self.cancelled:
+                self.cancel()
+                raise _Failure("connection-read-timeout")
+            event.wait(min(left, 0.5))
+        fields = Fields([(k.lower() if isinstance(k, str) else k.decode("latin-1").lower(), bytes(v))
+                         for k, v in ex.headers if (k if isinstance(k, str) else k.decode("latin-1")).lower()
+                         not in FORBIDDEN], mutable=False)
+        stream = ChannelInput(self.waker)
+        threading.Thread(target=self._pump_local, args=(ex, event, stream), daemon=True,
+                         name=f"wasmhive-self-body-{self.host}").start()
+        return IncomingResponse(ex.status, fields, IncomingBody(stream))
+
+    def _pump_local(self, ex: Any, event: threading.Event, stream: ChannelInput) -> None:
+        channel = ex.channel
+        while True:
+            event.clear()
+            chunks, state = channel.take()
+            for c in chunks:
+                stream.feed(c)
+            if state == "finished":
+                stream.end()
+                return
+            if state != "open" or self.cancelled or stream.closed:
+                channel.cancel()
+                stream.fail(f"self-request response body {state}")
+                return
+            while stream.buffered() > _BUFFER and not self.cancelled and not stream.closed:
+                time.sleep(0.002)
+            event.wait(0.5)
 
 
 class _Failure(Exception):

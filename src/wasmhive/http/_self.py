@@ -1,0 +1,74 @@
+"""Self-requests: outbound HTTP from a component to its own app, served in-process (no socket).
+
+Spin's two forms, both answered here and reached from `wasi:http/outgoing-handler`:
+
+- `http://self/<path>` (or a request with no authority): routed by the app's public router, exactly as
+  an external request to `<path>` would be (Spin headers, static responses, 404 when nothing matches).
+  Needs `http://self` in the caller's `allowed_outbound_hosts`.
+- `http://<component-id>.spin.internal/<path>` (service chaining): sent straight to that component,
+  whether its route is public or private (`route = { private = true }`); this is the only way to reach a
+  private component. Needs a rule matching that host (`http://<id>.spin.internal`, `http://*.spin.internal`).
+
+The callee runs on its own thread under its own component limits and deadline; the caller waits no
+longer than its request options and its own deadline allow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from ._types import Exchange, Request
+
+__all__ = ["CHAIN_SUFFIX", "SelfRequests"]
+
+log = logging.getLogger("wasmhive.http.self")
+CHAIN_SUFFIX = ".spin.internal"
+
+
+class SelfRequests:
+    """Dispatches an app's requests to itself. `router`: the app's public `Router` (targets are route
+    indices); `executor_for(index, route)` gives the executor for a routed match; `chained` maps a
+    component id to the executor that serves `<id>.spin.internal`."""
+
+    def __init__(self, router: Any, executor_for: Callable[[Any], Any], chained: Mapping[str, Any]) -> None:
+        self.router = router
+        self.executor_for = executor_for
+        self.chained = dict(chained)
+
+    def start(self, host: str, req: Request, notify: Callable[[], None]) -> Exchange:
+        """Start serving `req` (addressed to `host`: "self" or "<id>.spin.internal") on a new thread and
+        return its exchange; `notify` is called (any thread) on its head and body progress."""
+        executor: Any = None
+        route = ""
+        if host.endswith(CHAIN_SUFFIX):
+            executor = self.chained.get(host[: -len(CHAIN_SUFFIX)])
+            route = "/..."
+        elif self.router.is_health(req.path):
+            ex = Exchange(req)
+            ex.respond(200, [("content-type", b"text/plain")], b"OK")
+            return ex
+        else:
+            match = self.router.match(unquote(req.path))
+            if match is not None:
+                executor, route = self.executor_for(match.route), match.route.raw
+        ex = Exchange(req, route=route, component=getattr(executor, "name", ""))
+        if executor is None:
+            ex.respond(404, [("content-type", b"text/plain")], b"not found\n")
+            return ex
+        ex.notify = notify
+        threading.Thread(target=_run, args=(executor, ex), name=f"wasmhive-self-{ex.component}",
+                         daemon=True).start()
+        return ex
+
+
+def _run(executor: Any, ex: Exchange) -> None:
+    try:
+        executor.run(ex)
+    except Exception as e:  # executors should not raise; the caller still gets an answer
+        log.exception("self-request to %s failed", getattr(executor, "name", executor))
+        ex.failure = str(e)
+        ex.respond(500, [], b"")
