@@ -6,7 +6,10 @@ share: the C layout, our own ctypes prototypes, errors. `lowerer(ty)` returns `l
 once, which frees everything below it). `ctx` is whatever owns resource handles (an instance).
 
 Lists of numbers and `list<u8>` move through the C array with `memoryview` slices instead of one
-Python call per element: the layout is fixed (32-byte values, payload at offset 8).
+Python call per element: the layout is fixed (32-byte values, payload at offset 8). `read_bytes`,
+`write_bytes` and `read_numbers` work on a vallist's address and are shared with `_fastpath.py`
+(the wasi:http host's converters), as are the C layout constants and the per-thread host-error slot
+(`_func.pending`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from wasmtime import _ffi as ffi
 from . import _model as m
 
 __all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname",
-           "read_bytes", "read_numbers", "values", "write_bytes", "write_numbers"]
+           "read_bytes", "read_numbers", "values", "write_bytes"]
 
 Lower = Callable[[Any, Any, Any], None]
 Lift = Callable[[Any, Any], Any]
@@ -131,21 +134,6 @@ def read_numbers(vallist: int, fmt: str) -> Any:
         return []
     _, per, idx = _FMT[fmt]
     return _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n).cast(fmt)[idx::per].tolist()  # type: ignore[call-overload]
-
-
-def write_numbers(vallist: int, kind: int, fmt: str, payload: Any) -> None:
-    """Fill the (uninitialised) vallist at address `vallist` with numbers of C kind `kind`: `payload` is
-    a buffer of format `fmt` (bytes for `B`, else an `array.array`)."""
-    if fmt == "B":
-        write_bytes(vallist, payload)
-        return
-    n = len(payload)
-    _vallist_new_uninit_addr(vallist, n)
-    if n:
-        mv = _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n)
-        mv[0::VAL_SIZE] = bytes([kind]) * n
-        _, per, idx = _FMT[fmt]
-        mv.cast(fmt)[idx::per] = payload  # type: ignore[call-overload]
 
 
 def values(ty: m.WitType) -> bool:

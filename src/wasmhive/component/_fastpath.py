@@ -37,6 +37,7 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import _types as t
 
 from ._convert import PAYLOAD, VAL, VAL_SIZE, K, read_bytes, write_bytes
+from ._func import pending, take_pending
 
 __all__ = [
     "ExportCall",
@@ -415,14 +416,11 @@ def _lower_variant(ty: t.VariantLikeType, hr: Any) -> Lower:
 
 
 # -- host functions and resources -------------------------------------------------------------------
-_tls = threading.local()
-
-
 def take_host_error() -> BaseException | None:
-    """The exception that made a host function (or resource destructor) trap on this thread, once."""
-    err = getattr(_tls, "error", None)
-    _tls.error = None
-    return err
+    """The exception that made a host function (or resource destructor) trap on this thread, once.
+
+    The slot is the component layer's (`_func.pending`): one per-thread slot for every host call."""
+    return take_pending()
 
 
 class _HostFunc:
@@ -450,7 +448,7 @@ _FINALIZER = ctypes.CFUNCTYPE(None, _vp)
 
 
 def _fail(what: str, e: BaseException) -> int:
-    _tls.error = e
+    pending.exc = e
     msg = f"{what}: {type(e).__name__}: {e}" if not isinstance(e, HostTrap) else f"{what}: {e}"
     return int(_error_new(msg.encode("utf-8", "replace")))
 

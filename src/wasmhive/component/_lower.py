@@ -12,7 +12,6 @@ from ._convert import (
     ENTRY_SIZE,
     FAST,
     INT_FIELDS,
-    PAYLOAD,
     VAL,
     VAL_SIZE,
     BadValue,
@@ -27,13 +26,12 @@ from ._convert import (
     vallist_new_uninit,
     valrecord_new_uninit,
     valtuple_new_uninit,
-    write_numbers,
 )
 from ._values import Err, Ok, ResultError, Some, Variant
 
 __all__ = ["lowerer"]
 
-_memset, _byref, _addressof = ctypes.memset, ctypes.byref, ctypes.addressof
+_memset, _memmove, _byref = ctypes.memset, ctypes.memmove, ctypes.byref
 
 def _set_name(vec: Any, text: str) -> None:
     data = text.encode()
@@ -271,7 +269,7 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
 
     def lower_list(v: Any, c: Any, ctx: Any) -> None:
         if is_bytes and isinstance(v, (bytes, bytearray, memoryview)):
-            payload: Any = v if isinstance(v, bytes) else bytes(v)  # a snapshot: the guest sees one state
+            payload: Any = bytes(v)
         elif isinstance(v, (list, tuple)) or (not is_bytes and isinstance(v, (bytes, bytearray))):
             payload = None
         else:
@@ -280,7 +278,8 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
         if fast is None:
             slow(v, c, ctx)
             return
-        fmt = fast[0]
+        fmt, per, idx = fast
+        n = len(v)
         try:
             if payload is None:
                 if fmt in "fd":
@@ -292,7 +291,14 @@ def _list_lowerer(ty: m.ListOf) -> Lower:
         except (TypeError, OverflowError):
             slow(v, c, ctx)  # finds and reports the bad element
             return
-        write_numbers(_addressof(c) + PAYLOAD, ekind, fmt, payload)
+        buf = bytearray(n * VAL_SIZE)
+        buf[0::VAL_SIZE] = bytes([ekind]) * n
+        mv = memoryview(buf).cast(fmt)  # type: ignore[call-overload]
+        mv[idx::per] = payload if not isinstance(payload, bytes) else memoryview(payload).cast(fmt)  # type: ignore[call-overload]
+        lst = c.of.list
+        vallist_new_uninit(_byref(lst), n)
+        if n:
+            _memmove(lst.data, (ctypes.c_char * len(buf)).from_buffer(buf), n * VAL_SIZE)
     return lower_list
 
 
