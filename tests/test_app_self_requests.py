@@ -120,3 +120,18 @@ def test_self_requests_over_loopback(allowed_app: App, serve_app) -> None:  # ty
             assert r.text == "200\nstatic!"
     finally:
         http.close()
+
+
+def test_self_requests_in_flight_are_capped(tmp_path: Path, http_guest: Path, http_runtime: Runtime) -> None:
+    """A guest calling itself through `self` cannot hold unbounded threads: past the cap it gets 503."""
+    app = _app(tmp_path, http_guest, http_runtime, ["http://self"])
+    try:
+        app.self_requests.set_max_in_flight(1)
+        # One level deep fits in the cap...
+        assert _call(app, "http://self/static") == "200\nstatic!"
+        # ...a self-request that makes another one while the first is still in flight does not.
+        assert _call(app, "http://self/outbound?url=http://self/static").splitlines()[:2] == ["200", "503"]
+        # The slot is given back: the next request works again.
+        assert _call(app, "http://self/static") == "200\nstatic!"
+    finally:
+        app.close()

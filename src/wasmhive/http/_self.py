@@ -10,7 +10,9 @@ Spin's two forms, both answered here and reached from `wasi:http/outgoing-handle
   private component. Needs a rule matching that host (`http://<id>.spin.internal`, `http://*.spin.internal`).
 
 The callee runs on its own thread under its own component limits and deadline; the caller waits no
-longer than its request options and its own deadline allow.
+longer than its request options and its own deadline allow. At most `max_in_flight` self-requests run
+at once per app: a guest that calls itself recursively (or fans out) gets 503 answers past that, instead
+of holding an unbounded number of threads and instances until the deadlines end them.
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ class SelfRequests:
     indices); `executor_for(index, route)` gives the executor for a routed match; `chained` maps a
     component id to the executor that serves `<id>.spin.internal`."""
 
-    def __init__(self, router: Any, executor_for: Callable[[Any], Any], chained: Mapping[str, Any]) -> None:
+    def __init__(self, router: Any, executor_for: Callable[[Any], Any], chained: Mapping[str, Any],
+                 max_in_flight: int = 16) -> None:
         self.router = router
         self.executor_for = executor_for
         self.chained = dict(chained)
+        self.set_max_in_flight(max_in_flight)
+
+    def set_max_in_flight(self, n: int) -> None:
+        """Cap the self-requests running at once (set before serving; in-flight ones keep their slots)."""
+        if n < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.max_in_flight = n
+        self._slots = threading.BoundedSemaphore(n)
 
     def start(self, host: str, req: Request, notify: Callable[[], None]) -> Exchange:
         """Start serving `req` (addressed to `host`: "self" or "<id>.spin.internal") on a new thread and
@@ -59,16 +70,23 @@ class SelfRequests:
         if executor is None:
             ex.respond(404, [("content-type", b"text/plain")], b"not found\n")
             return ex
+        slots = self._slots
+        if not slots.acquire(blocking=False):
+            log.warning("self-request to %s refused: %d self-requests already in flight (recursion?)",
+                        ex.component or host, self.max_in_flight)
+            ex.respond(503, [("content-type", b"text/plain")], b"too many self-requests in flight\n")
+            return ex
         ex.notify = notify
-        threading.Thread(target=_run, args=(executor, ex), name=f"wasmhive-self-{ex.component}",
+        threading.Thread(target=self._run, args=(executor, ex, slots), name=f"wasmhive-self-{ex.component}",
                          daemon=True).start()
         return ex
 
-
-def _run(executor: Any, ex: Exchange) -> None:
-    try:
-        executor.run(ex)
-    except Exception as e:  # executors should not raise; the caller still gets an answer
-        log.exception("self-request to %s failed", getattr(executor, "name", executor))
-        ex.failure = str(e)
-        ex.respond(500, [], b"")
+    def _run(self, executor: Any, ex: Exchange, slots: threading.BoundedSemaphore) -> None:
+        try:
+            executor.run(ex)
+        except Exception as e:  # executors should not raise; the caller still gets an answer
+            log.exception("self-request to %s failed", getattr(executor, "name", executor))
+            ex.failure = str(e)
+            ex.respond(500, [], b"")
+        finally:
+            slots.release()
