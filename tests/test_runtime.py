@@ -164,6 +164,20 @@ def test_initial_memory_over_the_limit_fails_at_instantiation(runtime: Runtime) 
     assert info.value.limit == "memory"
 
 
+def test_memory_count_is_capped_so_the_per_memory_limit_bounds_the_total(runtime: Runtime) -> None:
+    # wasmtime's memory limit is per memory: without a cap on how many, a guest multiplies it.
+    many = "(module " + " ".join("(memory 1)" for _ in range(Limits().memories + 1)) + ")"  # type: ignore[operator]
+    with pytest.raises(LimitExceeded) as info:
+        runtime.instantiate(many.encode())
+    assert info.value.limit == "memories"
+    assert "memories = 16" in str(info.value)
+    tables = b"(module (table 1 funcref) (table 1 funcref))"
+    with pytest.raises(LimitExceeded) as info:
+        runtime.instantiate(tables, limits=Limits(tables=1))
+    assert info.value.limit == "tables"
+    runtime.instantiate(b"(module (memory 1) (memory 1))", limits=Limits(memories=2))
+
+
 def test_pooling_allocator_runs_guests() -> None:
     with Runtime(cache=False, pooling=True, pooling_instances=16,
                  pooling_max_memory=4 * 1024 * 1024) as rt:

@@ -233,6 +233,12 @@ class Runtime:
             return LimitExceeded("pooling_instances", self.settings.pooling_instances,
                                  f"the pooling allocator has no free slot ({_one(text)}); drop instances "
                                  f"sooner or raise pooling_instances")
+        for what, limit in (("memory count", "memories"), ("table count", "tables")):
+            if what in low:
+                from ..errors import LimitExceeded
+                return LimitExceeded(limit, getattr(limits, limit),
+                                     f"the guest defines more {limit} than allowed ({limit} = "
+                                     f"{getattr(limits, limit)})")
         if "memory" in low and ("limit" in low or "minimum" in low) and limits.memory is not None:
             return guest_error(e, limits) if "trap" in low else _memory_limit(limits, text)
         if "instance" in low and "limit" in low:
