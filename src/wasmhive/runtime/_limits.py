@@ -43,12 +43,12 @@ class Limits:
     """Per-instance resource limits. `None` means "no limit" for that resource.
 
     - `memory`: bytes of linear memory per memory. wasmtime applies it to each memory, so the most a
-      store can hold is `memory × memories`: keep `memories` as low as your guests allow.
+      store can hold is `memory * memories`: keep `memories` as low as your guests allow.
     - `table_elements`: elements per table.
     - `instances`: core instances a store may create (a component creates several).
     - `memories`, `tables`: how many of each a store may create. Core modules from C/WAT have one
       memory; a componentize-py component defines 11 (tiny ones for its shims), jco's 2: the default
-      of 16 runs them all while bounding a hostile guest to 16 × `memory`.
+      of 16 runs them all while bounding a hostile guest to 16 * `memory`.
     - `fuel`: instructions (roughly) before the guest is stopped; needs a Runtime with `fuel=True`.
     - `timeout`: wall-clock seconds before the guest is interrupted (epoch interruption).
 
