@@ -154,18 +154,7 @@ def resolve_provider(provider: Any, func: m.FuncSig) -> Any:
         if cls is None or func.kind == "constructor":
             return cls
         return getattr(cls, pyname(func.short), None)
-    keys = [func.name, pyname(func.name)]
-    if isinstance(provider, Mapping):
-        for k in keys:
-            if k in provider:
-                return provider[k]
-        return None
-    for k in keys:
-        try:
-            return getattr(provider, k)
-        except (AttributeError, KeyError):
-            continue
-    return None
+    return _lookup(provider, [func.name, pyname(func.name)])
 
 
 def lookup_import(imports: Mapping[str, Any], name: str) -> Any:
