@@ -150,7 +150,6 @@ class Runtime:
             if self.cache is not None:
                 self.cache.put(key, raw.serialize())
         compiled = Compiled(kind, raw, label, sha256_hex(binary), len(binary), from_cache)
-        compiled.meta["binary"] = binary
         with self._lock:
             self._loaded[key] = compiled
         return compiled
