@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import wasmtime
+
 HERE = Path(__file__).resolve().parent
 GUESTS = HERE / "guests"
 if str(HERE) not in sys.path:
@@ -93,8 +95,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = lambda _msg: None
             tiny = rt.load(GUESTS / "startup_tiny.wat")
             hello = rt.load(GUESTS / "startup_hello.wat")
             tiny_wasm, hello_wasm = work / "tiny.wasm", work / "hello.wasm"
-            tiny_wasm.write_bytes(tiny.meta["binary"])  # type: ignore[arg-type]
-            hello_wasm.write_bytes(hello.meta["binary"])  # type: ignore[arg-type]
+            # The same modules as binaries, for the whole-process peers (`wasmtime run`, `wasmhive run`).
+            tiny_wasm.write_bytes(wasmtime.wat2wasm((GUESTS / "startup_tiny.wat").read_text()))
+            hello_wasm.write_bytes(wasmtime.wat2wasm((GUESTS / "startup_hello.wat").read_text()))
 
             progress("in-process: core module")
             capture = Sandbox(stdout="capture")
