@@ -63,17 +63,31 @@ class HttpApp:
         """One `wasi:http` component (a path, bytes or `Compiled`) served on `route`.
 
         `executor_options` go to `WasiHttpExecutor` (`limits=Limits(...)`, `env`, `outbound`, ...).
+        Without `runtime`, the app owns one configured as `wasmhive up` configures its own (pooled
+        instance slots, the default compile cache), so it loads the code `up` compiled. Each pooled
+        engine reserves terabytes of address space (a process fits about 15): to serve many
+        components in one process, pass one shared `runtime`.
         """
         from pathlib import Path
 
-        from ..runtime import Runtime
+        from ..runtime import Limits, Runtime
         from ._executor import WasiHttpExecutor
+        from ._serve import pool_max_memory
 
         owned = runtime is None
-        rt = runtime or Runtime()
+        if runtime is None:
+            limits = executor_options.get("limits")
+            memory = limits.memory if isinstance(limits, Limits) and limits.memory is not None else 0
+            runtime = Runtime(pooling=True, pooling_max_memory=pool_max_memory(memory))
+        rt = runtime
         if name is None:
             name = Path(source).stem if isinstance(source, (str, Path)) else "component"
-        ex = WasiHttpExecutor(rt, source, name=name, **executor_options)
+        try:
+            ex = WasiHttpExecutor(rt, source, name=name, **executor_options)
+        except BaseException:
+            if owned:
+                rt.close()  # its epoch ticker thread would outlive the failed app
+            raise
         return cls([(route, ex)], limits=server_limits, on_close=rt.close if owned else None)
 
     def asgi(self) -> HttpApp:

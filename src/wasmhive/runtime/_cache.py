@@ -35,19 +35,29 @@ def default_cache_dir() -> Path:
 
 
 class CompileCache:
-    """A directory of compiled artifacts keyed by content and engine settings."""
+    """A directory of compiled artifacts keyed by content and engine settings.
+
+    `hits`, `misses` and `writes` count this object's lookups that returned an entry, lookups that
+    did not (absent or corrupt), and entries stored: how a caller (or a test) sees whether loading
+    reused code another process compiled.
+    """
 
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
 
     @staticmethod
     def key(wasm: bytes, fingerprint: str) -> str:
+        """The entry name for `wasm` compiled by an engine with this `EngineSettings.fingerprint()`."""
         h = hashlib.sha256(wasm)
         h.update(b"\0")
         h.update(fingerprint.encode())
         return h.hexdigest()
 
     def path(self, key: str) -> Path:
+        """Where the entry for `key` lives (whether or not it exists)."""
         return self.directory / key[:2] / f"{key}.cwasm"
 
     def get(self, key: str) -> bytes | None:
@@ -56,15 +66,19 @@ class CompileCache:
         try:
             data = p.read_bytes()
         except FileNotFoundError:
+            self.misses += 1
             return None
         except OSError as e:
             log.warning("compile cache entry unreadable (%s): %s", p, e)
+            self.misses += 1
             return None
         payload = memoryview(data)[_HEADER:]
         if data[: len(MAGIC)] != MAGIC or hashlib.sha256(payload).digest() != data[len(MAGIC):_HEADER]:
             log.warning("compile cache entry corrupt, recompiling: %s", p)
             self.discard(key)
+            self.misses += 1
             return None
+        self.hits += 1
         return bytes(payload)
 
     def put(self, key: str, payload: bytes | bytearray) -> None:
@@ -81,6 +95,7 @@ class CompileCache:
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, p)
+                self.writes += 1
             except BaseException:
                 with _suppress():
                     os.unlink(tmp)
@@ -89,6 +104,7 @@ class CompileCache:
             log.warning("cannot write compile cache %s: %s", self.directory, e)
 
     def discard(self, key: str) -> None:
+        """Remove the entry for `key` if there is one (an entry wasmtime refused)."""
         with _suppress():
             self.path(key).unlink()
 
@@ -104,6 +120,7 @@ class CompileCache:
         return n
 
     def ensure_writable(self) -> None:
+        """Create the directory now, or raise `CacheError` saying why it cannot be."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:

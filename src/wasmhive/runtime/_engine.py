@@ -14,6 +14,7 @@ from ..errors import ConfigError
 __all__ = ["EngineSettings", "build_engine"]
 
 log = logging.getLogger("wasmhive.runtime")
+_MAX_WASM_STACK = 2 * 1024 * 1024  # wasmtime's default async_stack_size, which max_wasm_stack may not exceed
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,38 @@ class EngineSettings:
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
 
+    def codegen(self) -> dict[str, object]:
+        """The settings that change the compiled artifact: exactly what keys the compile cache.
+
+        Left out on purpose, because the artifact is byte-for-byte the same with or without them
+        (checked by tests/test_cache_key.py): the pooling allocator and its sizes (instance allocation
+        happens at instantiation) and `max_wasm_stack` (the limit is read at run time from the store).
+        `opt_level` is in although wasmtime would load code of another level without complaint.
+        """
+        return {
+            "fuel": self.fuel,
+            "nan_canonicalization": self.nan_canonicalization,
+            "simd": self.simd,
+            "relaxed_simd": self.relaxed_simd and self.simd,  # what `config()` applies
+            "memory64": self.memory64,
+            "multi_memory": self.multi_memory,
+            "opt_level": self.opt_level,
+        }
+
     def fingerprint(self) -> str:
-        """A stable string naming these settings and the wasmtime version (for cache keys)."""
-        items = ",".join(f"{k}={v}" for k, v in sorted(asdict(self).items()) if not k.startswith("pooling_"))
+        """A stable string naming the code-generation settings and the wasmtime version (for cache keys).
+
+        Engines that differ only in how instances are allocated (`wasmhive up`'s pooled engine, the
+        Python API's default) share compiled code.
+        """
+        items = ",".join(f"{k}={v}" for k, v in sorted(self.codegen().items()))
         return f"wasmtime-py {wasmtime_version()};{items}"
 
     def config(self, *, pooling: bool | None = None) -> wasmtime.Config:
         """A fresh wasmtime `Config` for these settings."""
-        if self.max_wasm_stack < 64 * 1024:
-            raise ConfigError(f"max_wasm_stack must be at least 64 KiB, got {self.max_wasm_stack}")
+        if not 64 * 1024 <= self.max_wasm_stack <= _MAX_WASM_STACK:
+            # Past wasmtime's async stack size (2 MiB) the C API aborts the process instead of failing.
+            raise ConfigError(f"max_wasm_stack must be between 64 KiB and 2 MiB, got {self.max_wasm_stack}")
         if self.opt_level not in ("none", "speed", "speed_and_size"):
             raise ConfigError(f"opt_level must be none, speed or speed_and_size, got {self.opt_level!r}")
         cfg = wasmtime.Config()

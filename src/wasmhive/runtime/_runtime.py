@@ -31,6 +31,7 @@ log = logging.getLogger("wasmhive.runtime")
 # "No deadline" is still a deadline under epoch interruption: a far-away one.
 _NO_DEADLINE = 1 << 62
 _NO_FUEL = (1 << 63) - 1
+_BIG = 2_000_000  # bytes of Wasm past which a compile takes long enough to announce
 
 
 @dataclass
@@ -141,12 +142,17 @@ class Runtime:
                                 label, str(e).splitlines()[0])
                     self.cache.discard(key)
         if raw is None:
+            # A big component takes seconds to compile (an 18 MB componentize-py one ~15 s on a busy
+            # machine): say so before and after, or a first `up` looks hung.
+            level = logging.WARNING if len(code) >= _BIG else logging.DEBUG
+            why = "not in the compile cache" if self.cache is not None else "the compile cache is off"
+            log.log(level, "compiling %s (%.1f MB, %s)...", label, len(code) / 1e6, why)
             t0 = time.perf_counter()
             try:
                 raw = wasmtime.Module(self.engine, code) if kind == "module" else wc.Component(self.engine, code)
             except wasmtime.WasmtimeError as e:
                 raise explain_compile_error(e, binary, label) from None
-            log.debug("compiled %s in %.3fs", label, time.perf_counter() - t0)
+            log.log(level, "compiled %s in %.1fs", label, time.perf_counter() - t0)
             if self.cache is not None:
                 self.cache.put(key, raw.serialize())
         compiled = Compiled(kind, raw, label, sha256_hex(binary), len(binary), from_cache)
