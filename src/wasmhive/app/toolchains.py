@@ -20,6 +20,9 @@ guest is built once and reused by later test sessions. API::
     assemble_wit(out, files, deps=()) -> Path
                                              your own WIT files plus standard deps/ in one dir
     wasi_adapter(kind="command") -> Path     the wasi_snapshot_preview1 → 0.2 adapter (.wasm)
+    missing_tool(output, returncode) -> str | None
+                                             the tool a failed build command did not find
+    install_hint(tool) -> str                what to install to get it (the extra, or the tool's own)
 
 Build outputs are cached by SHA-256 of everything that goes in: the kind of build, the tool's
 version, the flags, and every input file (names and bytes; directories walked). With `out=None` the
