@@ -58,6 +58,14 @@ def test_verbose_streams_output_while_the_build_runs(tmp_path: Path) -> None:
     assert text.index("line one") < text.index("line two") < text.index("built c")
 
 
+@pytest.mark.parametrize("args", [("build", "-v"), ("-v", "build")])
+def test_verbose_either_way_shows_the_output(tmp_path: Path, args: tuple[str, ...]) -> None:
+    app = write_manifest(tmp_path, "echo 'chatty tool output'; printf '(module)' > out.wasm")
+    r = wasmhive(*args, str(app))
+    assert r.returncode == 0, r.stderr
+    assert "chatty tool output\n" in r.stdout and "built c" in r.stdout
+
+
 def test_quiet_build_hides_the_output(tmp_path: Path) -> None:
     app = write_manifest(tmp_path, "echo 'chatty tool output'; printf '(module)' > out.wasm")
     r = wasmhive("build", str(app))

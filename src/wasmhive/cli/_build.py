@@ -86,6 +86,8 @@ def build(ctx: click.Context, path: str, components: tuple[str, ...], force: boo
     are unchanged since its last build is up to date and not rebuilt. A failing build prints the
     tool's whole output. Commands see your PATH first, then wasmhive's own tools.
     """
+    # `wasmhive -v build` asks for the same as `wasmhive build -v`.
+    verbose = verbose or bool(ctx.find_root().params.get("verbose"))
     try:
         _build(path, components, force=force, verbose=verbose)
     except BuildError as e:
