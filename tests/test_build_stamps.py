@@ -4,6 +4,7 @@ so "no build ran" is read from the log, not inferred."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,7 @@ def test_tool_state_and_the_manifest_are_not_inputs(tmp_path: Path) -> None:
     for junk in ("__pycache__/m.pyc", ".git/index", "node_modules/x/y.js", ".venv/bin/python", "target/x.o"):
         (app_dir / junk).parent.mkdir(parents=True, exist_ok=True)
         (app_dir / junk).write_text("x")
+    os.mkfifo(app_dir / "editor.fifo")  # reading it would block: special files are not inputs
     (app_dir / "wasmhive.toml").write_text((app_dir / "wasmhive.toml").read_text() + "\n# a comment\n")
     r = build(app_dir)
     assert "up to date" in r.output, r.output

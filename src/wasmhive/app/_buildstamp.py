@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shlex
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def _state(path: Path, known: FileState | None) -> FileState | None:
     try:
         st = path.stat()
     except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block the read: not a build input
         return None
     if known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
         return known
