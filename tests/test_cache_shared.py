@@ -47,7 +47,7 @@ def test_from_component_loads_what_up_compiled(tmp_path: Path, monkeypatch: pyte
     with HttpApp.from_component(component) as app:
         executor = app.router.routes[0].target
         rt = executor.runtime
-        assert rt.pooling is True, "the same engine as up: pooled instance slots"
+        assert rt.settings.pooling is True, "the same engine as up: pooled instance slots"
         assert executor.compiled.from_cache is True
         assert (rt.cache.hits, rt.cache.misses, rt.cache.writes) == (1, 0, 0)
         assert app.handle(Request("GET", "/")).status == 418
