@@ -38,6 +38,29 @@ _EXTERN_FUNC = 0
 _Raw = ffi.wasmtime_val_raw_t
 _local = threading.local()
 _FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _p: None)
+_EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
+_EXTERN_OF = ffi.wasmtime_extern_t.of.offset
+_I32, _I32X4 = ["i32"], ["i32"] * 4
+
+
+# Short C calls that never run guest code go through a PyDLL handle of the same library: they keep the
+# GIL (releasing and re-taking it costs more than the call; a few thousand of them wire one instance).
+_nogil = ctypes.PyDLL(ffi.dll._name)
+
+
+def _c(name: str, res: Any, *args: Any) -> Any:
+    """A private prototype of a short C function taking plain addresses (wasmtime-py's take pointers)."""
+    f = _nogil[name]
+    f.restype, f.argtypes = res, list(args)
+    return f
+
+
+_vp = ctypes.c_void_p
+_export_get = _c("wasmtime_instance_export_get", ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)
+_func_new_unchecked = _c("wasmtime_func_new_unchecked", None, _vp, _vp, ffi.wasmtime_func_unchecked_callback_t,
+                         _vp, ctypes.CFUNCTYPE(None, ctypes.c_void_p), _vp)
+_memory_data = _c("wasmtime_memory_data", ctypes.c_void_p, _vp, _vp)
+_memory_data_size = _c("wasmtime_memory_data_size", ctypes.c_size_t, _vp, _vp)
 
 
 class Host(Protocol):
@@ -158,16 +181,69 @@ class CanonComponent:
         p = self.plan
         self.modules = [runtime.load(m, name=f"{name}#module{i}").raw for i, m in enumerate(p.modules)]
         self.module_imports: list[list[tuple[str, str]]] = []
+        self.module_exports: list[dict[str, int]] = []
         for m in self.modules:
             if not isinstance(m, wasmtime.Module):
                 raise InvalidModule(f"{name}: core module section holds a component")
             self.module_imports.append([(it.module, it.name or "") for it in m.imports])
+            self.module_exports.append({e.name: i for i, e in enumerate(m.exports)})
         self.host = host
         self._drops: dict[int, Callable[[int], None]] = {}
         self.callbacks: dict[int, tuple[Any, wasmtime.FuncType]] = {}
         for idx, item in enumerate(p.core["func"]):
             if item[0] == "canon":
                 self.callbacks[idx] = self._callback(idx, item[1])
+        self.wiring = self._wire()
+
+    def source(self, sort: str, idx: int) -> Any:
+        """Where core item `sort` `idx` comes from: ("canon", func index) or ("x", real core instance,
+        export name as bytes), following inline instances and aliases."""
+        p = self.plan
+        for _ in range(1000):
+            item = p.core[sort][idx]
+            if item[0] == "canon":
+                return ("canon", idx)
+            _, inst, name = item
+            ci = p.core_instances[inst]
+            if ci.module is not None:
+                self._export_index(ci.module, name)
+                return ("x", inst, name.encode())
+            ref = ci.exports.get(name)
+            if ref is None:
+                raise LinkError(f"{self.name}: core instance {inst} has no export `{name}`")
+            sort, idx = ref
+        raise InvalidModule(f"{self.name}: alias chain too long")
+
+    def _export_index(self, module: int, name: str) -> int:
+        index = self.module_exports[module].get(name)
+        if index is None:
+            raise LinkError(f"{self.name}: core module {module} has no export `{name}`")
+        return index
+
+    def _wire(self) -> list[tuple[int, int, Any, list[Any]]]:
+        """For each core instance made from a module: its import sources, resolved once."""
+        p, out = self.plan, []
+        for k, ci in enumerate(p.core_instances):
+            if ci.module is None:
+                continue
+            slots = []
+            for mod, field in self.module_imports[ci.module]:
+                src = ci.args.get(mod)
+                if src is None:
+                    raise LinkError(f"{self.name}: core module {ci.module} imports from `{mod}`, which its "
+                                    "instantiation does not supply")
+                sci = p.core_instances[src]
+                if sci.module is not None:
+                    self._export_index(sci.module, field)
+                    slots.append(("x", src, field.encode()))
+                    continue
+                ref = sci.exports.get(field)
+                if ref is None:
+                    raise LinkError(f"{self.name}: core module {ci.module} imports `{mod}` `{field}`, which "
+                                    "its instantiation does not supply")
+                slots.append(self.source(*ref))
+            out.append((k, ci.module, self.modules[ci.module].ptr(), slots))
+        return out
 
     def export(self, iface_prefix: str, name: str) -> ExportFunc:
         ename, lifted = self.plan.export_func(iface_prefix, name)
@@ -270,35 +346,67 @@ class CanonComponent:
 
 
 class Instance:
-    """One instantiation of a `CanonComponent` in `store` (use once per request, then drop the store)."""
+    """One instantiation of a `CanonComponent` in `store` (use once per request, then drop the store).
+
+    Imports are wired from the plan's precomputed sources: each distinct (instance, export) or canon
+    function is fetched once, straight into the first import slot that needs it, and copied (memmove)
+    into the others."""
 
     def __init__(self, comp: CanonComponent, store: wasmtime.Store) -> None:
         self.comp, self.store = comp, store
         self.ctx = store._context()
+        ctx = self._ctx = ctypes.cast(self.ctx, ctypes.c_void_p).value or 0
         self.handles = HandleTable(comp.host_drop)
-        p = comp.plan
-        self._instances: list[Any] = []  # wasmtime_instance_t, or None for inline instances
-        self._funcs: dict[int, Any] = {}  # core func index -> wasmtime_extern_t
-        self._mems: dict[int, Any] = {}
+        self._inst: dict[int, Any] = {}  # core instance index -> wasmtime_instance_t
+        self._got: dict[Any, int] = {}  # source key -> address of a wasmtime_extern_t holding it
+        self._keep: list[Any] = []
+        self._mems: dict[int, Callable[[], tuple[int, int]]] = {}
+        got, keep, memmove, sz = self._got, self._keep, ctypes.memmove, _EXTERN_SIZE
         with self.active():
-            for ci in p.core_instances:
-                if ci.module is None:
-                    self._instances.append(None)
-                    continue
-                imports = comp.module_imports[ci.module]
-                arr = (ffi.wasmtime_extern_t * max(len(imports), 1))()
-                for i, (mod, field) in enumerate(imports):
-                    src = ci.args.get(mod)
-                    if src is None:
-                        raise LinkError(f"{comp.name}: core module {ci.module} imports from `{mod}`, "
-                                        "which its instantiation does not supply")
-                    arr[i] = self.export(src, field)
+            for k, mod, module_ptr, slots in comp.wiring:
+                arr = (ffi.wasmtime_extern_t * max(len(slots), 1))()
+                keep.append(arr)
+                base = ctypes.addressof(arr)
+                for i, key in enumerate(slots):
+                    dst = base + i * sz
+                    src = got.get(key)
+                    if src is not None:
+                        memmove(dst, src, sz)
+                    else:
+                        self._fetch(key, dst)
+                        got[key] = dst
                 inst = ffi.wasmtime_instance_t()
                 trap = ctypes.POINTER(ffi.wasm_trap_t)()
-                err = ffi.wasmtime_instance_new(self.ctx, comp.modules[ci.module].ptr(), arr, len(imports),
-                                                ctypes.byref(inst), ctypes.byref(trap))
+                err = ffi.wasmtime_instance_new(self.ctx, module_ptr, arr, len(slots), ctypes.byref(inst),
+                                                ctypes.byref(trap))
                 _raise(err, trap)
-                self._instances.append(inst)
+                self._inst[k] = inst
+                keep.append(inst)
+        del ctx
+
+    def _fetch(self, key: Any, dst: int) -> None:
+        """Write the extern for source `key` at address `dst`."""
+        if key[0] == "canon":
+            cb, ty = self.comp.callbacks[key[1]]
+            ctypes.c_uint8.from_address(dst).value = _EXTERN_FUNC
+            _func_new_unchecked(self._ctx, ty.ptr(), cb, None, _FINALIZER, dst + _EXTERN_OF)
+            return
+        _, j, name = key
+        inst = self._inst.get(j)
+        # By name: wasmtime's `export_nth` walks the export list (slower for big modules).
+        if inst is None or not _export_get(self._ctx, ctypes.addressof(inst), name, len(name), dst):
+            raise LinkError(f"{self.comp.name}: core instance {j} has no export `{name.decode()}`")
+
+    def extern(self, key: Any) -> Any:
+        """The extern (a `wasmtime_extern_t`) for a source key."""
+        addr = self._got.get(key)
+        if addr is None:
+            ext = ffi.wasmtime_extern_t()
+            self._keep.append(ext)
+            addr = ctypes.addressof(ext)
+            self._fetch(key, addr)
+            self._got[key] = addr
+        return ffi.wasmtime_extern_t.from_address(addr)
 
     @contextmanager
     def active(self) -> Iterator[Instance]:
@@ -310,54 +418,20 @@ class Instance:
             _local.inst = prev
 
     # -- core items -----------------------------------------------------------------------------------
-    def export(self, core_instance: int, name: str) -> Any:
-        """The extern `name` of core instance `core_instance`."""
-        inst = self._instances[core_instance]
-        if inst is None:
-            ci = self.comp.plan.core_instances[core_instance]
-            ref = ci.exports.get(name)
-            if ref is None:
-                raise LinkError(f"{self.comp.name}: core instance {core_instance} has no export `{name}`")
-            return self.core_item(*ref)
-        out = ffi.wasmtime_extern_t()
-        raw = name.encode()
-        if not ffi.wasmtime_instance_export_get(self.ctx, ctypes.byref(inst), raw, len(raw), ctypes.byref(out)):
-            raise LinkError(f"{self.comp.name}: core instance {core_instance} has no export `{name}`")
-        return out
-
-    def core_item(self, sort: str, idx: int) -> Any:
-        if sort == "func":
-            return self.core_func(idx)
-        item = self.comp.plan.core[sort][idx]
-        return self.export(item[1], item[2])
-
     def core_func(self, idx: int) -> Any:
-        ext = self._funcs.get(idx)
-        if ext is not None:
-            return ext
-        item = self.comp.plan.core["func"][idx]
-        if item[0] == "alias":
-            ext = self.export(item[1], item[2])
-        else:
-            cb, ty = self.comp.callbacks[idx]
-            ext = ffi.wasmtime_extern_t()
-            ext.kind = _EXTERN_FUNC
-            ffi.wasmtime_func_new_unchecked(self.ctx, ty.ptr(), cb, None, _FINALIZER, ctypes.byref(ext.of.func))
-        self._funcs[idx] = ext
-        return ext
+        return self.extern(self.comp.source("func", idx))
 
     def memory(self, idx: int) -> Callable[[], tuple[int, int]]:
-        ext = self._mems.get(idx)
-        if ext is None:
-            item = self.comp.plan.core["memory"][idx]
-            ext = self._mems[idx] = self.export(item[1], item[2])
-        mem = ctypes.byref(ext.of.memory)
-        ctx = self.ctx
-        addr = ctypes.addressof
+        view = self._mems.get(idx)
+        if view is not None:
+            return view
+        ext = self.extern(self.comp.source("memory", idx))
+        mem = ctypes.addressof(ext) + _EXTERN_OF
+        ctx = self._ctx
 
         def view() -> tuple[int, int]:
-            base = ffi.wasmtime_memory_data(ctx, mem)
-            return addr(base.contents), ffi.wasmtime_memory_data_size(ctx, mem)
+            return _memory_data(ctx, mem) or 0, _memory_data_size(ctx, mem)
+        self._mems[idx] = view
         return view
 
     def cx(self, opts: Opts) -> Cx:
@@ -367,7 +441,7 @@ class Instance:
             f = self.core_func(opts.realloc)
 
             def realloc(a: int, b: int, c: int, d: int) -> int:
-                return int(self.call_core(f, ["i32"] * 4, [a, b, c, d], ["i32"])[0]) & 0xFFFFFFFF
+                return int(self.call_core(f, _I32X4, [a, b, c, d], _I32)[0]) & 0xFFFFFFFF
         return Cx(mem, realloc, self.handles)
 
     def call_core(self, ext: Any, params: list[str], args: list[Any], results: list[str]) -> list[Any]:
@@ -383,7 +457,7 @@ class Instance:
                 setattr(buf[i], k, v)
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         with self.active():
-            err = ffi.wasmtime_func_call_unchecked(self.ctx, ctypes.byref(ext.of.func), buf, len(params),
+            err = ffi.wasmtime_func_call_unchecked(self.ctx, ctypes.byref(ext.of.func), buf, n,
                                                    ctypes.byref(trap))
         _raise(err, trap)
         return [getattr(buf[i], k) for i, k in enumerate(results)]
