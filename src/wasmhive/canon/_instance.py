@@ -138,7 +138,7 @@ class ExportFunc:
         rflat = T.flat(ft.result) if ft.result is not None else []
         self.result_in_memory = len(rflat) > MAX_FLAT_RESULTS
         self.result_kinds = ["i32"] if self.result_in_memory else rflat
-        self.result_type = ft.result
+        self.result_align = T.align(ft.result) if ft.result is not None else 1
         self.load_result = loader(ft.result) if ft.result is not None and self.result_in_memory else None
         self.lift_result = flat_lifter(ft.result) if ft.result is not None and not self.result_in_memory else None
 
@@ -161,7 +161,7 @@ class ExportFunc:
                 value = self.lift_result(cx, iter(out))
             elif self.load_result is not None:
                 ptr = out[0] & 0xFFFFFFFF
-                al = T.align(self.result_type) if self.result_type is not None else 1
+                al = self.result_align
                 if ptr % al:
                     raise CanonTrap(f"{self.name}: result pointer {ptr} not aligned to {al}")
                 value = self.load_result(cx, ptr)
@@ -189,6 +189,7 @@ class CanonComponent:
             self.module_exports.append({e.name: i for i, e in enumerate(m.exports)})
         self.host = host
         self._drops: dict[int, Callable[[int], None]] = {}
+        self._sources: dict[tuple[str, int], Any] = {}
         self.callbacks: dict[int, tuple[Any, wasmtime.FuncType]] = {}
         for idx, item in enumerate(p.core["func"]):
             if item[0] == "canon":
@@ -198,6 +199,13 @@ class CanonComponent:
     def source(self, sort: str, idx: int) -> Any:
         """Where core item `sort` `idx` comes from: ("canon", func index) or ("x", real core instance,
         export name as bytes), following inline instances and aliases."""
+        key = (sort, idx)
+        got = self._sources.get(key)
+        if got is None:
+            got = self._sources[key] = self._source(sort, idx)
+        return got
+
+    def _source(self, sort: str, idx: int) -> Any:
         p = self.plan
         for _ in range(1000):
             item = p.core[sort][idx]
@@ -311,13 +319,13 @@ class CanonComponent:
             rflat = T.flat(ft.result)
             if len(rflat) > MAX_FLAT_RESULTS:
                 params = [*params, "i32"]
-                st, al = storer(ft.result), T.align(ft.result)
+                st, al, sz = storer(ft.result), T.align(ft.result), T.size(ft.result)
 
                 def lower_mem(cx: Cx, v: Any, vals: list[Any], raw: Any) -> None:
                     ptr = vals[-1] & 0xFFFFFFFF
                     if ptr % al:
                         raise CanonTrap(f"{f.name}: result pointer {ptr} not aligned to {al}")
-                    cx.check(ptr, T.size(ft.result), f"{f.name} result")  # type: ignore[arg-type]
+                    cx.check(ptr, sz, f"{f.name} result")
                     st(cx, v, ptr)
                 lower_result = lower_mem
             else:
@@ -456,9 +464,13 @@ class Instance:
             else:
                 setattr(buf[i], k, v)
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        with self.active():
+        prev = getattr(_local, "inst", None)
+        _local.inst = self
+        try:
             err = ffi.wasmtime_func_call_unchecked(self.ctx, ctypes.byref(ext.of.func), buf, n,
                                                    ctypes.byref(trap))
+        finally:
+            _local.inst = prev
         _raise(err, trap)
         return [getattr(buf[i], k) for i, k in enumerate(results)]
 
