@@ -22,6 +22,7 @@ from ..runtime import Limits, Runtime
 from ..wasi import Fields, HostState, IncomingBody, IncomingRequest, bound
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
+from ._abi import CanonTrap
 from ._instance import CanonComponent, Instance, take_error
 from ._wasi import WasiHost
 
@@ -111,8 +112,11 @@ class CanonHttpExecutor:
                       ex.request.path, self.limits.timeout or 0)
             ex.respond(504, [], b"")
             return
-        ex.failure = str(error) if host_error is None or isinstance(error, LimitExceeded) else \
-            f"host call failed: {host_error}"
+        if isinstance(host_error, CanonTrap):  # the guest broke the ABI: its trap, not a host failure
+            ex.failure = str(host_error)
+        else:
+            ex.failure = str(error) if host_error is None or isinstance(error, LimitExceeded) else \
+                f"host call failed: {host_error}"
         log.error("%s: %s %s: guest trapped: %s", where, ex.request.method, ex.request.path, ex.failure)
         ex.respond(500, [], b"")
 
