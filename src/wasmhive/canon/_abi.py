@@ -29,7 +29,7 @@ __all__ = ["CanonTrap", "Cx", "flat_lifter", "flat_lowerer", "loader", "storer"]
 
 _string_at = ctypes.string_at
 _memmove = ctypes.memmove
-_INT = {"bool": (ctypes.c_uint8, 1), "s8": (ctypes.c_int8, 1), "u8": (ctypes.c_uint8, 1),
+_INT: dict[str, tuple[Any, int]] = {"bool": (ctypes.c_uint8, 1), "s8": (ctypes.c_int8, 1), "u8": (ctypes.c_uint8, 1),
         "s16": (ctypes.c_int16, 2), "u16": (ctypes.c_uint16, 2), "s32": (ctypes.c_int32, 4),
         "u32": (ctypes.c_uint32, 4), "s64": (ctypes.c_int64, 8), "u64": (ctypes.c_uint64, 8),
         "f32": (ctypes.c_float, 4), "f64": (ctypes.c_double, 8), "char": (ctypes.c_uint32, 4)}
@@ -83,7 +83,7 @@ def loader(t: T.ValType) -> Callable[[Cx, int], Any]:
         if t.name == "string":
             return _load_string
         ctype, n = _INT[t.name]
-        at = ctype.from_address
+        at: Any = ctype.from_address
         name = t.name
         if name == "bool":
             return lambda cx, p: at(cx.check(p, 1, "bool")).value != 0
@@ -321,7 +321,7 @@ def _list_lowerer(t: T.List) -> Callable[[Cx, Any], tuple[int, int]]:
             if not n:
                 return 0, 0
             ptr = cx.alloc(1, n, "list<u8>")
-            _memmove(cx.base + ptr, bytes(v) if isinstance(v, memoryview) else v, n)
+            _memmove(cx.base + ptr, bytes(v) if not isinstance(v, bytes) else v, n)
             return ptr, n
         return lower_bytes
     st, esz, eal = storer(elem), T.size(elem), T.align(elem)
@@ -455,7 +455,7 @@ def flat_lifter(t: T.ValType) -> Callable[[Cx, Iterator[Any]], Any]:
         return lambda cx, it: lift_handle(cx, next(it) & 0xFFFFFFFF)
     if isinstance(t, T.Variant):
         joined = T.flat(t)[1:]
-        cases = []
+        cases: list[tuple[str, Callable[[Cx, Iterator[Any]], Any] | None, list[tuple[str, str]]]] = []
         for name, c in t.cases:
             if c is None:
                 cases.append((name, None, []))

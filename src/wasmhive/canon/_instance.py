@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _bindings as ffi
+from wasmtime import _ffi
 
 from ..errors import GuestTrap, InvalidModule, LinkError
 from . import _types as T
@@ -45,7 +46,7 @@ _I32, _I32X4 = ["i32"], ["i32"] * 4
 
 # Short C calls that never run guest code go through a PyDLL handle of the same library: they keep the
 # GIL (releasing and re-taking it costs more than the call; a few thousand of them wire one instance).
-_nogil = ctypes.PyDLL(ffi.dll._name)
+_nogil = ctypes.PyDLL(_ffi.dll._name)
 
 
 def _c(name: str, res: Any, *args: Any) -> Any:
@@ -300,7 +301,7 @@ class CanonComponent:
             try:
                 run(_local.inst, args)
                 return 0
-            except BaseException as e:  # noqa: BLE001 - every failure becomes a trap, never a crash
+            except BaseException as e:
                 _local.error = e
                 msg = f"{label}: {e}" if not isinstance(e, CanonTrap) else str(e)
                 raw = msg.encode("utf-8", "replace")
@@ -371,7 +372,7 @@ class Instance:
         self._mems: dict[int, Callable[[], tuple[int, int]]] = {}
         got, keep, memmove, sz = self._got, self._keep, ctypes.memmove, _EXTERN_SIZE
         with self.active():
-            for k, mod, module_ptr, slots in comp.wiring:
+            for k, _module, module_ptr, slots in comp.wiring:
                 arr = (ffi.wasmtime_extern_t * max(len(slots), 1))()
                 keep.append(arr)
                 base = ctypes.addressof(arr)
@@ -430,9 +431,9 @@ class Instance:
         return self.extern(self.comp.source("func", idx))
 
     def memory(self, idx: int) -> Callable[[], tuple[int, int]]:
-        view = self._mems.get(idx)
-        if view is not None:
-            return view
+        got = self._mems.get(idx)
+        if got is not None:
+            return got
         ext = self.extern(self.comp.source("memory", idx))
         mem = ctypes.addressof(ext) + _EXTERN_OF
         ctx = self._ctx

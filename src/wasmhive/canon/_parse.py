@@ -494,7 +494,8 @@ class _Parser:
         idx = r.u32()
         if r.byte() == 0x01:
             self.externdesc(r, self.p.types)
-        space = {"func": self.p.funcs, "instance": self.p.instances, "type": self.p.types}.get(sort)
+        space: list[Any] | None = {"func": self.p.funcs, "instance": self.p.instances,
+                                   "type": self.p.types}.get(sort)  # type: ignore[assignment]
         if space is None or idx >= len(space):
             raise _refuse(f"export of {sort} {idx}", r, at)
         self.p.exports[name] = (sort, idx)

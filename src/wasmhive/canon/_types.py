@@ -47,7 +47,7 @@ class Variant(ValType):
     kind: str = "variant"
 
 
-def ResultT(ok: ValType | None, err: ValType | None) -> Variant:  # noqa: N802 - a type constructor
+def ResultT(ok: ValType | None, err: ValType | None) -> Variant:
     return Variant([("ok", ok), ("err", err)], "result")
 
 
