@@ -370,6 +370,7 @@ class Instance:
         self._got: dict[Any, int] = {}  # source key -> address of a wasmtime_extern_t holding it
         self._keep: list[Any] = []
         self._mems: dict[int, Callable[[], tuple[int, int]]] = {}
+        self._cxs: dict[int, Cx] = {}  # id(Opts) -> Cx; the Opts live in the plan as long as we do
         got, keep, memmove, sz = self._got, self._keep, ctypes.memmove, _EXTERN_SIZE
         with self.active():
             for k, _module, module_ptr, slots in comp.wiring:
@@ -444,6 +445,15 @@ class Instance:
         return view
 
     def cx(self, opts: Opts) -> Cx:
+        """The lift/lower context for functions with `opts` (made once per instance, refreshed per use)."""
+        cx = self._cxs.get(id(opts))
+        if cx is not None:
+            cx.refresh()
+            return cx
+        cx = self._cxs[id(opts)] = self._new_cx(opts)
+        return cx
+
+    def _new_cx(self, opts: Opts) -> Cx:
         mem = self.memory(opts.memory) if opts.memory is not None else None
         realloc = None
         if opts.realloc is not None:
