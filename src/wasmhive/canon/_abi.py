@@ -106,12 +106,7 @@ def loader(t: T.ValType) -> Callable[[Cx, int], Any]:
             return _lift_list(cx, el, esz, eal, ptr, n)
         return load_list
     if isinstance(t, (T.Record, T.Tuple)):
-        items = t.elems if isinstance(t, T.Tuple) else [f for _, f in t.fields]
-        offs, off = [], 0
-        for f in items:
-            off = (off + T.align(f) - 1) // T.align(f) * T.align(f)
-            offs.append((off, loader(f)))
-            off += T.size(f)
+        offs = [(o, loader(f)) for o, f in _offsets(t)]
         if isinstance(t, T.Tuple):
             return lambda cx, p: tuple(ld(cx, p + o) for o, ld in offs)
         names = [n for n, _ in t.fields]
@@ -152,6 +147,17 @@ def loader(t: T.ValType) -> Callable[[Cx, int], Any]:
             return wrap(name, ld(cx, p + off) if ld is not None else None)
         return load_variant
     raise TypeError(f"cannot load {t!r}")
+
+
+def _offsets(t: T.Record | T.Tuple) -> list[tuple[int, T.ValType]]:
+    """(offset, type) of each field, in order."""
+    out, off = [], 0
+    for f in (t.elems if isinstance(t, T.Tuple) else [f for _, f in t.fields]):
+        al = T.align(f)
+        off = (off + al - 1) // al * al
+        out.append((off, f))
+        off += T.size(f)
+    return out
 
 
 def _char(c: int) -> str:
@@ -234,12 +240,7 @@ def storer(t: T.ValType) -> Callable[[Cx, Any, int], None]:
             ctypes.c_uint32.from_address(a + 4).value = n
         return store_list
     if isinstance(t, (T.Record, T.Tuple)):
-        items = t.elems if isinstance(t, T.Tuple) else [f for _, f in t.fields]
-        offs, off = [], 0
-        for f in items:
-            off = (off + T.align(f) - 1) // T.align(f) * T.align(f)
-            offs.append((off, storer(f)))
-            off += T.size(f)
+        offs = [(o, storer(f)) for o, f in _offsets(t)]
         getters = _field_getters(t)
 
         def store_rec(cx: Cx, v: Any, p: int) -> None:

@@ -22,6 +22,7 @@ from ..component import _fastpath as fp
 from ..errors import LinkError
 from ..wasi import _linker
 from ..wasi._deny import Denied
+from ..wasi._io import dropper
 from ..wasi._state import current
 from . import _types as T
 
@@ -160,10 +161,5 @@ class WasiHost:
             if dtor is not None:
                 return dtor
 
-        def forget(rep: int) -> None:
-            # Terminal and deny-all resources: host objects (if any) live in the request's table.
-            obj = current().table.pop(rep)
-            close = getattr(obj, "close", None)
-            if close is not None:
-                close()
-        return forget
+        # Terminal and deny-all resources: forget the rep in the request's table (closing the object).
+        return dropper()
