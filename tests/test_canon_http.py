@@ -128,3 +128,29 @@ def test_real_http_over_loopback(tiny_app: HttpApp, serve_app: object) -> None:
             assert (r.status, r.read()) == (200, body)
         finally:
             conn.close()
+
+
+def test_deadline_ends_a_spinning_guest(runtime: Runtime, http_guest: Path) -> None:
+    ex = CanonHttpExecutor(runtime, http_guest, name="spin", limits=Limits(timeout=1.0))
+    with HttpApp([("/...", ex)]) as app:
+        assert app.handle(Request("GET", "/loop", headers=[("host", "t")])).status == 504
+        assert app.handle(Request("GET", "/hello", headers=[("host", "t")])).status == 200
+
+
+def test_memory_limit_is_enforced(runtime: Runtime, http_guest: Path) -> None:
+    ex = CanonHttpExecutor(runtime, http_guest, name="alloc", limits=Limits(memory=96 << 20, timeout=10.0))
+    with HttpApp([("/...", ex)]) as app:
+        assert app.handle(Request("GET", "/alloc", query="mb=8", headers=[("host", "t")])).status == 200
+        assert app.handle(Request("GET", "/alloc", query="mb=200", headers=[("host", "t")])).status == 500
+
+
+def test_concurrent_requests(tiny_app: HttpApp) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> bool:
+        body = os.urandom(1000 + i * 997)
+        r = tiny_app.handle(post("/echo", body))
+        return r.status == 200 and r.body == body
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(64)))
