@@ -30,8 +30,8 @@ def runtime(compile_cache: Path) -> Iterator[Runtime]:
         yield rt
 
 
-def serve(ex: CanonHttpExecutor, method: str = "GET") -> Exchange:
-    exchange = Exchange(Request(method, "/", headers=[("host", "t")]))
+def serve(ex: CanonHttpExecutor, method: str = "GET", body: bytes = b"") -> Exchange:
+    exchange = Exchange(Request(method, "/", headers=[("host", "t")], body=body))
     ex.run(exchange)  # never raises
     return exchange
 
@@ -97,3 +97,21 @@ def test_unsupported_features_are_refused_clearly() -> None:
         parse(bytes(wasmtime.wat2wasm(nested.decode())))
     with pytest.raises(InvalidModule, match="not a component"):
         parse(bytes(wasmtime.wat2wasm("(module)")))
+
+
+def test_host_call_from_realloc_traps(runtime: Runtime) -> None:
+    # realloc runs in the middle of lowering a value into the guest: calling the host from there traps.
+    text = TINY.replace(
+        "  (core module $mem\n    (memory (export \"memory\") 20)",
+        "  (core func $early_drop (canon resource.drop $output-stream))\n"
+        "  (core module $mem\n    (import \"h\" \"drop\" (func $drop (param i32)))\n    (memory (export \"memory\") 20)",
+    ).replace(
+        "(func (export \"realloc\") (param i32 i32 i32 i32) (result i32)",
+        "(func (export \"realloc\") (param i32 i32 i32 i32) (result i32)\n      (call $drop (i32.const 1))",
+    ).replace(
+        "(core instance $mem (instantiate $mem))",
+        "(core instance $mem (instantiate $mem (with \"h\" (instance (export \"drop\" (func $early_drop))))))",
+    )
+    assert text.count("$early_drop") == 2
+    bad = serve(CanonHttpExecutor(runtime, text.encode(), name="reentrant"), "POST", b"body to echo")
+    assert bad.failure is not None and "host called from realloc or post-return" in bad.failure, bad.failure

@@ -169,7 +169,7 @@ class ExportFunc:
         except CanonTrap as e:
             raise GuestTrap(f"{self.name}: {e}") from None
         if self.opts.post_return is not None:
-            inst.call_core(inst.core_func(self.opts.post_return), self.result_kinds, out, [])
+            inst.call_core(inst.core_func(self.opts.post_return), self.result_kinds, out, [], leave=False)
         return value
 
 
@@ -299,7 +299,10 @@ class CanonComponent:
 
         def cb(_env: Any, _caller: Any, args: Any, _n: int) -> int:
             try:
-                run(_local.inst, args)
+                inst = _local.inst
+                if not inst.may_leave:
+                    raise CanonTrap(f"{label}: host called from realloc or post-return")
+                run(inst, args)
                 return 0
             except BaseException as e:
                 _local.error = e
@@ -366,6 +369,7 @@ class Instance:
         self.ctx = store._context()
         ctx = self._ctx = ctypes.cast(self.ctx, ctypes.c_void_p).value or 0
         self.handles = HandleTable(comp.host_drop)
+        self.may_leave = True
         self._inst: dict[int, Any] = {}  # core instance index -> wasmtime_instance_t
         self._got: dict[Any, int] = {}  # source key -> address of a wasmtime_extern_t holding it
         self._keep: list[Any] = []
@@ -460,11 +464,15 @@ class Instance:
             f = self.core_func(opts.realloc)
 
             def realloc(a: int, b: int, c: int, d: int) -> int:
-                return int(self.call_core(f, _I32X4, [a, b, c, d], _I32)[0]) & 0xFFFFFFFF
+                return int(self.call_core(f, _I32X4, [a, b, c, d], _I32, leave=False)[0]) & 0xFFFFFFFF
         return Cx(mem, realloc, self.handles)
 
-    def call_core(self, ext: Any, params: list[str], args: list[Any], results: list[str]) -> list[Any]:
-        """Call core function `ext` (its type is known from the canonical ABI: `params` → `results`)."""
+    def call_core(self, ext: Any, params: list[str], args: list[Any], results: list[str], *,
+                  leave: bool = True) -> list[Any]:
+        """Call core function `ext` (its type is known from the canonical ABI: `params` → `results`).
+
+        `leave=False` (realloc, post-return): the guest may not call the host meanwhile (the canonical
+        ABI's `may_leave`); a host call then traps instead of re-entering a half-done lift or lower."""
         n = max(len(params), len(results), 1)
         buf = (_Raw * n)()
         for i, (k, v) in enumerate(zip(params, args, strict=True)):
@@ -475,13 +483,13 @@ class Instance:
             else:
                 setattr(buf[i], k, v)
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        prev = getattr(_local, "inst", None)
-        _local.inst = self
+        prev, prev_leave = getattr(_local, "inst", None), self.may_leave
+        _local.inst, self.may_leave = self, leave
         try:
             err = ffi.wasmtime_func_call_unchecked(self.ctx, ctypes.byref(ext.of.func), buf, n,
                                                    ctypes.byref(trap))
         finally:
-            _local.inst = prev
+            _local.inst, self.may_leave = prev, prev_leave
         _raise(err, trap)
         return [getattr(buf[i], k) for i, k in enumerate(results)]
 
