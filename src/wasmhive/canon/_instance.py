@@ -17,22 +17,21 @@ import ctypes
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi
 
-from ..errors import GuestTrap, InvalidModule, LinkError
+from ..errors import InvalidModule, LinkError
 from . import _types as T
-from ._abi import CanonTrap, Cx, flat_lifter, flat_lowerer, loader, storer
+from ._abi import CanonTrap, Cx
+from ._calls import ExportFunc, lowered, run_lowered
 from ._handles import HandleTable
-from ._parse import CanonFunc, ImportedFunc, Lifted, Opts, Plan, parse
+from ._parse import CanonFunc, ImportedFunc, Opts, Plan, parse
 
 __all__ = ["CanonComponent", "ExportFunc", "Host", "Instance", "take_error"]
 
-MAX_FLAT_PARAMS, MAX_FLAT_RESULTS = 16, 1
 _VAL = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f32": wasmtime.ValType.f32,
         "f64": wasmtime.ValType.f64}
 _EXTERN_FUNC = 0
@@ -79,98 +78,6 @@ def take_error() -> BaseException | None:
     e = getattr(_local, "error", None)
     _local.error = None
     return e
-
-
-def _read(kinds: list[str]) -> Callable[[Any], list[Any]]:
-    getters = [(i, k) for i, k in enumerate(kinds)]
-    return lambda args: [getattr(args[i], k) for i, k in getters]
-
-
-def _write(raw: Any, i: int, kind: str, v: Any) -> None:
-    setattr(raw[i], kind, v)
-
-
-@dataclass
-class _Lowered:
-    """A `canon lower`: the host function and its converters."""
-
-    name: str
-    host: Callable[..., Any]
-    params: list[str]  # core param kinds of the core function
-    results: list[str]
-    lift_args: Callable[[Cx, list[Any]], list[Any]]
-    lower_result: Callable[[Cx, Any, list[Any], Any], None] | None
-    opts: Opts
-
-
-def _arg_lifter(ft: T.FuncType, name: str) -> tuple[list[str], Callable[[Cx, list[Any]], list[Any]]]:
-    flat = [k for _, p in ft.params for k in T.flat(p)]
-    if len(flat) <= MAX_FLAT_PARAMS:
-        lifters = [flat_lifter(p) for _, p in ft.params]
-
-        def lift_flat(cx: Cx, vals: list[Any]) -> list[Any]:
-            it = iter(vals)
-            return [f(cx, it) for f in lifters]
-        return flat, lift_flat
-    tup = T.Tuple([p for _, p in ft.params])
-    ld, al = loader(tup), T.align(tup)
-
-    def lift_mem(cx: Cx, vals: list[Any]) -> list[Any]:
-        ptr = vals[0] & 0xFFFFFFFF
-        if ptr % al:
-            raise CanonTrap(f"{name}: parameter pointer {ptr} not aligned to {al}")
-        return list(ld(cx, ptr))
-    return ["i32"], lift_mem
-
-
-class ExportFunc:
-    """A lifted export: `call(instance, *args)` lowers the arguments, runs the core function, lifts the
-    result and runs `post-return`."""
-
-    def __init__(self, comp: CanonComponent, name: str, lifted: Lifted) -> None:
-        ft = lifted.type
-        self.name, self.core, self.opts = name, lifted.core, lifted.opts
-        flat = [k for _, p in ft.params for k in T.flat(p)]
-        self.params_in_memory = len(flat) > MAX_FLAT_PARAMS
-        self.param_kinds = ["i32"] if self.params_in_memory else flat
-        self.lowerers = [flat_lowerer(p) for _, p in ft.params]
-        self.tuple = T.Tuple([p for _, p in ft.params])
-        self.store_params = storer(self.tuple) if self.params_in_memory else None
-        rflat = T.flat(ft.result) if ft.result is not None else []
-        self.result_in_memory = len(rflat) > MAX_FLAT_RESULTS
-        self.result_kinds = ["i32"] if self.result_in_memory else rflat
-        self.result_align = T.align(ft.result) if ft.result is not None else 1
-        self.load_result = loader(ft.result) if ft.result is not None and self.result_in_memory else None
-        self.lift_result = flat_lifter(ft.result) if ft.result is not None and not self.result_in_memory else None
-
-    def call(self, inst: Instance, *args: Any) -> Any:
-        cx = inst.cx(self.opts)
-        if self.params_in_memory:
-            assert self.store_params is not None
-            ptr = cx.alloc(T.align(self.tuple), T.size(self.tuple), f"{self.name} parameters")
-            self.store_params(cx, args, ptr)
-            flat: list[Any] = [ptr]
-        else:
-            flat = []
-            for f, a in zip(self.lowerers, args, strict=True):
-                flat += f(cx, a)
-        out = inst.call_core(inst.core_func(self.core), self.param_kinds, flat, self.result_kinds)
-        try:
-            cx.refresh()
-            value = None
-            if self.lift_result is not None:
-                value = self.lift_result(cx, iter(out))
-            elif self.load_result is not None:
-                ptr = out[0] & 0xFFFFFFFF
-                al = self.result_align
-                if ptr % al:
-                    raise CanonTrap(f"{self.name}: result pointer {ptr} not aligned to {al}")
-                value = self.load_result(cx, ptr)
-        except CanonTrap as e:
-            raise GuestTrap(f"{self.name}: {e}") from None
-        if self.opts.post_return is not None:
-            inst.call_core(inst.core_func(self.opts.post_return), self.result_kinds, out, [], leave=False)
-        return value
 
 
 class CanonComponent:
@@ -256,7 +163,7 @@ class CanonComponent:
 
     def export(self, iface_prefix: str, name: str) -> ExportFunc:
         ename, lifted = self.plan.export_func(iface_prefix, name)
-        return ExportFunc(self, f"{ename}#{name}", lifted)
+        return ExportFunc(f"{ename}#{name}", lifted)
 
     def host_drop(self, res: T.Resource, rep: int) -> None:
         f = self._drops.get(id(res))
@@ -274,9 +181,9 @@ class CanonComponent:
             if cf.opts.encoding != "utf8":
                 raise InvalidModule(f"{self.name}: string-encoding={cf.opts.encoding} is not supported by the "
                                     "canon prototype (utf8 only)")
-            lw = self._lowered(f, cf.opts)
+            lw = lowered(f, cf.opts, self.host.func(f.iface, f.name, f.type))
             ty = wasmtime.FuncType([_VAL[k]() for k in lw.params], [_VAL[k]() for k in lw.results])
-            run = self._run_lowered(lw)
+            run = run_lowered(lw)
         else:
             res = cf.res
             assert res is not None
@@ -312,50 +219,6 @@ class CanonComponent:
                 return ctypes.cast(trap, ctypes.c_void_p).value or 0
 
         return ffi.wasmtime_func_unchecked_callback_t(cb), ty
-
-    def _lowered(self, f: ImportedFunc, opts: Opts) -> _Lowered:
-        ft = f.type
-        params, lift_args = _arg_lifter(ft, f.name)
-        host = self.host.func(f.iface, f.name, ft)
-        results: list[str] = []
-        lower_result: Callable[[Cx, Any, list[Any], Any], None] | None = None
-        if ft.result is not None:
-            rflat = T.flat(ft.result)
-            if len(rflat) > MAX_FLAT_RESULTS:
-                params = [*params, "i32"]
-                st, al, sz = storer(ft.result), T.align(ft.result), T.size(ft.result)
-
-                def lower_mem(cx: Cx, v: Any, vals: list[Any], raw: Any) -> None:
-                    ptr = vals[-1] & 0xFFFFFFFF
-                    if ptr % al:
-                        raise CanonTrap(f"{f.name}: result pointer {ptr} not aligned to {al}")
-                    cx.check(ptr, sz, f"{f.name} result")
-                    st(cx, v, ptr)
-                lower_result = lower_mem
-            else:
-                results = rflat
-                lf, kind = flat_lowerer(ft.result), rflat[0]
-
-                def lower_flat(cx: Cx, v: Any, vals: list[Any], raw: Any) -> None:
-                    setattr(raw[0], kind, lf(cx, v)[0])
-                lower_result = lower_flat
-        return _Lowered(f"{f.iface}#{f.name}", host, params, results, lift_args, lower_result, opts)
-
-    def _run_lowered(self, lw: _Lowered) -> Callable[[Instance, Any], None]:
-        read = _read(lw.params)
-        n_args = len(lw.params) - (1 if lw.lower_result is not None and not lw.results else 0)
-        opts, lift_args, host, lower_result = lw.opts, lw.lift_args, lw.host, lw.lower_result
-
-        def run(inst: Instance, raw: Any) -> None:
-            vals = read(raw)
-            cx = inst.cx(opts)
-            args = lift_args(cx, vals[:n_args] if n_args != len(vals) else vals)
-            result = host(*args)
-            if lower_result is not None:
-                cx.refresh()
-                lower_result(cx, result, vals, raw)
-        return run
-
 
 class Instance:
     """One instantiation of a `CanonComponent` in `store` (use once per request, then drop the store).

@@ -15,14 +15,12 @@ from typing import Any
 from ..errors import InvalidModule
 from ..runtime._wasmread import Reader
 from . import _types as T
+from ._parse_types import SORTS, TypeReader, refuse
 
 __all__ = ["CanonFunc", "CoreInstance", "Lifted", "Opts", "Plan", "parse"]
 
-_PRIMS = {0x7F: "bool", 0x7E: "s8", 0x7D: "u8", 0x7C: "s16", 0x7B: "u16", 0x7A: "s32", 0x79: "u32",
-          0x78: "s64", 0x77: "u64", 0x76: "f32", 0x75: "f64", 0x74: "char", 0x73: "string"}
 _CORE_SORTS = {0x00: "func", 0x01: "table", 0x02: "memory", 0x03: "global", 0x04: "tag", 0x10: "type",
                0x11: "module", 0x12: "instance"}
-_SORTS = {0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance"}
 
 
 @dataclass
@@ -101,151 +99,12 @@ class Plan:
         raise InvalidModule(f"this component exports no {iface_prefix}.x instance with a lifted `{name}`")
 
 
-def _refuse(what: str, r: Reader, at: int) -> InvalidModule:
-    return r.error(f"not supported by the canon prototype: {what}", at)
-
-
-class _Parser:
+class _Parser(TypeReader):
     def __init__(self, data: bytes, source: str) -> None:
         self.r = Reader(data, source=source)
         self.p = Plan()
 
     # -- types ----------------------------------------------------------------------------------------
-    def valtype(self, r: Reader, space: list[Any]) -> T.ValType:
-        b = r.peek()
-        if b in _PRIMS:
-            r.byte()
-            return T.Prim(_PRIMS[b])
-        at = r.pos
-        idx = r.s33()
-        if not 0 <= idx < len(space) or not isinstance(space[idx], T.ValType):
-            raise r.error(f"type index {idx} is not a value type", at)
-        t: T.ValType = space[idx]
-        return t
-
-    def _opt(self, r: Reader, space: list[Any]) -> T.ValType | None:
-        return self.valtype(r, space) if r.byte() == 0x01 else None
-
-    def deftype(self, r: Reader, space: list[Any]) -> Any:
-        at = r.pos
-        form = r.byte()
-        if form in _PRIMS:
-            return T.Prim(_PRIMS[form])
-        if form == 0x72:
-            return T.Record([(r.name(), self.valtype(r, space)) for _ in range(r.count())])
-        if form == 0x71:
-            cases: list[tuple[str, T.ValType | None]] = []
-            for _ in range(r.count()):
-                name = r.name()
-                cases.append((name, self._opt(r, space)))
-                if r.byte() != 0x00:
-                    raise _refuse("variant case refinements", r, at)
-            return T.Variant(cases)
-        if form == 0x70:
-            return T.List(self.valtype(r, space))
-        if form == 0x6F:
-            return T.Tuple([self.valtype(r, space) for _ in range(r.count())])
-        if form == 0x6E:
-            return T.Flags([r.name() for _ in range(r.count())])
-        if form == 0x6D:
-            return T.Enum([r.name() for _ in range(r.count())])
-        if form == 0x6B:
-            return T.Variant([("none", None), ("some", self.valtype(r, space))], "option")
-        if form == 0x6A:
-            ok = self._opt(r, space)
-            return T.ResultT(ok, self._opt(r, space))
-        if form in (0x69, 0x68):
-            i = r.u32()
-            res = space[i] if i < len(space) else None
-            if not isinstance(res, T.Resource):
-                raise r.error(f"own/borrow of type {i}, which is not a resource", at)
-            return T.Own(res) if form == 0x69 else T.Borrow(res)
-        if form == 0x40:
-            params = [(r.name(), self.valtype(r, space)) for _ in range(r.count())]
-            tag = r.byte()
-            if tag == 0x00:
-                return T.FuncType(params, self.valtype(r, space))
-            if tag == 0x01 and r.byte() == 0x00:
-                return T.FuncType(params, None)
-            raise _refuse("functions with named results", r, at)
-        if form == 0x42:
-            return self.instancetype(r, space)
-        if form == 0x3F:
-            if r.byte() != 0x7F:
-                raise r.error("resource representation must be i32", at)
-            dtor = r.u32() if r.byte() == 0x01 else None
-            return T.Resource(f"resource{len(space)}", imported=False, dtor=dtor)
-        names = {0x41: "component types", 0x66: "stream", 0x65: "future", 0x64: "error-context",
-                 0x67: "fixed-size lists", 0x3E: "async resources", 0x43: "async functions"}
-        raise _refuse(names.get(form, f"type form 0x{form:02x}"), r, at)
-
-    def instancetype(self, r: Reader, outer: list[Any]) -> T.InstanceType:
-        it = T.InstanceType()
-        local: list[Any] = []
-        fresh: list[T.Resource] = []
-        for _ in range(r.count()):
-            at = r.pos
-            kind = r.byte()
-            if kind == 0x00:
-                raise _refuse("core types inside instance types", r, at)
-            if kind == 0x01:
-                local.append(self.deftype(r, local))
-            elif kind == 0x02:
-                sort = r.byte()
-                if sort != 0x03 or r.byte() != 0x02:
-                    raise _refuse("non-type aliases inside instance types", r, at)
-                ct, idx = r.u32(), r.u32()
-                if ct != 1 or idx >= len(outer):
-                    raise _refuse(f"outer alias {ct}/{idx}", r, at)
-                local.append(outer[idx])
-            elif kind == 0x04:
-                name = self.externname(r)
-                desc, ref = self.externdesc(r, local)
-                if desc == "type":
-                    if ref is None:
-                        res = T.Resource(name)
-                        fresh.append(res)
-                        local.append(res)
-                        it.exports[name] = res
-                    else:
-                        local.append(ref)
-                        it.exports[name] = ref
-                elif desc in ("func", "instance"):
-                    it.exports[name] = ref
-                else:
-                    raise _refuse(f"{desc} exports in instance types", r, at)
-            else:
-                raise r.error(f"unknown instance declaration 0x{kind:02x}", at)
-        it.fresh = fresh  # type: ignore[attr-defined]
-        return it
-
-    def externname(self, r: Reader) -> str:
-        at = r.pos
-        tag = r.byte()
-        if tag not in (0x00, 0x01):
-            raise r.error(f"unknown extern name encoding 0x{tag:02x}", at)
-        return r.name()
-
-    def externdesc(self, r: Reader, space: list[Any]) -> tuple[str, Any]:
-        at = r.pos
-        kind = r.byte()
-        if kind == 0x01 or kind == 0x05:
-            i = r.u32()
-            t = space[i] if i < len(space) else None
-            want = T.FuncType if kind == 0x01 else T.InstanceType
-            if not isinstance(t, want):
-                raise r.error(f"type {i} is not a {want.__name__}", at)
-            return ("func" if kind == 0x01 else "instance"), t
-        if kind == 0x03:
-            b = r.byte()
-            if b == 0x00:
-                i = r.u32()
-                if i >= len(space):
-                    raise r.error(f"type index {i} out of range", at)
-                return "type", space[i]
-            return "type", None
-        raise _refuse(f"extern kind {_SORTS.get(kind, hex(kind))}", r, at)
-
     # -- sections -------------------------------------------------------------------------------------
     def parse(self) -> Plan:
         r, p = self.r, self.p
@@ -267,7 +126,7 @@ class _Parser:
                 p.shims.append(self.shim(body))
                 continue
             if sid == 9:
-                raise _refuse("component start functions", body, body.pos)
+                raise refuse("component start functions", body, body.pos)
             if sid == 3:
                 continue  # core types: only used by nested module types, which we refuse where it matters
             handler = {2: self.core_instance, 5: self.instance, 6: self.alias, 7: self.type_, 8: self.canon,
@@ -318,7 +177,7 @@ class _Parser:
             if sid == 0:
                 continue
             if sid not in (7, 10, 11):
-                raise _refuse("nested components other than re-exporting shims", body, body.pos)
+                raise refuse("nested components other than re-exporting shims", body, body.pos)
             for _ in range(body.count()):
                 if sid == 7:
                     types.append(self.deftype(body, types))
@@ -338,7 +197,7 @@ class _Parser:
                     if body.byte() == 0x01:
                         self.externdesc(body, types)
                     if sort not in origin or idx >= len(origin[sort]):
-                        raise _refuse(f"shim export of {sort} {idx}", body, iat)
+                        raise refuse(f"shim export of {sort} {idx}", body, iat)
                     src = origin[sort][idx]
                     if src is not None:
                         exports[name] = (sort, src)
@@ -379,7 +238,7 @@ class _Parser:
         b = r.byte()
         if b == 0x00:
             return "core " + _CORE_SORTS.get(r.byte(), "?")
-        s = _SORTS.get(b)
+        s = SORTS.get(b)
         if s is None:
             raise r.error(f"unknown sort 0x{b:02x}", at)
         return s
@@ -392,7 +251,7 @@ class _Parser:
         if target == 0x01:  # core export of a core instance
             inst, name = r.u32(), r.name()
             if not sort.startswith("core ") or sort[5:] not in p.core:
-                raise _refuse(f"alias of core {sort}", r, at)
+                raise refuse(f"alias of core {sort}", r, at)
             if inst >= len(p.core_instances):
                 raise r.error(f"core instance {inst} out of range", at)
             p.core[sort[5:]].append(("alias", inst, name))
@@ -411,18 +270,18 @@ class _Parser:
                 elif sort == "func" and isinstance(item, T.FuncType):
                     p.funcs.append(ImportedFunc(iname, name, item))
                 else:
-                    raise _refuse(f"alias of {sort} {name} from an imported instance", r, at)
+                    raise refuse(f"alias of {sort} {name} from an imported instance", r, at)
             else:
                 ref = body.get(name)
                 if ref is None or ref[0] != sort:
                     raise r.error(f"inline instance {inst} has no {sort} export {name}", at)
                 space = {"func": p.funcs, "type": p.types, "instance": p.instances}.get(sort)
                 if space is None:
-                    raise _refuse(f"alias of {sort}", r, at)
+                    raise refuse(f"alias of {sort}", r, at)
                 space.append(space[ref[1]])
         elif target == 0x02:
             ct, idx = r.u32(), r.u32()
-            raise _refuse(f"outer alias {ct}/{idx} at component level", r, at)
+            raise refuse(f"outer alias {ct}/{idx} at component level", r, at)
         else:
             raise r.error(f"unknown alias target 0x{target:02x}", at)
 
@@ -443,7 +302,7 @@ class _Parser:
             elif b == 0x05:
                 o.post_return = r.u32()
             else:
-                raise _refuse("async canonical options (async, callback)", r, at)
+                raise refuse("async canonical options (async, callback)", r, at)
         return o
 
     def canon(self, r: Reader) -> None:
@@ -474,14 +333,14 @@ class _Parser:
             name = {0x02: "resource.new", 0x03: "resource.drop", 0x04: "resource.rep"}[kind]
             p.core["func"].append(("canon", CanonFunc(name, res=res)))
         else:
-            raise _refuse(f"canon builtin 0x{kind:02x} (async canonical ABI, threads)", r, at)
+            raise refuse(f"canon builtin 0x{kind:02x} (async canonical ABI, threads)", r, at)
 
     def import_(self, r: Reader) -> None:
         at = r.pos
         name = self.externname(r)
         desc, ref = self.externdesc(r, self.p.types)
         if desc != "instance":
-            raise _refuse(f"importing a {desc} ({name}); only instances", r, at)
+            raise refuse(f"importing a {desc} ({name}); only instances", r, at)
         for res in getattr(ref, "fresh", []):
             res.name = f"{name}#{res.name}"
         self.p.instances.append(("import", (name, ref)))
@@ -497,7 +356,7 @@ class _Parser:
         space: list[Any] | None = {"func": self.p.funcs, "instance": self.p.instances,
                                    "type": self.p.types}.get(sort)  # type: ignore[assignment]
         if space is None or idx >= len(space):
-            raise _refuse(f"export of {sort} {idx}", r, at)
+            raise refuse(f"export of {sort} {idx}", r, at)
         self.p.exports[name] = (sort, idx)
         space.append(space[idx])  # an export adds an index in its sort's space
 
