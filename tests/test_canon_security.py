@@ -115,3 +115,10 @@ def test_host_call_from_realloc_traps(runtime: Runtime) -> None:
     assert text.count("$early_drop") == 2
     bad = serve(CanonHttpExecutor(runtime, text.encode(), name="reentrant"), "POST", b"body to echo")
     assert bad.failure is not None and "host called from realloc or post-return" in bad.failure, bad.failure
+
+
+def test_unknown_import_is_a_link_error_at_start(runtime: Runtime) -> None:
+    from wasmhive.errors import LinkError
+
+    with pytest.raises(LinkError, match=r"import acme:http/types@0\.2\.0 is not provided"):
+        CanonHttpExecutor(runtime, variant('"wasi:http/types@0.2.0"', '"acme:http/types@0.2.0"'), name="x")
