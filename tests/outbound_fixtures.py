@@ -36,21 +36,14 @@ def target() -> Iterator[tuple[str, list[Received]]]:
             rec = Received()
             rec.method, rec.headers = self.command, {k.lower(): v for k, v in self.headers.items()}
             seen.append(rec)
-            if rec.headers.get("transfer-encoding") == "chunked":
-                while (size := int(self.rfile.readline().strip(), 16)) > 0:
-                    rec.body += self.rfile.read(size)
-                    rec.arrivals.append(time.monotonic())
-                    self.rfile.readline()
-                self.rfile.readline()
-            else:
-                left = int(rec.headers.get("content-length", "0"))
-                while left > 0:
-                    piece = self.rfile.read1(left)  # type: ignore[attr-defined]
-                    if not piece:
-                        break
-                    rec.body += piece
-                    rec.arrivals.append(time.monotonic())
-                    left -= len(piece)
+            try:
+                complete = self._read_body(rec)
+            except (ValueError, OSError):
+                complete = False
+            if not complete:  # the client gave up mid-body (a guest's aborted body): nothing to answer
+                self.close_connection = True
+                rec.done.set()
+                return
             framing = "chunked" if "transfer-encoding" in rec.headers else f"cl={rec.headers.get('content-length')}"
             out = f"{self.command} {framing} {rec.body.decode()}".encode()
             self.send_response(200)
@@ -58,6 +51,24 @@ def target() -> Iterator[tuple[str, list[Received]]]:
             self.end_headers()
             self.wfile.write(out)
             rec.done.set()
+
+        def _read_body(self, rec: Received) -> bool:
+            if rec.headers.get("transfer-encoding") == "chunked":
+                while (size := int(self.rfile.readline().strip(), 16)) > 0:
+                    rec.body += self.rfile.read(size)
+                    rec.arrivals.append(time.monotonic())
+                    self.rfile.readline()
+                self.rfile.readline()
+                return True
+            left = int(rec.headers.get("content-length", "0"))
+            while left > 0:
+                piece = self.rfile.read1(left)  # type: ignore[attr-defined]
+                if not piece:
+                    return False
+                rec.body += piece
+                rec.arrivals.append(time.monotonic())
+                left -= len(piece)
+            return True
 
         do_GET = do_POST = _serve
 
