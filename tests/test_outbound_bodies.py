@@ -14,6 +14,7 @@ from wasmhive.capabilities.outbound_http import OutboundPolicy
 from wasmhive.http import HttpApp, Request
 
 pytest_plugins = ("http_fixtures", "outbound_fixtures")
+pytestmark = pytest.mark.slow  # builds a componentize-py guest
 GUEST = Path(__file__).parent / "http" / "bodyguest" / "app.py"
 
 

@@ -21,6 +21,7 @@ import pytest
 from app_fixtures import Server, build_spin_sdk_app
 
 pytest_plugins = ("http_fixtures", "outbound_fixtures")
+pytestmark = pytest.mark.slow  # spin-sdk and jco builds, a `wasmhive up` server
 TESTS = Path(__file__).parent
 SPIN_APP = TESTS / "app" / "spinsend" / "app.py"
 JS_APP = TESTS / "http" / "jsfetch" / "app.js"
@@ -51,7 +52,6 @@ def spin_server(tmp_path_factory: pytest.TempPathFactory, target: tuple[str, lis
     server.kill()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("path", "expected"), [
     ("/get", "200 GET cl=0 "),  # spin-sdk declares content-length: 0 and finishes after `handle`
     ("/post", "200 POST cl=9 spin body"),
@@ -119,7 +119,6 @@ def js_app(guest_cache: Path, compile_cache: Path, tmp_path_factory: pytest.Temp
         yield app
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("path", "expected"), [
     ("/all", "200 GET cl=None \n200 GET cl=None "),
     ("/post", "200 POST {framing} hello from js"),

@@ -216,6 +216,8 @@ class _Call:
         except OSError:
             sock.close()
             raise _Failure("connection-refused") from None
+        # As `HTTPConnection.connect` would: a head and body pieces written apart must not wait on Nagle.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = http.client.HTTPConnection(self.host, self.port)
         conn.sock = sock
         self.conn = conn  # from here on, a failure closes it (`run`)
