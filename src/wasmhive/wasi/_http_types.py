@@ -27,8 +27,10 @@ __all__ = [
     "OutgoingBody",
     "OutgoingRequest",
     "OutgoingResponse",
+    "RequestBodyChannel",
     "RequestOptions",
     "ResponseOutparam",
+    "body_size_error",
     "error_code",
     "link_types",
     "method_variant",
@@ -157,10 +159,41 @@ class FutureIncomingResponse:
             self.cancel()
 
 
-def _new_body(st: HostState, *, limited: bool = False) -> OutgoingBody:
-    """A body channel; `limited` ones (outbound request bodies) are capped at the app's body limit."""
-    limit = getattr(st.extra.get("http"), "body_limit", None) if limited else None
-    return OutgoingBody(BodyChannel(st.waker, limit=limit))
+class RequestBodyChannel(BodyChannel):
+    """An outbound request's body: capped at the app's body limit and at the content-length the guest
+    declared (`expected`), as the WIT asks: a write past it fails, and so does a `finish` short of it."""
+
+    def __init__(self, waker: Any, *, limit: int | None, expected: int | None) -> None:
+        super().__init__(waker, limit=limit)
+        self.expected = expected
+
+    def write(self, data: bytes) -> None:
+        if self.expected is not None and self.total + len(data) > self.expected:
+            self.abort()
+            raise body_size_error(self.total + len(data), f"body longer than its content-length ({self.expected})")
+        super().write(data)
+
+
+def body_size_error(size: int, message: str) -> IoError:
+    """A stream error whose `http-error-code` is `HTTP-request-body-size(size)`."""
+    err = IoError(message)
+    err.http_code = error_code("HTTP-request-body-size", size)  # type: ignore[attr-defined]
+    return err
+
+
+def _declared_length(headers: Fields) -> int | None:
+    values = headers.get("content-length")
+    if len(values) != 1 or not values[0].strip().isdigit():
+        return None  # absent or unusable: the host frames the body itself
+    return int(values[0])
+
+
+def _new_body(st: HostState, request: OutgoingRequest | None = None) -> OutgoingBody:
+    """A body channel; an outbound request's is capped at the app's body limit and its content-length."""
+    if request is None:
+        return OutgoingBody(BodyChannel(st.waker))
+    limit = getattr(st.extra.get("http"), "body_limit", None)
+    return OutgoingBody(RequestBodyChannel(st.waker, limit=limit, expected=_declared_length(request.headers)))
 
 
 def link_types(inst: LinkerInstance) -> None:
@@ -243,7 +276,7 @@ def link_types(inst: LinkerInstance) -> None:
             return None
         obj.body_taken = True
         if obj.body is None:
-            obj.body = _new_body(st, limited=True)
+            obj.body = _new_body(st, obj)
         return st.table.add(obj.body)
 
     def setter(attr: str, check: Callable[[Any], bool] = lambda v: True) -> Callable[[int, Any], Variant]:
@@ -355,7 +388,12 @@ def link_types(inst: LinkerInstance) -> None:
         body: OutgoingBody = st.table.pop(rep)
         trailers = st.table.pop(trailers_rep) if trailers_rep is not None else None
         body.finished = True
-        body.channel.finish(trailers)
+        channel = body.channel
+        if isinstance(channel, RequestBodyChannel) and channel.expected not in (None, channel.total):
+            # Shorter than its content-length: the request fails (its outbound call sees an abort).
+            channel.abort()
+            return error_code("HTTP-request-body-size", channel.total)
+        channel.finish(trailers)
         return None
 
     fn(inst, "[method]outgoing-body.write", body_write)

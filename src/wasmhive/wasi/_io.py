@@ -49,7 +49,7 @@ def stream_error(st: HostState, e: Exception) -> Any:
     """The `stream-error` payload for `e`: None for closed, else a new `error` resource's rep."""
     if isinstance(e, StreamClosed):
         return None
-    return st.table.add(IoError(str(e)))
+    return st.table.add(e if isinstance(e, IoError) else IoError(str(e)))  # keeps an `http_code`
 
 
 def block_on(st: HostState, pollables: list[Pollable]) -> list[int]:

@@ -133,9 +133,15 @@ class _Call:
         self.waker: Waker = st.waker
         self.cancelled = False
         self.conn: http.client.HTTPConnection | None = None
+        # The guest may write and finish the body after `handle` (spin-sdk and StarlingMonkey always do):
+        # every flush, finish or abort of it wakes this call's thread.
+        self.body_progress = threading.Event()
+        if req.body is not None:
+            req.body.channel.notify = self.body_progress.set
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.body_progress.set()
         inner = self.inner
         if inner is not None and inner.channel is not None:
             inner.channel.cancel()  # the callee's next write fails
@@ -144,39 +150,51 @@ class _Call:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
 
-    def _body(self) -> bytes:
+    def _next_body(self) -> tuple[list[bytes], bool]:
+        """The body bytes the guest flushed since the last call, and whether the body is finished; waits
+        until there is either. A body dropped without `finish` (or cut short of its content-length) fails
+        the request. The guest's instance ending aborts an unfinished body, so the wait is bounded."""
         body = self.req.body
         if body is None:
-            return b""
-        # Wait for the guest to finish writing the body (bounded by the connect timeout).
-        limit = time.monotonic() + _seconds(self.opts.connect_timeout, self.st)
-        chunks: list[bytes] = []
+            return [], True
         while True:
-            seen = self.waker.generation()
-            got, state = body.channel.take()
-            chunks += got
-            if state == "finished":
-                return b"".join(chunks)
-            if state != "open" or self.cancelled:
-                raise _Failure("HTTP-request-body-size" if state == "aborted" else "internal-error")
-            left = limit - time.monotonic()
-            if left <= 0:
-                raise _Failure("connection-timeout")
-            self.waker.wait(seen, left)
+            self.body_progress.clear()  # before looking: a notification after this is not lost
+            chunks, state = body.channel.take()
+            if state in ("aborted", "cancelled"):
+                raise _Failure("HTTP-protocol-error")
+            if self.cancelled:
+                raise _Failure("internal-error", "the request was dropped")
+            if chunks or state == "finished":
+                return chunks, state == "finished"
+            self.body_progress.wait(1.0)
+
+    def _whole_body(self) -> bytes:
+        chunks, done = self._next_body()
+        while not done:
+            more, done = self._next_body()
+            chunks += more
+        return b"".join(chunks)
 
     def run(self) -> None:
         try:
             self.fut.complete(self._send())
+            return
         except _Failure as f:
-            self.fut.complete(error_code(f.code, f.payload))
+            result = error_code(f.code, f.payload)
         except Exception as e:  # never let a thread die silently: the guest gets an error code
             log.warning("[%s] outbound request failed: %s", self.st.name, e)
-            self.fut.complete(error_code("internal-error", str(e)))
+            result = error_code("internal-error", str(e))
+        if self.req.body is not None:
+            self.req.body.channel.cancel()  # the guest's further body writes fail instead of piling up
+        if self.conn is not None:
+            self.conn.close()
+        self.fut.complete(result)
 
     def _send(self) -> IncomingResponse:
-        body = self._body()
         if self.local is not None:
-            return self._send_local(body)
+            return self._send_local(self._whole_body())
+        if self.req.body is not None and self.req.body.channel.state in ("aborted", "cancelled"):
+            raise _Failure("HTTP-protocol-error")  # dropped before `handle`: no connection for nothing
         connect_timeout = _seconds(self.opts.connect_timeout, self.st)
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
@@ -198,16 +216,18 @@ class _Call:
         except OSError:
             sock.close()
             raise _Failure("connection-refused") from None
+        # As `HTTPConnection.connect` would: a head and body pieces written apart must not wait on Nagle.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = http.client.HTTPConnection(self.host, self.port)
+        conn.sock = sock
+        self.conn = conn  # from here on, a failure closes it (`run`)
         if self.scheme == "https":
             try:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+                conn.sock = sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
             except ssl.SSLCertVerificationError:
                 raise _Failure("TLS-certificate-error") from None
             except (ssl.SSLError, OSError):
                 raise _Failure("TLS-protocol-error") from None
-        conn = http.client.HTTPConnection(self.host, self.port)
-        conn.sock = sock
-        self.conn = conn
         sock.settimeout(_seconds(self.opts.first_byte_timeout, self.st))
         method = method_name(self.req.method)
         default_port = 443 if self.scheme == "https" else 80
@@ -219,10 +239,26 @@ class _Call:
         for name, value in self.req.headers.entries:
             if name not in FORBIDDEN and name != "content-length":
                 conn.putheader(name, value)
-        if body or method in ("POST", "PUT", "PATCH"):
-            conn.putheader("content-length", str(len(body)))
+        declared = getattr(self.req.body.channel, "expected", None) if self.req.body is not None else None
         try:
-            conn.endheaders(body or None)
+            chunks, done = self._next_body()
+            if done:  # the whole body is known: one write with its exact length
+                body = b"".join(chunks)
+                if body or declared is not None or method in ("POST", "PUT", "PATCH"):
+                    conn.putheader("content-length", str(len(body)))
+                conn.endheaders(body or None)
+            else:  # the guest is still writing: stream it as it comes
+                chunked = declared is None
+                conn.putheader(*(("transfer-encoding", "chunked") if chunked else ("content-length", str(declared))))
+                conn.endheaders()
+                while True:
+                    for chunk in chunks:
+                        conn.send(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if done:
+                        break
+                    chunks, done = self._next_body()
+                if chunked:
+                    conn.send(b"0\r\n\r\n")
             resp = conn.getresponse()
         except TimeoutError:
             raise _Failure("connection-read-timeout") from None
