@@ -13,6 +13,7 @@ line is written per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -494,7 +495,8 @@ class _Slots:
                 self._free += 1
                 return
             fut = self._waiters.popleft()  # the slot is the waiter's from here on
-        fut.get_loop().call_soon_threadsafe(_grant, fut)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the server is going away
+            fut.get_loop().call_soon_threadsafe(_grant, fut)
 
 
 def _grant(fut: asyncio.Future[None]) -> None:
