@@ -136,6 +136,23 @@ def test_huge_header_line_is_refused_before_it_is_buffered(server: Any) -> None:
     assert bench.get(port, "/hello")[0] == 200
 
 
+def test_ordinary_clients_pass_the_guard(server: Any) -> None:
+    port, _ = server
+    # A large head under the cap, pipelined requests with a body in between, and a keep-alive connection
+    # idle for longer than the head deadline (that deadline runs only once a head has begun).
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        big = "x-big: " + "a" * (15 * 1024) + "\r\n"
+        s.sendall(f"GET /hello HTTP/1.1\r\nhost: x\r\n{big}\r\n".encode())
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+        time.sleep(HEADER_TIMEOUT + 0.5)
+        s.sendall(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n"
+                  b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\nhello world"
+                  b"GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        answers = _read_all(s)
+    assert answers.count(b"HTTP/1.1 200 ") == 3, answers
+    assert b"hello world" in answers
+
+
 def test_trickled_heads_are_closed_at_the_head_deadline(server: Any) -> None:
     port, _ = server
     t0 = time.monotonic()
