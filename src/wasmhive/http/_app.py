@@ -13,17 +13,16 @@ line is written per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..wasi import BufferInput, ChannelInput, Waker
+from ._admission import BodyClock, Slots, TooSlow
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
 
@@ -51,8 +50,7 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024  # headers (431 past it); the request line may add 8 KiB
     max_concurrency: int = 64  # instances queued or running (503 past it)
     threads: int = 4  # guest threads (instances running at once); `wasmhive up` uses 2 x CPUs
-    client_timeout: float = 30.0  # a client stalling a response this long is dropped; also the longest
-    # wait for a streaming thread (503 past it)
+    client_timeout: float = 30.0  # a response reader stalled this long is dropped; the longest streaming wait
     header_timeout: float = 10.0  # request line and headers within this many seconds (408), absolute
     body_timeout: float = 20.0  # waiting on the client for body bytes: this many seconds...
     min_body_rate: int = 500  # ...plus one more per this many bytes received (408 past it)
@@ -68,7 +66,7 @@ class HttpApp:
         self.router = routes if isinstance(routes, Router) else Router(list(routes))
         self.limits = limits or ServerLimits()
         self.pool = _Workers(self.limits.threads)
-        self._streams = _Slots(self.limits.streaming_threads or max(1, self.limits.threads // 2))
+        self._streams = Slots(self.limits.streaming_threads or max(1, self.limits.threads // 2))
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
@@ -209,7 +207,7 @@ class HttpApp:
         t0 = time.perf_counter()
         req = _request_from_scope(scope)
         early, match = self._precheck(req)
-        streaming, prefix, complete, clock = False, b"", True, _BodyClock(self.limits)
+        streaming, prefix, complete, clock = False, b"", True, BodyClock(self.limits.body_timeout, self.limits.min_body_rate)
         if early is None:
             # The body comes first, with no guest thread and no admission slot held: a slow client
             # costs a connection and a buffer, nothing other clients wait for.
@@ -217,7 +215,7 @@ class HttpApp:
                 prefix, complete = await self._prefetch(receive, req, clock)
             except _ClientGone:
                 return
-            except _TooSlow:
+            except TooSlow:
                 early = Response(408, [("content-type", b"text/plain"), ("connection", b"close")],
                                  b"request body not received in time\n")
             except _TooLarge:
@@ -252,7 +250,7 @@ class HttpApp:
         finally:
             release()
 
-    async def _prefetch(self, receive: Receive, req: Request, clock: _BodyClock) -> tuple[bytes, bool]:
+    async def _prefetch(self, receive: Receive, req: Request, clock: BodyClock) -> tuple[bytes, bool]:
         """The body's first `_PREREAD` bytes (or all of it, if it ends sooner), and whether it ended."""
         if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and req.header("content-length") is None and \
                 req.header("transfer-encoding") is None:
@@ -274,7 +272,7 @@ class HttpApp:
                 return b"".join(parts), False
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, req: Request, match: Any, t0: float,
-                     release: Callable[[], None], prefix: bytes, complete: bool, clock: _BodyClock) -> None:
+                     release: Callable[[], None], prefix: bytes, complete: bool, clock: BodyClock) -> None:
         loop = asyncio.get_running_loop()
         executor = match.target
         waker = Waker()
@@ -316,7 +314,7 @@ class HttpApp:
                 nonlocal too_large, too_slow
                 try:
                     msg = await clock.receive(receive)
-                except _TooSlow:
+                except TooSlow:
                     too_slow = True
                     channel.fail("client body timeout")
                     return
@@ -453,95 +451,11 @@ class _Workers:
             self._jobs.put(None)
 
 
-class _Slots:
-    """A counting semaphore for tasks on any event loop (an `HttpApp` is built before its loop runs, and
-    may be driven from several loops over its life). Slots are handed over first come, first served."""
-
-    def __init__(self, n: int) -> None:
-        self._free = n
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._lock = threading.Lock()
-
-    async def take(self, timeout: float) -> bool:
-        """Take a slot, waiting at most `timeout` seconds; False if none came free."""
-        with self._lock:
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return True
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-        try:
-            await asyncio.wait_for(fut, timeout)
-            return True
-        except TimeoutError:
-            with self._lock:
-                if fut in self._waiters:
-                    self._waiters.remove(fut)
-                    return False
-            return True  # handed over just as the wait ended: it is ours
-        except BaseException:
-            with self._lock:
-                mine = fut not in self._waiters
-                if not mine:
-                    self._waiters.remove(fut)
-            if mine:
-                self.give()
-            raise
-
-    def give(self) -> None:
-        """Return a slot: to the longest waiter, or to the pool."""
-        with self._lock:
-            if not self._waiters:
-                self._free += 1
-                return
-            fut = self._waiters.popleft()  # the slot is the waiter's from here on
-        with contextlib.suppress(RuntimeError):  # its loop is closed: the server is going away
-            fut.get_loop().call_soon_threadsafe(_grant, fut)
-
-
-def _grant(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-class _BodyClock:
-    """How long the server may still wait on a client for its request body.
-
-    The budget is `body_timeout` plus a second per `min_body_rate` bytes received, and only time spent
-    waiting on the client counts (not time the guest takes between reads): a trickle of a byte now and
-    then does not restart it, a steady upload earns what it needs.
-    """
-
-    def __init__(self, limits: ServerLimits) -> None:
-        self.timeout = limits.body_timeout
-        self.rate = limits.min_body_rate
-        self.waited = 0.0
-        self.received = 0
-
-    async def receive(self, receive: Receive) -> Message:
-        left = self.timeout + (self.received / self.rate if self.rate > 0 else 0.0) - self.waited
-        if left <= 0:
-            raise _TooSlow
-        t0 = time.monotonic()
-        try:
-            msg = await asyncio.wait_for(receive(), left)
-        except TimeoutError:
-            raise _TooSlow from None
-        finally:
-            self.waited += time.monotonic() - t0
-        self.received += len(msg.get("body", b""))
-        return msg
-
-
 class _ClientGone(Exception):
     pass
 
 
 class _TooLarge(Exception):
-    pass
-
-
-class _TooSlow(Exception):
     pass
 
 
