@@ -131,7 +131,7 @@ def test_slow_client_body_is_dropped(new_executor, serve_app) -> None:  # type: 
     import socket
 
     ex = new_executor()
-    with HttpApp([("/...", ex)], limits=ServerLimits(client_timeout=0.5)) as app, serve_app(app) as url:
+    with HttpApp([("/...", ex)], limits=ServerLimits(body_timeout=0.5)) as app, serve_app(app) as url:
         host, port = url.rsplit("/", 1)[-1].split(":")
         with socket.create_connection((host, int(port)), timeout=10) as s:
             # Promises 100 bytes, sends 5, then stalls: the server gives up instead of holding on.

@@ -1,9 +1,13 @@
 """`HttpApp`: the HTTP trigger as an ASGI application, with a socket-free `handle(request) -> response`.
 
-Per request: limits are checked first (header size → 431, declared body size → 413, instances in
-flight → 503), the router picks the executor, and the executor runs on a worker thread of the app's
-pool while the event loop streams the request body in (on demand: backpressure) and the response body
-out (chunk by chunk, as the guest flushes). One access-log line is written per request.
+Per request: limits are checked first (header size → 431, declared body size → 413), the router picks
+the executor, then the body is read, holding neither a guest thread nor an admission slot: up to 64 KiB
+(or the whole body if it ends first) under a deadline that grows with the bytes received (408 when the
+client is too slow). Only then is the request admitted (instances in flight → 503) and the executor run
+on a worker thread of the app's pool, while the event loop streams the rest of a larger body in (on
+demand: backpressure; such requests take one of a few "streaming" threads, so slow uploads never hold
+every guest thread) and the response body out (chunk by chunk, as the guest flushes). One access-log
+line is written per request.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..wasi import BufferInput, ChannelInput, Waker
+from ._admission import BodyClock, Slots, TooSlow
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
 
@@ -30,18 +35,27 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-_PREREAD = 64 * 1024  # bodies up to this size (declared) are read before the guest starts
+_PREREAD = 64 * 1024  # body bytes read before a guest starts (a body that ends sooner is passed whole)
 
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Limits of the HTTP layer (per-instance limits such as memory and deadline are the executor's)."""
+    """Limits of the HTTP layer (per-instance limits such as memory and deadline are the executor's).
+
+    The head limits and the per-address connection cap are enforced by `GuardedProtocol` (what `wasmhive
+    up` serves with); mounted in another ASGI server, `HttpApp` still checks header size and bodies.
+    """
 
     max_body: int = 10 * 1000 * 1000
-    max_header_bytes: int = 16 * 1024
-    max_concurrency: int = 64
+    max_header_bytes: int = 16 * 1024  # headers (431 past it); the request line may add 8 KiB
+    max_concurrency: int = 64  # instances queued or running (503 past it)
     threads: int = 4  # guest threads (instances running at once); `wasmhive up` uses 2 x CPUs
-    client_timeout: float = 30.0  # seconds a client may take to send the next part of its body
+    client_timeout: float = 30.0  # a response reader stalled this long is dropped; the longest streaming wait
+    header_timeout: float = 10.0  # request line and headers within this many seconds (408), absolute
+    body_timeout: float = 20.0  # waiting on the client for body bytes: this many seconds...
+    min_body_rate: int = 500  # ...plus one more per this many bytes received (408 past it)
+    max_connections_per_client: int = 64  # open connections per client address and worker (0: no cap)
+    streaming_threads: int = 0  # guest threads for bodies still arriving (0: half of `threads`, >= 1)
 
 
 class HttpApp:
@@ -52,6 +66,7 @@ class HttpApp:
         self.router = routes if isinstance(routes, Router) else Router(list(routes))
         self.limits = limits or ServerLimits()
         self.pool = _Workers(self.limits.threads)
+        self._streams = Slots(self.limits.streaming_threads or max(1, self.limits.threads // 2))
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
@@ -206,9 +221,30 @@ class HttpApp:
         t0 = time.perf_counter()
         req = _request_from_scope(scope)
         early, match = self._precheck(req)
+        streaming, prefix, complete, clock = False, b"", True, BodyClock(self.limits.body_timeout, self.limits.min_body_rate)
+        if early is None:
+            # The body comes first, with no guest thread and no admission slot held: a slow client
+            # costs a connection and a buffer, nothing other clients wait for.
+            try:
+                prefix, complete = await self._prefetch(receive, req, clock)
+            except _ClientGone:
+                return
+            except TooSlow:
+                early = Response(408, [("content-type", b"text/plain"), ("connection", b"close")],
+                                 b"request body not received in time\n")
+            except _TooLarge:
+                early = Response(413, [("content-type", b"text/plain"), ("connection", b"close")],
+                                 b"request body too large\n")
+        if early is None and not complete:
+            # Still arriving: the guest will block on it, so it may use only a streaming thread.
+            streaming = await self._streams.take(self.limits.client_timeout)
+            if not streaming:
+                early = Response(503, [("content-type", b"text/plain")], b"too many uploads in progress\n")
         if early is None and not self._admit():
             early = Response(503, [("content-type", b"text/plain")], b"too many requests in flight\n")
         if early is not None:
+            if streaming:
+                self._streams.give()
             await _send_whole(send, early)
             self._access(req, early.status, len(early.body), t0, "")
             return
@@ -220,14 +256,37 @@ class HttpApp:
             if not released:
                 released = True
                 self._release()
+                if streaming:
+                    self._streams.give()
 
         try:
-            await self._serve(scope, receive, send, req, match, t0, release)
+            await self._serve(scope, receive, send, req, match, t0, release, prefix, complete, clock)
         finally:
             release()
 
+    async def _prefetch(self, receive: Receive, req: Request, clock: BodyClock) -> tuple[bytes, bool]:
+        """The body's first `_PREREAD` bytes (or all of it, if it ends sooner), and whether it ended."""
+        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and req.header("content-length") is None and \
+                req.header("transfer-encoding") is None:
+            return b"", True
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            msg = await clock.receive(receive)
+            if msg["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = msg.get("body", b"")
+            total += len(chunk)
+            if total > self.limits.max_body:
+                raise _TooLarge
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                return b"".join(parts), True
+            if total >= _PREREAD:
+                return b"".join(parts), False
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send, req: Request, match: Any, t0: float,
-                     release: Callable[[], None]) -> None:
+                     release: Callable[[], None], prefix: bytes, complete: bool, clock: BodyClock) -> None:
         loop = asyncio.get_running_loop()
         executor = match.target
         waker = Waker()
@@ -255,34 +314,22 @@ class HttpApp:
                 pending = True
                 loop.call_soon_threadsafe(fire)
 
-        # Request body: small declared bodies are read first; the rest streams on the guest's demand.
-        length = req.header("content-length")
+        # Request body: whole already, or its first part here and the rest on the guest's demand.
         body: Any
-        if length is not None and int(length) <= _PREREAD:
-            try:
-                req.body = await self._read_all(receive, int(length))
-            except _TooSlow:
-                await _send_whole(send, Response(408, [("content-type", b"text/plain")], b"request timeout\n"))
-                self._access(req, 408, 0, t0, "")
-                return
-            except _ClientGone:
-                return
-            except _TooLarge:
-                await _send_whole(send, Response(413, [], b"request body too large\n"))
-                return
-            body = BufferInput(req.body)
-        elif req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and length is None and \
-                req.header("transfer-encoding") is None:
-            body = BufferInput(b"")
+        too_slow = False
+        if complete:
+            req.body = prefix
+            body = BufferInput(prefix)
         else:
-            state = {"received": 0, "pumping": False}
+            state = {"received": len(prefix), "pumping": False}
             tasks: set[asyncio.Task[None]] = set()
 
             async def pump() -> None:
-                nonlocal too_large
+                nonlocal too_large, too_slow
                 try:
-                    msg = await asyncio.wait_for(receive(), self.limits.client_timeout)
-                except TimeoutError:
+                    msg = await clock.receive(receive)
+                except TooSlow:
+                    too_slow = True
                     channel.fail("client body timeout")
                     return
                 finally:
@@ -310,6 +357,7 @@ class HttpApp:
                 loop.call_soon_threadsafe(start)
 
             channel = ChannelInput(waker, demand)
+            channel.feed(prefix)
             body = channel
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""))
         ex.notify = notify
@@ -326,6 +374,8 @@ class HttpApp:
         assert status is not None and out is not None
         if too_large and status >= 500:
             status, headers = 413, []
+        elif too_slow and status >= 500:
+            status, headers = 408, [("connection", b"close")]
         sent = 0
         try:
             chunks, state_ = out.take()
@@ -377,23 +427,6 @@ class HttpApp:
             self._access(req, status, sent, t0, ex.component)
         await finished.wait()
 
-    async def _read_all(self, receive: Receive, declared: int) -> bytes:
-        parts, total = [], 0
-        while True:
-            try:
-                msg = await asyncio.wait_for(receive(), self.limits.client_timeout)
-            except TimeoutError:
-                raise _TooSlow from None
-            if msg["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = msg.get("body", b"")
-            total += len(chunk)
-            if total > self.limits.max_body:
-                raise _TooLarge
-            parts.append(chunk)
-            if not msg.get("more_body", False):
-                return b"".join(parts)
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             msg = await receive()
@@ -437,10 +470,6 @@ class _ClientGone(Exception):
 
 
 class _TooLarge(Exception):
-    pass
-
-
-class _TooSlow(Exception):
     pass
 
 

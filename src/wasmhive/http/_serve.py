@@ -32,6 +32,11 @@ class UpConfig:
     memory: int = 128 * 1024 * 1024
     max_body: int = 10 * 1000 * 1000
     max_concurrency: int = 64
+    # Slow and greedy HTTP clients (see `ServerLimits`): head and body deadlines, connections per address.
+    header_timeout: float = 10.0
+    body_timeout: float = 20.0
+    min_body_rate: int = 500
+    max_connections_per_client: int = 64
     allowed_outbound_hosts: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     # Pooled instance slots, reset in place between requests: measured 1.8x the requests/s of on-demand
@@ -65,7 +70,9 @@ def build_app(cfg: UpConfig) -> Any:
     from ._app import HttpApp, ServerLimits
     from ._executor import WasiHttpExecutor
 
-    limits = ServerLimits(max_body=cfg.max_body, max_concurrency=cfg.max_concurrency, threads=cfg.threads)
+    limits = ServerLimits(max_body=cfg.max_body, max_concurrency=cfg.max_concurrency, threads=cfg.threads,
+                          header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
+                          min_body_rate=cfg.min_body_rate, max_connections_per_client=cfg.max_connections_per_client)
     p = Path(cfg.path)
     manifest = p.is_dir() or p.suffix == ".toml"
     if manifest:
@@ -121,9 +128,13 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
     """Serve until interrupted (uvicorn; httptools and uvloop when installed)."""
     import uvicorn
 
+    from ._protocol import GuardedProtocol
+
     host, port = parse_listen(cfg.listen)
+    # GuardedProtocol bounds each connection's head (time, size) and connections per address; workers
+    # import it by name and find the limits in the app they build.
     common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
-                                  lifespan="on", timeout_keep_alive=5, server_header=False)
+                                  lifespan="on", timeout_keep_alive=5, server_header=False, http=GuardedProtocol)
     if cfg.workers > 1:
         os.environ[_ENV] = json.dumps(asdict(cfg))
         uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)

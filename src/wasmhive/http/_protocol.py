@@ -1,0 +1,193 @@
+"""`GuardedProtocol`: uvicorn's httptools HTTP/1.1 protocol with time and memory bounds per connection.
+
+Stock uvicorn reads a request head with no deadline (a fresh connection that sends nothing, or a head
+trickled a byte at a time, stays open for ever) and lets httptools accumulate a header line of any length
+before the app sees it (a 64 MiB line was buffered whole before the app could answer 431). This subclass
+adds, per connection:
+
+- a head deadline: the request line and headers must arrive within `ServerLimits.header_timeout` seconds
+  of the connection's first byte (or of its opening); else 408 and close. Absolute: trickling bytes does
+  not extend it.
+- a head size cap: httptools is never fed more than `max_header_bytes` + 8 KiB (the request line) of one
+  head; past it the client gets 431 at once, and nothing more is read from it.
+- a cap on open connections per client address (`max_connections_per_client`, per worker process): one
+  past it gets 503 and is closed before anything is read.
+- a connection whose response is complete while its request body is still arriving is closed (stock
+  uvicorn would keep parsing a body nobody reads, with no timer running).
+
+Bodies are bounded by the ASGI app (`HttpApp` knows when it is waiting for the client). The limits are
+those of the `HttpApp` being served, found through ASGI wrappers' `.app`; other apps get the defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import Counter
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ._app import ServerLimits
+
+__all__ = ["GuardedProtocol", "limits_of"]
+
+log = logging.getLogger("wasmhive.http")
+
+_REQUEST_LINE = 8 * 1024  # allowed on top of `max_header_bytes` for the request line
+_LINGER = 1.0  # seconds a refused connection stays open (not read) so the client can read the refusal
+# Open connections per client address, per server (uvicorn's `ServerState` is one per server).
+_per_client: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
+_last_warning = [0.0]
+
+
+def limits_of(app: Any) -> ServerLimits:
+    """The `ServerLimits` of the `HttpApp` inside `app` (through wrappers' `.app`), or the defaults."""
+    for _ in range(8):
+        limits = getattr(app, "limits", None)
+        if isinstance(limits, ServerLimits):
+            return limits
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return ServerLimits()
+
+
+def _reply(status: int, reason: str, text: str) -> bytes:
+    body = text.encode()
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a head deadline, a head size cap and a per-address connection cap.
+
+    Use it as uvicorn's `http=` class (`wasmhive up` does, with every worker).
+    """
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = limits_of(self.app)
+        self._head_timeout = limits.header_timeout
+        self._max_head = limits.max_header_bytes + _REQUEST_LINE
+        self._max_per_client = limits.max_connections_per_client
+        self._in_head = True  # the next bytes belong to a request head
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+        self._counted: str | None = None  # the address this connection is counted under
+
+    # -- connection life cycle -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        host = self.client[0] if self.client else None
+        if host is not None and self._max_per_client:
+            counts = _per_client.setdefault(self.server_state, Counter())
+            if counts[host] >= self._max_per_client:
+                _warn(f"{host}: over {self._max_per_client} open connections; refusing more (503)")
+                self._refused = True
+                transport.write(_reply(503, "Service Unavailable", "too many connections from your address\n"))
+                transport.close()  # at once: lingering here would let a flood hold file descriptors
+                return
+            counts[host] += 1
+            self._counted = host
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        if self._counted is not None:
+            counts = _per_client.get(self.server_state)
+            if counts is not None:
+                counts[self._counted] -= 1
+                if counts[self._counted] <= 0:
+                    del counts[self._counted]
+            self._counted = None
+        super().connection_lost(exc)
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        while data and not self._refused and not self.transport.is_closing():
+            if not self._in_head:
+                super().data_received(data)
+                return
+            room = self._max_head - self._head_bytes
+            if len(data) <= room:
+                self._head_bytes += len(data)
+                super().data_received(data)
+                return
+            # More than the head may hold: feed what fits; the head must end inside it.
+            self._head_bytes += room
+            super().data_received(data[:room])
+            if self._in_head:
+                self._refuse(431, "Request Header Fields Too Large", "request header fields too large\n")
+                return
+            data = data[room:]
+
+    # -- parser callbacks ---------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_response_complete(self) -> None:
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was read whole: the rest would be parsed with no timer running.
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
+        super().on_response_complete()
+
+    # -- deadlines and refusals ---------------------------------------------------------------------------
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and self._head_timeout:
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_deadline)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_deadline(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._in_head:
+            return
+        if self._head_bytes:
+            self._refuse(408, "Request Timeout", "request head not received in time\n")
+        else:
+            self.transport.close()  # a fresh connection that sent nothing: nothing to answer
+
+    def _refuse(self, status: int, reason: str, text: str) -> None:
+        """Answer `status`, read nothing more, close after a moment (so the client can read the answer)."""
+        self._refused = True
+        self._cancel_head_timer()
+        self.flow.pause_reading()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The previous request on this connection is still being answered: close after it.
+            self.cycle.keep_alive = False
+            return
+        self.transport.write(_reply(status, reason, text))
+        self.loop.call_later(_LINGER, self.transport.close)
+
+
+def _warn(message: str) -> None:
+    # A flood would otherwise write a log line per refused connection.
+    now = time.monotonic()
+    if now - _last_warning[0] >= 10.0:
+        _last_warning[0] = now
+        log.warning("%s", message)
