@@ -9,6 +9,7 @@ dropped (host tables are closed explicitly: handles alive when a store goes get 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from ..runtime import Compiled, Limits, Runtime
 from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
+from ._logs import guest_line
 from ._types import Exchange
 
 __all__ = ["HttpContext", "WasiHttpExecutor"]
 
 log = logging.getLogger("wasmhive.http")
-guest_log = logging.getLogger("wasmhive.guest")
 HANDLER = "wasi:http/incoming-handler@0.2"
 _SKIP_REQUEST_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
                                    "http2-settings", "proxy-authorization", "proxy-authenticate"})
@@ -45,7 +46,8 @@ class HttpContext:
 
 
 class _Lines:
-    """Collects guest output and logs it line by line, prefixed with the component name."""
+    """Collects guest output and logs it line by line (`_logs.guest_line`: prefixed with the component
+    name on the terminal, or into the component's file of a log directory)."""
 
     def __init__(self, name: str, stream: str) -> None:
         self.name, self.stream, self.buf = name, stream, b""
@@ -54,7 +56,7 @@ class _Lines:
         self.buf += data
         while b"\n" in self.buf:
             line, _, self.buf = self.buf.partition(b"\n")
-            guest_log.info("[%s %s] %s", self.name, self.stream, line.decode("utf-8", "replace"))
+            guest_line(self.name, self.stream, line.decode("utf-8", "replace"))
 
     def close(self) -> None:
         if self.buf:
@@ -182,6 +184,11 @@ class WasiHttpExecutor:
             ex.failure = f"host call failed: {host_error}"
         else:
             ex.failure = str(error)
+        # The whole cause chain, not just its last line: an outer context ("BUG: ... no call context",
+        # a host call's name) is often what explains the trap.
+        cause = whole_cause(error.detail) if isinstance(error, GuestTrap) else ""
+        if cause and cause not in ex.failure:
+            ex.failure = f"{ex.failure} (cause: {cause})" if host_error is not None else cause
         detail = ""
         if isinstance(error, GuestTrap) and error.backtrace:
             detail = "\nwasm backtrace:\n" + error.short_backtrace(12)
@@ -202,6 +209,21 @@ class WasiHttpExecutor:
             else:
                 channel.abort()
         state.close()
+
+
+def whole_cause(text: str) -> str:
+    """Every line of a wasmtime error's cause chain (after `Caused by:`), joined with ": ", without the
+    backtrace frames and the `N:` numbering (wasmhive's short trap message keeps only the last one)."""
+    _, sep, chain = text.partition("Caused by:")
+    if not sep:
+        chain = text
+    lines = []
+    for ln in chain.splitlines():
+        ln = ln.strip()
+        if not ln or re.match(r"^\d+:\s+0x[0-9a-f]+\s+-", ln) or ln.startswith("error while executing at wasm backtrace"):
+            continue
+        lines.append(re.sub(r"^\d+:\s*", "", ln).removeprefix("wasm trap: "))
+    return ": ".join(lines)
 
 
 def _first_line(text: str) -> str:
