@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from . import main
 from ._common import console, err_console
 
-__all__ = ["UP_OPTION_NAMES", "run_up", "up_argv", "up_options"]
+__all__ = ["UP_OPTION_NAMES", "given_up_options", "run_up", "up_argv", "up_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +80,7 @@ def up_argv(ctx: click.Context) -> list[str]:
         if param.name not in UP_OPTION_NAMES or not isinstance(param, click.Option):
             continue
         source = ctx.get_parameter_source(param.name)
-        if source in (None, click.core.ParameterSource.DEFAULT):
+        if source in (None, ParameterSource.DEFAULT):
             continue
         value = ctx.params[param.name]
         flag = max(param.opts, key=len)
@@ -97,9 +98,9 @@ def up_argv(ctx: click.Context) -> list[str]:
 
 
 def given_up_options(ctx: click.Context) -> list[str]:
-    """The `up` options given on the command line (for refusing them where they would do nothing)."""
-    return [n for n in UP_OPTION_NAMES
-            if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
+    """The `up` options (as `--flag`) given to `ctx`'s command, to refuse them where they would do nothing."""
+    return [max(p.opts, key=len) for p in ctx.command.params
+            if p.name in UP_OPTION_NAMES and ctx.get_parameter_source(p.name) not in (None, ParameterSource.DEFAULT)]
 
 
 @main.command()
