@@ -229,3 +229,38 @@ def test_ctrl_c_while_compiling_stops_at_once(tmp_path: Path, http_guest: Path) 
     assert rc == 130
     assert "interrupted" in err
     assert not list(cache.rglob("*.cwasm"))  # the compile did not run to its end
+
+
+def test_an_app_gets_the_engine_a_component_gets(tmp_path: Path, http_guest: Path, compile_cache: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same epoch tick and allocator for `up APP` as for `up component.wasm`; limits per component."""
+    monkeypatch.setenv("WASMHIVE_CACHE", str(compile_cache))
+    app = make_app(tmp_path / "app", http_guest, extra='[component.guest.limits]\nmemory = "96MiB"\n')
+    served = [build_app(UpConfig(path=str(p), timeout=3.0, memory=64 * 2**20, threads=1)) for p in (app, http_guest)]
+    try:
+        (app_ex, comp_ex) = [next(r.target for r in h.router.routes if r.raw == "/...") for h in served]
+        app_ex = app_ex.executor  # the app wraps each executor to add Spin's headers
+        assert app_ex.runtime.tick == comp_ex.runtime.tick == 0.02
+        assert app_ex.runtime.settings == comp_ex.runtime.settings
+        assert (app_ex.limits.timeout, app_ex.limits.memory) == (3.0, 96 * 2**20)  # the manifest's memory wins
+        assert (comp_ex.limits.timeout, comp_ex.limits.memory) == (3.0, 64 * 2**20)
+    finally:
+        for h in served:
+            h.close()
+
+
+def test_contracts_mount_yields_to_routes_at_least_as_specific(tmp_path: Path) -> None:
+    """The mount behaves as the route `/contracts/...` in Spin's precedence; ties go to the app."""
+    from wasmhive.http._router import Router
+    from wasmhive.http._serve import _keeps
+
+    def keeps(routes: list[str], path: str) -> bool:
+        return _keeps(Router([(r, r) for r in routes]), "/contracts")(path)
+
+    assert not keeps(["/..."], "/contracts/x")
+    assert not keeps(["/:name/..."], "/contracts/x")
+    assert keeps(["/contracts/..."], "/contracts/x")
+    assert keeps(["/...", "/contracts"], "/contracts") and not keeps(["/...", "/contracts"], "/contracts/x")
+    assert keeps(["/contracts/:id/..."], "/contracts/x/y")  # a longer prefix, even with a `:name`
+    assert keeps(["/:a/:b/..."], "/contracts/x/y")  # two segments beat one, literal or not
+    assert keeps(["/contracts/x/..."], "/contracts/x/y")

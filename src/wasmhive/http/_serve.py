@@ -178,7 +178,7 @@ def _size(path: Any) -> str:
 def _with_contracts(app: Any, cfg: UpConfig) -> Any:
     """The contract VM's DApp JSON API under /contracts beside the app, when asked for (state:
     $WASMHIVE_STATE or .wasmhive). The app's own routes under /contracts still reach the app."""
-    if not (cfg.contracts or getattr(app, "wants_contracts", False)):
+    if not cfg.contracts:
         return app
     from ..contracts import mount_contracts
 
