@@ -21,11 +21,10 @@ import httpx
 import pytest
 
 from app_fixtures import Server, free_port
-from http_fixtures import http_guest, outbound_target
 from wasmhive.errors import ConfigError
 from wasmhive.http import UpConfig, build_app
 
-__all__ = ["http_guest", "outbound_target"]
+pytest_plugins = ("http_fixtures",)
 
 MANIFEST = """spin_manifest_version = 2
 [application]

@@ -15,10 +15,9 @@ import httpx
 import pytest
 
 from app_fixtures import free_port
-from http_fixtures import http_guest
 from test_up_cli import make_app
 
-__all__ = ["http_guest"]
+pytest_plugins = ("http_fixtures",)
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

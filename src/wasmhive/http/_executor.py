@@ -184,14 +184,15 @@ class WasiHttpExecutor:
             ex.failure = f"host call failed: {host_error}"
         else:
             ex.failure = str(error)
-        # The whole cause chain, not just its last line: an outer context ("BUG: ... no call context",
-        # a host call's name) is often what explains the trap.
-        cause = whole_cause(error.detail) if isinstance(error, GuestTrap) else ""
-        if cause and cause not in ex.failure:
-            ex.failure = f"{ex.failure} (cause: {cause})" if host_error is not None else cause
-        detail = ""
+        # wasmtime's whole cause, not just its last line (the short trap message): the first lines are
+        # often what explains the trap ("BUG: deferred host scope has no call context" came first, then
+        # nine lines of prose).
+        cause = whole_cause(error.detail) if isinstance(error, GuestTrap) else []
+        if cause and host_error is None:
+            ex.failure = cause[0]
+        detail = "".join(f"\n  {line}" for line in cause if line not in ex.failure)
         if isinstance(error, GuestTrap) and error.backtrace:
-            detail = "\nwasm backtrace:\n" + error.short_backtrace(12)
+            detail += "\nwasm backtrace:\n" + error.short_backtrace(12)
         log.error("%s: %s %s: guest trapped: %s%s", where, ex.request.method, ex.request.path, ex.failure, detail)
         ex.respond(500, [], b"")
 
@@ -211,19 +212,17 @@ class WasiHttpExecutor:
         state.close()
 
 
-def whole_cause(text: str) -> str:
-    """Every line of a wasmtime error's cause chain (after `Caused by:`), joined with ": ", without the
-    backtrace frames and the `N:` numbering (wasmhive's short trap message keeps only the last one)."""
+def whole_cause(text: str) -> list[str]:
+    """The lines of a wasmtime error's cause (after `Caused by:`), without backtrace frames, blank lines
+    and the `N:` numbering of a chain; the first is the outermost context."""
     _, sep, chain = text.partition("Caused by:")
-    if not sep:
-        chain = text
     lines = []
-    for ln in chain.splitlines():
+    for ln in (chain if sep else text).splitlines():
         ln = ln.strip()
-        if not ln or re.match(r"^\d+:\s+0x[0-9a-f]+\s+-", ln) or ln.startswith("error while executing at wasm backtrace"):
+        if not ln or re.match(r"^\d+:\s+0x[0-9a-f]+\s+-", ln) or ln.startswith("error while executing at wasm"):
             continue
         lines.append(re.sub(r"^\d+:\s*", "", ln).removeprefix("wasm trap: "))
-    return ": ".join(lines)
+    return lines
 
 
 def _first_line(text: str) -> str:
