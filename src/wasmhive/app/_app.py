@@ -217,7 +217,8 @@ class App:
         first = comp.id not in self._prepared
         self._prepared.add(comp.id)
         if first and self._progress is not None:
-            self._progress(comp.id, None, f"{comp.source.stat().st_size / 1e6:.1f} MB")
+            size = comp.source.stat().st_size
+            self._progress(comp.id, None, f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
         t0 = time.perf_counter()
         ex = self._component_executor(trig, comp, route)
         if first and self._progress is not None:

@@ -139,8 +139,12 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
                    allowed_outbound_hosts=list(outbound), env=_pairs("--env", envs), pooling=pooling,
                    variables=_pairs("--variable", variables), key_value=_pairs("--key-value", key_values),
                    runtime_config=runtime_config_file, contracts=contracts, quiet=quiet, log_dir=log_dir)
+    import logging
+
+    # uvicorn's own lines ("Started server process", shutdown) only with -v: our banner replaces them.
+    uvicorn_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
     try:
-        serve(cfg, events=_Events())
+        serve(cfg, log_level=uvicorn_level, events=_Events())
     except KeyboardInterrupt:
         # Only start-up gets here (uvicorn handles Ctrl-C while serving). A compile may still be running
         # on its helper thread inside wasmtime: leave at once instead of waiting for it or tearing the

@@ -170,9 +170,10 @@ def _component_app(cfg: UpConfig, p: Any, limits: Any, progress: Progress | None
 
 def _size(path: Any) -> str:
     try:
-        return f"{path.stat().st_size / 1e6:.1f} MB"
+        n = path.stat().st_size
     except OSError:
-        return ""
+        return "?"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _with_contracts(app: Any, cfg: UpConfig) -> Any:
