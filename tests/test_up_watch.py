@@ -104,3 +104,21 @@ def test_build_up_passes_up_options(tmp_path: Path, http_guest: Path, compile_ca
     r = subprocess.run([sys.executable, "-c", "from wasmhive.cli import main; main()", "build", str(app), "--env",
                         "A=1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 64 and r.stderr == "error: --env is an `up` option: add --up to serve after building\n"
+
+
+def test_a_killed_watch_does_not_orphan_its_server(tmp_path: Path, http_guest: Path, compile_cache: Path) -> None:
+    """Even SIGKILL (no handler runs): the server gets a parent-death signal and releases the port."""
+    app = make_app(tmp_path / "app", http_guest)
+    port = free_port()
+    log = tmp_path / "watch.log"
+    proc = _start(["watch", str(app), "--listen", f"127.0.0.1:{port}"], {"WASMHIVE_CACHE": str(compile_cache)}, log)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}", proc, log)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30  # only against a hang: the server shuts down gracefully
+        while not _port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        _stop(proc)
+    assert _port_is_free(port), log.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,20 @@ def _serve(path: str, argv: list[str]) -> subprocess.Popen[bytes]:
     """`wasmhive up PATH ARGV...` as a child that dies with us (Linux: a parent-death signal, so that not
     even a SIGKILL of `watch` leaves it holding the port)."""
     cmd = [sys.executable, "-c", "from wasmhive.cli import main; main()", "up", path, *argv]
-    return subprocess.Popen(cmd, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return subprocess.Popen(cmd, preexec_fn=_die_with_parent())
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the child runs between fork and exec: prctl(PR_SET_PDEATHSIG, SIGTERM). libc is looked up
+    here, in the parent: the child should not load anything before exec."""
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes
     import signal
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return lambda: prctl(pr_set_pdeathsig, int(signal.SIGTERM))
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
