@@ -232,10 +232,11 @@ def test_ctrl_c_while_compiling_stops_at_once(tmp_path: Path, http_guest: Path) 
 
 def test_an_app_gets_the_engine_a_component_gets(tmp_path: Path, http_guest: Path, compile_cache: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Same epoch tick and allocator for `up APP` as for `up component.wasm`; limits per component."""
+    """Same epoch tick, allocator and body limit for `up APP` as for `up component.wasm`; limits per component."""
     monkeypatch.setenv("WASMHIVE_CACHE", str(compile_cache))
     app = make_app(tmp_path / "app", http_guest, extra='[component.guest.limits]\nmemory = "96MiB"\n')
-    served = [build_app(UpConfig(path=str(p), timeout=3.0, memory=64 * 2**20, threads=1)) for p in (app, http_guest)]
+    served = [build_app(UpConfig(path=str(p), timeout=3.0, memory=64 * 2**20, threads=1, max_body=2_000_000))
+              for p in (app, http_guest)]
     try:
         (app_ex, comp_ex) = [next(r.target for r in h.router.routes if r.raw == "/...") for h in served]
         app_ex = app_ex.executor  # the app wraps each executor to add Spin's headers
@@ -243,6 +244,7 @@ def test_an_app_gets_the_engine_a_component_gets(tmp_path: Path, http_guest: Pat
         assert app_ex.runtime.settings == comp_ex.runtime.settings
         assert (app_ex.limits.timeout, app_ex.limits.memory) == (3.0, 96 * 2**20)  # the manifest's memory wins
         assert (comp_ex.limits.timeout, comp_ex.limits.memory) == (3.0, 64 * 2**20)
+        assert app_ex.body_limit == comp_ex.body_limit == 2_000_000  # --max-body reaches the executors too
     finally:
         for h in served:
             h.close()

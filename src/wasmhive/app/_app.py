@@ -104,6 +104,7 @@ class ComponentDefaults:
     memory: int | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     allowed_outbound_hosts: Sequence[str] = ()
+    body_limit: int | None = None  # the server's request body limit (`--max-body`), also for outbound bodies
 
     def apply(self, config: AppConfig) -> None:
         """Merge `env` and `allowed_outbound_hosts` into every component of `config` (limits are merged
@@ -236,7 +237,7 @@ class App:
                                 entrypoint=trig.executor.entrypoint, limits=limits,
                                 files_root=self.capabilities.state("files").get(comp.id),
                                 environment=comp.environment)
-            return WagiRouteExecutor(wagi, route)
+            return WagiRouteExecutor(wagi, route, **self._body_limit())
         return self._http_executor(comp, limits)
 
     def _http_executor(self, comp: ComponentConfig, limits: Limits) -> Any:
@@ -258,7 +259,11 @@ class App:
 
         return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
                                 outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra,
-                                self_requests=self.self_requests)
+                                self_requests=self.self_requests, **self._body_limit())
+
+    def _body_limit(self) -> dict[str, int]:
+        limit = self.defaults.body_limit if self.defaults is not None else None
+        return {} if limit is None else {"body_limit": limit}
 
     # -- serving ---------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Dispatch | None:

@@ -18,7 +18,7 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
     from ._serve import epoch_tick, pool_max_memory
 
     defaults = ComponentDefaults(timeout=cfg.timeout, memory=cfg.memory, env=dict(cfg.env),
-                                 allowed_outbound_hosts=tuple(cfg.allowed_outbound_hosts))
+                                 allowed_outbound_hosts=tuple(cfg.allowed_outbound_hosts), body_limit=cfg.max_body)
     rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(cfg.memory or 0),
                  cache=None if cfg.cache else False, tick=epoch_tick())
     try:
