@@ -141,7 +141,7 @@ def test_contracts_quiet_and_log_dir(tmp_path: Path, http_guest: Path,
         assert c.get("/print").status_code == 200
         assert c.get("/trap").status_code == 500
     out = server.output()
-    assert f"  contracts: {server.url}/contracts/... (contract API)" in out
+    assert f"  contracts: {server.url}/contracts/... (contract API)\nLogging component stdio to {logs}/\n" in out
     assert "hello on stdout" not in out and '"GET /print' not in out  # -q
     assert "guest trapped" in out  # errors are still shown
     assert (logs / "guest_stdout.txt").read_text() == "hello on stdout\n"
@@ -265,3 +265,23 @@ def test_contracts_mount_yields_to_routes_at_least_as_specific(tmp_path: Path) -
     assert keeps(["/contracts/:id/..."], "/contracts/x/y")  # a longer prefix, even with a `:name`
     assert keeps(["/:a/:b/..."], "/contracts/x/y")  # two segments beat one, literal or not
     assert keeps(["/contracts/x/..."], "/contracts/x/y")
+
+
+def test_workers_get_the_same_options(tmp_path: Path, http_guest: Path,
+                                      server_factory) -> None:  # type: ignore[no-untyped-def]
+    """With --workers 2 each worker process builds its app from the same options: limits, env, quiet,
+    log dir, contracts."""
+    app = make_app(tmp_path / "app", http_guest)
+    logs = tmp_path / "logs"
+    server = server_factory(app, "--workers", "2", "--timeout", "1s", "--env", "GREETING=in-a-worker", "-q",
+                            "--log-dir", str(logs), "--contracts")
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        assert {c.get("/env").text.splitlines()[0] for _ in range(4)} == {"in-a-worker"}
+        assert c.get("/loop").status_code == 504
+        assert c.get("/contracts").headers["content-type"] == "application/json"
+        for _ in range(4):
+            assert c.get("/print").status_code == 200
+    out = server.output()
+    assert f"Serving {server.url} (2 workers)" in out and "ran past its 1s deadline" in out
+    assert "hello on stdout" not in out
+    assert (logs / "guest_stdout.txt").read_text() == "hello on stdout\n" * 4

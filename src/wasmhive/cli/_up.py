@@ -144,7 +144,7 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
     # uvicorn's own lines ("Started server process", shutdown) only with -v: our banner replaces them.
     uvicorn_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
     try:
-        serve(cfg, log_level=uvicorn_level, events=_Events())
+        serve(cfg, log_level=uvicorn_level, events=_Events(log_dir))
     except KeyboardInterrupt:
         # Only start-up gets here (uvicorn handles Ctrl-C while serving). A compile may still be running
         # on its helper thread inside wasmtime: leave at once instead of waiting for it or tearing the
@@ -157,6 +157,9 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
 
 class _Events:
     """Start-up progress and the banner, as `spin up` shows them."""
+
+    def __init__(self, log_dir: str | None) -> None:
+        self.log_dir = log_dir
 
     def component(self, name: str, seconds: float | None, note: str) -> None:
         from rich.markup import escape
@@ -171,6 +174,8 @@ class _Events:
     def serving(self, url: str, routes: list[tuple[str, str]], workers: int) -> None:
         lines = [f"Serving {url}" + (f" ({workers} workers)" if workers > 1 else ""), "Available Routes:"]
         lines += [f"  {name}: {where}" for name, where in routes]
+        if self.log_dir is not None:
+            lines.append(f"Logging component stdio to {os.path.join(self.log_dir, '')}")
         console.print("\n".join(lines), markup=False, soft_wrap=True)
         sys.stdout.flush()
 
