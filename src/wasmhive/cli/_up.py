@@ -58,7 +58,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
                  "the app's own /contracts routes still win."),
     click.option("-q", "--quiet", is_flag=True, default=False,
                  help="Do not show guest output and the access log (errors are still shown)."),
-    click.option("--log-dir", default=None, type=click.Path(file_okay=False),
+    click.option("--log-dir", default=None, type=click.Path(file_okay=False), metavar="DIR",
                  help="Append each component's output to DIR/<component>_stdout.txt and _stderr.txt."),
 ]
 UP_OPTION_NAMES = ("listen", "workers", "threads", "route", "timeout", "memory", "max_body", "max_concurrency",
