@@ -115,7 +115,7 @@ def test_mounted_beside_another_app(tmp_path: Path, runtime: Runtime, canisters:
 
 
 def test_wasmhive_up_serves_contracts(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> None:
-    """`wasmhive up` (a real server process) answers its component's routes and /contracts beside them."""
+    """`wasmhive up --contracts` (a real server process) answers its component's routes and /contracts beside them."""
     import os
     import subprocess
     import sys
@@ -129,7 +129,7 @@ def test_wasmhive_up_serves_contracts(tmp_path: Path, runtime: Runtime, canister
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "WASMHIVE_STATE"}
     proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "up", "teapot.wat",
-                             "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env,
+                             "--listen", f"127.0.0.1:{port}", "--contracts"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ..http._router import RouteMatch, Router
     from ..http._types import Exchange, Request
 
-__all__ = ["App", "Dispatch", "SpinHeaders", "StaticExecutor", "load_runtime_config"]
+__all__ = ["App", "ComponentDefaults", "Dispatch", "SpinHeaders", "StaticExecutor", "load_runtime_config"]
 
 log = logging.getLogger("wasmhive.app")
 DEFAULT_TIMEOUT = 30.0
@@ -92,11 +93,37 @@ class Dispatch:
     component: str
 
 
-def _limits(app: AppConfig, comp: ComponentConfig | None) -> Limits:
-    spec: dict[str, Any] = {**app.limits, **(comp.limits if comp else {})}
+@dataclass(frozen=True)
+class ComponentDefaults:
+    """What the operator gives every component at start-up (`wasmhive up APP --timeout --memory --env
+    --allow-outbound`). The manifest wins where it sets a value: `[component.<id>.limits]`, then
+    `[application.limits]`, then these; a component's `environment` beats `env` for the same name.
+    `allowed_outbound_hosts` are added to each component's own list (a grant, never a restriction)."""
+
+    timeout: float | None = None
+    memory: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    allowed_outbound_hosts: Sequence[str] = ()
+    body_limit: int | None = None  # the server's request body limit (`--max-body`), also for outbound bodies
+
+    def apply(self, config: AppConfig) -> None:
+        """Merge `env` and `allowed_outbound_hosts` into every component of `config` (limits are merged
+        when executors are built)."""
+        for comp in config.components.values():
+            comp.environment = {**self.env, **comp.environment}
+            comp.allowed_outbound_hosts = comp.allowed_outbound_hosts + [
+                h for h in self.allowed_outbound_hosts if h not in comp.allowed_outbound_hosts]
+
+
+def _limits(app: AppConfig, comp: ComponentConfig | None, defaults: ComponentDefaults | None = None) -> Limits:
+    base: dict[str, Any] = {"memory": "128MiB", "timeout": DEFAULT_TIMEOUT}
+    if defaults is not None and defaults.memory is not None:
+        base["memory"] = defaults.memory
+    if defaults is not None and defaults.timeout is not None:
+        base["timeout"] = defaults.timeout
+    spec: dict[str, Any] = {**base, **app.limits, **(comp.limits if comp else {})}
     try:
-        return Limits(memory=parse_size(spec.get("memory", "128MiB")),
-                      timeout=parse_duration(spec.get("timeout", DEFAULT_TIMEOUT)))
+        return Limits(memory=parse_size(spec["memory"]), timeout=parse_duration(spec["timeout"]))
     except ConfigError as e:
         raise ConfigError(f"{app.manifest_path}: {'component `' + comp.id + '`' if comp else 'app'} limits: {e}") from None
 
@@ -104,11 +131,19 @@ def _limits(app: AppConfig, comp: ComponentConfig | None) -> Limits:
 class App:
     """A loaded application. Owns its `Runtime` (unless given one) and its capabilities' backends."""
 
-    def __init__(self, config: AppConfig, *, runtime: Runtime | None = None) -> None:
+    def __init__(self, config: AppConfig, *, runtime: Runtime | None = None, defaults: ComponentDefaults | None = None,
+                 progress: Callable[[str, float | None, str], None] | None = None) -> None:
+        """`defaults`: operator values for every component (see `ComponentDefaults`). `progress(id, None,
+        note)` is called before each component is compiled or loaded, `progress(id, seconds, note)` after."""
         from ..capabilities import AppCapabilities
         from ..http._router import Route, Router
 
         self.config = config
+        self.defaults = defaults
+        self._progress = progress
+        self._prepared: set[str] = set()
+        if defaults is not None:
+            defaults.apply(config)
         self._own_runtime = runtime is None
         self.runtime = runtime or Runtime()
         try:
@@ -152,7 +187,8 @@ class App:
     def load(cls, path: str | os.PathLike[str], *, variables: Mapping[str, str] | None = None,
              runtime_config: str | os.PathLike[str] | None = None, key_value: Mapping[str, str] | None = None,
              environ: Mapping[str, str] | None = None, dotenv: str | os.PathLike[str] | None = None,
-             runtime: Runtime | None = None) -> App:
+             runtime: Runtime | None = None, defaults: ComponentDefaults | None = None,
+             progress: Callable[[str, float | None, str], None] | None = None) -> App:
         """Load the app at `path` (a directory or a manifest) with start-up options (the CLI's flags)."""
         config = load_manifest(Path(path))
         rc_path = Path(runtime_config) if runtime_config is not None else None
@@ -166,7 +202,7 @@ class App:
             runtime_config_path=rc_path,
             key_value_seed=list((key_value or {}).items()),
         )
-        return cls(config, runtime=runtime)
+        return cls(config, runtime=runtime, defaults=defaults, progress=progress)
 
     # -- building executors ----------------------------------------------------------------------------
     def _executor(self, index: int, route: Any) -> Any:
@@ -179,7 +215,21 @@ class App:
             hint = " (run `wasmhive build` first)" if comp.build is not None else ""
             raise ConfigError(f"{self.config.manifest_path}: component `{comp.id}`: source {comp.source} does not "
                               f"exist{hint}")
-        limits = _limits(self.config, comp)
+        first = comp.id not in self._prepared
+        self._prepared.add(comp.id)
+        if first and self._progress is not None:
+            size = comp.source.stat().st_size
+            self._progress(comp.id, None, f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
+        t0 = time.perf_counter()
+        ex = self._component_executor(trig, comp, route)
+        if first and self._progress is not None:
+            inner = getattr(ex, "executor", ex)  # a WAGI route executor wraps the module's executor
+            cached = getattr(getattr(inner, "compiled", None), "from_cache", False)
+            self._progress(comp.id, time.perf_counter() - t0, "from the compile cache" if cached else "compiled")
+        return ex
+
+    def _component_executor(self, trig: Any, comp: ComponentConfig, route: Any) -> Any:
+        limits = _limits(self.config, comp, self.defaults)
         if trig.executor.type == "wagi":
             from ..http._wagi import WagiExecutor, WagiRouteExecutor
 
@@ -187,7 +237,7 @@ class App:
                                 entrypoint=trig.executor.entrypoint, limits=limits,
                                 files_root=self.capabilities.state("files").get(comp.id),
                                 environment=comp.environment)
-            return WagiRouteExecutor(wagi, route)
+            return WagiRouteExecutor(wagi, route, **self._body_limit())
         return self._http_executor(comp, limits)
 
     def _http_executor(self, comp: ComponentConfig, limits: Limits) -> Any:
@@ -209,7 +259,11 @@ class App:
 
         return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
                                 outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra,
-                                self_requests=self.self_requests)
+                                self_requests=self.self_requests, **self._body_limit())
+
+    def _body_limit(self) -> dict[str, int]:
+        limit = self.defaults.body_limit if self.defaults is not None else None
+        return {} if limit is None else {"body_limit": limit}
 
     # -- serving ---------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Dispatch | None:

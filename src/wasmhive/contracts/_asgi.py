@@ -21,6 +21,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,21 +200,30 @@ async def _read_json(receive: Any) -> dict[str, Any]:
 
 
 class _Mounted:
-    """`inner` with the contracts API under `prefix` (what `wasmhive up` serves)."""
+    """`inner` with the contracts API under `prefix` (what `wasmhive up --contracts` serves).
 
-    def __init__(self, inner: Any, contracts: ContractsApp) -> None:
+    A path under the prefix goes to the contracts API unless `app_keeps(path)` says the inner app has a
+    route for it that must win (`wasmhive up` passes its router's precedence, see `http/_serve.py`).
+    """
+
+    def __init__(self, inner: Any, contracts: ContractsApp, app_keeps: Callable[[str], bool] | None = None) -> None:
         self.inner = inner
         self.contracts = contracts
+        self.app_keeps = app_keeps
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def _to_contracts(self, path: str) -> bool:
+        prefix = self.contracts.prefix
+        if not (path == prefix or path.startswith(prefix + "/")):
+            return False
+        return self.app_keeps is None or not self.app_keeps(path)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            path, prefix = scope["path"], self.contracts.prefix
-            if path == prefix or path.startswith(prefix + "/"):
-                await self.contracts(scope, receive, send)
-                return
+        if scope["type"] == "http" and self._to_contracts(scope["path"]):
+            await self.contracts(scope, receive, send)
+            return
         if scope["type"] == "lifespan":
             async def send_then_close(msg: dict[str, Any]) -> None:
                 if msg["type"] == "lifespan.shutdown.complete":
@@ -224,6 +234,10 @@ class _Mounted:
         await self.inner(scope, receive, send)
 
 
-def mount_contracts(app: Any, state_dir: str | Path = ".wasmhive", prefix: str = "/contracts") -> Any:
-    """Wrap ASGI `app` so that `prefix` serves the contract VM of `state_dir` (opened on first use)."""
-    return _Mounted(app, ContractsApp(state_dir, prefix=prefix))
+def mount_contracts(app: Any, state_dir: str | Path = ".wasmhive", prefix: str = "/contracts", *,
+                    app_keeps: Callable[[str], bool] | None = None) -> Any:
+    """Wrap ASGI `app` so that `prefix` serves the contract VM of `state_dir` (opened on first use).
+
+    `app_keeps(path)`: True for a path under `prefix` that `app` must still serve (its own route);
+    without it the whole prefix belongs to the contracts API."""
+    return _Mounted(app, ContractsApp(state_dir, prefix=prefix), app_keeps)

@@ -9,6 +9,7 @@ dropped (host tables are closed explicitly: handles alive when a store goes get 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from ..runtime import Compiled, Limits, Runtime
 from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
+from ._logs import guest_line
 from ._types import Exchange
 
 __all__ = ["HttpContext", "WasiHttpExecutor"]
 
 log = logging.getLogger("wasmhive.http")
-guest_log = logging.getLogger("wasmhive.guest")
 HANDLER = "wasi:http/incoming-handler@0.2"
 _SKIP_REQUEST_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
                                    "http2-settings", "proxy-authorization", "proxy-authenticate"})
@@ -45,7 +46,8 @@ class HttpContext:
 
 
 class _Lines:
-    """Collects guest output and logs it line by line, prefixed with the component name."""
+    """Collects guest output and logs it line by line (`_logs.guest_line`: prefixed with the component
+    name on the terminal, or into the component's file of a log directory)."""
 
     def __init__(self, name: str, stream: str) -> None:
         self.name, self.stream, self.buf = name, stream, b""
@@ -54,7 +56,7 @@ class _Lines:
         self.buf += data
         while b"\n" in self.buf:
             line, _, self.buf = self.buf.partition(b"\n")
-            guest_log.info("[%s %s] %s", self.name, self.stream, line.decode("utf-8", "replace"))
+            guest_line(self.name, self.stream, line.decode("utf-8", "replace"))
 
     def close(self) -> None:
         if self.buf:
@@ -182,9 +184,15 @@ class WasiHttpExecutor:
             ex.failure = f"host call failed: {host_error}"
         else:
             ex.failure = str(error)
-        detail = ""
+        # wasmtime's whole cause, not just its last line (the short trap message): the first lines are
+        # often what explains the trap ("BUG: deferred host scope has no call context" came first, then
+        # nine lines of prose).
+        cause = whole_cause(error.detail) if isinstance(error, GuestTrap) else []
+        if cause and host_error is None:
+            ex.failure = cause[0]
+        detail = "".join(f"\n  {line}" for line in cause if line not in ex.failure)
         if isinstance(error, GuestTrap) and error.backtrace:
-            detail = "\nwasm backtrace:\n" + error.short_backtrace(12)
+            detail += "\nwasm backtrace:\n" + error.short_backtrace(12)
         log.error("%s: %s %s: guest trapped: %s%s", where, ex.request.method, ex.request.path, ex.failure, detail)
         ex.respond(500, [], b"")
 
@@ -202,6 +210,19 @@ class WasiHttpExecutor:
             else:
                 channel.abort()
         state.close()
+
+
+def whole_cause(text: str) -> list[str]:
+    """The lines of a wasmtime error's cause (after `Caused by:`), without backtrace frames, blank lines
+    and the `N:` numbering of a chain; the first is the outermost context."""
+    _, sep, chain = text.partition("Caused by:")
+    lines = []
+    for ln in (chain if sep else text).splitlines():
+        ln = ln.strip()
+        if not ln or re.match(r"^\d+:\s+0x[0-9a-f]+\s+-", ln) or ln.startswith("error while executing at wasm"):
+            continue
+        lines.append(re.sub(r"^\d+:\s*", "", ln).removeprefix("wasm trap: "))
+    return lines
 
 
 def _first_line(text: str) -> str:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["build"]
 
 
-def build(cfg: Any, limits: Any) -> Any:
-    """The `HttpApp` for the app at `cfg.path` (an `UpConfig`), with the app's variables and stores."""
+def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], None] | None = None) -> Any:
+    """The `HttpApp` for the app at `cfg.path` (an `UpConfig`): the app's variables and stores, the
+    operator's `timeout`/`memory`/`env`/`allowed_outbound_hosts` as defaults under the manifest's own
+    values, and the same engine (pooling, epoch tick) a single component gets."""
     from ..app import App
+    from ..app._app import ComponentDefaults
     from ..runtime import Runtime
-    from ._serve import pool_max_memory
+    from ._serve import epoch_tick, pool_max_memory
 
-    rt = Runtime(pooling=getattr(cfg, "pooling", False), pooling_max_memory=pool_max_memory(0),
-                 cache=None if getattr(cfg, "cache", True) else False)
+    defaults = ComponentDefaults(timeout=cfg.timeout, memory=cfg.memory, env=dict(cfg.env),
+                                 allowed_outbound_hosts=tuple(cfg.allowed_outbound_hosts), body_limit=cfg.max_body)
+    rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(cfg.memory or 0),
+                 cache=None if cfg.cache else False, tick=epoch_tick())
     try:
-        app = App.load(cfg.path, variables=getattr(cfg, "variables", None) or None,
-                       runtime_config=getattr(cfg, "runtime_config", None),
-                       key_value=getattr(cfg, "key_value", None) or None, runtime=rt)
+        app = App.load(cfg.path, variables=cfg.variables or None, runtime_config=cfg.runtime_config,
+                       key_value=cfg.key_value or None, runtime=rt, defaults=defaults, progress=progress)
     except BaseException:
         rt.close()
         raise

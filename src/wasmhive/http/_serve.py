@@ -1,35 +1,52 @@
 """Serving an `HttpApp` with uvicorn, in one process or several (`workers`).
 
-Several workers are separate processes sharing the listening socket (uvicorn's supervisor); each builds
-its own app from the same `UpConfig` (the compiled component comes from the on-disk compile cache, so a
-worker starts in milliseconds). Nothing on the request path keeps state a second worker would need.
+The order is what a user watching the terminal needs: the listening socket is bound first (a port in
+use fails at once, before any compile), then the app is built (one progress line per component; Ctrl-C
+stops it), then the banner lists the routes, then uvicorn serves on that socket. Several workers are
+separate processes sharing the socket (uvicorn's supervisor); the parent builds the app once first (so
+errors are reported once and compiled code is in the on-disk cache), then each worker builds its own
+from the same `UpConfig` in milliseconds. Nothing on the request path keeps state a second worker needs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ConfigError
 
-__all__ = ["UpConfig", "app_factory", "build_app", "default_threads", "parse_listen", "serve"]
+__all__ = ["ServeEvents", "UpConfig", "app_factory", "bind", "build_app", "default_threads", "parse_listen",
+           "routes_of", "serve"]
 
 _ENV = "WASMHIVE_UP_CONFIG"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MEMORY = 128 * 1024 * 1024
+CONTRACTS_PREFIX = "/contracts"
+
+Progress = Callable[[str, "float | None", str], None]
 
 
 @dataclass
 class UpConfig:
-    """What `wasmhive up` serves: a component (on `route`) or an app manifest, and how."""
+    """What `wasmhive up` serves: a component (on `route`) or an app manifest, and how.
+
+    `timeout`, `memory`, `env` and `allowed_outbound_hosts` are, for an app, defaults for every
+    component: the manifest's own values win where it sets them (outbound hosts are added to its list).
+    `None` means "not given" (30 s, 128 MiB).
+    """
 
     path: str
     listen: str = "127.0.0.1:3000"
     workers: int = 1
     threads: int = field(default_factory=lambda: default_threads())
-    route: str = "/..."
-    timeout: float = 30.0
-    memory: int = 128 * 1024 * 1024
+    route: str | None = None  # a single component's route (default `/...`); refused for an app
+    timeout: float | None = None
+    memory: int | None = None
     max_body: int = 10 * 1000 * 1000
     max_concurrency: int = 64
     # Slow and greedy HTTP clients (see `ServerLimits`): head and body deadlines, connections per address.
@@ -47,6 +64,19 @@ class UpConfig:
     variables: dict[str, str] = field(default_factory=dict)
     key_value: dict[str, str] = field(default_factory=dict)
     runtime_config: str | None = None
+    contracts: bool = False  # the contract VM's JSON API under /contracts (`--contracts`)
+    quiet: bool = False  # no guest output or access log on the terminal (`-q`)
+    log_dir: str | None = None  # per-component `<id>_stdout.txt` / `<id>_stderr.txt` (`--log-dir`)
+
+
+class ServeEvents(Protocol):
+    """What `serve` tells its caller (the CLI prints it)."""
+
+    def component(self, name: str, seconds: float | None, note: str) -> None:
+        """A component is being prepared (`seconds` None) or is ready (compile/cache time)."""
+
+    def serving(self, url: str, routes: list[tuple[str, str]], workers: int) -> None:
+        """The socket is bound and the app is ready: `routes` are (component, full URL) pairs."""
 
 
 def default_threads() -> int:
@@ -55,45 +85,146 @@ def default_threads() -> int:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 hosts in brackets) -> (host, port); a bad value is a `ConfigError`."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"--listen wants HOST:PORT, got {text!r}")
+    if not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen {text}: port {int(port)} is out of range (0-65535)")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def build_app(cfg: UpConfig) -> Any:
-    """The `HttpApp` for `cfg` (a `.wasm`/`.wat` component, or an app directory / manifest)."""
+def bind(listen: str) -> socket.socket:
+    """A bound (not yet listening) TCP socket for `listen`; address errors are one clear `ConfigError`."""
+    host, port = parse_listen(listen)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as e:
+        raise ConfigError(f"--listen {listen}: cannot resolve {host!r} ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        import errno
+
+        reasons = {errno.EADDRINUSE: "address already in use (another server is listening there)",
+                   errno.EADDRNOTAVAIL: "address not available on this machine",
+                   errno.EACCES: "permission denied (ports below 1024 need privileges)"}
+        why = reasons.get(e.errno or 0, e.strerror or str(e))
+        raise ConfigError(f"--listen {listen}: {why}") from None
+    sock.set_inheritable(True)  # worker processes inherit it
+    return sock
+
+
+def build_app(cfg: UpConfig, progress: Progress | None = None) -> Any:
+    """The `HttpApp` for `cfg` (a `.wasm`/`.wat` component, or an app directory / manifest).
+
+    `progress(name, None, note)` is called before each component is compiled (or loaded from the
+    cache) and `progress(name, seconds, note)` when it is ready.
+    """
     from pathlib import Path
 
-    from ..capabilities.outbound_http import OutboundPolicy
-    from ..runtime import Limits, Runtime
-    from ._app import HttpApp, ServerLimits
-    from ._executor import WasiHttpExecutor
+    from ._app import ServerLimits
 
     limits = ServerLimits(max_body=cfg.max_body, max_concurrency=cfg.max_concurrency, threads=cfg.threads,
                           header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
                           min_body_rate=cfg.min_body_rate, max_connections_per_client=cfg.max_connections_per_client)
     p = Path(cfg.path)
-    manifest = p.is_dir() or p.suffix == ".toml"
-    if manifest:
-        try:
-            from . import _manifest_app  # the app platform's manifest loader, when present
-        except ImportError:
-            raise ConfigError(f"{cfg.path}: serving app manifests is not available in this build") from None
-        return _manifest_app.build(cfg, limits)
-    rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(cfg.memory),
-                 cache=None if cfg.cache else False, tick=_tick())
-    ex = WasiHttpExecutor(rt, str(p), name=p.stem, limits=Limits(memory=cfg.memory, timeout=cfg.timeout),
-                          env=dict(cfg.env), outbound=OutboundPolicy.parse(cfg.allowed_outbound_hosts),
-                          body_limit=cfg.max_body)
-    return HttpApp([(cfg.route, ex)], limits=limits, on_close=rt.close)
+    if p.is_dir() or p.suffix == ".toml":
+        if cfg.route is not None:
+            raise ConfigError(f"--route is for a single component; {cfg.path} is an app (its manifest has the "
+                              "routes)")
+        from . import _manifest_app
+
+        return _manifest_app.build(cfg, limits, progress)
+    for option, given in (("--variable", cfg.variables), ("--key-value", cfg.key_value),
+                          ("--runtime-config-file", cfg.runtime_config)):
+        if given:
+            raise ConfigError(f"{option} is for an app (a directory or manifest); {cfg.path} is a single component")
+    return _component_app(cfg, p, limits, progress)
 
 
-def _with_contracts(app: Any) -> Any:
-    """The contract VM's DApp JSON API under /contracts beside the app (state: $WASMHIVE_STATE or .wasmhive)."""
+def _component_app(cfg: UpConfig, p: Any, limits: Any, progress: Progress | None) -> Any:
+    import time
+
+    from ..capabilities.outbound_http import OutboundPolicy
+    from ..runtime import Limits, Runtime
+    from ._app import HttpApp
+    from ._executor import WasiHttpExecutor
+
+    memory = DEFAULT_MEMORY if cfg.memory is None else cfg.memory
+    timeout = DEFAULT_TIMEOUT if cfg.timeout is None else cfg.timeout
+    policy = OutboundPolicy.parse(cfg.allowed_outbound_hosts)
+    rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(memory),
+                 cache=None if cfg.cache else False, tick=epoch_tick())
+    try:
+        if progress is not None:
+            progress(p.stem, None, _size(p))
+        t0 = time.perf_counter()
+        ex = WasiHttpExecutor(rt, str(p), name=p.stem, limits=Limits(memory=memory, timeout=timeout),
+                              env=dict(cfg.env), outbound=policy, body_limit=cfg.max_body)
+        if progress is not None:
+            progress(p.stem, time.perf_counter() - t0, "from the compile cache" if ex.compiled.from_cache else
+                     "compiled")
+    except BaseException:
+        rt.close()
+        raise
+    return HttpApp([(cfg.route or "/...", ex)], limits=limits, on_close=rt.close)
+
+
+def _size(path: Any) -> str:
+    try:
+        n = path.stat().st_size
+    except OSError:
+        return "?"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _with_contracts(app: Any, cfg: UpConfig) -> Any:
+    """The contract VM's DApp JSON API under /contracts beside the app, when asked for (state:
+    $WASMHIVE_STATE or .wasmhive). The app's own routes under /contracts still reach the app."""
+    if not cfg.contracts:
+        return app
     from ..contracts import mount_contracts
 
-    return mount_contracts(app, os.environ.get("WASMHIVE_STATE", ".wasmhive"))
+    return mount_contracts(app, os.environ.get("WASMHIVE_STATE", ".wasmhive"), CONTRACTS_PREFIX,
+                           app_keeps=_keeps(app.router, CONTRACTS_PREFIX))
+
+
+def _keeps(router: Any, prefix: str) -> Callable[[str], bool]:
+    """Spin's precedence with the contracts API as the route `<prefix>/...`: an app route at least as
+    specific (`/contracts/...`, `/contracts/x`, an exact `/contracts`) keeps its requests; a less specific
+    one (`/...`, `/:name/...`) gives way."""
+    from urllib.parse import unquote
+
+    from ._router import Route
+
+    mount = Route.parse(prefix + "/...", None).rank[:3]
+
+    def keeps(path: str) -> bool:
+        match = router.match(unquote(path))
+        return match is not None and match.route.rank[:3] >= mount
+
+    return keeps
+
+
+def routes_of(app: Any, base_url: str) -> list[tuple[str, str]]:
+    """(component, URL) for every public route of `app` (as the banner lists them)."""
+    inner = getattr(app, "inner", app)
+    out = []
+    for r in inner.router.routes:
+        name = getattr(r.target, "name", "") or "-"
+        if r.wildcard:
+            out.append((name, f"{base_url}{r.full[:-4]}/... (wildcard)"))
+        else:
+            out.append((name, base_url + r.full))
+    contracts = getattr(app, "contracts", None)
+    if contracts is not None:
+        out.append(("contracts", f"{base_url}{contracts.prefix}/... (contract API)"))
+    return out
 
 
 def pool_max_memory(memory: int) -> int:
@@ -102,7 +233,8 @@ def pool_max_memory(memory: int) -> int:
     return max(memory, 4 * 1024**3)
 
 
-def _tick() -> float:
+def epoch_tick() -> float:
+    """The epoch tick of a serving runtime (components and apps alike)."""
     # Deadlines of requests are seconds long: a 20 ms epoch tick is precise enough, and the ticker thread
     # then takes the GIL 50 times a second instead of 200.
     return float(os.environ.get("WASMHIVE_EPOCH_TICK", "0.02"))
@@ -119,28 +251,76 @@ def _tune() -> None:
 
 def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
+    from ._logs import configure_logs
+
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
+    configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir)
     _tune()
-    return _with_contracts(build_app(cfg))
+    return _with_contracts(build_app(cfg), cfg)
 
 
-def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
-    """Serve until interrupted (uvicorn; httptools and uvloop when installed)."""
-    import uvicorn
+def _build_interruptibly(cfg: UpConfig, progress: Progress | None) -> Any:
+    """`build_app` on a helper thread, so that Ctrl-C reaches the main thread while wasmtime compiles
+    (a compile runs in native code for seconds; the signal handler would wait for it to return)."""
+    result: list[Any] = []
+    error: list[BaseException] = []
 
+    def work() -> None:
+        try:
+            result.append(build_app(cfg, progress))
+        except BaseException as e:
+            error.append(e)
+
+    t = threading.Thread(target=work, name="wasmhive-build", daemon=True)
+    t.start()
+    while t.is_alive():
+        t.join(0.1)  # KeyboardInterrupt is raised here within a tenth of a second
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _uvicorn_options(cfg: UpConfig, log_level: str) -> dict[str, Any]:
     from ._protocol import GuardedProtocol
 
-    host, port = parse_listen(cfg.listen)
     # GuardedProtocol bounds each connection's head (time, size) and connections per address; workers
     # import it by name and find the limits in the app they build.
-    common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
-                                  lifespan="on", timeout_keep_alive=5, server_header=False, http=GuardedProtocol)
-    if cfg.workers > 1:
-        os.environ[_ENV] = json.dumps(asdict(cfg))
-        uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)
-    else:
+    return dict(log_level=log_level, access_log=False, lifespan="on", timeout_keep_alive=5,
+                server_header=False, workers=cfg.workers, http=GuardedProtocol)
+
+
+def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, events: ServeEvents | None = None) -> None:
+    """Bind, build, announce, then serve until interrupted (uvicorn; httptools and uvloop when installed).
+
+    `ready(app)` is called with the built app (single worker) before serving starts.
+    """
+    import uvicorn
+
+    from ._logs import configure_logs
+
+    sock = bind(cfg.listen)
+    try:
+        configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir)
         _tune()
-        app = _with_contracts(build_app(cfg))
-        if ready is not None:
-            ready(app)
-        uvicorn.run(app, **common)
+        app = _with_contracts(_build_interruptibly(cfg, events.component if events else None), cfg)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        sock.listen(2048)  # from here on, connections wait in the backlog instead of being refused
+        if events is not None:
+            events.serving(url, routes_of(app, url), cfg.workers)
+        if cfg.workers > 1:
+            app.close()  # it proved the app builds and filled the compile cache; workers build their own
+            del app
+            os.environ[_ENV] = json.dumps(asdict(cfg))
+            config = uvicorn.Config("wasmhive.http._serve:app_factory", factory=True,
+                                    **_uvicorn_options(cfg, log_level))
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            if ready is not None:
+                ready(app)
+            server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(cfg, log_level)))
+            server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from .. import __version__
 from ..errors import ConfigError, DeadlineExceeded, GuestError, LimitExceeded, WasmhiveError
 from ..runtime import Compiled, Limits, Preopen, Runtime, Sandbox
+from ._logs import guest_line
 from ._router import Route, RouteMatch
 
 __all__ = ["CgiError", "WagiExecutor", "WagiRequest", "WagiResponse", "WagiRouteExecutor", "build_argv",
@@ -190,7 +191,7 @@ class WagiExecutor:
             return WagiResponse(500)
         if result.stderr:
             for line in result.stderr.decode("utf-8", "replace").splitlines():
-                log.info("[%s] %s", self.component_id, line)
+                guest_line(self.component_id, "stderr", line)
         try:
             resp = parse_cgi_output(result.stdout)
         except CgiError as e:
