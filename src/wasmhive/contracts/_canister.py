@@ -66,6 +66,7 @@ class Call:
     cycles: int = 0
     cleanup: tuple[int, int] | None = None
     context: CallContext | None = None
+    reserved: int = 0  # cycles held back for the response (see RESPONSE_RESERVE)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class MessageContext:
     fuel_limit: int = 0
     accepted: int = 0
     accepted_message: bool = False
+    replicated: bool = True  # False inside a composite query: nothing is charged or kept
 
 
 class Canister:
@@ -110,6 +112,7 @@ class Canister:
         self.controllers = controllers
         self.cycles = cycles
         self.timer = 0
+        self.outstanding_calls = 0  # calls made whose response has not run yet (0 between roots)
         self.version = 0
         self.certified = b""
         self.stable = bytearray()

@@ -147,5 +147,5 @@ def verify_signature(public_key_der: bytes, signature: bytes, data: bytes) -> bo
     try:
         Ed25519PublicKey.from_public_bytes(public_key_der[12:]).verify(signature, data)
         return True
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):
         return False

@@ -12,6 +12,7 @@ import fcntl
 import json
 import sqlite3
 import threading
+import time as _time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), he
 CREATE TABLE IF NOT EXISTS ck_canisters (id BLOB PRIMARY KEY, name TEXT, module_hash TEXT, did TEXT,
   controllers TEXT, cycles TEXT, timer INTEGER, version INTEGER, certified BLOB, heap_size INTEGER,
   globals BLOB, stable_size INTEGER);
+CREATE TABLE IF NOT EXISTS requests (id BLOB PRIMARY KEY, expiry INTEGER, reply TEXT);
 CREATE TABLE IF NOT EXISTS ck_pages (canister BLOB, space INTEGER, page INTEGER, data BLOB,
   PRIMARY KEY (canister, space, page)) WITHOUT ROWID;
 """
@@ -92,11 +94,15 @@ class StateStore:
             return
         rows = []
         modules = []
+        requests = []
         for e in batch:
             root = getattr(e, "root_data", None)
             rj = None
             if e.root and root is not None:
                 data = dict(root)
+                if "request_id" in data and "reply" in data:
+                    # Signed ingress: its id and first reply, so a replay is refused after a restart too.
+                    requests.append((data["request_id"], data["expiry"], json.dumps(data.pop("reply"))))
                 if "wasm" in data:
                     import hashlib
 
@@ -111,6 +117,7 @@ class StateStore:
             try:
                 self.db.executemany("INSERT OR IGNORE INTO modules VALUES (?, ?)", modules)
                 self.db.executemany("INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO requests VALUES (?, ?, ?)", requests)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -161,6 +168,7 @@ class StateStore:
                         if (p + 1) * PAGE <= len(st)))
                     c.dirty_heap.clear()
                     c.dirty_stable.clear()
+                self.db.execute("DELETE FROM requests WHERE expiry < ?", (_time.time_ns(),))
                 self.db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?)",
                                 (vm.height, vm.last_hash, vm.time_ns, vm.time_offset, vm.next_index))
                 self.db.execute("COMMIT")
@@ -201,6 +209,13 @@ class StateStore:
         if entries:
             replay(vm, entries, self.module)
         self.durable_height = vm.height
+        from ._types import Reply
+
+        for rid, expiry, rj in self.db.execute("SELECT id, expiry, reply FROM requests WHERE expiry >= ?",
+                                               (_time.time_ns(),)).fetchall():
+            r = json.loads(rj)
+            vm.remember_request(bytes(rid), expiry, Reply(r["status"], bytes.fromhex(r["data"]), r["code"],
+                                                          r["message"], r["instructions"], r["height"]))
 
 
 def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:
