@@ -185,13 +185,14 @@ class MessageExecution:
         name = root.get("name") or cid.text
         c = _instantiate(lambda: Canister(self, cid, name, wasm, instrumented, info, module,
                                           self._service(info, root.get("did")), [root["caller"]], root["cycles"]))
-        ctx = MessageContext("start", time=self.time_ns, caller=root["caller"], fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+        # Installing is paid from the new canister's cycles like any message, so they bound its fuel too.
+        ctx = MessageContext("start", time=self.time_ns, caller=root["caller"], fuel_limit=self._fuel_for(c))
         c.run_start(ctx)
         used = 0
         if ctx.trap is None:
             init = c.exports.get("canister_init")
             ctx = MessageContext("init", "canister_init", root["arg"], root["caller"], self.time_ns,
-                                 fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                                 fuel_limit=self._fuel_for(c))
             used = c.run(init, (), ctx) if init is not None else 0
         if ctx.trap is None and self._memory_in_use(c) > self.limits.max_total_memory:
             ctx.trap = self._memory_message()
@@ -214,7 +215,7 @@ class MessageExecution:
         caller = root["caller"]
         fail = None
         ctx = MessageContext("pre_upgrade", "canister_pre_upgrade", b"", caller, self.time_ns,
-                             fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                             fuel_limit=self._fuel_for(old))
         pre = old.exports.get("canister_pre_upgrade")
         used = old.run(pre, (), ctx) if pre is not None else 0
         new: Canister | None = None
@@ -243,12 +244,12 @@ class MessageExecution:
                     base, _ = old.mem_base()
                     heap = np.ctypeslib.as_array((ctypes.c_uint8 * n).from_address(base)).copy()
                     new.load_heap(heap, None)
-                ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=self._fuel_for(new))
                 new.run_start(ctx)
                 if ctx.trap is None:
                     post = new.exports.get("canister_post_upgrade")
                     ctx = MessageContext("post_upgrade", "canister_post_upgrade", root["arg"], caller, self.time_ns,
-                                         fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                                         fuel_limit=self._fuel_for(new))
                     used += new.run(post, (), ctx) if post is not None else 0
                 if ctx.trap is None and self._memory_in_use(new, old) > self.limits.max_total_memory:
                     ctx.trap = self._memory_message()
