@@ -183,7 +183,7 @@ def test_a_looping_query_ends_at_the_query_limit(runtime: Runtime) -> None:
 
 def test_a_looping_query_does_not_block_updates_to_another_canister(runtime: Runtime) -> None:
     # A large limit so that the looping query is certainly still running while the update happens.
-    limits = ContractLimits(query_instructions=5_000_000_000)
+    limits = ContractLimits(query_instructions=2_000_000_000)
     with ContractVM(None, runtime=runtime, limits=limits) as vm:
         a = vm.deploy(wasmtime.wat2wasm(COUNTER), name="a")
         vm.deploy(wasmtime.wat2wasm(COUNTER), name="b")
