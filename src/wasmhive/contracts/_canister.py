@@ -251,7 +251,9 @@ class Canister:
         mp = self._map_np
         dirty = np.flatnonzero(mp[:n])
         if n != old_n:
-            self.shadow = np.concatenate([self.shadow, np.zeros((n - old_n) * PAGE, dtype=np.uint8)])
+            # From nothing, np.zeros maps fresh zero pages lazily: a large empty heap costs no memory.
+            self.shadow = np.zeros(n * PAGE, dtype=np.uint8) if old_n == 0 else \
+                np.concatenate([self.shadow, np.zeros((n - old_n) * PAGE, dtype=np.uint8)])
             self.page_hash = np.concatenate([self.page_hash, np.tile(np.frombuffer(_ZERO_PAGE_HASH, np.uint8),
                                                                      (n - old_n, 1))])
             self.chunk_hash.extend([b""] * ((n + CHUNK - 1) // CHUNK - len(self.chunk_hash)))
@@ -356,7 +358,13 @@ class Canister:
         self.shadow = np.zeros(0, dtype=np.uint8)
         self.page_hash = np.zeros((0, 16), dtype=np.uint8)
         self.chunk_hash = []
-        self._map_np[:n] = 1
+        # Only pages holding data need copying and hashing: a zero page matches the zero shadow and
+        # its known hash (a module declaring a large, empty memory deploys in time of its data).
+        self._map_np[:n] = 0
+        if n:
+            base, _ = self.mem_base()
+            live = np.ctypeslib.as_array((ctypes.c_uint8 * (n * PAGE)).from_address(base)).reshape(n, PAGE)
+            self._map_np[np.flatnonzero(live.any(axis=1))] = 1
         self.commit()
         self.stable_hash = {}
         self.stable_chunks = []

@@ -50,9 +50,9 @@ class ContractLimits:
 
     max_module_size: int = 32 * 1024 * 1024
     max_canisters: int = 100
-    max_heap: int = 2 << 30
-    max_stable: int = 4 << 30
-    max_total_memory: int = 8 << 30
+    max_heap: int = 1 << 30
+    max_stable: int = 1 << 30
+    max_total_memory: int = 2 << 30
     query_instructions: int = 500_000_000
     max_outstanding_calls: int = 500
     max_messages_per_root: int = 20_000
