@@ -9,13 +9,15 @@ queries have a small instruction limit, and a query holds only its own canister'
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import wasmtime
 
-from wasmhive.contracts import ContractLimits, ContractVM
+from wasmhive.contracts import ContractLimits, ContractVM, verify
 from wasmhive.contracts._types import RESPONSE_RESERVE
 from wasmhive.runtime import EngineSettings, Runtime
 
@@ -199,3 +201,22 @@ def test_a_looping_query_does_not_block_updates_to_another_canister(runtime: Run
         assert t.is_alive() and not out  # the query was still running when the update finished
         t.join(120)
         assert out and not out[0].ok and "instruction limit" in out[0].reject_message  # type: ignore[attr-defined]
+
+
+def test_a_cut_storm_replays_identically(tmp_path: Path, runtime: Runtime) -> None:
+    limits = ContractLimits(max_messages_per_root=500, max_outstanding_calls=20)
+    with ContractVM(tmp_path, runtime=runtime, limits=limits) as vm:
+        vm.deploy(wasmtime.wat2wasm(STORM), name="storm", cycles=10**16)
+        assert vm.update("storm", "fan", EMPTY).ok
+        assert vm.update("storm", "recurse", EMPTY).reject_message == "call failed"
+        height, state = vm.height, vm.state_hash()
+    # `verify` replays the log from nothing under the limits the state directory recorded ...
+    report = verify(tmp_path)
+    assert report.ok and report.height == height, report.problem
+    # ... and so does a restart that finds no checkpoint, even when opened with other limits.
+    db = sqlite3.connect(tmp_path / "contracts.db")
+    db.executescript("DELETE FROM checkpoint; DELETE FROM ck_canisters; DELETE FROM ck_pages;")
+    db.close()
+    with ContractVM(tmp_path, runtime=runtime) as vm:
+        assert vm.height == height and vm.state_hash() == state
+        assert vm.limits == ContractLimits()

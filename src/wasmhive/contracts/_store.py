@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time as _time
 from collections import deque
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,10 @@ from ._principal import Principal
 from ._wasm import PAGE
 
 if TYPE_CHECKING:
-    from ._types import Entry
+    from ._types import ContractLimits, Entry
     from ._vm import ContractVM
 
-__all__ = ["StateStore", "load_entries", "replay"]
+__all__ = ["StateStore", "load_entries", "load_limits", "replay"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS ck_canisters (id BLOB PRIMARY KEY, name TEXT, module_
   controllers TEXT, cycles TEXT, timer INTEGER, version INTEGER, certified BLOB, heap_size INTEGER,
   globals BLOB, stable_size INTEGER);
 CREATE TABLE IF NOT EXISTS requests (id BLOB PRIMARY KEY, expiry INTEGER, reply TEXT);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS ck_pages (canister BLOB, space INTEGER, page INTEGER, data BLOB,
   PRIMARY KEY (canister, space, page)) WITHOUT ROWID;
 """
@@ -138,6 +140,11 @@ class StateStore:
                 with vm._lock:
                     vm.flush_locked_checkpoint()
 
+    def save_limits(self, limits: ContractLimits) -> None:
+        """Record the limits in force: replaying the log needs the ones it was written under."""
+        with self._db_lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('limits', ?)", (json.dumps(asdict(limits)),))
+
     def module(self, mh: str) -> bytes:
         row = self.db.execute("SELECT wasm FROM modules WHERE hash = ?", (mh,)).fetchone()
         if row is None:
@@ -216,6 +223,20 @@ class StateStore:
             r = json.loads(rj)
             vm.remember_request(bytes(rid), expiry, Reply(r["status"], bytes.fromhex(r["data"]), r["code"],
                                                           r["message"], r["instructions"], r["height"]))
+
+
+def load_limits(db: sqlite3.Connection) -> ContractLimits | None:
+    """The `ContractLimits` a state directory was last run with (None before limits were recorded)."""
+    from ._types import ContractLimits
+
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'limits'").fetchone()
+    except sqlite3.OperationalError:  # a state directory older than the table
+        return None
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    return ContractLimits(**{f.name: data[f.name] for f in fields(ContractLimits) if f.name in data})
 
 
 def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:

@@ -90,10 +90,15 @@ class ContractVM(MessageExecution):
         self.store = None
         self.closed = False
         if state_dir is not None:
-            from ._store import StateStore
+            from ._store import StateStore, load_limits
 
             self.store = StateStore(Path(state_dir), durability)
+            # The log's tail is replayed under the limits it was written with; ours apply from now on.
+            given = self.limits
+            self.limits = load_limits(self.store.db) or given
             self.store.recover(self)
+            self.limits = given
+            self.store.save_limits(given)
 
     # -- life cycle -------------------------------------------------------------------------------
     def close(self) -> None:
