@@ -121,7 +121,7 @@ class ContractsApp:
         if not parts:
             if method != "GET":
                 raise _HTTPError(405, "use GET")
-            return 200, [{"name": c.name, "id": c.id.text, "methods": c.methods} for c in vm.canisters.values()]
+            return 200, [{"name": c.name, "id": c.id.text, "methods": c.methods} for c in list(vm.canisters.values())]
         try:
             c = vm.canister(parts[0])
         except ContractError as e:

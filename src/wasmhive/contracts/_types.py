@@ -55,7 +55,7 @@ class ContractLimits:
     max_total_memory: int = 2 << 30
     query_instructions: int = 500_000_000
     max_outstanding_calls: int = 500
-    max_messages_per_root: int = 20_000
+    max_messages_per_root: int = 5_000
     max_ingress_expiry: float = 360.0
 
     def __post_init__(self) -> None:

@@ -164,6 +164,8 @@ class ContractVM(MessageExecution):
         with self._lock:
             if name is not None and name in self.names:
                 raise ContractError(f"a canister named {name!r} already exists (use upgrade)")
+            if not 0 <= cycles < 1 << 128:
+                raise ContractError("a canister's cycles must be a natural number below 2**128")
             if len(self.canisters) >= self.limits.max_canisters:
                 raise ContractError(f"this contract VM already holds {len(self.canisters)} canisters, its limit "
                                     "(ContractLimits.max_canisters)")
