@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from wasmhive.contracts import ContractLimits, ContractVM, verify
+from wasmhive.contracts import ContractLimits, ContractReject, ContractVM, build_motoko, verify
 from wasmhive.contracts._types import RESPONSE_RESERVE
 from wasmhive.runtime import EngineSettings, Runtime
 
@@ -106,6 +106,18 @@ def test_a_self_calling_chain_ends_fast_with_a_reject(runtime: Runtime) -> None:
         assert before - storm.cycles < 0.01 * before  # ... minus what the messages and calls cost
         assert len(vm._queue) == 0
         assert vm.update("other", "inc", EMPTY).ok  # the VM is free
+
+
+def test_a_self_calling_motoko_canister_gets_a_reject(runtime: Runtime) -> None:
+    wasm, _did = build_motoko(Path(__file__).parent.parent / "contracts" / "mo" / "Storm.mo")
+    with ContractVM(None, runtime=runtime) as vm:
+        storm = vm.deploy(wasm, name="storm")
+        before, h0 = storm.cycles, vm.height
+        with pytest.raises(ContractReject, match="could not perform remote call"):
+            vm.call("storm", "recurse")
+        levels = int(vm.call("storm", "get").strip("()").split(" ")[0])
+        assert 0 < levels <= before // RESPONSE_RESERVE + 1  # each level committed; the reservations end it
+        assert vm.height - h0 == 2 * levels - 1 and storm.outstanding_calls == 0
 
 
 def test_a_breadth_first_storm_is_cut_at_the_message_limit(runtime: Runtime) -> None:
