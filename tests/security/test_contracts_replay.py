@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from wasmhive.contracts import ContractVM, Identity, build_motoko, encode_args, verify
+from wasmhive.contracts import ContractLimits, ContractVM, Identity, Reply, build_motoko, encode_args, verify
 from wasmhive.contracts._asgi import ContractsApp, sign_request
+from wasmhive.contracts._requests import REPLY_BYTES, RequestLog
 from wasmhive.runtime import EngineSettings, Runtime
 
 TOKEN = Path(__file__).parent.parent.parent / "examples" / "contracts" / "Token.mo"
@@ -123,11 +124,11 @@ def test_the_request_id_survives_a_restart(tmp_path: Path, runtime: Runtime, tok
     assert report.ok, report.problem
 
 
-def test_the_vm_remembers_only_until_the_expiry(runtime: Runtime, token_wasm: bytes) -> None:
+def test_the_vm_remembers_only_until_the_expiry_and_within_bounds(runtime: Runtime, token_wasm: bytes) -> None:
     import time
 
     owner, bob = Identity("owner"), Identity("bob")
-    with ContractVM(None, runtime=runtime) as vm:
+    with ContractVM(None, runtime=runtime, limits=ContractLimits(max_signed_requests=2)) as vm:
         vm.deploy(token_wasm, name="token", caller=owner.principal)
         vm.call("token", "mint", f'(principal "{owner.principal.text}", 10 : nat64)', caller=owner.principal)
         arg = encode_args(vm.canister("token"), "transfer", json_args=[bob.principal.text, 1])
@@ -135,6 +136,16 @@ def test_the_vm_remembers_only_until_the_expiry(runtime: Runtime, token_wasm: by
         r1 = vm.update("token", "transfer", arg, owner.principal, request_id=b"x" * 32, expiry=soon)
         r2 = vm.update("token", "transfer", arg, owner.principal, request_id=b"x" * 32, expiry=soon)
         assert r1 is r2 and _balance(vm, bob) == "(1 : nat64)"
-        past = time.time_ns() - 1
-        vm.remember_request(b"y" * 32, past, r1)  # already expired: not kept, and pruned later
-        assert vm.seen_request(b"y" * 32) is None
+        assert vm.update("token", "transfer", arg, owner.principal, request_id=b"y" * 32, expiry=soon).ok
+        # Two ids remembered: a third signed update is refused (not run) until one expires.
+        full = vm.update("token", "transfer", arg, owner.principal, request_id=b"z" * 32, expiry=soon)
+        assert not full.ok and "max_signed_requests" in full.reject_message and _balance(vm, bob) == "(2 : nat64)"
+    log = RequestLog(10)
+    log.remember(b"old", time.time_ns() - 1, Reply("replied", b"x"))  # already expired: not kept
+    assert log.get(b"old") is None and len(log) == 0
+    big = Reply("replied", bytes(REPLY_BYTES), height=7)
+    log.remember(b"a", time.time_ns() + 10**10, big)
+    log.remember(b"b", time.time_ns() + 10**10, big)  # past the byte budget: remembered without its data
+    assert log.get(b"a") is big
+    refused = log.get(b"b")
+    assert refused is not None and not refused.ok and "already executed (log height 7)" in refused.reject_message

@@ -221,7 +221,7 @@ class StateStore:
         for rid, expiry, rj in self.db.execute("SELECT id, expiry, reply FROM requests WHERE expiry >= ?",
                                                (_time.time_ns(),)).fetchall():
             r = json.loads(rj)
-            vm.remember_request(bytes(rid), expiry, Reply(r["status"], bytes.fromhex(r["data"]), r["code"],
+            vm.requests.remember(bytes(rid), expiry, Reply(r["status"], bytes.fromhex(r["data"]), r["code"],
                                                           r["message"], r["instructions"], r["height"]))
 
 

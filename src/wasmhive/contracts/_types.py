@@ -45,7 +45,8 @@ class ContractLimits:
     message: a looping query ends here), `max_outstanding_calls` (calls of one canister waiting for
     their response), `max_messages_per_root` (messages one ingress message may cause, the calls it makes
     and theirs; the rest are dropped and the ingress rejected) and `max_ingress_expiry` (seconds: how far
-    ahead a signed request's expiry may be; its request id is remembered until then).
+    ahead a signed request's expiry may be; its request id is remembered until then) and
+    `max_signed_requests` (ids remembered at once: past it, new signed updates are refused until some expire).
     """
 
     max_module_size: int = 32 * 1024 * 1024
@@ -57,11 +58,12 @@ class ContractLimits:
     max_outstanding_calls: int = 500
     max_messages_per_root: int = 5_000
     max_ingress_expiry: float = 360.0
+    max_signed_requests: int = 100_000
 
     def __post_init__(self) -> None:
         for name in ("max_module_size", "max_canisters", "max_heap", "max_stable", "max_total_memory",
                      "query_instructions",
-                     "max_outstanding_calls", "max_messages_per_root"):
+                     "max_outstanding_calls", "max_messages_per_root", "max_signed_requests"):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"contract limit {name} must be positive")
         if self.max_heap > 1 << 32:

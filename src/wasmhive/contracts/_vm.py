@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import heapq
 import threading
 import time as _time
 from collections import deque
@@ -25,12 +24,14 @@ from ._candid_text import Service, parse_did
 from ._canister import CallContext, Canister, MessageContext
 from ._messages import Holder, MessageExecution
 from ._principal import ANONYMOUS, Principal
+from ._requests import RequestLog
 from ._types import (
     CANISTER_ERROR,
     CANISTER_REJECT,
     DEFAULT_CYCLES,
     DESTINATION_INVALID,
     INSPECT_INSTRUCTIONS,
+    SYS_TRANSIENT,
     ContractError,
     ContractLimits,
     ContractReject,
@@ -78,9 +79,7 @@ class ContractVM(MessageExecution):
         self._lock = threading.RLock()
         self._canister_locks: dict[bytes, threading.RLock] = {}
         self._locks_guard = threading.Lock()
-        # Signed ingress updates seen: request id -> (expiry ns, first reply); a duplicate gets that reply.
-        self._requests: dict[bytes, tuple[int, Reply]] = {}
-        self._request_expiries: list[tuple[int, bytes]] = []
+        self.requests = RequestLog(self.limits.max_signed_requests)  # signed updates run, until expiry
         self._pending: list[Entry] = []
         self._replay: deque[Entry] | None = None
         self._root_reply: Holder | None = None
@@ -204,9 +203,13 @@ class ContractVM(MessageExecution):
         are stored with the log)."""
         with self._lock:
             if request_id is not None:
-                seen = self.seen_request(request_id)
+                seen = self.requests.get(request_id)
                 if seen is not None:
                     return seen
+                if self.requests.full():
+                    return Reply("rejected", reject_code=SYS_TRANSIENT, reject_message=(
+                        f"{len(self.requests)} signed requests are within their expiry already "
+                        "(ContractLimits.max_signed_requests): retry later"))
             c = self.canister(ref)
             with self._canister_lock(c.id.raw):
                 refused = self._inspect(c, method, arg, caller)
@@ -225,26 +228,9 @@ class ContractVM(MessageExecution):
                 root["reply"] = {"status": reply.status, "data": reply.data.hex(), "code": reply.reject_code,
                                  "message": reply.reject_message, "instructions": reply.instructions,
                                  "height": reply.height}
-                self.remember_request(request_id, expiry, reply)
+                self.requests.remember(request_id, expiry, reply)
         self._durable()
         return reply
-
-    def seen_request(self, request_id: bytes) -> Reply | None:
-        """The first reply to signed request `request_id` if it ran and has not expired."""
-        hit = self._requests.get(request_id)
-        return hit[1] if hit is not None and hit[0] >= _time.time_ns() else None
-
-    def remember_request(self, request_id: bytes, expiry: int, reply: Reply) -> None:
-        """Keep `reply` as the answer to `request_id` until `expiry`; forget the expired ones."""
-        now = _time.time_ns()
-        while self._request_expiries and self._request_expiries[0][0] < now:
-            _, old = heapq.heappop(self._request_expiries)
-            hit = self._requests.get(old)
-            if hit is not None and hit[0] < now:
-                del self._requests[old]
-        if expiry >= now:
-            self._requests[request_id] = (expiry, reply)
-            heapq.heappush(self._request_expiries, (expiry, request_id))
 
     def _inspect(self, c: Canister, method: str, arg: bytes, caller: Principal) -> Reply | None:
         """Ask `canister_inspect_message` (if the canister has one) whether to accept an ingress update;
