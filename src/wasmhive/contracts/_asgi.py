@@ -30,6 +30,7 @@ from ..errors import WasmhiveError
 from ._candid_text import signature
 from ._client import encode_args, reply_json, reply_text
 from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
+from ._types import ContractLimits
 from ._vm import ContractError, ContractVM
 
 __all__ = ["ContractsApp", "mount_contracts", "request_digest", "sign_request"]
@@ -58,13 +59,15 @@ class _HTTPError(Exception):
 
 
 class ContractsApp:
-    """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`."""
+    """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`; `limits` are
+    the `ContractLimits` of a VM it opens itself (e.g. a shorter `max_ingress_expiry`)."""
 
     def __init__(self, state_dir: str | Path = ".wasmhive", *, vm: ContractVM | None = None,
-                 prefix: str = "/contracts", durability: str = "full") -> None:
+                 prefix: str = "/contracts", durability: str = "full", limits: ContractLimits | None = None) -> None:
         self.prefix = prefix.rstrip("/")
         self._state_dir = Path(state_dir)
         self._durability = durability
+        self._limits = limits
         self._vm = vm
         self._own_vm = vm is None
         self._open_lock = threading.Lock()
@@ -77,7 +80,7 @@ class ContractsApp:
                     raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
                                           "(wasmhive contract deploy ...)")
                 try:
-                    self._vm = ContractVM(self._state_dir, durability=self._durability)
+                    self._vm = ContractVM(self._state_dir, durability=self._durability, limits=self._limits)
                 except ContractError as e:  # another process (e.g. a second worker) owns the state
                     raise _HTTPError(503, str(e)) from None
             return self._vm
