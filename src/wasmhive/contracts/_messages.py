@@ -304,8 +304,9 @@ class MessageExecution:
                 continue
             caller = self.canisters.get(call.caller.raw)
             if caller is not None:
-                caller.outstanding_calls -= 1
-                caller.cycles += call.reserved + (msg[6] if msg[0] == "call" else msg[4])
+                with self._canister_lock(caller.id.raw):  # a query may be saving and restoring its balance
+                    caller.outstanding_calls -= 1
+                    caller.cycles += call.reserved + (msg[6] if msg[0] == "call" else msg[4])
         holder = self._root_reply
         if holder is not None and holder.reply is None:
             holder.reply = Reply("rejected", reject_code=SYS_TRANSIENT, reject_message=(
