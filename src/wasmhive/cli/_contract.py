@@ -202,7 +202,7 @@ def info(ctx: click.Context, name: str) -> None:
         did = getattr(c, "did_text", None) or c.info.custom.get("icp:public candid:service") or \
             c.info.custom.get("icp:private candid:service")
         if did:
-            text = did.decode() if isinstance(did, bytes) else did
+            text = did.decode("utf-8", "replace") if isinstance(did, bytes) else did
             sys.stdout.write("candid:\n" + "".join(f"  {line}\n" for line in text.strip().splitlines()))
 
 
