@@ -5,7 +5,7 @@ from __future__ import annotations
 import wasmhive.contracts as contracts
 
 INTENDED = {
-    "ANONYMOUS", "CandidError", "Canister", "ContractError", "ContractReject", "ContractVM", "Entry", "Identity",
+    "ANONYMOUS", "CandidError", "Canister", "ContractError", "ContractLimits", "ContractReject", "ContractVM", "Entry", "Identity",
     "Principal", "Reply", "Service", "VerifyReport", "asgi_app", "build_motoko", "decode", "decode_reply", "encode",
     "encode_args", "format_args", "idl_hash", "mount_contracts", "parse_args", "parse_did", "reply_json",
     "reply_text", "verify",

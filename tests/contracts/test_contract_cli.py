@@ -74,3 +74,14 @@ def test_cli_build_reports_motoko_errors(project: Path) -> None:
     assert "moc refused" in out and "Broken.mo:1" in out and "error" in out
     assert not (project / "Broken.wasm").exists()
     assert "compiles Motoko" in _run("build", "counter32.wat", code=64)
+
+
+def test_cli_identity_names_are_file_names_and_bad_keys_are_clear(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for bad in ("../../evil", ".hidden", "a/b", ""):
+        assert "bad identity name" in _run("identity", "new", bad, code=64)
+    assert not list(tmp_path.rglob("evil*"))
+    _run("identity", "new", "ok1")
+    (tmp_path / ".wasmhive" / "identities" / "ok1.pem").write_text("not a key\n")
+    assert "not a readable PEM private key" in _run("identity", "show", "ok1", code=64)

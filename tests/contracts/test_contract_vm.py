@@ -174,7 +174,7 @@ def test_incompatible_upgrade_is_refused_and_undone(vm: ContractVM, canisters: d
 
 
 def test_out_of_cycles(vm: ContractVM, canisters: dict[str, bytes]) -> None:
-    vm.deploy(canisters["counter"], name="counter", cycles=60_000)
+    vm.deploy(canisters["counter"], name="counter", cycles=3_000_000)
     replies = []
     for _ in range(10):
         try:
@@ -192,7 +192,7 @@ def test_out_of_cycles(vm: ContractVM, canisters: dict[str, bytes]) -> None:
 
 
 def test_instruction_limit_of_a_poor_canister(vm: ContractVM, canisters: dict[str, bytes]) -> None:
-    vm.deploy(canisters["lab"], name="lab", cycles=200_000)
+    vm.deploy(canisters["lab"], name="lab", cycles=1_500_000)
     with pytest.raises(ContractReject, match="instruction limit"):
         vm.call("lab", "burn", "(10_000_000)")
     assert vm.call("lab", "get") == "(0 : nat)"

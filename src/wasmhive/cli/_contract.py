@@ -25,6 +25,29 @@ def _vm(ctx: click.Context) -> Any:
     return ContractVM(ctx.obj["state"], durability=ctx.obj["durability"])
 
 
+def _read_module(path: str) -> bytes:
+    """A canister module from a `.wasm` or `.wat` file (text detected from the content), refusing a file
+    larger than the VM would accept before reading it."""
+    from ..contracts import ContractLimits
+    from ..errors import InvalidModule
+    from ..runtime._loader import to_binary
+
+    limit = ContractLimits().max_module_size
+    size = Path(path).stat().st_size
+    if size > 4 * limit:  # text is larger than its binary: the exact check follows on the binary
+        raise InvalidModule(f"{path} is {size:_} bytes, more than a canister module may be "
+                            f"({limit:_} bytes, ContractLimits.max_module_size)")
+    _kind, binary = to_binary(Path(path).read_bytes(), path)
+    return binary
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"cannot read {what} {path}: {e}") from None
+
+
 def _caller(ctx: click.Context, identity: str | None) -> Any:
     from ..contracts import ANONYMOUS, Identity
 
@@ -72,16 +95,12 @@ def deploy(ctx: click.Context, wasm: str, name: str | None, arg_text: str, cycle
     from ..contracts import encode, parse_args
     from ..contracts._types import DEFAULT_CYCLES
 
-    data = Path(wasm).read_bytes()
-    if Path(wasm).suffix == ".wat":
-        import wasmtime
-
-        data = bytes(wasmtime.wat2wasm(data.decode()))
-    did_text = Path(did).read_text() if did else None
+    data = _read_module(wasm)
+    did_text = _read_text(did, "Candid interface") if did else None
     values, types = parse_args(arg_text)
     with _vm(ctx) as vm:
         if did_text is None and Path(wasm).with_suffix(".did").exists():
-            did_text = Path(wasm).with_suffix(".did").read_text()
+            did_text = _read_text(str(Path(wasm).with_suffix(".did")), "Candid interface")
         c = vm.deploy(data, name=name or Path(wasm).stem, arg=encode(types, values) if values else b"DIDL\0\0",
                       caller=_caller(ctx, identity), cycles=cycles or DEFAULT_CYCLES, did=did_text)
         _say(f"deployed {c.name} as {c.id.text} (methods: {', '.join(c.methods) or 'none'})")
@@ -94,7 +113,13 @@ def _call(ctx: click.Context, name: str, method: str, args: str | None, as_json:
     with _vm(ctx) as vm:
         c = vm.canister(name)
         if as_json:
-            data = encode_args(c, method, json_args=json.loads(args) if args else [])
+            try:
+                json_args = json.loads(args) if args else []
+            except (ValueError, RecursionError) as e:
+                raise ConfigError(f"ARGS is not a JSON array: {type(e).__name__}: {str(e)[:200]}") from None
+            if not isinstance(json_args, list):
+                raise ConfigError("ARGS must be a JSON array of the method's arguments")
+            data = encode_args(c, method, json_args=json_args)
         else:
             data = encode_args(c, method, args or "()")
         caller = _caller(ctx, identity)
@@ -145,10 +170,12 @@ def upgrade(ctx: click.Context, name: str, wasm: str, arg_text: str, identity: s
     from ..contracts import encode, parse_args
 
     values, types = parse_args(arg_text)
+    data = _read_module(wasm)  # .wat as for deploy
     did = Path(wasm).with_suffix(".did")
     with _vm(ctx) as vm:
-        c = vm.upgrade(name, Path(wasm).read_bytes(), arg=encode(types, values) if values else b"DIDL\0\0",
-                       caller=_caller(ctx, identity), did=did.read_text() if did.exists() else None)
+        c = vm.upgrade(name, data, arg=encode(types, values) if values else b"DIDL\0\0",
+                       caller=_caller(ctx, identity),
+                       did=_read_text(str(did), "Candid interface") if did.exists() else None)
         _say(f"upgraded {c.name} (version {c.version})")
 
 
@@ -175,7 +202,7 @@ def info(ctx: click.Context, name: str) -> None:
         did = getattr(c, "did_text", None) or c.info.custom.get("icp:public candid:service") or \
             c.info.custom.get("icp:private candid:service")
         if did:
-            text = did.decode() if isinstance(did, bytes) else did
+            text = did.decode("utf-8", "replace") if isinstance(did, bytes) else did
             sys.stdout.write("candid:\n" + "".join(f"  {line}\n" for line in text.strip().splitlines()))
 
 

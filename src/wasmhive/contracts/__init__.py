@@ -14,6 +14,7 @@ from ._canister import Canister
 from ._client import decode_reply, encode_args, reply_json, reply_text
 from ._motoko import build_motoko
 from ._principal import ANONYMOUS, Identity, Principal
+from ._types import ContractLimits
 from ._verify import VerifyReport, verify
 from ._vm import ContractError, ContractReject, ContractVM, Entry, Reply
 
@@ -22,6 +23,7 @@ __all__ = [
     "CandidError",
     "Canister",
     "ContractError",
+    "ContractLimits",
     "ContractReject",
     "ContractVM",
     "Entry",

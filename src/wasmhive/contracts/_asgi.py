@@ -8,7 +8,9 @@
 Request body (JSON): `{"args": [...]}` (JSON values, converted by the method's Candid types) or
 `{"candid": "(principal \\"aaaaa-aa\\", 5 : nat64)"}`. Callers are anonymous unless the request is
 signed: `sender_pubkey` (hex DER Ed25519 key), `expiry` (ns since epoch) and `signature` (hex) over
-`request_digest(...)`; the caller is then the key's self-authenticating principal.
+`request_digest(...)`; the caller is then the key's self-authenticating principal. The expiry may be at
+most `ContractLimits.max_ingress_expiry` ahead; a signed update is executed once: sent again before its
+expiry, it gets the first reply (the request id, a hash of key and signed content, is kept with the log).
 Response: `{"status": "replied", "reply": [...], "candid": "(...)"}` or
 `{"status": "rejected", "reject_code": n, "reject_message": "..."}` (HTTP 200 either way; 4xx for bad
 requests, unknown canisters or methods, bad signatures).
@@ -29,6 +31,7 @@ from ..errors import WasmhiveError
 from ._candid_text import signature
 from ._client import encode_args, reply_json, reply_text
 from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
+from ._types import ContractLimits
 from ._vm import ContractError, ContractVM
 
 __all__ = ["ContractsApp", "mount_contracts", "request_digest", "sign_request"]
@@ -57,13 +60,15 @@ class _HTTPError(Exception):
 
 
 class ContractsApp:
-    """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`."""
+    """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`; `limits` are
+    the `ContractLimits` of a VM it opens itself (e.g. a shorter `max_ingress_expiry`)."""
 
     def __init__(self, state_dir: str | Path = ".wasmhive", *, vm: ContractVM | None = None,
-                 prefix: str = "/contracts", durability: str = "full") -> None:
+                 prefix: str = "/contracts", durability: str = "full", limits: ContractLimits | None = None) -> None:
         self.prefix = prefix.rstrip("/")
         self._state_dir = Path(state_dir)
         self._durability = durability
+        self._limits = limits
         self._vm = vm
         self._own_vm = vm is None
         self._open_lock = threading.Lock()
@@ -76,7 +81,7 @@ class ContractsApp:
                     raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
                                           "(wasmhive contract deploy ...)")
                 try:
-                    self._vm = ContractVM(self._state_dir, durability=self._durability)
+                    self._vm = ContractVM(self._state_dir, durability=self._durability, limits=self._limits)
                 except ContractError as e:  # another process (e.g. a second worker) owns the state
                     raise _HTTPError(503, str(e)) from None
             return self._vm
@@ -120,7 +125,7 @@ class ContractsApp:
         if not parts:
             if method != "GET":
                 raise _HTTPError(405, "use GET")
-            return 200, [{"name": c.name, "id": c.id.text, "methods": c.methods} for c in vm.canisters.values()]
+            return 200, [{"name": c.name, "id": c.id.text, "methods": c.methods} for c in list(vm.canisters.values())]
         try:
             c = vm.canister(parts[0])
         except ContractError as e:
@@ -146,31 +151,41 @@ class ContractsApp:
             arg = encode_args(c, name, json_args=req["args"])
         else:
             arg = encode_args(c, name, str(req.get("candid", "()")))
-        caller = _caller(req, kind, c.id.text, name, arg)
+        caller, request_id, expiry = _caller(req, kind, c.id.text, name, arg, vm.limits.max_ingress_expiry)
         if kind == "query":
             r = await asyncio.to_thread(vm.query, c, name, arg, caller)
         else:
-            r = await asyncio.to_thread(vm.update, c, name, arg, caller)
+            r = await asyncio.to_thread(lambda: vm.update(c, name, arg, caller, request_id=request_id, expiry=expiry))
         if not r.ok:
             return 200, {"status": "rejected", "reject_code": r.reject_code, "reject_message": r.reject_message}
         return 200, {"status": "replied", "reply": reply_json(c, name, r.data), "candid": reply_text(c, name, r.data),
                      "instructions": r.instructions}
 
 
-def _caller(req: dict[str, Any], kind: str, canister: str, method: str, arg: bytes) -> Principal:
+def _caller(req: dict[str, Any], kind: str, canister: str, method: str, arg: bytes,
+            max_expiry: float) -> tuple[Principal, bytes | None, int]:
+    """(caller, request id, expiry) of a request; anonymous requests have no id."""
     if "sender_pubkey" not in req:
-        return ANONYMOUS
+        return ANONYMOUS, None, 0
     try:
         key = bytes.fromhex(req["sender_pubkey"])
         sig = bytes.fromhex(req["signature"])
-        expiry = int(req["expiry"])
+        expiry = req["expiry"]
+        if not isinstance(expiry, int) or isinstance(expiry, bool):
+            raise TypeError
     except (KeyError, ValueError, TypeError):
-        raise _HTTPError(400, "a signed request needs sender_pubkey, signature (hex) and expiry") from None
-    if expiry < time.time_ns():
+        raise _HTTPError(400, "a signed request needs sender_pubkey, signature (hex) and expiry "
+                              "(an integer, ns since the epoch)") from None
+    now = time.time_ns()
+    if expiry < now:
         raise _HTTPError(403, "the request has expired")
-    if not verify_signature(key, sig, request_digest(kind, canister, method, arg, expiry)):
+    if expiry > now + int(max_expiry * 1e9):
+        raise _HTTPError(403, f"the request's expiry is more than {max_expiry:g} s ahead (the ingress expiry "
+                              "limit): sign it with a shorter time to live")
+    digest = request_digest(kind, canister, method, arg, expiry)
+    if not verify_signature(key, sig, digest):
         raise _HTTPError(403, "bad signature")
-    return self_authenticating(key)
+    return self_authenticating(key), hashlib.sha256(b"wasmhive-request-id\n" + key + digest).digest(), expiry
 
 
 async def _read_json(receive: Any) -> dict[str, Any]:
@@ -194,6 +209,10 @@ async def _read_json(receive: Any) -> dict[str, Any]:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise _HTTPError(400, f"body is not JSON: {e}") from None
+    except RecursionError:
+        raise _HTTPError(400, "body is not acceptable JSON: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise _HTTPError(400, f"body is not acceptable JSON: {e}") from None
     if not isinstance(data, dict):
         raise _HTTPError(400, "body must be a JSON object")
     return data

@@ -19,10 +19,12 @@ from ._leb import sleb
 from ._leb import uleb as _uleb
 from ._principal import Principal
 
-__all__ = ["CandidError", "Type", "decode", "encode", "field_names", "idl_hash"]
+__all__ = ["MAX_NESTING", "CandidError", "Type", "decode", "encode", "field_names", "idl_hash"]
 
 Type = Any
 MAGIC = b"DIDL"
+MAX_NESTING = 100  # values and types nest at most this deep (text, JSON, binary): no parser recursion blows up
+MAX_VALUES = 2_000_000  # values one decoded message may hold (a `vec null` costs no bytes per element)
 PRIMS = {"null": -1, "bool": -2, "nat": -3, "int": -4, "nat8": -5, "nat16": -6, "nat32": -7, "nat64": -8,
          "int8": -9, "int16": -10, "int32": -11, "int64": -12, "float32": -13, "float64": -14, "text": -15,
          "reserved": -16, "empty": -17, "principal": -24}
@@ -236,6 +238,8 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self.b = data
         self.p = 0
+        self.values = 0
+        self.depth = 0
 
     def byte(self) -> int:
         if self.p >= len(self.b):
@@ -271,9 +275,20 @@ class _Reader:
 
 
 def decode(data: bytes, names: dict[int, str] | None = None) -> tuple[list[Type], list[Any]]:
-    """Decode a Candid message into (wire types, values); field ids become names where `names` knows them."""
-    names = names or {}
+    """Decode a Candid message into (wire types, values); field ids become names where `names` knows them.
+
+    Untrusted bytes: any malformed message is a `CandidError` (never another exception)."""
     r = _Reader(bytes(data))
+    try:
+        return _decode(r, names or {})
+    except CandidError:
+        raise
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeError, struct.error,
+            RecursionError) as e:
+        raise CandidError(f"malformed Candid message at byte {r.p}: {type(e).__name__}: {e}") from None
+
+
+def _decode(r: _Reader, names: dict[int, str]) -> tuple[list[Type], list[Any]]:
     if r.take(4) != MAGIC:
         raise CandidError("not a Candid message (no DIDL header)")
     table: list[Any] = []
@@ -304,6 +319,13 @@ def decode(data: bytes, names: dict[int, str] | None = None) -> tuple[list[Type]
             table.append(("service", tuple(ms)))
         else:
             raise CandidError(f"bad type table entry {code}")
+    for entry in table:  # every reference must name a primitive or a table entry
+        refs = [entry[1]] if entry[0] in ("opt", "vec") else [t for _f, _n, t in entry[1]] \
+            if entry[0] in ("record", "variant") else [*entry[1], *entry[2]] if entry[0] == "func" else \
+            [t for _n, t in entry[1]]
+        for ref in refs:
+            if ref >= len(table) or (ref < 0 and ref not in PRIM_BY_CODE):
+                raise CandidError(f"type table refers to unknown type {ref}")
 
     def typ(ref: int, depth: int = 0) -> Type:
         if ref < 0:
@@ -323,37 +345,57 @@ def decode(data: bytes, names: dict[int, str] | None = None) -> tuple[list[Type]
         return e[0]
 
     arg_refs = [r.sleb() for _ in range(r.uleb())]
+    for ref in arg_refs:
+        if ref >= len(table) or (ref < 0 and ref not in PRIM_BY_CODE):
+            raise CandidError(f"argument of unknown type {ref}")
     values = [_dec(r, table, a, names) for a in arg_refs]
     return [typ(a) for a in arg_refs], values
 
 
 def _dec(r: _Reader, table: list[Any], ref: int, names: dict[int, str]) -> Any:
+    r.values += 1
+    if r.values > MAX_VALUES:
+        raise CandidError(f"Candid message holds more than {MAX_VALUES} values")
     if ref < 0:
-        t = PRIM_BY_CODE.get(ref)
-        if t in ("null", "reserved"):
-            return None
-        if t == "bool":
-            b = r.byte()
-            if b > 1:
-                raise CandidError("bad bool")
-            return b == 1
-        if t == "nat":
-            return r.uleb()
-        if t == "int":
-            return r.sleb()
-        if t in _FIXED:
-            fmt = _FIXED[t]
-            return struct.unpack(fmt, r.take(struct.calcsize(fmt)))[0]
-        if t == "text":
-            try:
-                return r.take(r.uleb()).decode()
-            except UnicodeDecodeError:
-                raise CandidError("text is not UTF-8") from None
-        if t == "principal":
-            if r.byte() != 1:
-                raise CandidError("opaque principal references are not supported")
-            return Principal(r.take(r.uleb()))
-        raise CandidError(f"cannot decode type {t}")
+        return _dec_prim(r, ref)
+    r.depth += 1
+    if r.depth > MAX_NESTING:
+        raise CandidError(f"Candid value nested more than {MAX_NESTING} levels deep")
+    try:
+        return _dec_composite(r, table, ref, names)
+    finally:
+        r.depth -= 1
+
+
+def _dec_prim(r: _Reader, ref: int) -> Any:
+    t = PRIM_BY_CODE.get(ref)
+    if t in ("null", "reserved"):
+        return None
+    if t == "bool":
+        b = r.byte()
+        if b > 1:
+            raise CandidError("bad bool")
+        return b == 1
+    if t == "nat":
+        return r.uleb()
+    if t == "int":
+        return r.sleb()
+    if t in _FIXED:
+        fmt = _FIXED[t]
+        return struct.unpack(fmt, r.take(struct.calcsize(fmt)))[0]
+    if t == "text":
+        try:
+            return r.take(r.uleb()).decode()
+        except UnicodeDecodeError:
+            raise CandidError("text is not UTF-8") from None
+    if t == "principal":
+        if r.byte() != 1:
+            raise CandidError("opaque principal references are not supported")
+        return Principal(r.take(r.uleb()))
+    raise CandidError(f"cannot decode type {t}")
+
+
+def _dec_composite(r: _Reader, table: list[Any], ref: int, names: dict[int, str]) -> Any:
     e = table[ref]
     kind = e[0]
     if kind == "opt":
@@ -378,11 +420,11 @@ def _dec(r: _Reader, table: list[Any], ref: int, names: dict[int, str]) -> Any:
         return {n or names.get(f, f"_{f}_"): _dec(r, table, t, names)}
     if kind == "service":
         r.byte()
-        return _dec(r, table, -24, names)
+        return _dec_prim(r, -24)
     if kind == "func":
         r.byte()
         r.byte()
-        return (_dec(r, table, -24, names), _dec(r, table, -15, names))
+        return (_dec_prim(r, -24), _dec_prim(r, -15))
     raise CandidError(f"cannot decode {kind}")
 
 

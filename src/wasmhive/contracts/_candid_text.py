@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._candid import PRIMS, CandidError, Type, idl_hash
+from ._candid import MAX_NESTING, PRIMS, CandidError, Type, idl_hash
 from ._principal import Principal
 
 __all__ = ["Method", "Service", "format_args", "format_type", "from_json", "parse_args", "parse_did", "signature",
@@ -40,25 +40,49 @@ class Service:
     init: list[Type] = field(default_factory=list)
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def _tokens(text: str) -> tuple[list[tuple[str, str]], list[int]]:
+    """The tokens of `text` and where each starts (for error messages)."""
     out: list[tuple[str, str]] = []
+    where: list[int] = []
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise CandidError(f"unexpected character {text[pos]!r} at {pos}: {text[pos:pos + 20]!r}")
-        pos = m.end()
+            raise CandidError(f"unexpected character {text[pos]!r} at character {pos}: {text[pos:pos + 20]!r}")
         kind = m.lastgroup
         if kind:
             out.append((kind, m.group(kind)))
+            where.append(pos)
+        pos = m.end()
     out.append(("eof", ""))
-    return out
+    where.append(len(text))
+    return out, where
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.toks = _tokens(text)
+        self.toks, self.where = _tokens(text)
         self.i = 0
+        self.depth = 0
+
+    def position(self) -> int:
+        """Where the token read last starts: what an error message points at."""
+        return self.where[max(self.i - 1, 0)]
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise CandidError(f"nested more than {MAX_NESTING} levels deep")
+
+    def guarded(self, what: str, fn: Any) -> Any:
+        """Run `fn()`; any failure becomes one CandidError naming the position (never a Python error)."""
+        try:
+            return fn()
+        except CandidError as e:
+            raise CandidError(f"bad Candid {what} at character {self.position()}: {e}") from None
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeError, RecursionError) as e:
+            raise CandidError(f"bad Candid {what} at character {self.position()}: {type(e).__name__}: {e}") \
+                from None
 
     def peek(self, k: int = 0) -> tuple[str, str]:
         return self.toks[min(self.i + k, len(self.toks) - 1)]
@@ -81,6 +105,13 @@ class _Parser:
 
     # -- types ---------------------------------------------------------------------------------------
     def typ(self) -> Type:
+        self.nest()
+        try:
+            return self._typ()
+        finally:
+            self.depth -= 1
+
+    def _typ(self) -> Type:
         kind, v = self.next()
         if kind != "id":
             raise CandidError(f"expected a type, got {v!r}")
@@ -107,7 +138,7 @@ class _Parser:
                 self.next()
                 name = v[1:-1] if kind == "str" else v
                 if kind == "num":
-                    fid, fname = int(v.replace("_", ""), 0), None
+                    fid, fname = _field_id(v), None
                 else:
                     fid, fname = idl_hash(name), name
                 out.append((fid, fname, self.typ()))
@@ -160,6 +191,11 @@ class _Parser:
 def parse_did(text: str) -> Service:
     """Parse a `.did` file (type definitions and the `service`)."""
     p = _Parser(text)
+    svc: Service = p.guarded("interface", lambda: _parse_did(p))
+    return svc
+
+
+def _parse_did(p: _Parser) -> Service:
     svc = Service()
     while p.peek()[0] != "eof":
         _kind, v = p.next()
@@ -196,33 +232,60 @@ def parse_did(text: str) -> Service:
 
 
 # -- values ----------------------------------------------------------------------------------------------
+_SIMPLE_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", '"': b'"', "'": b"'", "\\": b"\\"}
+_HEX = set("0123456789abcdefABCDEF")
+
+
+def _field_id(v: str) -> int:
+    txt = v.replace("_", "")
+    n = int(txt, 16) if txt.lower().startswith("0x") else int(txt, 10)
+    if not 0 <= n < 1 << 32:
+        raise CandidError(f"field id {v} is not a 32-bit natural number")
+    return n
+
+
 def _unescape(s: str) -> bytes:
+    """The bytes of a quoted literal: `\\n`-style, `\\XX` (two hex digits) and `\\u{X...}` escapes."""
     out = bytearray()
     i = 0
     body = s[1:-1]
     while i < len(body):
         c = body[i]
         if c != "\\":
-            out += c.encode()
+            out += c.encode("utf-8", "surrogatepass")
             i += 1
             continue
-        n = body[i + 1]
-        simple = {"n": b"\n", "t": b"\t", "r": b"\r", '"': b'"', "'": b"'", "\\": b"\\"}
-        if n in simple:
-            out += simple[n]
+        n = body[i + 1] if i + 1 < len(body) else ""
+        if n in _SIMPLE_ESCAPES:
+            out += _SIMPLE_ESCAPES[n]
             i += 2
         elif n == "u":
-            j = body.index("}", i)
-            out += chr(int(body[i + 3:j].replace("_", ""), 16)).encode()
+            j = body.find("}", i)
+            digits = body[i + 3:j].replace("_", "") if body[i + 2:i + 3] == "{" and j > 0 else ""
+            if not digits or len(digits) > 6 or not set(digits) <= _HEX:
+                raise CandidError(f"bad unicode escape {body[i:i + 12]!r}: use \\u{{X}} with 1 to 6 hex digits")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise CandidError(f"\\u{{{digits}}} is not a Unicode scalar value")
+            out += chr(code).encode()
             i = j + 1
-        else:
+        elif len(body) >= i + 3 and set(body[i + 1:i + 3]) <= _HEX:
             out.append(int(body[i + 1:i + 3], 16))
             i += 3
+        else:
+            raise CandidError(f"bad escape {body[i:i + 4]!r} (use \\n \\t \\r \\\\ \\\" \\' \\XX or \\u{{X}})")
     return bytes(out)
 
 
 class _ValueParser(_Parser):
     def value(self) -> tuple[Any, Type | None]:
+        self.nest()
+        try:
+            return self._value()
+        finally:
+            self.depth -= 1
+
+    def _value(self) -> tuple[Any, Type | None]:
         kind, v = self.next()
         if v == "(" and kind == "p":
             val, t = self.value()
@@ -232,7 +295,9 @@ class _ValueParser(_Parser):
             txt = v.replace("_", "")
             if "." in txt or ("e" in txt.lower() and not txt.lower().startswith(("0x", "-0x", "+0x"))):
                 return self.annot(float(txt), "float64")
-            return self.annot(int(txt, 0), "int" if txt.startswith(("-", "+")) else "nat")
+            body = txt.lstrip("+-")
+            n = int(body, 16) if body.lower().startswith("0x") else int(body, 10)
+            return self.annot(-n if txt.startswith("-") else n, "int" if txt.startswith(("-", "+")) else "nat")
         if kind == "str":
             try:
                 return self.annot(_unescape(v).decode(), "text")
@@ -252,6 +317,8 @@ class _ValueParser(_Parser):
             return self.annot(Principal.from_text(s[1:-1]), "principal")
         if v == "blob":
             k2, s = self.next()
+            if k2 != "str":
+                raise CandidError("blob needs a quoted literal")
             return self.annot(_unescape(s), "blob")
         if v == "vec":
             self.expect("{")
@@ -284,7 +351,7 @@ class _ValueParser(_Parser):
                     val, t = self.value()
                 pos += 1
                 vals[key] = val
-                fid = int(key) if key.isdigit() else idl_hash(key)
+                fid = _field_id(key) if k == "num" or key.isdigit() else idl_hash(key)
                 ftypes.append((fid, None if key.isdigit() else key, t or "reserved"))
                 if not self.accept(";"):
                     self.expect("}")
@@ -301,8 +368,15 @@ class _ValueParser(_Parser):
 
 
 def parse_args(text: str) -> tuple[list[Any], list[Type]]:
-    """Parse a Candid argument tuple `(v1, v2, ...)` (a lone value is accepted too)."""
+    """Parse a Candid argument tuple `(v1, v2, ...)` (a lone value is accepted too).
+
+    Any mistake is one `CandidError` that gives its position; values nest at most `MAX_NESTING` deep."""
     p = _ValueParser(text)
+    out: tuple[list[Any], list[Type]] = p.guarded("arguments", lambda: _parse_args(p))
+    return out
+
+
+def _parse_args(p: _ValueParser) -> tuple[list[Any], list[Type]]:
     vals: list[Any] = []
     types: list[Type] = []
     if p.peek()[0] == "eof":
@@ -477,10 +551,31 @@ def to_json(v: Any) -> Any:
     return v
 
 
-def from_json(t: Type, v: Any, env: dict[str, Type]) -> Any:
-    """Coerce JSON data to the Python value `encode` expects for type `t`."""
+def from_json(t: Type, v: Any, env: dict[str, Type], depth: int = 0) -> Any:
+    """Coerce JSON data to the Python value `encode` expects for type `t` (CandidError if it cannot)."""
+    if depth > MAX_NESTING:
+        raise CandidError(f"JSON argument nested more than {MAX_NESTING} levels deep")
+    try:
+        return _from_json(t, v, env, depth)
+    except CandidError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CandidError(f"JSON value {_short(v)} does not fit Candid type {format_type(t)}: "
+                          f"{type(e).__name__}: {e}") from None
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _from_json(t: Type, v: Any, env: dict[str, Type], depth: int) -> Any:
+    seen = 0
     while isinstance(t, tuple) and t[0] == "ref":
         t = env[t[1]]
+        seen += 1
+        if seen > 100:
+            raise CandidError("type definition cycle without a constructor")
     if isinstance(t, str):
         if t == "principal" and isinstance(v, str):
             return Principal.from_text(v)
@@ -491,11 +586,11 @@ def from_json(t: Type, v: Any, env: dict[str, Type]) -> Any:
         return v
     kind = t[0]
     if kind == "opt":
-        return None if v is None else from_json(t[1], v, env)
+        return None if v is None else from_json(t[1], v, env, depth + 1)
     if kind == "vec":
         if isinstance(v, str) and t[1] == "nat8":
             return bytes.fromhex(v)
-        return [from_json(t[1], x, env) for x in v]
+        return [from_json(t[1], x, env, depth + 1) for x in v]
     if kind == "record":
         if isinstance(v, list):
             v = {str(i): x for i, x in enumerate(v)}
@@ -503,7 +598,7 @@ def from_json(t: Type, v: Any, env: dict[str, Type]) -> Any:
         for fid, name, ft in t[1]:
             key = name if name is not None and name in v else str(fid)
             if key in v:
-                out[name or str(fid)] = from_json(ft, v[key], env)
+                out[name or str(fid)] = from_json(ft, v[key], env, depth + 1)
         return out
     if kind == "variant":
         if isinstance(v, str):
@@ -511,6 +606,6 @@ def from_json(t: Type, v: Any, env: dict[str, Type]) -> Any:
         (tag, val), = v.items()
         for fid, name, ft in t[1]:
             if tag in (name, str(fid)):
-                return {tag: from_json(ft, val, env)}
+                return {tag: from_json(ft, val, env, depth + 1)}
         return v
     return v

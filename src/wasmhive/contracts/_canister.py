@@ -66,6 +66,7 @@ class Call:
     cycles: int = 0
     cleanup: tuple[int, int] | None = None
     context: CallContext | None = None
+    reserved: int = 0  # cycles held back for the response (see RESPONSE_RESERVE)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class MessageContext:
     fuel_limit: int = 0
     accepted: int = 0
     accepted_message: bool = False
+    replicated: bool = True  # False inside a composite query: nothing is charged or kept
 
 
 class Canister:
@@ -110,6 +112,7 @@ class Canister:
         self.controllers = controllers
         self.cycles = cycles
         self.timer = 0
+        self.outstanding_calls = 0  # calls made whose response has not run yet (0 between roots)
         self.version = 0
         self.certified = b""
         self.stable = bytearray()
@@ -248,7 +251,9 @@ class Canister:
         mp = self._map_np
         dirty = np.flatnonzero(mp[:n])
         if n != old_n:
-            self.shadow = np.concatenate([self.shadow, np.zeros((n - old_n) * PAGE, dtype=np.uint8)])
+            # From nothing, np.zeros maps fresh zero pages lazily: a large empty heap costs no memory.
+            self.shadow = np.zeros(n * PAGE, dtype=np.uint8) if old_n == 0 else \
+                np.concatenate([self.shadow, np.zeros((n - old_n) * PAGE, dtype=np.uint8)])
             self.page_hash = np.concatenate([self.page_hash, np.tile(np.frombuffer(_ZERO_PAGE_HASH, np.uint8),
                                                                      (n - old_n, 1))])
             self.chunk_hash.extend([b""] * ((n + CHUNK - 1) // CHUNK - len(self.chunk_hash)))
@@ -353,7 +358,13 @@ class Canister:
         self.shadow = np.zeros(0, dtype=np.uint8)
         self.page_hash = np.zeros((0, 16), dtype=np.uint8)
         self.chunk_hash = []
-        self._map_np[:n] = 1
+        # Only pages holding data need copying and hashing: a zero page matches the zero shadow and
+        # its known hash (a module declaring a large, empty memory deploys in time of its data).
+        self._map_np[:n] = 0
+        if n:
+            base, _ = self.mem_base()
+            live = np.ctypeslib.as_array((ctypes.c_uint8 * (n * PAGE)).from_address(base)).reshape(n, PAGE)
+            self._map_np[np.flatnonzero(live.any(axis=1))] = 1
         self.commit()
         self.stable_hash = {}
         self.stable_chunks = []

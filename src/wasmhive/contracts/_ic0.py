@@ -16,6 +16,7 @@ import wasmtime
 
 from ._canister import Call
 from ._fastcall import define_raw
+from ._types import BYTE_FEE, CALL_FEE, MAX_RESPONSE_BYTES, RESPONSE_RESERVE, SYS_TRANSIENT
 
 if TYPE_CHECKING:
     from ._canister import Canister
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["define_ic0"]
 
 log = logging.getLogger("wasmhive.contracts")
-MAX_STABLE_PAGES = 1 << 20  # 64 GiB in 64 KiB pages (the IC's stable memory cap is of this order)
 _REPLY_KINDS = {"update", "query", "reply", "reject", "composite_query"}
 _CALL_KINDS = {"update", "reply", "reject", "timer", "heartbeat", "composite_query"}  # may make calls
 
@@ -220,7 +220,10 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return c.ctx.pending
 
     def call_data_append(src: int, size: int) -> None:
-        _pending("call_data_append").data += c.read(src, size)
+        p = _pending("call_data_append")
+        if len(p.data) + size > MAX_RESPONSE_BYTES:
+            raise c.trap(f"ic0.call_data_append: a call's argument is limited to {MAX_RESPONSE_BYTES} bytes")
+        p.data += c.read(src, size)
 
     def call_on_cleanup(fun: int, env: int) -> None:
         p = _pending("call_on_cleanup")
@@ -247,6 +250,18 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
     def call_perform() -> int:
         p = _pending("call_perform")
         c.ctx.pending = None
+        limits = vm.limits
+        # A call not made returns its attached cycles and a non-zero code (SYS_TRANSIENT), as on the IC.
+        if c.outstanding_calls + len(c.ctx.calls) >= limits.max_outstanding_calls:
+            c.cycles += p.cycles
+            return SYS_TRANSIENT
+        if c.ctx.replicated:
+            cost = CALL_FEE + BYTE_FEE * (len(p.method.encode()) + len(p.data))
+            if c.cycles < cost + RESPONSE_RESERVE:
+                c.cycles += p.cycles
+                return SYS_TRANSIENT
+            c.cycles -= cost + RESPONSE_RESERVE
+            p.reserved = RESPONSE_RESERVE
         p.context = c.ctx.call_ctx
         c.ctx.calls.append(p)
         return 0
@@ -256,7 +271,7 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return len(c.stable) // 65536
 
     def stable64_grow(pages: int) -> int:
-        r = c.stable_grow(pages, MAX_STABLE_PAGES)
+        r = c.stable_grow(pages, vm.limits.max_stable // 65536)
         return r if r >= 0 else (1 << 64) - 1
 
     def stable64_read(dst: int, off: int, size: int) -> None:
@@ -271,7 +286,7 @@ def _api(c: Canister) -> dict[str, Callable[..., Any]]:
         return len(c.stable) // 65536
 
     def stable_grow(pages: int) -> int:
-        r = c.stable_grow(pages, 65536)
+        r = c.stable_grow(pages, min(65536, vm.limits.max_stable // 65536))
         return r if r >= 0 else 0xFFFFFFFF
 
     # -- misc --------------------------------------------------------------------------------------

@@ -7,22 +7,25 @@ import hashlib
 from collections import deque
 from typing import Any
 
-from ..errors import WasmhiveError
+import wasmtime
+
+from ..errors import InvalidModule, WasmhiveError
 from ..runtime import Runtime
 from ._candid_text import Service
 from ._canister import Call, CallContext, Canister, MessageContext
 from ._principal import MANAGEMENT, Principal, canister_principal
 from ._types import (
     BASE_FEE,
+    BYTE_FEE,
     CANISTER_ERROR,
     CANISTER_REJECT,
     DESTINATION_INVALID,
-    INSTRUCTIONS_PER_CYCLE,
-    MAX_QUERY_INSTRUCTIONS,
     MAX_UPDATE_INSTRUCTIONS,
     SYS_TRANSIENT,
+    ContractLimits,
     Entry,
     Reply,
+    execution_fee,
 )
 
 __all__ = ["Holder", "MessageExecution"]
@@ -46,8 +49,13 @@ class MessageExecution:
     time_ns: int
     _queue: deque[tuple[Any, ...]]
     _rand_counter: int
+    _root_reply: Holder | None
+    limits: ContractLimits
 
     def _now(self) -> int:
+        raise NotImplementedError
+
+    def _canister_lock(self, cid: bytes) -> Any:
         raise NotImplementedError
 
     def _log(self, kind: str, root: bool, c: Canister, method: str, caller: bytes, arg: bytes, reply: bytes,
@@ -66,6 +74,7 @@ class MessageExecution:
         now = self.time_ns or self._now()
         holder = Holder()
         touched: dict[bytes, tuple[int, int, bytes]] = {}
+        held: list[Any] = []  # the locks of the touched canisters: their state is uncommitted until the end
         queue: deque[tuple[Any, ...]] = deque()
         total = 0
 
@@ -92,13 +101,17 @@ class MessageExecution:
                     answer(cc, None, (CANISTER_REJECT, f"{t.name} is busy in this composite query: calling it "
                                                        "again from the same composite query is not supported"))
                     return
-                saved = (t.cycles, t.timer, t.certified)
-                total += t.run(f, args, ctx, kinds)
-                t.rollback()
-                t.cycles, t.timer, t.certified = saved
+                with self._canister_lock(t.id.raw):
+                    saved = (t.cycles, t.timer, t.certified)
+                    total += t.run(f, args, ctx, kinds)
+                    t.rollback()
+                    t.cycles, t.timer, t.certified = saved
             else:
                 first = t.id.raw not in touched
                 if first:
+                    lock = self._canister_lock(t.id.raw)
+                    lock.acquire()
+                    held.append(lock)
                     touched[t.id.raw] = (t.cycles, t.timer, t.certified)
                 total += t.run(f, args, ctx, kinds, fresh=first)
             if ctx.kind in ("reply", "reject"):
@@ -135,7 +148,8 @@ class MessageExecution:
                     if t is None or f is None:
                         answer(cc, None, (DESTINATION_INVALID, f"no query method {m!r} on {Principal(target)}"))
                         continue
-                    run(t, f, (), MessageContext(kind, m, a, who, now, cc, fuel_limit=MAX_QUERY_INSTRUCTIONS), ())
+                    run(t, f, (), MessageContext(kind, m, a, who, now, cc, fuel_limit=self.limits.query_instructions,
+                                                 replicated=False), ())
                 else:
                     _, call, reply, reject = item
                     t = self.canisters[call.caller.raw]
@@ -143,7 +157,8 @@ class MessageExecution:
                     fun, env = call.reply if reply is not None else call.reject
                     ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, now,
                                          call.context, reject_code=reject[0] if reject else 0,
-                                         reject_msg=reject[1] if reject else "", fuel_limit=MAX_QUERY_INSTRUCTIONS)
+                                         reject_msg=reject[1] if reject else "",
+                                         fuel_limit=self.limits.query_instructions, replicated=False)
                     t.ctx = ctx
                     try:
                         cb, kinds = t.callback(fun)
@@ -156,6 +171,8 @@ class MessageExecution:
                 t = self.canisters[cid]
                 t.rollback()
                 t.cycles, t.timer, t.certified = saved
+            for lock in held:
+                lock.release()
         r = holder.reply or Reply("rejected", reject_code=CANISTER_ERROR,
                                   reject_message="the composite query did not finish within its limits")
         r.instructions = total
@@ -166,16 +183,19 @@ class MessageExecution:
         instrumented, info, module = self._prepare_module(wasm)
         cid = canister_principal(self.next_index)
         name = root.get("name") or cid.text
-        c = Canister(self, cid, name, wasm, instrumented, info, module, self._service(info, root.get("did")),
-                     [root["caller"]], root["cycles"])
-        ctx = MessageContext("start", time=self.time_ns, caller=root["caller"], fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+        c = _instantiate(lambda: Canister(self, cid, name, wasm, instrumented, info, module,
+                                          self._service(info, root.get("did")), [root["caller"]], root["cycles"]))
+        # Installing is paid from the new canister's cycles like any message, so they bound its fuel too.
+        ctx = MessageContext("start", time=self.time_ns, caller=root["caller"], fuel_limit=self._fuel_for(c))
         c.run_start(ctx)
         used = 0
         if ctx.trap is None:
             init = c.exports.get("canister_init")
             ctx = MessageContext("init", "canister_init", root["arg"], root["caller"], self.time_ns,
-                                 fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                                 fuel_limit=self._fuel_for(c))
             used = c.run(init, (), ctx) if init is not None else 0
+        if ctx.trap is None and self._memory_in_use(c) > self.limits.max_total_memory:
+            ctx.trap = self._memory_message()
         if ctx.trap is not None:
             holder.reply = Reply("rejected", reject_code=CANISTER_ERROR,
                                  reject_message=f"canister_init trapped: {ctx.trap}")
@@ -195,7 +215,7 @@ class MessageExecution:
         caller = root["caller"]
         fail = None
         ctx = MessageContext("pre_upgrade", "canister_pre_upgrade", b"", caller, self.time_ns,
-                             fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                             fuel_limit=self._fuel_for(old))
         pre = old.exports.get("canister_pre_upgrade")
         used = old.run(pre, (), ctx) if pre is not None else 0
         new: Canister | None = None
@@ -204,12 +224,14 @@ class MessageExecution:
         else:
             try:
                 instrumented, info, module = self._prepare_module(root["wasm"])
+                new = _instantiate(lambda: Canister(self, old.id, old.name, root["wasm"], instrumented, info,
+                                                    module, self._service(info, root.get("did")), old.controllers,
+                                                    old.cycles))
             except WasmhiveError as e:
                 fail = f"invalid module: {e}"
             else:
-                new = Canister(self, old.id, old.name, root["wasm"], instrumented, info, module,
-                               self._service(info, root.get("did")), old.controllers, old.cycles)
                 new.stable = bytearray(old.stable)
+                new.outstanding_calls = old.outstanding_calls
                 new.version = old.version + 1
                 new.certified = old.certified
                 keep = any("enhanced-orthogonal-persistence" in k for k in info.custom)
@@ -222,13 +244,15 @@ class MessageExecution:
                     base, _ = old.mem_base()
                     heap = np.ctypeslib.as_array((ctypes.c_uint8 * n).from_address(base)).copy()
                     new.load_heap(heap, None)
-                ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                ctx = MessageContext("start", time=self.time_ns, caller=caller, fuel_limit=self._fuel_for(new))
                 new.run_start(ctx)
                 if ctx.trap is None:
                     post = new.exports.get("canister_post_upgrade")
                     ctx = MessageContext("post_upgrade", "canister_post_upgrade", root["arg"], caller, self.time_ns,
-                                         fuel_limit=MAX_UPDATE_INSTRUCTIONS)
+                                         fuel_limit=self._fuel_for(new))
                     used += new.run(post, (), ctx) if post is not None else 0
+                if ctx.trap is None and self._memory_in_use(new, old) > self.limits.max_total_memory:
+                    ctx.trap = self._memory_message()
                 if ctx.trap is not None:
                     fail = f"upgrade trapped: {ctx.trap}"
         if fail is not None or new is None:
@@ -249,10 +273,45 @@ class MessageExecution:
 
     # -- message execution ------------------------------------------------------------------------
     def _fee(self, instructions: int) -> int:
-        return BASE_FEE + instructions // INSTRUCTIONS_PER_CYCLE
+        return execution_fee(instructions)
 
     def _fuel_for(self, c: Canister) -> int:
-        return max(0, min(MAX_UPDATE_INSTRUCTIONS, (c.cycles - BASE_FEE) * INSTRUCTIONS_PER_CYCLE))
+        return max(0, min(MAX_UPDATE_INSTRUCTIONS, (c.cycles - BASE_FEE) * 10 // 4))
+
+    def _memory_in_use(self, c: Canister, replacing: Canister | None = None) -> int:
+        """Heap and stable bytes of every canister, `c` counted live (it may just have grown)."""
+        total = c.pages() * 4096 + len(c.stable)
+        for other in self.canisters.values():
+            if other is not c and other is not replacing:
+                total += len(other.shadow) + len(other.stable)
+        return total
+
+    def _memory_message(self) -> str:
+        return (f"the contract VM's memory limit of {self.limits.max_total_memory:_} bytes (heap and stable memory "
+                "of all canisters, ContractLimits.max_total_memory) would be exceeded")
+
+    def _drop_queue(self) -> None:
+        """The root caused `max_messages_per_root` messages: the calls and responses still queued are
+        not run; their callers get their reserved and attached cycles back, the ingress a reject."""
+        while self._queue:
+            msg = self._queue.popleft()
+            call: Call | None = None
+            if msg[0] == "call" and msg[5].origin[0] == "call":
+                call = msg[5].origin[1]
+            elif msg[0] == "response":
+                call = msg[1]
+            if call is None:
+                continue
+            caller = self.canisters.get(call.caller.raw)
+            if caller is not None:
+                with self._canister_lock(caller.id.raw):  # a query may be saving and restoring its balance
+                    caller.outstanding_calls -= 1
+                    caller.cycles += call.reserved + (msg[6] if msg[0] == "call" else msg[4])
+        holder = self._root_reply
+        if holder is not None and holder.reply is None:
+            holder.reply = Reply("rejected", reject_code=SYS_TRANSIENT, reject_message=(
+                f"the message and the calls it caused exceeded {self.limits.max_messages_per_root} messages "
+                "(ContractLimits.max_messages_per_root): the rest were not run"))
 
     def _step(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "call":
@@ -315,7 +374,7 @@ class MessageExecution:
         """A query method called by another canister: run in replicated mode (charged, logged), its
         changes discarded as for any query."""
         ctx = MessageContext("query", method, arg, caller, self.time_ns, cc,
-                             fuel_limit=min(MAX_QUERY_INSTRUCTIONS, self._fuel_for(c)))
+                             fuel_limit=min(self.limits.query_instructions, self._fuel_for(c)))
         saved = (c.cycles, c.timer, c.certified)
         used = c.run(func, (), ctx)
         c.rollback()
@@ -335,6 +394,8 @@ class MessageExecution:
                      root: dict[str, Any] | None, call: Call | None = None, kinds: tuple[bool, ...] = ()) -> None:
         saved = (c.cycles, c.timer, c.certified)
         used = c.run(func, args, ctx, kinds) if func is not None else 0
+        if ctx.trap is None and self._memory_in_use(c) > self.limits.max_total_memory:
+            ctx.trap = self._memory_message()
         fee = self._fee(used)
         cc = ctx.call_ctx
         if ctx.trap is not None:
@@ -369,6 +430,7 @@ class MessageExecution:
         c.commit()
         if kind in ("reply", "reject") and cc is not None:
             cc.outstanding -= 1
+        c.outstanding_calls += len(ctx.calls)
         for out in ctx.calls:
             if cc is not None:
                 cc.outstanding += 1
@@ -387,7 +449,10 @@ class MessageExecution:
         c = self.canisters.get(call.caller.raw)
         if c is None:
             return
-        c.cycles += refund
+        c.outstanding_calls -= 1
+        # The reservation comes back minus what carrying the response cost.
+        size = len(reply) if reply is not None else len(reject[1].encode()) if reject is not None else 0
+        c.cycles += refund + max(0, call.reserved - BYTE_FEE * size)
         kind = "reply" if reply is not None else "reject"
         fun, env = call.reply if reply is not None else call.reject
         ctx = MessageContext(kind, f"<{kind} from {call.method}>", reply or b"", call.callee, self.time_ns,
@@ -470,3 +535,14 @@ class MessageExecution:
                  "module_hash": bytes.fromhex(c.module_hash), "memory_size": len(c.shadow) + len(c.stable),
                  "cycles": c.cycles, "idle_cycles_burned_per_day": 0, "reserved_cycles": 0}
         self._answer(cc, encode([status_t], [value]), None)
+
+
+def _instantiate(make: Any) -> Canister:
+    """`make()` a Canister; a module wasmtime cannot instantiate (a data segment out of bounds, a memory
+    above the heap limit, ...) is an `InvalidModule`, not a wasmtime error."""
+    try:
+        c: Canister = make()
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("Caused by")]
+        raise InvalidModule(f"the canister module cannot be instantiated: {lines[-1] if lines else e!r}") from None
+    return c

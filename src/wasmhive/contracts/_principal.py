@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,10 @@ class Identity:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        key = serialization.load_pem_private_key(pem, password=None)
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"identity {name!r} is not a readable PEM private key: {e}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"identity {name!r} is not an Ed25519 key")
         return cls(name, key)
@@ -111,20 +115,27 @@ class Identity:
         name = name or current_identity_name(directory)
         if name == "anonymous":
             return None
-        path = directory / f"{name}.pem"
+        path = directory / f"{_checked_name(name)}.pem"
         if not path.exists():
             raise ConfigError(f"no identity named {name!r} (create it with `wasmhive contract identity new {name}`)")
         return cls.from_pem(name, path.read_bytes())
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.name}.pem"
+        path = directory / f"{_checked_name(self.name)}.pem"
         if path.exists():
             raise ConfigError(f"identity {self.name!r} already exists")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(self.to_pem())
         return path
+
+
+def _checked_name(name: str) -> str:
+    """An identity name is a file name in the identity directory: no paths, no hidden files."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise ConfigError(f"bad identity name {name!r}: use letters, digits, '_', '.' and '-' (up to 64)")
+    return name
 
 
 def current_identity_name(directory: Path) -> str:
@@ -147,5 +158,5 @@ def verify_signature(public_key_der: bytes, signature: bytes, data: bytes) -> bo
     try:
         Ed25519PublicKey.from_public_bytes(public_key_der[12:]).verify(signature, data)
         return True
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):
         return False

@@ -12,7 +12,9 @@ import fcntl
 import json
 import sqlite3
 import threading
+import time as _time
 from collections import deque
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +25,10 @@ from ._principal import Principal
 from ._wasm import PAGE
 
 if TYPE_CHECKING:
-    from ._types import Entry
+    from ._types import ContractLimits, Entry
     from ._vm import ContractVM
 
-__all__ = ["StateStore", "load_entries", "replay"]
+__all__ = ["StateStore", "load_entries", "load_limits", "replay"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
@@ -39,6 +41,8 @@ CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), he
 CREATE TABLE IF NOT EXISTS ck_canisters (id BLOB PRIMARY KEY, name TEXT, module_hash TEXT, did TEXT,
   controllers TEXT, cycles TEXT, timer INTEGER, version INTEGER, certified BLOB, heap_size INTEGER,
   globals BLOB, stable_size INTEGER);
+CREATE TABLE IF NOT EXISTS requests (id BLOB PRIMARY KEY, expiry INTEGER, reply TEXT);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS ck_pages (canister BLOB, space INTEGER, page INTEGER, data BLOB,
   PRIMARY KEY (canister, space, page)) WITHOUT ROWID;
 """
@@ -92,11 +96,15 @@ class StateStore:
             return
         rows = []
         modules = []
+        requests = []
         for e in batch:
             root = getattr(e, "root_data", None)
             rj = None
             if e.root and root is not None:
                 data = dict(root)
+                if "request_id" in data and "reply" in data:
+                    # Signed ingress: its id and first reply, so a replay is refused after a restart too.
+                    requests.append((data["request_id"], data["expiry"], json.dumps(data.pop("reply"))))
                 if "wasm" in data:
                     import hashlib
 
@@ -111,6 +119,7 @@ class StateStore:
             try:
                 self.db.executemany("INSERT OR IGNORE INTO modules VALUES (?, ?)", modules)
                 self.db.executemany("INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO requests VALUES (?, ?, ?)", requests)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -130,6 +139,11 @@ class StateStore:
             if ckpt:
                 with vm._lock:
                     vm.flush_locked_checkpoint()
+
+    def save_limits(self, limits: ContractLimits) -> None:
+        """Record the limits in force: replaying the log needs the ones it was written under."""
+        with self._db_lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('limits', ?)", (json.dumps(asdict(limits)),))
 
     def module(self, mh: str) -> bytes:
         row = self.db.execute("SELECT wasm FROM modules WHERE hash = ?", (mh,)).fetchone()
@@ -161,6 +175,7 @@ class StateStore:
                         if (p + 1) * PAGE <= len(st)))
                     c.dirty_heap.clear()
                     c.dirty_stable.clear()
+                self.db.execute("DELETE FROM requests WHERE expiry < ?", (_time.time_ns(),))
                 self.db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?)",
                                 (vm.height, vm.last_hash, vm.time_ns, vm.time_offset, vm.next_index))
                 self.db.execute("COMMIT")
@@ -201,6 +216,27 @@ class StateStore:
         if entries:
             replay(vm, entries, self.module)
         self.durable_height = vm.height
+        from ._types import Reply
+
+        for rid, expiry, rj in self.db.execute("SELECT id, expiry, reply FROM requests WHERE expiry >= ?",
+                                               (_time.time_ns(),)).fetchall():
+            r = json.loads(rj)
+            vm.requests.remember(bytes(rid), expiry, Reply(r["status"], bytes.fromhex(r["data"]), r["code"],
+                                                          r["message"], r["instructions"], r["height"]))
+
+
+def load_limits(db: sqlite3.Connection) -> ContractLimits | None:
+    """The `ContractLimits` a state directory was last run with (None before limits were recorded)."""
+    from ._types import ContractLimits
+
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'limits'").fetchone()
+    except sqlite3.OperationalError:  # a state directory older than the table
+        return None
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    return ContractLimits(**{f.name: data[f.name] for f in fields(ContractLimits) if f.name in data})
 
 
 def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:

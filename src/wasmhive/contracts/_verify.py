@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import WasmhiveError
-from ._store import load_entries, replay
+from ._store import load_entries, load_limits, replay
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -47,7 +47,7 @@ def verify(state_dir: str | Path, canister: str | None = None) -> VerifyReport:
                 raise WasmhiveError(f"module {mh} missing from the state")
             return bytes(row[0])
 
-        with ContractVM(None) as vm:
+        with ContractVM(None, limits=load_limits(db)) as vm:
             try:
                 replay(vm, entries, module)
             except WasmhiveError as err:

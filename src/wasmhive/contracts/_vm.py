@@ -9,6 +9,7 @@ reproduces every entry (and `verify` checks that it does).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time as _time
@@ -18,22 +19,25 @@ from typing import Any
 
 from ..errors import ConfigError, WasmhiveError
 from ..runtime import EngineSettings, Limits, Runtime
+from ._admission import admit
 from ._candid_text import Service, parse_did
 from ._canister import CallContext, Canister, MessageContext
 from ._messages import Holder, MessageExecution
 from ._principal import ANONYMOUS, Principal
+from ._requests import RequestLog
 from ._types import (
     CANISTER_ERROR,
     CANISTER_REJECT,
     DEFAULT_CYCLES,
     DESTINATION_INVALID,
-    MAX_QUERY_INSTRUCTIONS,
+    INSPECT_INSTRUCTIONS,
+    SYS_TRANSIENT,
     ContractError,
+    ContractLimits,
     ContractReject,
     Entry,
     Reply,
 )
-from ._wasm import MAX_MEMORY, instrument
 
 __all__ = ["ContractError", "ContractReject", "ContractVM", "Entry", "Reply"]
 
@@ -44,17 +48,20 @@ class ContractVM(MessageExecution):
     `durability`: "full" (the log is fsync'd before an update is acknowledged; concurrent callers
     share one fsync: group commit), "normal" (written to the OS before the reply, fsync'd at
     checkpoints: survives `kill -9` of the process, an OS crash may lose the latest updates) or "off".
+    `limits` bounds what callers and canisters may use (`ContractLimits`).
     """
 
     def __init__(self, state_dir: str | Path | None = None, *, durability: str = "full",
-                 runtime: Runtime | None = None, clock: Any = None, checkpoint_every: int = 5000) -> None:
+                 runtime: Runtime | None = None, clock: Any = None, checkpoint_every: int = 5000,
+                 limits: ContractLimits | None = None) -> None:
         if durability not in ("full", "normal", "off"):
             raise ConfigError("durability must be 'full', 'normal' or 'off'")
         self.runtime = runtime or Runtime(EngineSettings.deterministic())
         self._own_runtime = runtime is None
         if not self.runtime.settings.fuel:
             raise ConfigError("the contract VM needs a Runtime with fuel=True (EngineSettings.deterministic())")
-        self.store_limits = Limits(memory=MAX_MEMORY + 65536)
+        self.limits = limits or ContractLimits()
+        self.store_limits = Limits(memory=self.limits.max_heap + 65536)
         self.max_reply = 2 * 1024 * 1024
         self.subnet = Principal(b"wasmhive-local-subnet")
         self.canisters: dict[bytes, Canister] = {}
@@ -66,7 +73,13 @@ class ContractVM(MessageExecution):
         self.time_offset = 0
         self._clock = clock or _time.time_ns
         self._queue: deque[tuple[Any, ...]] = deque()
+        # Locking: `_lock` serialises roots (the log is one sequence); each canister has its own lock,
+        # held while one of its messages runs. A query takes only its canister's lock, so queries run
+        # beside updates to other canisters and between the messages of a long update.
         self._lock = threading.RLock()
+        self._canister_locks: dict[bytes, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+        self.requests = RequestLog(self.limits.max_signed_requests)  # signed updates run, until expiry
         self._pending: list[Entry] = []
         self._replay: deque[Entry] | None = None
         self._root_reply: Holder | None = None
@@ -76,10 +89,15 @@ class ContractVM(MessageExecution):
         self.store = None
         self.closed = False
         if state_dir is not None:
-            from ._store import StateStore
+            from ._store import StateStore, load_limits
 
             self.store = StateStore(Path(state_dir), durability)
+            # The log's tail is replayed under the limits it was written with; ours apply from now on.
+            given = self.limits
+            self.limits = load_limits(self.store.db) or given
             self.store.recover(self)
+            self.limits = given
+            self.store.save_limits(given)
 
     # -- life cycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -94,6 +112,16 @@ class ContractVM(MessageExecution):
                 self.store.close()
         if self._own_runtime:
             self.runtime.close()
+
+    def _canister_lock(self, cid: bytes) -> Any:
+        """The lock of canister `cid` (a no-op context for ids that are not canisters)."""
+        if cid not in self.canisters:
+            return contextlib.nullcontext()
+        with self._locks_guard:
+            lock = self._canister_locks.get(cid)
+            if lock is None:
+                lock = self._canister_locks[cid] = threading.RLock()
+            return lock
 
     def __enter__(self) -> ContractVM:
         return self
@@ -135,6 +163,11 @@ class ContractVM(MessageExecution):
         with self._lock:
             if name is not None and name in self.names:
                 raise ContractError(f"a canister named {name!r} already exists (use upgrade)")
+            if not 0 <= cycles < 1 << 128:
+                raise ContractError("a canister's cycles must be a natural number below 2**128")
+            if len(self.canisters) >= self.limits.max_canisters:
+                raise ContractError(f"this contract VM already holds {len(self.canisters)} canisters, its limit "
+                                    "(ContractLimits.max_canisters)")
             h = Holder()
             self._root({"kind": "install", "wasm": wasm, "name": name, "arg": arg, "caller": caller.raw,
                         "cycles": cycles, "did": did}, h)
@@ -162,18 +195,40 @@ class ContractVM(MessageExecution):
         return c
 
     def update(self, ref: str | Principal | Canister, method: str, arg: bytes = b"",
-               caller: Principal = ANONYMOUS) -> Reply:
-        """Send an update call and wait for its (durable) reply."""
+               caller: Principal = ANONYMOUS, *, request_id: bytes | None = None, expiry: int = 0) -> Reply:
+        """Send an update call and wait for its (durable) reply.
+
+        `request_id` (with its `expiry`, ns since the epoch) names a signed request: until the expiry a
+        second update with the same id is not executed, it gets the first one's reply (durably: the ids
+        are stored with the log)."""
         with self._lock:
+            if request_id is not None:
+                seen = self.requests.get(request_id)
+                if seen is not None:
+                    return seen
+                if self.requests.full():
+                    return Reply("rejected", reject_code=SYS_TRANSIENT, reject_message=(
+                        f"{len(self.requests)} signed requests are within their expiry already "
+                        "(ContractLimits.max_signed_requests): retry later"))
             c = self.canister(ref)
-            refused = self._inspect(c, method, arg, caller)
+            with self._canister_lock(c.id.raw):
+                refused = self._inspect(c, method, arg, caller)
             if refused is not None:
                 return refused
             self._fire_timers()
             h = Holder()
-            self._root({"kind": "update", "canister": c.id.raw, "method": method, "arg": arg,
-                        "caller": caller.raw}, h)
+            root: dict[str, Any] = {"kind": "update", "canister": c.id.raw, "method": method, "arg": arg,
+                                    "caller": caller.raw}
+            if request_id is not None:
+                root.update(request_id=request_id, expiry=expiry)
+            self._root(root, h)
             reply = h.reply or Reply("rejected", reject_code=CANISTER_ERROR, reject_message="no reply")
+            if request_id is not None:
+                # Written with the root's log entry (see StateStore.append), so it outlives a restart.
+                root["reply"] = {"status": reply.status, "data": reply.data.hex(), "code": reply.reject_code,
+                                 "message": reply.reject_message, "instructions": reply.instructions,
+                                 "height": reply.height}
+                self.requests.remember(request_id, expiry, reply)
         self._durable()
         return reply
 
@@ -184,7 +239,7 @@ class ContractVM(MessageExecution):
         if func is None:
             return None
         ctx = MessageContext("inspect", method, arg, caller.raw, max(self.time_ns, 1),
-                             fuel_limit=MAX_QUERY_INSTRUCTIONS)
+                             fuel_limit=INSPECT_INSTRUCTIONS)
         saved = (c.cycles, c.timer, c.certified)
         c.run(func, (), ctx)
         c.rollback()
@@ -197,18 +252,26 @@ class ContractVM(MessageExecution):
 
     def query(self, ref: str | Principal | Canister, method: str, arg: bytes = b"",
               caller: Principal = ANONYMOUS) -> Reply:
-        """Run a query: its changes are always discarded and nothing is logged."""
-        with self._lock:
-            c = self.canister(ref)
-            func = c.exports.get(f"canister_query {method}") or c.exports.get(f"canister_composite_query {method}")
+        """Run a query: its changes are always discarded and nothing is logged.
+
+        A plain query holds only its canister's lock (updates to other canisters go on meanwhile) and
+        ends at `limits.query_instructions`; a composite query is serialised with updates."""
+        cid = self.canister(ref).id.raw
+        if f"canister_composite_query {method}" in self.canister(ref).exports:
+            with self._lock:
+                c = self.canister(Principal(cid))
+                func = c.exports.get(f"canister_composite_query {method}")
+                if func is not None:
+                    return self._composite(c, func, method, arg, caller)
+        with self._canister_lock(cid):
+            c = self.canister(Principal(cid))  # again: an upgrade may have replaced it meanwhile
+            func = c.exports.get(f"canister_query {method}")
             if func is None:
                 return Reply("rejected", reject_code=DESTINATION_INVALID,
                              reject_message=f"canister {c.name} has no query method {method!r}")
-            if f"canister_composite_query {method}" in c.exports:
-                return self._composite(c, func, method, arg, caller)
             cc = CallContext(caller.raw, ("query", None))
             ctx = MessageContext("query", method, arg, caller.raw, self.time_ns or self._now(), cc,
-                                 fuel_limit=MAX_QUERY_INSTRUCTIONS)
+                                 fuel_limit=self.limits.query_instructions)
             saved = (c.cycles, c.timer, c.certified)
             used = c.run(func, (), ctx)
             c.rollback()
@@ -250,6 +313,8 @@ class ContractVM(MessageExecution):
 
     def deposit_cycles(self, ref: str | Principal | Canister, amount: int) -> None:
         """Top up a canister's cycles balance."""
+        if not 0 < amount < 1 << 128:
+            raise ContractError("a deposit must be a positive number of cycles below 2**128")
         with self._lock:
             c = self.canister(ref)
             self._root({"kind": "deposit", "canister": c.id.raw, "amount": amount}, Holder())
@@ -303,7 +368,8 @@ class ContractVM(MessageExecution):
         if kind == "install":
             self._install(root, holder)
         elif kind == "upgrade":
-            self._upgrade(root, holder)
+            with self._canister_lock(root["canister"]):
+                self._upgrade(root, holder)
         elif kind == "update":
             cc = CallContext(root["caller"], ("ingress", holder))
             self._queue.append(("call", root["canister"], root["method"], root["arg"], root["caller"], cc, 0, root))
@@ -311,12 +377,21 @@ class ContractVM(MessageExecution):
             self._queue.append((kind, root["canister"], root))
         elif kind == "deposit":
             c = self.canisters[root["canister"]]
-            c.cycles += root["amount"]
+            with self._canister_lock(c.id.raw):
+                c.cycles += root["amount"]
             self._log("deposit", True, c, "", b"", root["amount"].to_bytes(16, "big"), b"", 0, root)
         else:  # pragma: no cover - only from a corrupted log
             raise ContractError(f"unknown root kind {kind!r}")
+        steps = 0
         while self._queue:
-            self._step(self._queue.popleft())
+            if steps >= self.limits.max_messages_per_root:
+                self._drop_queue()
+                break
+            steps += 1
+            msg = self._queue.popleft()
+            target = msg[1].caller.raw if msg[0] == "response" else msg[1]
+            with self._canister_lock(target):
+                self._step(msg)
 
     def _fire_timers(self) -> int:
         if self._replay is not None:
@@ -351,7 +426,7 @@ class ContractVM(MessageExecution):
 
     # -- install / upgrade ----------------------------------------------------------------------------
     def _prepare_module(self, wasm: bytes) -> tuple[bytes, Any, Any]:
-        instrumented, info = instrument(wasm)
+        instrumented, info = admit(wasm, self.runtime.engine, self.limits)
         compiled = self.runtime.load(instrumented, name="canister")
         return instrumented, info, compiled.module
 

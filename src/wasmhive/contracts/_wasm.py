@@ -49,6 +49,7 @@ class ModuleInfo:
     exports: list[str] = field(default_factory=list)
     custom: dict[str, bytes] = field(default_factory=dict)
     has_start: bool = False
+    imports: list[tuple[str, str, int]] = field(default_factory=list)  # (module, name, kind: 0 = function)
 
 
 # -- LEB128 ------------------------------------------------------------------------------------------
@@ -284,9 +285,10 @@ def instrument(wasm: bytes) -> tuple[bytes, ModuleInfo]:
         elif sid == 2:
             n, q = _u(data, 0)
             for _ in range(n):
-                _, q = _name(data, q)
-                _, q = _name(data, q)
+                imod, q = _name(data, q)
+                iname, q = _name(data, q)
                 kind = data[q]
+                info.imports.append((imod, iname, kind))
                 q += 1
                 if kind == 0:
                     t, q = _u(data, q)
