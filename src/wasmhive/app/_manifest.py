@@ -142,11 +142,17 @@ class _Ctx:
         """Warn (at the key's own line inside `header`'s table) about every key not in `known`."""
         for key in table:
             if key in unsupported:
-                self.warn(f"{what}: field `{key}` is not supported yet and is ignored", f"{key} ", *needles,
+                self.warn(f"{what}: field `{_shown(key)}` is not supported yet and is ignored", f"{key} ", *needles,
                           table=header, key=key, nth=nth)
             elif key not in known:
-                self.warn(f"{what}: unknown field `{key}` is ignored", f"{key} ", f"{key}=", *needles,
+                self.warn(f"{what}: unknown field `{_shown(key)}` is ignored", f"{key} ", f"{key}=", *needles,
                           table=header, key=key, nth=nth)
+
+
+def _shown(key: str) -> str:
+    """A key as it may be quoted in a message: control characters escaped (a warning is not a terminal
+    escape sequence)."""
+    return key if key.isprintable() else repr(key)[1:-1]
 
 
 def load_toml(text: str, path: Path) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import click
 from ..errors import ConfigError, GuestTrap, LimitExceeded
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
 from . import main
-from ._common import err_console, fail
+from ._common import _escape, err_console, fail
+from ._terminal import printable
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -55,9 +56,11 @@ def run(file: str, args: tuple[str, ...], dirs: tuple[str, ...], envs: tuple[str
         try:
             result = rt.run(file, sandbox=sandbox, limits=limits)
         except GuestTrap as e:
-            err_console.print(f"[bold red]error:[/] guest trapped: {e}", markup=True, highlight=False)
+            # Function names in a backtrace come from the guest's name section: data, not markup.
+            err_console.print(f"[bold red]error:[/] guest trapped: {_escape(str(e))}", markup=True, highlight=False)
             if e.backtrace:
-                err_console.print("wasm backtrace:\n" + e.short_backtrace(), markup=False, highlight=False)
+                err_console.print("wasm backtrace:\n" + printable(e.short_backtrace(), keep_newlines=True),
+                                  markup=False, highlight=False)
             raise SystemExit(e.exit_code) from None
         except LimitExceeded as e:
             fail(str(e), e.exit_code)

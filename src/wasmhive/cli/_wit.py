@@ -9,6 +9,7 @@ import click
 from ..errors import ConfigError
 from ..runtime import Runtime
 from . import main
+from ._terminal import printable
 
 
 @main.command("wit")
@@ -27,4 +28,4 @@ def wit_cmd(file: str, as_json: bool, no_cache: bool) -> None:
     if as_json:
         click.echo(json.dumps(world.to_json(), indent=2, ensure_ascii=False))
     else:
-        click.echo(world.to_wit(), nl=False)
+        click.echo(printable(world.to_wit(), keep_newlines=True), nl=False)
