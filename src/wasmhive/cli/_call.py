@@ -22,7 +22,8 @@ from ._common import err_console
               help="The exported interface FUNC is in (e.g. docs:math/ops, or just ops).")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]", help="Preopen a host directory.")
 @click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per memory.")
+@click.option("--memory", default="128MiB", show_default=True,
+              help="Linear memory limit per instance, all its memories together.")
 @click.option("--timeout", default=None, help="Wall-clock limit for the call, e.g. 5s or 500ms.")
 @click.option("--fuel", type=int, default=None, help="Instruction budget (enables fuel metering).")
 @click.option("--stub-imports", is_flag=True,

@@ -88,7 +88,7 @@ class Component:
         """A new instance in a new store (with this component's limits and sandbox)."""
         rt = self.runtime
         if store is None:
-            store = rt.new_store(self.limits)
+            store = rt.new_store(self.limits, compiled=self.compiled)
             captures = rt._apply_sandbox(store, self.sandbox)
         else:
             captures = {}

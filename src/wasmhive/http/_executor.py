@@ -107,7 +107,7 @@ class WasiHttpExecutor:
 
     # -- per request -----------------------------------------------------------------------------------
     def instantiate(self, state: HostState) -> tuple[wasmtime.Store, wc.Func]:
-        store = self.runtime.new_store(self.limits)
+        store = self.runtime.new_store(self.limits, compiled=self.compiled)
         cfg = wasmtime.WasiConfig()
         if self._env:
             cfg.env = self._env
