@@ -144,7 +144,7 @@ def test_key_value_path_in_the_apps_own_runtime_config_stays_inside(layout: tupl
         App.load(app)
     assert not (victim / "kv.db").exists()
     (app / "runtime-config.toml").write_text(f'[key_value_store.default]\ntype = "spin"\npath = "{victim}/kv.db"\n')
-    # The same file named by the operator (--runtime-config) is trusted: the path is theirs to choose.
+    # The same file named by the operator (--runtime-config-file) is trusted: the path is theirs to choose.
     app_ = App.load(app, runtime_config=app / "runtime-config.toml")
     try:
         assert (victim / "kv.db").exists()

@@ -39,7 +39,7 @@ class KeyValueApp:
 def _sqlite_path(app: AppConfig, label: str, given: object, where: object) -> Path:
     """Where a SQLite store lives. A runtime config that came with the app (its `runtime-config.toml`)
     is as untrusted as the manifest: its paths must stay inside the app directory. One the operator
-    passed explicitly (`--runtime-config`) may name any path; relative paths resolve against the app."""
+    passed explicitly (`--runtime-config-file`) may name any path; relative paths resolve against the app."""
     if given is None:
         given = f"{state_dir(app).name}/{DEFAULT_DB}"  # inside the app, unless a symlink says otherwise
     elif not isinstance(given, str) or not given or "\0" in given:
@@ -52,7 +52,7 @@ def _sqlite_path(app: AppConfig, label: str, given: object, where: object) -> Pa
     if inside is None:
         raise ConfigError(f"{where}: [key_value_store.{label}] path {given!r} "
                           f"{problem or 'leads outside the app directory'} (this runtime config came with the "
-                          "app; pass --runtime-config to name a path outside it)")
+                          "app; pass --runtime-config-file to name a path outside it)")
     return inside
 
 

@@ -16,7 +16,7 @@ __all__ = ["OutboundHttpFactor"]
 def _allow_private(app: AppConfig) -> bool:
     """The operator's `[outbound_http] allow_private_addresses = true` (runtime config): let names and
     wildcards reach loopback/private addresses, as Spin does. Only a runtime config the operator named
-    (`--runtime-config`) can grant it; the app's own `runtime-config.toml` cannot."""
+    (`--runtime-config-file`) can grant it; the app's own `runtime-config.toml` cannot."""
     from ...errors import ConfigError
 
     where = app.runtime.runtime_config_path or "runtime config"
@@ -32,7 +32,7 @@ def _allow_private(app: AppConfig) -> bool:
         raise ConfigError(f"{where}: [outbound_http] allow_private_addresses must be true or false")
     if allow and not app.runtime.runtime_config_trusted:
         raise ConfigError(f"{where}: [outbound_http] allow_private_addresses is the operator's choice: give "
-                          "this runtime config with --runtime-config (an app cannot grant it to itself)")
+                          "this runtime config with --runtime-config-file (an app cannot grant it to itself)")
     return allow
 
 
