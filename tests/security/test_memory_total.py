@@ -8,10 +8,12 @@ the memory limit, not as "wasm `unreachable` instruction executed".
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wasmtime
@@ -23,6 +25,7 @@ WASMHIVE = str(Path(sys.executable).parent / "wasmhive")
 MiB = 1024 * 1024
 PAGE = 65536
 GUESTS = Path(__file__).parent / "guests"
+pytest_plugins = ("http_fixtures",)
 
 
 def _bomb_wat(memories: int) -> str:
@@ -112,3 +115,17 @@ def test_a_component_memory_bomb_is_named_as_the_memory_limit(membomb_component:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: guest ran out of memory") and f"memory = {64 * MiB} bytes" in last
     assert "MemoryError" in proc.stderr  # the guest's own output still reaches the user, unchanged
+
+
+@pytest.mark.slow
+def test_a_memory_bomb_behind_http_is_logged_as_the_memory_limit(new_executor: Any,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from wasmhive.http import HttpApp
+    from wasmhive.http._types import Request
+
+    ex = new_executor(limits=Limits(memory=64 * MiB, timeout=20.0))
+    with HttpApp([("/...", ex)]) as app, caplog.at_level(logging.ERROR, "wasmhive.http"):
+        assert app.handle(Request("GET", "/alloc", "mb=16")).status == 200  # within the limit: fine
+        assert app.handle(Request("GET", "/alloc", "mb=200")).status == 500
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "guest ran out of memory" in errors[0] and f"memory = {64 * MiB} bytes" in errors[0]
