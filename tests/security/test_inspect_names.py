@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 WASMHIVE = str(Path(sys.executable).parent / "wasmhive")
+pytest_plugins = ["components.fixtures"]
 
 # Names a hostile toolchain can put in a module: rich markup, an OSC title change, a screen clear, a
 # bidi override (U+202E), a newline that would fake a table row.
@@ -90,3 +91,14 @@ def test_run_errors_and_backtraces_escape_names(tmp_path: Path, evil_module: Pat
     assert trap.returncode == 134 and "Traceback" not in trap.stderr
     assert "\x1b" not in trap.stderr and "\x07" not in trap.stderr
     assert r"\x1b]0;pwned\x07[/]evil" in trap.stderr
+
+
+@pytest.mark.slow
+def test_call_output_escapes_what_the_guest_returns(kitchen_wasm: Path, compile_cache: Path) -> None:
+    # A string the guest hands back is data too: JSON keeps it exact, with control, bidi and tag
+    # characters as \u escapes instead of raw bytes for the terminal.
+    evil = "a\x1b[2J\u202eb\U000e0041"
+    proc = _wasmhive("call", "--stub-imports", kitchen_wasm, "echo-string", evil, cache=compile_cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout and "\U000e0041" not in proc.stdout
+    assert json.loads(proc.stdout) == evil
