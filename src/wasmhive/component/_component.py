@@ -84,11 +84,24 @@ class Component:
             plan = self._plans[key] = Plan(qual, fsig, self.classes)
         return plan
 
+    def store_memories(self) -> int | None:
+        """Memories an instance's store holds: this component's and its same-store dependencies'
+        (`Limits.memory` is split across all of them). None when a count is unknown."""
+        from ..runtime._runtime import defined_memories_of
+
+        total = defined_memories_of(self.compiled)
+        for dep in self.links._deps:
+            more = dep.store_memories()
+            if total is None or more is None:
+                return None
+            total += more
+        return total
+
     def instantiate(self, *, store: wasmtime.Store | None = None) -> ComponentInstance:
         """A new instance in a new store (with this component's limits and sandbox)."""
         rt = self.runtime
         if store is None:
-            store = rt.new_store(self.limits, compiled=self.compiled)
+            store = rt.new_store(self.limits, memories=self.store_memories())
             captures = rt._apply_sandbox(store, self.sandbox)
         else:
             captures = {}

@@ -161,15 +161,17 @@ class Runtime:
         return source if isinstance(source, Compiled) else self.load(source)
 
     # -- stores ----------------------------------------------------------------------------------
-    def new_store(self, limits: Limits | None = None, data: Any = None, *,
-                  compiled: Compiled | None = None) -> wasmtime.Store:
+    def new_store(self, limits: Limits | None = None, data: Any = None, *, compiled: Compiled | None = None,
+                  memories: int | None = None) -> wasmtime.Store:
         """A fresh store with `limits` applied (memory, tables, instances, fuel, deadline).
 
-        Give the `compiled` guest the store is for: `limits.memory` is then a total over the memories
-        it defines (see `Limits.memory`); without it, each memory is capped at `limits.memory`."""
+        Give the `compiled` guest the store is for (or, when several guests share it, the number of
+        `memories` they define together): `limits.memory` is then a total over those memories (see
+        `Limits.memory`); without either, each memory is capped at `limits.memory`."""
         limits = limits or Limits()
         store = wasmtime.Store(self.engine, data)
-        per_memory, memories = limits.memory_caps(_defined_memories(compiled))
+        defined = memories if memories is not None else _defined_memories(compiled)
+        per_memory, memories = limits.memory_caps(defined)
         store.set_limits(
             memory_size=per_memory,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
@@ -370,6 +372,11 @@ def _link_message(text: str) -> str:
         if "unknown import" in ln or "import" in ln:
             return ln.lstrip("0123456789: ")
     return lines[-1] if lines else "link error"
+
+
+def defined_memories_of(compiled: Compiled) -> int | None:
+    """How many memories `compiled` defines (counted at load time), or None if unknown."""
+    return _defined_memories(compiled)
 
 
 def _defined_memories(compiled: Compiled | None) -> int | None:
