@@ -101,7 +101,8 @@ class _Ctx:
                     for i in range(start, end):
                         if needle in self.lines[i]:
                             return i + 1
-                return start if table else (1 if needles or key else None)
+                if table:
+                    return start  # the header line: the key is inline or dotted there
         for needle in needles:
             for i, line in enumerate(self.lines, 1):
                 if needle in line:
@@ -145,7 +146,8 @@ class _Ctx:
                 self.warn(f"{what}: field `{_shown(key)}` is not supported yet and is ignored", f"{key} ", *needles,
                           table=header, key=key, nth=nth)
             elif key not in known:
-                self.warn(f"{what}: unknown field `{_shown(key)}` is ignored", f"{key} ", f"{key}=", *needles,
+                self.warn(f"{what}: unknown field `{_shown(key)}` is ignored", f"{key} ", f"{key}=", f"[{key}",
+                          f"[[{key}", *needles,
                           table=header, key=key, nth=nth)
 
 
