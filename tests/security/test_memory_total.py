@@ -129,3 +129,16 @@ def test_a_memory_bomb_behind_http_is_logged_as_the_memory_limit(new_executor: A
         assert app.handle(Request("GET", "/alloc", "mb=200")).status == 500
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "guest ran out of memory" in errors[0] and f"memory = {64 * MiB} bytes" in errors[0]
+
+
+@pytest.mark.slow
+def test_a_component_memory_bomb_called_from_python_is_the_memory_limit(membomb_component: Path,
+                                                                       compile_cache: Path) -> None:
+    with Runtime(cache=compile_cache) as rt:
+        comp = rt.component(membomb_component, sandbox=Sandbox(stderr="capture"), limits=Limits(memory=64 * MiB))
+        iface, sig = comp.locate("run")
+        run = comp.instance.bound(iface, sig.name)
+        with pytest.raises(LimitExceeded, match="guest ran out of memory") as e:
+            run()
+        assert e.value.limit == "memory"
+        del run, comp

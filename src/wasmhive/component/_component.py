@@ -11,7 +11,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from ..errors import ConfigError, WasmhiveError
-from ..runtime._instance import guest_error
+from ..runtime._instance import guest_error, out_of_memory
 from ..runtime._limits import Limits
 from ..runtime._sandbox import Sandbox
 from . import _model as m
@@ -273,6 +273,8 @@ class ComponentInstance:
     def _translate(self, e: BaseException) -> Exception:
         host = take_pending()
         out = guest_error(e, self.component.limits)
+        cap = self.captures.get("stderr")  # a component's abort after a refused allocation says so there
+        out = out_of_memory(out, self.component.limits, cap.getvalue() if cap is not None else b"") or out
         if host is not None and out is not host:
             out.__cause__ = host
             out.host_exception = host  # type: ignore[union-attr]
