@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from ..runtime import Limits, Runtime, parse_duration, parse_size
 from ._manifest import load_manifest
 from ._model import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
+from ._runtime_config import load_runtime_config, runtime_config_warnings
 
 if TYPE_CHECKING:
     from ..capabilities import AppCapabilities
@@ -32,19 +33,6 @@ __all__ = ["App", "ComponentDefaults", "Dispatch", "SpinHeaders", "StaticExecuto
 
 log = logging.getLogger("wasmhive.app")
 DEFAULT_TIMEOUT = 30.0
-
-
-def load_runtime_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a Spin-compatible runtime-config TOML (`[key_value_store.<label>]` ...)."""
-    import tomllib
-
-    p = Path(path)
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read runtime config: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: malformed TOML: {e}") from None
 
 
 class StaticExecutor:
@@ -194,12 +182,16 @@ class App:
         rc_path = Path(runtime_config) if runtime_config is not None else None
         if rc_path is None and (config.dir / "runtime-config.toml").is_file():
             rc_path = config.dir / "runtime-config.toml"
+        rc = load_runtime_config(rc_path) if rc_path is not None else {}
+        if rc_path is not None:
+            config.warnings.extend(runtime_config_warnings(rc, rc_path))
         config.runtime = RuntimeOptions(
             variables=dict(variables or {}),
             environ=dict(environ) if environ is not None else None,
             dotenv=Path(dotenv) if dotenv is not None else None,
-            runtime_config=load_runtime_config(rc_path) if rc_path is not None else {},
+            runtime_config=rc,
             runtime_config_path=rc_path,
+            runtime_config_trusted=runtime_config is not None,
             key_value_seed=list((key_value or {}).items()),
         )
         return cls(config, runtime=runtime, defaults=defaults, progress=progress)

@@ -26,6 +26,7 @@ from ._model import (
     StaticResponse,
     VariableDecl,
 )
+from ._paths import confined, lexical_problem, mount_point_problem
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 
@@ -81,46 +82,100 @@ class _Ctx:
     text: str
     warnings: list[str] = field(default_factory=list)
 
-    def line_of(self, *needles: str) -> int | None:
-        """The first line containing the most specific needle found (a table header or key)."""
+    def __post_init__(self) -> None:
+        self.lines = self.text.splitlines()
+
+    def line_of(self, *needles: str, table: str | None = None, key: str | None = None, nth: int = 0) -> int | None:
+        """The line of `key` inside `table` (its `nth` occurrence for `[[arrays]]`), else the first line
+        containing the most specific needle found (a table header or key)."""
+        if table is not None:
+            span = self._section(table, nth)
+            if span is not None:
+                start, end = span
+                if key is not None:
+                    pattern = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')\s*[=.]")
+                    for i in range(start, end):
+                        if pattern.match(self.lines[i]):
+                            return i + 1
+                for needle in needles:
+                    for i in range(start, end):
+                        if needle in self.lines[i]:
+                            return i + 1
+                if table:
+                    return start  # the header line: the key is inline or dotted there
         for needle in needles:
-            for i, line in enumerate(self.text.splitlines(), 1):
+            for i, line in enumerate(self.lines, 1):
                 if needle in line:
                     return i
         return None
 
-    def where(self, *needles: str) -> str:
-        line = self.line_of(*needles)
+    def _section(self, table: str, nth: int) -> tuple[int, int] | None:
+        """Line indexes [first key, next header) of the `nth` `table` header; "" is the top of the file."""
+        headers = [i for i, ln in enumerate(self.lines) if ln.lstrip().startswith("[")]
+        if not table:
+            return 0, headers[0] if headers else len(self.lines)
+        seen = 0
+        for n, i in enumerate(headers):
+            head = self.lines[i].strip()
+            if head == table or (head.startswith(table) and head[len(table):].lstrip().startswith("#")):
+                if seen == nth:
+                    return i + 1, headers[n + 1] if n + 1 < len(headers) else len(self.lines)
+                seen += 1
+        return None
+
+    def where(self, *needles: str, table: str | None = None, key: str | None = None, nth: int = 0) -> str:
+        line = self.line_of(*needles, table=table, key=key, nth=nth)
         return f"{self.path}:{line}" if line else str(self.path)
 
-    def error(self, message: str, *needles: str) -> ConfigError:
-        return ConfigError(f"{self.where(*needles)}: {message}")
+    def error(self, message: str, *needles: str, table: str | None = None, key: str | None = None,
+              nth: int = 0) -> ConfigError:
+        return ConfigError(f"{self.where(*needles, table=table, key=key, nth=nth)}: {message}")
 
-    def warn(self, message: str, *needles: str) -> None:
-        text = f"{self.where(*needles)}: {message}"
+    def warn(self, message: str, *needles: str, table: str | None = None, key: str | None = None,
+             nth: int = 0) -> None:
+        text = f"{self.where(*needles, table=table, key=key, nth=nth)}: {message}"
         self.warnings.append(text)
         log.warning("%s", text)
 
     def check_keys(self, table: Mapping[str, Any], known: set[str], what: str, *needles: str,
+                   header: str | None = None, nth: int = 0,
                    unsupported: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Warn (at the key's own line inside `header`'s table) about every key not in `known`."""
         for key in table:
             if key in unsupported:
-                self.warn(f"{what}: field `{key}` is not supported yet and is ignored", f"{key} ", *needles)
+                self.warn(f"{what}: field `{_shown(key)}` is not supported yet and is ignored", f"{key} ", *needles,
+                          table=header, key=key, nth=nth)
             elif key not in known:
-                self.warn(f"{what}: unknown field `{key}` is ignored", f"{key} ", f"{key}=", *needles)
+                self.warn(f"{what}: unknown field `{_shown(key)}` is ignored", f"{key} ", f"{key}=", f"[{key}",
+                          f"[[{key}", *needles,
+                          table=header, key=key, nth=nth)
 
 
-def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
-    """Parse manifest `text` read from `path` (relative paths in it resolve against its directory)."""
-    path = Path(path)
+def _shown(key: str) -> str:
+    """A key as it may be quoted in a message: control characters escaped (a warning is not a terminal
+    escape sequence)."""
+    return key if key.isprintable() else repr(key)[1:-1]
+
+
+def load_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parse TOML `text` read from `path`; a `ConfigError` names the file, line and column."""
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         # tomllib says "... (at line L, column C)": lift the line to the front, compiler style.
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
         raise ConfigError(f"{where}: malformed TOML: {msg}") from None
+    except RecursionError:
+        # tomllib recurses once per level of nested arrays/inline tables: no manifest needs thousands.
+        raise ConfigError(f"{path}: malformed TOML: arrays or tables nested too deeply") from None
+
+
+def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
+    """Parse manifest `text` read from `path` (relative paths in it resolve against its directory)."""
+    path = Path(path)
+    doc = load_toml(text, path)
     ctx = _Ctx(path, text)
     version = doc.get("spin_manifest_version", doc.get("wasmhive_manifest_version"))
     if "spin_manifest_version" in doc and version not in (2, "2"):
@@ -129,10 +184,10 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
         raise ctx.error("wasmhive_manifest_version must be 1", "wasmhive_manifest_version")
     if path.name == "spin.toml" and "spin_manifest_version" not in doc:
         raise ctx.error("spin.toml needs `spin_manifest_version = 2` (version 1 manifests are not supported)")
-    ctx.check_keys(doc, _TOP, "manifest")
+    ctx.check_keys(doc, _TOP, "manifest", header="")
 
     app = _table(ctx, doc, "application", "[application]")
-    ctx.check_keys(app, _APPLICATION, "[application]", "[application]")
+    ctx.check_keys(app, _APPLICATION, "[application]", "[application]", header="[application]")
     trig_app = _table(ctx, app, "trigger", "[application.trigger")
     http_app = _table(ctx, trig_app, "http", "[application.trigger.http]")
     base = http_app.get("base", "/")
@@ -140,7 +195,8 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
         raise ctx.error("[application.trigger.http] base must be a path starting with /", "base")
     for key in http_app:
         if key != "base":
-            ctx.warn(f"[application.trigger.http]: unknown field `{key}` is ignored", key)
+            ctx.warn(f"[application.trigger.http]: unknown field `{key}` is ignored", key,
+                     table="[application.trigger.http]", key=key)
 
     variables = {name: _variable(ctx, name, spec) for name, spec in _table(ctx, doc, "variables", "[variables]").items()}
     components = {cid: _component(ctx, cid, spec, path.parent)
@@ -202,7 +258,7 @@ def _variable(ctx: _Ctx, name: str, spec: Any) -> VariableDecl:
     if not isinstance(spec, dict):
         raise ctx.error(f"variable `{name}` must be a table like {{ default = \"...\" }} or {{ required = true }}",
                         needle)
-    ctx.check_keys(spec, _VARIABLE, f"variable `{name}`", needle)
+    ctx.check_keys(spec, _VARIABLE, f"variable `{name}`", needle, header="[variables]")
     required = spec.get("required", False)
     default = spec.get("default")
     if not isinstance(required, bool) or not isinstance(spec.get("secret", False), bool):
@@ -219,24 +275,45 @@ def _variable(ctx: _Ctx, name: str, spec: Any) -> VariableDecl:
 def _limits(ctx: _Ctx, spec: Any, what: str) -> dict[str, str | int | float]:
     if not isinstance(spec, dict):
         raise ctx.error(f"{what} must be a table", what)
-    ctx.check_keys(spec, _LIMITS, what, what)
+    ctx.check_keys(spec, _LIMITS, what, what, header=what)
     return {k: v for k, v in spec.items() if k in _LIMITS}
 
 
-def _files(ctx: _Ctx, cid: str, value: Any) -> list[FileMount]:
+def _relpath(ctx: _Ctx, cid: str, root: Path, text: str, what: str, *needles: str, glob: bool = False,
+             table: str | None = None) -> str:
+    """`text` if it names a path inside the app directory (by its text, and on disk after symlinks are
+    resolved); otherwise an error pointing at the line."""
+    table = table or f"[component.{cid}]"
+    problem = lexical_problem(text)
+    if problem is None and not glob and confined(root, text) is None:
+        problem = "leads outside the app directory (through a symlink)"
+    if problem is not None:
+        raise ctx.error(f"component `{cid}`: {what} {text!r} {problem}", _quoted(text), *needles, table=table)
+    return text
+
+
+def _quoted(text: str) -> str:
+    """The TOML basic-string form of `text` (how it most likely appears in the manifest)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _files(ctx: _Ctx, cid: str, value: Any, root: Path) -> list[FileMount]:
     needle = f"[component.{cid}]"
     if not isinstance(value, list):
         raise ctx.error(f"component `{cid}`: files must be a list", "files", needle)
     mounts = []
     for item in value:
         if isinstance(item, str):
-            mounts.append(FileMount(item, None))
+            mounts.append(FileMount(_relpath(ctx, cid, root, item, "files entry", "files", glob=True), None))
         elif isinstance(item, dict) and set(item) == {"source", "destination"} and all(
                 isinstance(v, str) for v in item.values()):
-            if not item["destination"].startswith("/"):
-                raise ctx.error(f"component `{cid}`: files destination must be absolute: {item['destination']!r}",
-                                "destination")
-            mounts.append(FileMount(item["source"], item["destination"]))
+            dest = item["destination"]
+            problem = mount_point_problem(dest)
+            if problem is not None:
+                raise ctx.error(f"component `{cid}`: files destination {dest!r} {problem}", _quoted(dest),
+                                "destination", table=needle)
+            source = _relpath(ctx, cid, root, item["source"], "files source", "source")
+            mounts.append(FileMount(source, dest))
         else:
             raise ctx.error(f"component `{cid}`: a files entry is a glob string or "
                             "{ source = \"dir\", destination = \"/path\" }", "files", needle)
@@ -249,13 +326,14 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         raise ctx.error(f"component id {cid!r} may contain only letters, digits, '-', '_' and '.'", needle)
     if not isinstance(spec, dict):
         raise ctx.error(f"[component.{cid}] must be a table", needle)
-    ctx.check_keys(spec, _COMPONENT, f"component `{cid}`", needle, unsupported=_UNSUPPORTED_COMPONENT)
+    ctx.check_keys(spec, _COMPONENT, f"component `{cid}`", needle, header=needle, unsupported=_UNSUPPORTED_COMPONENT)
     source = spec.get("source")
     if isinstance(source, dict):
         raise ctx.error(f"component `{cid}`: remote sources (url/registry) are not supported; give a local path",
                         "source", needle)
     if not isinstance(source, str) or not source:
         raise ctx.error(f"component `{cid}` needs `source = \"path/to.wasm\"`", needle)
+    _relpath(ctx, cid, root, source, "source", "source")
     hosts = spec.get("allowed_outbound_hosts", [])
     if "allowed_http_hosts" in spec:
         ctx.warn(f"component `{cid}`: `allowed_http_hosts` is Spin 1 syntax; use allowed_outbound_hosts",
@@ -263,11 +341,16 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
     build = None
     if "build" in spec:
         b = _table(ctx, spec, "build", f"[component.{cid}.build]")
-        ctx.check_keys(b, _BUILD, f"[component.{cid}.build]", f"[component.{cid}.build]")
+        ctx.check_keys(b, _BUILD, f"[component.{cid}.build]", f"[component.{cid}.build]",
+                       header=f"[component.{cid}.build]")
         command = b.get("command")
         if not isinstance(command, (str, list)) or not command:
             raise ctx.error(f"[component.{cid}.build] needs a `command`", f"[component.{cid}.build]")
         workdir = b.get("workdir")
+        if workdir is not None and not isinstance(workdir, str):
+            raise ctx.error(f"[component.{cid}.build] workdir must be a string", "workdir")
+        if isinstance(workdir, str):
+            _relpath(ctx, cid, root, workdir, "build workdir", "workdir", table=f"[component.{cid}.build]")
         build = BuildConfig(command if isinstance(command, str) else _str_list(ctx, command, "command", "command"),
                             (root / workdir) if isinstance(workdir, str) else root,
                             _str_list(ctx, b.get("watch", []), "build.watch", "watch"))
@@ -275,7 +358,7 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         id=cid,
         source=(root / source),
         description=str(spec.get("description", "")),
-        files=_files(ctx, cid, spec.get("files", [])),
+        files=_files(ctx, cid, spec.get("files", []), root),
         exclude_files=_str_list(ctx, spec.get("exclude_files", []), "exclude_files", "exclude_files"),
         allowed_outbound_hosts=_str_list(ctx, hosts, "allowed_outbound_hosts", "allowed_outbound_hosts"),
         key_value_stores=_str_list(ctx, spec.get("key_value_stores", []), "key_value_stores", "key_value_stores"),
@@ -291,7 +374,7 @@ def _http_trigger(ctx: _Ctx, i: int, entry: Any, components: dict[str, Component
     needle = "[[trigger.http]]"
     if not isinstance(entry, dict):
         raise ctx.error("each [[trigger.http]] must be a table", needle)
-    ctx.check_keys(entry, _HTTP_TRIGGER, f"trigger #{i + 1}", needle)
+    ctx.check_keys(entry, _HTTP_TRIGGER, f"trigger #{i + 1}", needle, header=needle, nth=i)
     route = entry.get("route")
     private = False
     if isinstance(route, dict):

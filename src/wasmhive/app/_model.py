@@ -102,6 +102,8 @@ class RuntimeOptions:
     - `environ`: where `WASMHIVE_VARIABLE_*`/`SPIN_VARIABLE_*` are read (default: the process environment).
     - `dotenv`: a `.env` file (default: `<app dir>/.env` when present).
     - `runtime_config`: the parsed runtime-config TOML (`[key_value_store.<label>]`, ...).
+    - `runtime_config_trusted`: True when the operator named the runtime config (`--runtime-config-file`);
+      False for the app's own `runtime-config.toml`, whose paths must then stay inside the app.
     - `key_value_seed`: `--key-value k=v` pairs written to the `default` store at start-up.
     """
 
@@ -110,6 +112,7 @@ class RuntimeOptions:
     dotenv: Path | None = None
     runtime_config: dict[str, object] = field(default_factory=dict)
     runtime_config_path: Path | None = None
+    runtime_config_trusted: bool = False
     key_value_seed: list[tuple[str, str]] = field(default_factory=list)
 
 

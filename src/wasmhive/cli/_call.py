@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -11,6 +10,7 @@ from ..errors import ConfigError
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
 from . import main
 from ._common import err_console
+from ._terminal import json_text
 
 
 # Options may follow the arguments; unknown dashed words (negative numbers) stay arguments.
@@ -22,7 +22,8 @@ from ._common import err_console
               help="The exported interface FUNC is in (e.g. docs:math/ops, or just ops).")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]", help="Preopen a host directory.")
 @click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per memory.")
+@click.option("--memory", default="128MiB", show_default=True,
+              help="Linear memory limit per instance, all its memories together.")
 @click.option("--timeout", default=None, help="Wall-clock limit for the call, e.g. 5s or 500ms.")
 @click.option("--fuel", type=int, default=None, help="Instruction budget (enables fuel metering).")
 @click.option("--stub-imports", is_flag=True,
@@ -73,10 +74,10 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
         except ResultError as e:
             err_ty = sig.result.err if sig.result is not None and hasattr(sig.result, "err") else None
             sys.stdout.flush()
-            click.echo(json.dumps({"err": to_json(err_ty, e.value)}, ensure_ascii=False))
+            click.echo(json_text({"err": to_json(err_ty, e.value)}))
             raise SystemExit(1) from None
         out_ty = sig.result.ok if sig.result is not None and hasattr(sig.result, "ok") else sig.result
         if sig.result is not None:
-            click.echo(json.dumps(to_json(out_ty, result), ensure_ascii=False))
+            click.echo(json_text(to_json(out_ty, result)))
         elif result is not None:  # pragma: no cover - a function without result returns None
             err_console.print(repr(result))

@@ -41,6 +41,9 @@ class WasmhiveGroup(click.Group):
 
 
 def _escape(text: str) -> str:
+    """Error messages quote names from modules and manifests: no markup, no control codes."""
     from rich.markup import escape
 
-    return escape(text)
+    from ._terminal import printable
+
+    return escape(printable(text))

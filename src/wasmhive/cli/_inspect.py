@@ -9,6 +9,7 @@ import os
 import click
 import wasmtime
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import WasmhiveError
 from ..runtime import Runtime
@@ -16,6 +17,7 @@ from ..runtime._inspect import Inspection, inspect
 from ..runtime._wasmparse import Component, CoreModule
 from . import main
 from ._common import console
+from ._terminal import plain, printable
 
 
 def describe(file: str, *, world: bool = True, cache: bool | str | os.PathLike[str] = True) -> Inspection:
@@ -70,19 +72,34 @@ def _fmt_size(n: int) -> str:
 
 
 def _print(info: Inspection) -> None:
+    # Every string read from the module (names, producers, features, the WIT world, even the file
+    # name) goes through `plain`: shown as written, never as rich markup or terminal control codes.
     p = info.parsed
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]file[/]", info.source)
-    head.add_row("[bold]kind[/]", ("core module" if info.kind == "module" else "component")
+    head.add_row(_label("file"), plain(info.source))
+    head.add_row(_label("kind"), ("core module" if info.kind == "module" else "component")
                  + (" (from text)" if info.from_text else ""))
-    head.add_row("[bold]size[/]", f"{info.size} bytes ({_fmt_size(info.size)})")
-    head.add_row("[bold]sha256[/]", info.sha256)
+    head.add_row(_label("size"), f"{info.size} bytes ({_fmt_size(info.size)})")
+    head.add_row(_label("sha256"), info.sha256)
     console.print(head)
     _sections(p.sections, info.size)
     if isinstance(p, CoreModule):
         _module(p, "")
     else:
         _component(info, p)
+
+
+def _label(text: str, style: str = "bold") -> Text:
+    return Text(text, style=style)
+
+
+def _line(label: str, value: str, style: str = "bold") -> Text:
+    """`label value` on one line: the label styled, the value shown exactly."""
+    return Text.assemble(_label(label, style), " ", plain(value))
+
+
+def _producers(values: list[dict[str, str]]) -> str:
+    return ", ".join(f"{v.get('name', '')} {v.get('version', '')}".strip() for v in values)
 
 
 def _sections(sections: list, total: int, title: str = "sections") -> None:  # type: ignore[type-arg]
@@ -92,7 +109,7 @@ def _sections(sections: list, total: int, title: str = "sections") -> None:  # t
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in sections:
         name = f"custom \"{s.name}\"" if s.id == 0 else s.name
-        t.add_row(str(s.id), name, f"0x{s.offset:x}", str(s.size), f"{100 * s.size / max(total, 1):.1f}")
+        t.add_row(str(s.id), plain(name), f"0x{s.offset:x}", str(s.size), f"{100 * s.size / max(total, 1):.1f}")
     console.print(t)
 
 
@@ -102,61 +119,60 @@ def _module(m: CoreModule, prefix: str) -> None:
         for col in ("module", "name", "kind", "type"):
             t.add_column(col)
         for i in m.imports:
-            t.add_row(i.module or "", i.name, i.kind, i.type)
+            t.add_row(plain(i.module or ""), plain(i.name), i.kind, plain(i.type))
         console.print(t)
     if m.exports:
         t = Table(title=f"{prefix}exports ({len(m.exports)})", title_justify="left", show_edge=False)
         for col in ("name", "kind", "type"):
             t.add_column(col)
         for e in m.exports:
-            t.add_row(e.name, e.kind, e.type)
+            t.add_row(plain(e.name), e.kind, plain(e.type))
         console.print(t)
     facts = Table.grid(padding=(0, 2))
     facts.add_row("functions", f"{m.functions} defined, {sum(i.kind == 'func' for i in m.imports)} imported")
     if m.memories:
         facts.add_row("memories", ", ".join(mem.wat() for mem in m.memories))
     if m.tables:
-        facts.add_row("tables", ", ".join(m.tables))
+        facts.add_row("tables", plain(", ".join(m.tables)))
     facts.add_row("globals", str(len(m.globals)))
     facts.add_row("data / elements", f"{m.data} / {m.elements}")
     if m.start is not None:
         facts.add_row("start", f"func {m.start}")
     for field_name, values in m.producers.items():
-        facts.add_row(f"producers: {field_name}",
-                      ", ".join(f"{v['name']} {v['version']}".strip() for v in values))
+        facts.add_row(plain(f"producers: {field_name}"), plain(_producers(values)))
     if m.target_features:
-        facts.add_row("target_features", " ".join(m.target_features))
-    facts.add_row("features used", ", ".join(m.features) or "(MVP only)")
+        facts.add_row("target_features", plain(" ".join(m.target_features)))
+    facts.add_row("features used", plain(", ".join(m.features) or "(MVP only)"))
     if m.unknown:
-        facts.add_row("[yellow]not decoded[/]", "; ".join(m.unknown[:3]) + (" ..." if len(m.unknown) > 3 else ""))
+        facts.add_row(_label("not decoded", "yellow"),
+                      plain("; ".join(m.unknown[:3]) + (" ..." if len(m.unknown) > 3 else "")))
     console.print(facts)
 
 
 def _component(info: Inspection, c: Component) -> None:
     counts = ", ".join(f"{k}: {v}" for k, v in c.counts.items())
     if counts:
-        console.print(f"[bold]items[/] {counts}")
+        console.print(_line("items", counts))
     for field_name, values in c.producers.items():
-        console.print(f"[bold]producers: {field_name}[/] "
-                      + ", ".join(f"{v['name']} {v['version']}".strip() for v in values))
+        console.print(_line(f"producers: {field_name}", _producers(values)))
     if c.modules:
         t = Table(title=f"core modules ({len(c.modules)})", title_justify="left", show_edge=False)
         for col, just in (("#", "right"), ("offset", "right"), ("size", "right"), ("imports", "right"),
                           ("exports", "right"), ("language / toolchain", "left"), ("features", "left")):
             t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
         for n, m in enumerate(c.modules):
-            who = [f"{v['name']} {v['version']}".strip() for k in ("language", "processed-by")
+            who = [f"{v.get('name', '')} {v.get('version', '')}".strip() for k in ("language", "processed-by")
                    for v in m.producers.get(k, [])]
             t.add_row(str(n), f"0x{m.offset:x}", str(m.size), str(len(m.imports)), str(len(m.exports)),
-                      ", ".join(who), ", ".join(m.features))
+                      plain(", ".join(who)), plain(", ".join(m.features)))
         console.print(t)
     if c.components:
-        console.print(f"[bold]nested components[/] {len(c.components)}")
+        console.print(_line("nested components", str(len(c.components))))
     if info.world is not None:
-        console.print("[bold]WIT world[/]")
-        console.print(info.world.to_wit(), markup=False, highlight=False, end="", soft_wrap=True)
+        console.print(_label("WIT world"))
+        console.print(Text(printable(info.world.to_wit(), keep_newlines=True)), end="", soft_wrap=True)
     elif info.world_error:
-        console.print(f"[yellow]WIT world unavailable:[/] {info.world_error}", markup=True)
+        console.print(_line("WIT world unavailable:", info.world_error, "yellow"))
     else:
-        console.print("imports: " + ", ".join(n for n, _ in c.imports))
-        console.print("exports: " + ", ".join(n for n, _ in c.exports))
+        console.print(_line("imports:", ", ".join(n for n, _ in c.imports), ""))
+        console.print(_line("exports:", ", ".join(n for n, _ in c.exports), ""))

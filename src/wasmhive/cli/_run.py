@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
 
-from ..errors import ConfigError, GuestTrap, LimitExceeded
+from ..errors import ConfigError, GuestTrap, LimitExceeded, WasmhiveError
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
+from ..runtime._instance import out_of_memory
 from . import main
-from ._common import err_console, fail
+from ._common import _escape, err_console
+from ._terminal import printable
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -26,13 +29,28 @@ def _env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+class _StderrTail:
+    """The guest's stderr, passed straight through, keeping the last few KiB: a component that aborts
+    after an allocation failed says so there (see `out_of_memory`)."""
+
+    def __init__(self, keep: int = 8192) -> None:
+        self.keep = keep
+        self.tail = b""
+
+    def write(self, data: bytes) -> None:
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
+        self.tail = (self.tail + bytes(data))[-self.keep:]
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
               help="Preopen a host directory (read-write, or read-only with :ro).")
 @click.option("--env", "envs", multiple=True, metavar="NAME[=VALUE]", help="Set a guest environment variable.")
-@click.option("--memory", default="128MiB", show_default=True, help="Linear memory limit per memory.")
+@click.option("--memory", default="128MiB", show_default=True,
+              help="Linear memory limit per instance, all its memories together.")
 @click.option("--timeout", default=None, help="Wall-clock limit, e.g. 5s or 500ms (default: none).")
 @click.option("--fuel", type=int, default=None, help="Instruction budget (enables fuel metering).")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk compile cache.")
@@ -43,22 +61,41 @@ def run(file: str, args: tuple[str, ...], dirs: tuple[str, ...], envs: tuple[str
     The guest gets nothing it is not given: no files unless --dir, no environment unless --env.
     Its exit code becomes ours; a trap prints the trap and a short backtrace.
     """
+    stderr = _StderrTail()
     sandbox = Sandbox(
         args=[file, *args],
         env=dict(_env_pair(e) for e in envs),
         dirs=[Preopen.parse(d) for d in dirs],
-        stdin="inherit", stdout="inherit", stderr="inherit",
+        stdin="inherit", stdout="inherit", stderr="inherit", on_stderr=stderr.write,
     )
     limits = Limits(memory=parse_size(memory), timeout=parse_duration(timeout) if timeout else None, fuel=fuel)
     sys.stdout.flush()
     with Runtime(fuel=fuel is not None, cache=False if no_cache else None) as rt:
-        try:
-            result = rt.run(file, sandbox=sandbox, limits=limits)
-        except GuestTrap as e:
-            err_console.print(f"[bold red]error:[/] guest trapped: {e}", markup=True, highlight=False)
-            if e.backtrace:
-                err_console.print("wasm backtrace:\n" + e.short_backtrace(), markup=False, highlight=False)
-            raise SystemExit(e.exit_code) from None
-        except LimitExceeded as e:
-            fail(str(e), e.exit_code)
-    raise SystemExit(result.exit_code)
+        code = _run(rt, file, sandbox, limits, stderr)
+    # Free the guest's store now, while the interpreter is whole: dropping it finalizes the stderr
+    # stream through our Python callback (at interpreter exit that callback would abort the process).
+    gc.collect()
+    raise SystemExit(code)
+
+
+def _run(rt: Runtime, file: str, sandbox: Sandbox, limits: Limits, stderr: _StderrTail) -> int:
+    """Run the guest and report its failure; returns the exit code. Nothing here exits from inside an
+    `except` block: the store (held by the error's traceback) must be freed while the interpreter is
+    whole, because freeing it flushes the guest's stderr through our Python callback."""
+    try:
+        return rt.run(file, sandbox=sandbox, limits=limits).exit_code
+    except GuestTrap as e:
+        error: WasmhiveError = out_of_memory(e, limits, stderr.tail) or e
+        backtrace = e.short_backtrace() if e.backtrace else ""
+    except LimitExceeded as e:
+        error, backtrace = e, ""
+    if isinstance(error, GuestTrap):
+        # Function names in a backtrace come from the guest's name section: data, not markup.
+        err_console.print(f"[bold red]error:[/] guest trapped: {_escape(str(error))}", markup=True,
+                          highlight=False)
+        if backtrace:
+            err_console.print("wasm backtrace:\n" + printable(backtrace, keep_newlines=True), markup=False,
+                              highlight=False)
+    else:
+        err_console.print(f"[bold red]error:[/] {_escape(str(error))}", markup=True, soft_wrap=True)
+    return error.exit_code

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import ConfigError
 from ..runtime import Runtime
 from . import main
+from ._terminal import json_text, printable
 
 
 @main.command("wit")
@@ -25,6 +24,6 @@ def wit_cmd(file: str, as_json: bool, no_cache: bool) -> None:
             raise ConfigError(f"{file} is a core module, not a component: try `wasmhive inspect`")
         world = world_of(compiled.component, rt.engine)
     if as_json:
-        click.echo(json.dumps(world.to_json(), indent=2, ensure_ascii=False))
+        click.echo(json_text(world.to_json(), indent=2))
     else:
-        click.echo(world.to_wit(), nl=False)
+        click.echo(printable(world.to_wit(), keep_newlines=True), nl=False)

@@ -11,7 +11,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from ..errors import ConfigError, WasmhiveError
-from ..runtime._instance import guest_error
+from ..runtime._instance import guest_error, out_of_memory
 from ..runtime._limits import Limits
 from ..runtime._sandbox import Sandbox
 from . import _model as m
@@ -84,11 +84,24 @@ class Component:
             plan = self._plans[key] = Plan(qual, fsig, self.classes)
         return plan
 
+    def store_memories(self) -> int | None:
+        """Memories an instance's store holds: this component's and its same-store dependencies'
+        (`Limits.memory` is split across all of them). None when a count is unknown."""
+        from ..runtime._runtime import defined_memories_of
+
+        total = defined_memories_of(self.compiled)
+        for dep in self.links._deps:
+            more = dep.store_memories()
+            if total is None or more is None:
+                return None
+            total += more
+        return total
+
     def instantiate(self, *, store: wasmtime.Store | None = None) -> ComponentInstance:
         """A new instance in a new store (with this component's limits and sandbox)."""
         rt = self.runtime
         if store is None:
-            store = rt.new_store(self.limits)
+            store = rt.new_store(self.limits, memories=self.store_memories())
             captures = rt._apply_sandbox(store, self.sandbox)
         else:
             captures = {}
@@ -260,6 +273,8 @@ class ComponentInstance:
     def _translate(self, e: BaseException) -> Exception:
         host = take_pending()
         out = guest_error(e, self.component.limits)
+        cap = self.captures.get("stderr")  # a component's abort after a refused allocation says so there
+        out = out_of_memory(out, self.component.limits, cap.getvalue() if cap is not None else b"") or out
         if host is not None and out is not host:
             out.__cause__ = host
             out.host_exception = host  # type: ignore[union-attr]

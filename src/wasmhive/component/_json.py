@@ -106,7 +106,9 @@ def from_json(ty: m.WitType, v: Any) -> Any:
 
 
 def parse_word(ty: m.WitType, word: str) -> Any:
-    """A command-line word as a value of `ty`: numbers and words as themselves, JSON for the rest."""
+    """A command-line word as a value of `ty`: numbers and words as themselves, JSON for the rest.
+
+    Raises only `ValueError` (what the CLI reports as a bad argument), whatever the word."""
     if isinstance(ty, m.Prim):
         name = ty.name
         if name == "string":
@@ -143,4 +145,11 @@ def parse_word(ty: m.WitType, word: str) -> Any:
         data = json.loads(word)
     except json.JSONDecodeError as e:
         raise ValueError(f"expected JSON for {ty.wit()}: {e.msg} in {word!r}") from None
-    return from_json(ty, data)
+    except RecursionError:
+        raise ValueError(f"expected JSON for {ty.wit()}: nested too deeply") from None
+    try:
+        return from_json(ty, data)
+    except RecursionError:
+        raise ValueError(f"JSON for {ty.wit()} is nested too deeply") from None
+    except TypeError as e:  # e.g. a list where a hashable case or flag name belongs
+        raise ValueError(f"JSON does not fit {ty.wit()}: {e}") from None

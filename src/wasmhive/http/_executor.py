@@ -22,6 +22,7 @@ import wasmtime.component as wc
 from ..component._fastpath import ExportCall, take_host_error
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
 from ..runtime import Compiled, Limits, Runtime
+from ..runtime._instance import out_of_memory
 from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
@@ -51,8 +52,10 @@ class _Lines:
 
     def __init__(self, name: str, stream: str) -> None:
         self.name, self.stream, self.buf = name, stream, b""
+        self.tail = b""  # the last few KiB, for `out_of_memory`
 
     def __call__(self, data: bytes) -> None:
+        self.tail = (self.tail + data)[-8192:]
         self.buf += data
         while b"\n" in self.buf:
             line, _, self.buf = self.buf.partition(b"\n")
@@ -109,7 +112,7 @@ class WasiHttpExecutor:
 
     # -- per request -----------------------------------------------------------------------------------
     def instantiate(self, state: HostState) -> tuple[wasmtime.Store, wc.Func]:
-        store = self.runtime.new_store(self.limits)
+        store = self.runtime.new_store(self.limits, compiled=self.compiled)
         cfg = wasmtime.WasiConfig()
         if self._env:
             cfg.env = self._env
@@ -173,6 +176,7 @@ class WasiHttpExecutor:
     def _failed(self, ex: Exchange, state: HostState, e: Exception) -> None:
         host_error = take_host_error()
         error = e if isinstance(e, (LinkError, InvalidModule)) else translate(e, timeout=self.limits.timeout)
+        error = out_of_memory(error, self.limits, getattr(state.stderr, "tail", b"")) or error
         where = f"component `{self.name}` (route {ex.route or '/...'})"
         if isinstance(error, DeadlineExceeded) or state.deadline_hit:
             ex.failure = f"deadline of {self.limits.timeout:g}s exceeded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -17,20 +18,51 @@ from ._limits import Limits
 from ._memory import GuestMemory
 from ._sandbox import Capture
 
-__all__ = ["Exports", "Instance", "guest_error"]
+__all__ = ["Exports", "Instance", "guest_error", "out_of_memory"]
 
 WASM_PAGE = 65536
 
 
-def guest_error(exc: BaseException, limits: Limits, memories: list[int] | None = None) -> GuestError | Any:
-    """Translate a wasmtime failure, attributing a trap that follows a denied `memory.grow` to the limit."""
+def guest_error(exc: BaseException, limits: Limits, memories: list[int] | None = None,
+                cap: int | None = None) -> GuestError | Any:
+    """Translate a wasmtime failure, attributing a trap that follows a denied `memory.grow` to the limit.
+
+    `memories`: the sizes of the guest's memories now; `cap`: the most each may hold (its share of
+    `limits.memory`; the whole limit when not given)."""
     err = translate(exc, timeout=limits.timeout, fuel=limits.fuel)
-    if (limits.memory is not None and memories and not isinstance(err, LimitExceeded)
-            and type(err).__name__ == "GuestTrap" and max(memories) + WASM_PAGE > limits.memory):
+    cap = limits.memory if cap is None or cap < 0 else cap
+    if (cap is not None and memories and not isinstance(err, LimitExceeded)
+            and type(err).__name__ == "GuestTrap" and max(memories) + WASM_PAGE > cap):
+        share = f", {cap} bytes per memory" if cap != limits.memory else ""
         return LimitExceeded("memory", limits.memory,
-                             f"guest memory limit reached ({limits.memory} bytes) and the guest trapped: "
-                             f"{err}")
+                             f"guest memory limit reached (memory = {limits.memory} bytes{share}) and the guest "
+                             f"trapped: {err}")
     return err
+
+
+# What a guest says (on stderr, or in its backtrace's function names) when an allocation failed because
+# `memory.grow` was refused: Python's MemoryError, Rust's alloc error handler, C++'s bad_alloc, libc's
+# ENOMEM text. Only used for components, whose memories the host cannot measure (see `out_of_memory`).
+_OOM = re.compile(rb"MemoryError|memory allocation of \d+ bytes failed|out of memory|Cannot allocate memory|"
+                  rb"bad_alloc|alloc_error|PyErr_NoMemory", re.IGNORECASE)
+
+
+def out_of_memory(err: BaseException, limits: Limits, stderr: bytes = b"") -> LimitExceeded | None:
+    """A component's abort (`unreachable`) after an allocation failed, as the memory limit it hit.
+
+    The C API gives a host no view of a component's memories (core modules' it does: `guest_error`),
+    so the evidence is what the guest left: its last stderr output or its backtrace naming an
+    allocation failure. None when there is no such evidence or no memory limit."""
+    if limits.memory is None or not isinstance(err, GuestError) or isinstance(err, LimitExceeded):
+        return None
+    if getattr(err, "code", None) != "unreachable":
+        return None
+    frames = " ".join(f.func or "" for f in getattr(err, "backtrace", [])).encode()
+    if not (_OOM.search(stderr[-8192:]) or _OOM.search(frames)):
+        return None
+    return LimitExceeded("memory", limits.memory,
+                         f"guest ran out of memory: its allocation failed at the memory limit (memory = "
+                         f"{limits.memory} bytes per instance) and it aborted ({err})")
 
 
 class Exports(Mapping[str, Any]):
@@ -79,11 +111,12 @@ class Instance:
     """
 
     def __init__(self, store: wasmtime.Store, raw: wasmtime.Instance, limits: Limits,
-                 captures: dict[str, Capture] | None = None) -> None:
+                 captures: dict[str, Capture] | None = None, *, memory_cap: int | None = None) -> None:
         self.store = store
         self.raw = raw
         self.limits = limits
         self.captures = captures or {}
+        self.memory_cap = memory_cap  # bytes each memory may hold (its share of limits.memory)
 
     @property
     def exports(self) -> Exports:
@@ -125,7 +158,7 @@ class Instance:
         try:
             return f(self.store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            raise guest_error(e, self.limits, self.memory_sizes()) from None
+            raise guest_error(e, self.limits, self.memory_sizes(), self.memory_cap) from None
 
     def stdout(self) -> bytes:
         cap = self.captures.get("stdout")

@@ -42,13 +42,17 @@ def parse_duration(text: str | float) -> float:
 class Limits:
     """Per-instance resource limits. `None` means "no limit" for that resource.
 
-    - `memory`: bytes of linear memory per memory. wasmtime applies it to each memory, so the most a
-      store can hold is `memory * memories`: keep `memories` as low as your guests allow.
+    - `memory`: bytes of linear memory per instance, all its memories together. wasmtime can only
+      cap each memory, so the total is split evenly across the memories the guest's binary defines
+      (every core module, nested components included): a guest defining N memories may grow each to
+      `memory // N` bytes, and the store may create at most N memories (or `memories`, if lower), so
+      their sum never exceeds `memory`. C/WAT modules, componentize-py and jco components define
+      one memory, which gets the whole limit. (A store created without its module, e.g. by
+      `Runtime.new_store(limits)` alone, caps each memory at `memory`.)
     - `table_elements`: elements per table.
     - `instances`: core instances a store may create (a component creates several).
-    - `memories`, `tables`: how many of each a store may create. Core modules from C/WAT have one
-      memory; a componentize-py component defines 11 (tiny ones for its shims), jco's 2: the default
-      of 16 runs them all while bounding a hostile guest to 16 * `memory`.
+    - `memories`, `tables`: how many of each a store may create (default 16 each of memories; see
+      `memory` for how the memory count is tightened to what the guest defines).
     - `fuel`: instructions (roughly) before the guest is stopped; needs a Runtime with `fuel=True`.
     - `timeout`: wall-clock seconds before the guest is interrupted (epoch interruption).
 
@@ -70,6 +74,17 @@ class Limits:
                 raise ConfigError(f"limit {name} must be a non-negative integer, got {value!r}")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"limit timeout must be a positive number of seconds, got {self.timeout!r}")
+
+    def memory_caps(self, defined: int | None) -> tuple[int, int]:
+        """`(bytes per memory, memory count)` for wasmtime's store limiter (-1: no limit), so that a guest
+        defining `defined` memories (None: unknown) stays within `memory` in total."""
+        count = -1 if self.memories is None else self.memories
+        if self.memory is None:
+            return -1, count
+        if defined is None:
+            return self.memory, count
+        n = max(defined, 1)
+        return self.memory // n, n if count < 0 else min(count, n)
 
     def with_(self, **changes: object) -> Limits:
         """A copy with some limits changed."""

@@ -20,9 +20,10 @@ from ..errors import ConfigError, GuestExit, InvalidModule, LinkError, WasmhiveE
 from ._cache import CompileCache
 from ._engine import EngineSettings, build_engine
 from ._expose import HIDDEN_PREFIX, expose_memories
-from ._instance import Instance, guest_error
+from ._instance import Instance, guest_error, out_of_memory
 from ._limits import Limits
 from ._loader import Compiled, explain_compile_error, read_source, sha256_hex, to_binary
+from ._memcount import defined_memories
 from ._sandbox import Capture, Sandbox
 
 __all__ = ["RunResult", "Runtime"]
@@ -156,6 +157,8 @@ class Runtime:
             if self.cache is not None:
                 self.cache.put(key, raw.serialize())
         compiled = Compiled(kind, raw, label, sha256_hex(binary), len(binary), from_cache)
+        # How many memories it defines: `Limits.memory` (a total) is split across them in new_store.
+        compiled.meta["memories"] = defined_memories(code)
         with self._lock:
             self._loaded[key] = compiled
         return compiled
@@ -164,16 +167,23 @@ class Runtime:
         return source if isinstance(source, Compiled) else self.load(source)
 
     # -- stores ----------------------------------------------------------------------------------
-    def new_store(self, limits: Limits | None = None, data: Any = None) -> wasmtime.Store:
-        """A fresh store with `limits` applied (memory, tables, instances, fuel, deadline)."""
+    def new_store(self, limits: Limits | None = None, data: Any = None, *, compiled: Compiled | None = None,
+                  memories: int | None = None) -> wasmtime.Store:
+        """A fresh store with `limits` applied (memory, tables, instances, fuel, deadline).
+
+        Give the `compiled` guest the store is for (or, when several guests share it, the number of
+        `memories` they define together): `limits.memory` is then a total over those memories (see
+        `Limits.memory`); without either, each memory is capped at `limits.memory`."""
         limits = limits or Limits()
         store = wasmtime.Store(self.engine, data)
+        defined = memories if memories is not None else _defined_memories(compiled)
+        per_memory, memories = limits.memory_caps(defined)
         store.set_limits(
-            memory_size=-1 if limits.memory is None else limits.memory,
+            memory_size=per_memory,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
             instances=-1 if limits.instances is None else limits.instances,
             tables=-1 if limits.tables is None else limits.tables,
-            memories=-1 if limits.memories is None else limits.memories,
+            memories=memories,
         )
         if self.settings.fuel:
             store.set_fuel(_NO_FUEL if limits.fuel is None else limits.fuel)
@@ -204,7 +214,7 @@ class Runtime:
         if compiled.kind != "module":
             raise ConfigError(f"{compiled.name} is a component: use Runtime.component() or run()")
         limits = limits or Limits()
-        store = self.new_store(limits)
+        store = self.new_store(limits, compiled=compiled)
         # A module that imports no WASI needs no WASI context (saves ~10 µs per instance).
         captures = self._apply_sandbox(store, sandbox or Sandbox()) if _imports_wasi(compiled) else {}
         try:
@@ -214,7 +224,8 @@ class Runtime:
                 raw = linker.instantiate(store, compiled.module)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             raise self._instantiate_error(e, compiled, limits) from None
-        return Instance(store, raw, limits, captures)
+        cap, _ = limits.memory_caps(_defined_memories(compiled))
+        return Instance(store, raw, limits, captures, memory_cap=cap)
 
     def _instance_pre(self, compiled: Compiled) -> wasmtime.InstancePre:
         key = compiled.sha256
@@ -245,7 +256,7 @@ class Runtime:
                                      f"the guest defines more {limit} than allowed ({limit} = "
                                      f"{getattr(limits, limit)})")
         if "memory" in low and ("limit" in low or "minimum" in low) and limits.memory is not None:
-            return guest_error(e, limits) if "trap" in low else _memory_limit(limits, text)
+            return guest_error(e, limits) if "trap" in low else _memory_limit(limits, compiled)
         if "instance" in low and "limit" in low:
             from ..errors import LimitExceeded
             return LimitExceeded("instances", limits.instances)
@@ -325,7 +336,7 @@ class Runtime:
         if run_iface is None:
             raise InvalidModule("not a WASI command component: it exports no wasi:cli/run@0.2.x",
                                 source=compiled.name)
-        store = self.new_store(limits)
+        store = self.new_store(limits, compiled=compiled)
         captures = self._apply_sandbox(store, sandbox)
         try:
             instance = self.component_linker().instantiate(store, component)
@@ -343,7 +354,8 @@ class Runtime:
             err = guest_error(e, limits)
             if isinstance(err, GuestExit):
                 return err.code, captures
-            raise err from None
+            stderr = captures["stderr"].getvalue() if "stderr" in captures else b""
+            raise (out_of_memory(err, limits, stderr) or err) from None
         # result<_, _>: wasmtime-py gives None for ok, and an object for err.
         return (0 if result is None or getattr(result, "tag", "ok") == "ok" else 1), captures
 
@@ -368,8 +380,20 @@ def _link_message(text: str) -> str:
     return lines[-1] if lines else "link error"
 
 
-def _memory_limit(limits: Limits, text: str) -> WasmhiveError:
+def defined_memories_of(compiled: Compiled) -> int | None:
+    """How many memories `compiled` defines (counted at load time), or None if unknown."""
+    return _defined_memories(compiled)
+
+
+def _defined_memories(compiled: Compiled | None) -> int | None:
+    n = compiled.meta.get("memories") if compiled is not None else None
+    return n if isinstance(n, int) else None
+
+
+def _memory_limit(limits: Limits, compiled: Compiled) -> WasmhiveError:
     from ..errors import LimitExceeded
 
-    return LimitExceeded("memory", limits.memory,
-                         f"module needs more memory than the limit allows (memory = {limits.memory} bytes)")
+    n = _defined_memories(compiled)
+    split = f", split across its {n} memories" if n is not None and n > 1 else ""
+    return LimitExceeded("memory", limits.memory, f"module needs more memory than the limit allows "
+                                                  f"(memory = {limits.memory} bytes in total{split})")

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...app._files import state_dir
 from ...app._model import AppConfig
+from ...app._paths import confined, lexical_problem
 from ...errors import ConfigError
 from ._backend import KeyValueBackend
 from ._redis import RedisStore
@@ -32,6 +34,26 @@ class KeyValueApp:
             s.close()
         for db in self.databases:
             db.close()
+
+
+def _sqlite_path(app: AppConfig, label: str, given: object, where: object) -> Path:
+    """Where a SQLite store lives. A runtime config that came with the app (its `runtime-config.toml`)
+    is as untrusted as the manifest: its paths must stay inside the app directory. One the operator
+    passed explicitly (`--runtime-config-file`) may name any path; relative paths resolve against the app."""
+    if given is None:
+        given = f"{state_dir(app).name}/{DEFAULT_DB}"  # inside the app, unless a symlink says otherwise
+    elif not isinstance(given, str) or not given or "\0" in given:
+        raise ConfigError(f"{where}: [key_value_store.{label}] path must be a file path")
+    elif app.runtime.runtime_config_trusted:
+        path = Path(given)
+        return path if path.is_absolute() else app.dir / path
+    problem = lexical_problem(given)
+    inside = confined(app.dir, given) if problem is None else None
+    if inside is None:
+        raise ConfigError(f"{where}: [key_value_store.{label}] path {given!r} "
+                          f"{problem or 'leads outside the app directory'} (this runtime config came with the "
+                          "app; pass --runtime-config-file to name a path outside it)")
+    return inside
 
 
 def open_stores(app: AppConfig) -> KeyValueApp:
@@ -80,9 +102,7 @@ def open_stores(app: AppConfig) -> KeyValueApp:
                 store.ping()
                 stores[label] = store
             else:
-                path = Path(spec["path"]) if "path" in spec else app.state_dir / DEFAULT_DB
-                if not path.is_absolute():
-                    path = app.dir / path
+                path = _sqlite_path(app, label, spec.get("path"), where)
                 db = databases.get(path)
                 if db is None:
                     try:

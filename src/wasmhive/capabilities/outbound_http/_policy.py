@@ -8,6 +8,14 @@ Accepted forms (each entry is `scheme://host[:port]`, no path):
 - `http://10.0.0.0/8:*` (an IP network), `http://[::1]:8080`
 - `http://self` / `self` (the app's own origin; the trigger decides what that is)
 - `{{ var }}` anywhere, rendered from the app's variables at start-up.
+
+Loopback, private, link-local and other non-global addresses (SSRF targets: the host itself, cloud
+metadata at 169.254.169.254, the LAN) are reached only when a rule names that IP address or network
+literally, or names `localhost` (for loopback addresses). A host *name* that resolves to such an address
+is denied even when a rule allows the name: DNS is not ours, and a public name can be rebound to
+127.0.0.1. The operator can restore Spin's behaviour (any allowed name or wildcard may reach any
+address) with `allow_private=True`, i.e. `[outbound_http] allow_private_addresses = true` in the
+runtime config.
 """
 
 from __future__ import annotations
@@ -53,10 +61,15 @@ class HostRule:
             return host.endswith(self.host[1:]) and host != self.host[2:]
         return host == self.host
 
-    @property
-    def explicit(self) -> bool:
-        """Names a specific host or network (not a wildcard): may reach private and loopback addresses."""
-        return self.host != "*" and not self.host.startswith("*.")
+    def names_address(self, addr: _IP) -> bool:
+        """Whether this rule names `addr` literally: its IP, a network holding it, or `localhost` for a
+        loopback address. Only such rules reach non-global addresses."""
+        if self.network is not None:
+            return addr.version == self.network.version and addr in self.network
+        if self.host == "localhost":
+            return addr.is_loopback
+        literal = _ip(self.host)
+        return literal is not None and _unwrap(literal) == addr
 
 
 def _ip(host: str) -> _IP | None:
@@ -64,6 +77,28 @@ def _ip(host: str) -> _IP | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def _unwrap(addr: _IP) -> _IP:
+    """The IPv4 address an IPv6 address carries (IPv4-mapped, NAT64 64:ff9b::/96, 6to4), else `addr`:
+    `::ffff:127.0.0.1` is loopback whatever its spelling."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.sixtofour is not None:
+            return addr.sixtofour
+        if addr in _NAT64:
+            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def is_public(addr: _IP) -> bool:
+    """Reachable by a name or wildcard rule: a global unicast address (after unwrapping IPv4 in IPv6)."""
+    inner = _unwrap(addr)
+    return inner.is_global and not inner.is_multicast and not addr.is_multicast
 
 
 def parse_rule(text: str) -> HostRule:
@@ -115,22 +150,27 @@ class OutboundPolicy:
        False → the guest gets `HTTP-request-denied`.
     2. After resolving the name once: `policy.allows_address(scheme, host, ip, port)` for the address
        you will connect to (connect only to that address: no DNS rebinding). It refuses private,
-       loopback, link-local and otherwise non-global addresses unless a rule names this host or
-       network explicitly (not through a `*` wildcard).
+       loopback, link-local and otherwise non-global addresses unless a matching rule names that
+       address or network literally (or `localhost`, for loopback), or `allow_private` is set.
 
     `self` rules (the app's own origin) are answered by `allows_self`; the trigger knows its origin.
     """
 
-    def __init__(self, rules: Iterable[HostRule] = ()) -> None:
+    def __init__(self, rules: Iterable[HostRule] = (), *, allow_private: bool = False) -> None:
         self.rules = tuple(rules)
+        self.allow_private = allow_private
 
     @classmethod
-    def parse(cls, entries: Iterable[str], variables: Mapping[str, str] | None = None) -> OutboundPolicy:
-        """Build a policy from `allowed_outbound_hosts` entries, rendering `{{ var }}` from `variables`."""
+    def parse(cls, entries: Iterable[str], variables: Mapping[str, str] | None = None, *,
+              allow_private: bool = False) -> OutboundPolicy:
+        """Build a policy from `allowed_outbound_hosts` entries, rendering `{{ var }}` from `variables`.
+
+        `allow_private`: the operator's opt-in to Spin's behaviour (names and wildcards may reach
+        loopback and private addresses)."""
         from ..variables import render
 
-        return cls(parse_rule(render(e, variables or {}, what=f"allowed_outbound_hosts entry {e!r}"))
-                   for e in entries)
+        return cls((parse_rule(render(e, variables or {}, what=f"allowed_outbound_hosts entry {e!r}"))
+                    for e in entries), allow_private=allow_private)
 
     def allows(self, scheme: str, host: str, port: int | None = None) -> bool:
         """Whether a connection to `scheme://host:port` is granted (before name resolution)."""
@@ -143,14 +183,16 @@ class OutboundPolicy:
         """Whether connecting to resolved address `ip` for `host` is granted (after name resolution)."""
         if not self.allows(scheme, host, port):
             return False
-        addr = _ip(ip)
+        addr = _ip(ip.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) does not change the address
         if addr is None:
             return False
-        if addr.is_global and not addr.is_multicast:
+        if is_public(addr) or self.allow_private:
             return True
         scheme, host = scheme.lower(), host.lower().strip("[]").rstrip(".")
         port = DEFAULT_PORTS.get(scheme, 0) if port is None else port
-        return any(r.explicit and r.host != "self" and r.matches(scheme, host, port) for r in self.rules)
+        inner = _unwrap(addr)
+        return any(r.host != "self" and r.matches(scheme, host, port)
+                   and (r.names_address(addr) or r.names_address(inner)) for r in self.rules)
 
     def allows_self(self) -> bool:
         """Whether the component may call its own app (`self`)."""
@@ -160,4 +202,5 @@ class OutboundPolicy:
         return bool(self.rules)
 
     def __repr__(self) -> str:
-        return f"OutboundPolicy({[r.text for r in self.rules]})"
+        extra = ", allow_private=True" if self.allow_private else ""
+        return f"OutboundPolicy({[r.text for r in self.rules]}{extra})"
