@@ -26,7 +26,7 @@ def _env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
