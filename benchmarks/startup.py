@@ -187,12 +187,13 @@ def render(rows: list[Row], quick: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few runs: proves the benchmark works (CI)")
+    parser.add_argument("--quick", action="store_true",
+                        help="few runs, no component: proves the benchmark works (CI)")
     parser.add_argument("--no-component", action="store_true", help="skip the componentize-py component")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     rows = run(args.quick, progress=lambda m: print(f"... {m}", file=sys.stderr),
-               with_component=not args.no_component)
+               with_component=not (args.no_component or args.quick))
     print(render(rows, args.quick))
     if args.json:
         data: dict[str, Any] = {"quick": args.quick, "rows": [asdict(r) for r in rows]}

@@ -160,10 +160,10 @@ class Reader:
         if len(lines) > 1:
             self.run(Block(block.line, "sh", "\n".join(lines[:-1]) + "\n"))
         command = self._code(Block(block.line, "sh", last))
-        out = (self.tmp / f"server-{block.line}.log").open("wb")
-        self.server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=self.copy, env=self.env,
-                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+        with (self.tmp / f"server-{block.line}.log").open("wb") as out:  # the child keeps its own copy
+            self.server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=self.copy, env=self.env,
+                                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           start_new_session=True)
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             try:

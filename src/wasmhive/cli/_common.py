@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     console: Console
     err_console: Console
 
-__all__ = ["USAGE_EXIT_CODE", "WasmhiveGroup", "console", "err_console", "fail", "setup_logging"]
+__all__ = ["USAGE_EXIT_CODE", "WasmhiveGroup", "command_name", "console", "err_console", "fail", "setup_logging"]
 
 # A bad option, argument or command (click's UsageError) exits like ConfigError: 64 (EX_USAGE).
 USAGE_EXIT_CODE = 64
@@ -49,6 +49,21 @@ def __getattr__(name: str) -> Console:
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def command_name() -> str:
+    """How to run this same `wasmhive` again in a hint: the bare name when PATH finds this one (an
+    activated environment), else its absolute path (e.g. `.venv/bin/wasmhive` run without activating)."""
+    import os
+    import shutil
+
+    invoked = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) == "wasmhive" else None
+    if invoked is None:
+        return "wasmhive"
+    on_path = shutil.which("wasmhive")
+    if on_path is not None and os.path.realpath(on_path) == os.path.realpath(shutil.which(invoked) or invoked):
+        return "wasmhive"
+    return os.path.abspath(invoked)
 
 
 def fail(message: str, code: int = 1) -> None:
