@@ -67,6 +67,13 @@ def test_help_imports_no_command_module_wasmtime_or_rich() -> None:
     assert not [m for m in loaded if m.startswith("wasmhive.cli._") and m != "wasmhive.cli._common"]
 
 
+def test_a_run_that_exits_normally_does_not_import_rich() -> None:
+    tiny = ROOT / "tests" / "guests" / "tiny.wat"
+    loaded = _modules_after(f"from wasmhive.cli import main; sys.argv = ['wasmhive', 'run', {str(tiny)!r}]; main()")
+    assert "wasmhive.cli._run" in loaded and "wasmtime" in loaded  # it did run
+    assert "rich" not in loaded
+
+
 def test_help_lists_every_command() -> None:
     proc = _cli("--help")
     assert proc.returncode == 0, proc.stderr

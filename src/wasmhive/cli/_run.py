@@ -8,8 +8,8 @@ import click
 
 from ..errors import ConfigError, GuestTrap, LimitExceeded
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
-from . import main
-from ._common import err_console, fail
+from . import _common, main
+from ._common import fail
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -55,6 +55,8 @@ def run(file: str, args: tuple[str, ...], dirs: tuple[str, ...], envs: tuple[str
         try:
             result = rt.run(file, sandbox=sandbox, limits=limits)
         except GuestTrap as e:
+            # rich is imported only now: a guest that exits normally never pays for it (~60 ms).
+            err_console = _common.err_console
             err_console.print(f"[bold red]error:[/] guest trapped: {e}", markup=True, highlight=False)
             if e.backtrace:
                 err_console.print("wasm backtrace:\n" + e.short_backtrace(), markup=False, highlight=False)
