@@ -125,6 +125,7 @@ class Reader:
         self.server: subprocess.Popen[bytes] | None = None
         self.port_map: tuple[str, str] | None = None  # (README port, free port) while a server runs
         self.log = tmp / "readme.log"
+        self.digests: dict[str, str] = {}  # tracked file -> SHA-256 before the first block ran
 
     def _code(self, block: Block) -> str:
         code = block.code
@@ -215,7 +216,7 @@ def reader(guest_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             shutil.copy2(ROOT / rel, dest)
         (copy / ".venv").symlink_to(Path(sys.prefix))
         r = Reader(copy, tmp_path_factory.mktemp("readme"))
-        r.digests = {rel: _digest(copy / rel) for rel in _tracked_files()}  # type: ignore[attr-defined]
+        r.digests = {rel: _digest(copy / rel) for rel in _tracked_files()}
         try:
             yield r
         finally:
@@ -256,6 +257,6 @@ def test_readme_block(reader: Reader, index: int) -> None:
 @pytest.mark.slow
 def test_following_the_readme_rewrites_no_tracked_file(reader: Reader) -> None:
     reader.stop_server()
-    changed = [rel for rel, digest in reader.digests.items()  # type: ignore[attr-defined]
+    changed = [rel for rel, digest in reader.digests.items()
                if not (reader.copy / rel).is_file() or _digest(reader.copy / rel) != digest]
     assert changed == [], f"following the README changed tracked files: {changed}"
