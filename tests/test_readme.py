@@ -142,14 +142,22 @@ class Reader:
             script = self.tmp / f"{block.id}.py"
             script.write_text(self._code(block))
             cmd = [str(self.copy / ".venv" / "bin" / "python"), str(script)]
-        proc = subprocess.run(cmd, cwd=self.copy, env=self.env, capture_output=True, text=True,
-                              timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        # A session of its own, so a block that leaves something running is ended with all its children.
+        proc = subprocess.Popen(cmd, cwd=self.copy, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=BLOCK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"README.md line {block.line}: the block did not finish in {BLOCK_TIMEOUT} s (if it starts "
+                        f"a server, mark it `<!-- readme: server PORT -->`)\n{stdout[-2000:]}{stderr[-2000:]}")
         with self.log.open("a") as f:
-            f.write(f"== {block.id}\n{proc.stdout}{proc.stderr}")
+            f.write(f"== {block.id}\n{stdout}{stderr}")
         assert proc.returncode == 0, (
             f"README.md line {block.line}: the {block.lang} block failed (exit {proc.returncode})\n"
-            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
-        assert "Traceback (most recent call last)" not in proc.stderr, proc.stderr[-4000:]
+            f"--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}")
+        assert "Traceback (most recent call last)" not in stderr, stderr[-4000:]
 
     def start_server(self, block: Block) -> None:
         port = block.argument
@@ -204,6 +212,8 @@ def _digest(path: Path) -> str:
 def reader(guest_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs a git checkout (the copy is made of its tracked files)")
+    if not (Path(sys.prefix) / "bin" / "wasmhive").exists():
+        pytest.skip("needs wasmhive installed in the test's virtual environment (./install.sh)")
     base = guest_cache / "readme" / hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
     base.mkdir(parents=True, exist_ok=True)
     with (base / "lock").open("w") as lock:
