@@ -248,6 +248,21 @@ def test_readme_blocks_follow_the_convention() -> None:
     assert len(skipped) <= 3, f"too many skipped README blocks: {[b.id for b in skipped]}"
 
 
+def test_commands_assume_the_activated_environment() -> None:
+    # The quick start activates .venv once; every later command says `wasmhive`/`python`, never a path.
+    for b in RUNNABLE[1:]:
+        assert ".venv/bin/" not in b.code, f"README.md line {b.line}: use `wasmhive`/`python` (the quick start activates .venv)"
+
+
+def test_parse_blocks_reads_fences_and_directives() -> None:
+    text = ("intro\n<!-- readme: skip needs a GPU -->\n```sh\necho a\n```\n\n```python\nprint(1)\n```\n"
+            "<!-- readme: server 8080 -->\n```sh\nserve --port 8080\n```\n```toml\nx = 1\n```\n")
+    blocks = parse_blocks(text)
+    assert [(b.line, b.lang, b.directive, b.argument) for b in blocks] == [
+        (3, "sh", "skip", "needs a GPU"), (7, "python", "", ""), (11, "sh", "server", "8080"), (14, "toml", "", "")]
+    assert blocks[0].code == "echo a\n" and blocks[2].code == "serve --port 8080\n"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(RUNNABLE)), ids=[b.id for b in RUNNABLE])
 def test_readme_block(reader: Reader, index: int) -> None:
