@@ -101,6 +101,7 @@ def test_version_is_the_installed_distributions() -> None:
     ["--bogus"],
     ["run", "--bogus", "x.wat"],           # before FILE: an option, not a file name
     ["inspect", "--bogus", "x.wat"],
+    ["call", "--bogus", "x.wasm", "add"],  # call keeps unknown dashed words (negative numbers) as arguments
     ["contract", "call"],                  # a missing argument in a nested command
     ["bench", "compute", "--bogus"],
     ["no-such-command"],
