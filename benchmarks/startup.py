@@ -134,6 +134,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = lambda _msg: None
         if exe is not None:
             rows.append(Row("wasmtime run tiny.wasm", "process", plan.process_runs,
                             median(measure_process([str(exe), "run", str(tiny_wasm)], plan.process_runs))))
+            rows.append(Row("wasmtime run tiny.wat", "process", plan.process_runs,
+                            median(measure_process([str(exe), "run", str(GUESTS / "startup_tiny.wat")],
+                                                   plan.process_runs))))
             rows.append(Row("wasmtime run hello.wasm", "process", plan.process_runs,
                             median(measure_process([str(exe), "run", str(hello_wasm)], plan.process_runs))))
             if with_component:
@@ -174,7 +177,9 @@ def render(rows: list[Row], quick: bool) -> str:
     wasmtime_tiny = by.get("wasmtime run tiny.wasm")
     ratios += [("wasmhive --help ÷ wasmtime run tiny.wasm", by.get("wasmhive --help"), wasmtime_tiny),
                ("wasmhive run tiny.wasm ÷ wasmtime run tiny.wasm", by.get("wasmhive run tiny.wasm (warm cache)"),
-                wasmtime_tiny)]
+                wasmtime_tiny),
+               ("wasmhive run tiny.wat ÷ wasmtime run tiny.wat", by.get("wasmhive run tiny.wat (warm cache)"),
+                by.get("wasmtime run tiny.wat"))]
     if comp is not None:
         ratios.append(("wasmtime run component.cwasm ÷ component in-process",
                        by.get("wasmtime run --allow-precompiled component.cwasm"), comp))
