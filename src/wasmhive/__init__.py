@@ -1,21 +1,40 @@
-"""wasmhive: a WebAssembly application platform for Python, on wasmtime."""
+"""wasmhive: a WebAssembly application platform for Python, on wasmtime.
 
-from .app import App
-from .errors import (
-    BuildError,
-    CapabilityDenied,
-    ConfigError,
-    DeadlineExceeded,
-    GuestExit,
-    GuestTrap,
-    InvalidModule,
-    LimitExceeded,
-    LinkError,
-    WasmhiveError,
-)
-from .runtime import Compiled, EngineSettings, Instance, Limits, Preopen, RunResult, Runtime, Sandbox
+The public names are imported on first use (PEP 562), so `import wasmhive` (and the CLI's start-up)
+does not load wasmtime or the app layer until a name that needs them is touched.
+"""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .app import App
+    from .errors import (
+        BuildError,
+        CapabilityDenied,
+        ConfigError,
+        DeadlineExceeded,
+        GuestExit,
+        GuestTrap,
+        InvalidModule,
+        LimitExceeded,
+        LinkError,
+        WasmhiveError,
+    )
+    from .runtime import Compiled, EngineSettings, Instance, Limits, Preopen, RunResult, Runtime, Sandbox
+
+# Public name -> the submodule that defines it.
+_LAZY = {
+    "App": "app",
+    **dict.fromkeys(["BuildError", "CapabilityDenied", "ConfigError", "DeadlineExceeded", "GuestExit",
+                     "GuestTrap", "InvalidModule", "LimitExceeded", "LinkError", "WasmhiveError"], "errors"),
+    **dict.fromkeys(["Compiled", "EngineSettings", "Instance", "Limits", "Preopen", "RunResult", "Runtime",
+                     "Sandbox"], "runtime"),
+}
 
 __all__ = [
     "App",
@@ -39,3 +58,16 @@ __all__ = [
     "WasmhiveError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

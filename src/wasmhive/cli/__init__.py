@@ -7,27 +7,28 @@ import sys
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ._common import WasmhiveGroup
 
 __all__ = ["main"]
 
-# Command name -> the module (`cli/_<module>.py`) that registers it on `main` when imported.
-# Modules are imported only when their command runs (or for --help): start-up stays small.
+# Command name -> (the module `cli/_<module>.py` that registers it on `main` when imported, its one-line
+# summary for `wasmhive --help`). Modules are imported only when their command runs (or for that command's
+# own --help), so `wasmhive --help` and start-up import neither wasmtime nor rich.
 COMMANDS = {
-    "run": "run",
-    "up": "up",
-    "inspect": "inspect",
-    "bench": "bench",
-    "new": "new",
-    "build": "build",
-    "watch": "build",
-    "contract": "contract",
-    "call": "call",
-    "wit": "wit",
-    "bindgen": "bindgen",
+    "run": ("run", "Run a WASI command (core module or component) in a sandbox."),
+    "up": ("up", "Serve a wasi:http component or an app over HTTP."),
+    "inspect": ("inspect", "Show what a module or component contains."),
+    "bench": ("bench", "Benchmarks: compute, startup/isolation, http, browser."),
+    "new": ("new", "Create a project from a template (--list shows them)."),
+    "build": ("build", "Run each component's build command."),
+    "watch": ("build", "Build, serve, and rebuild + restart on every change."),
+    "contract": ("contract", "Run Internet Computer canisters locally."),
+    "call": ("call", "Call a function exported by a component."),
+    "wit": ("wit", "Print the WIT world of a component."),
+    "bindgen": ("bindgen", "Write typed Python stubs for a component's exports."),
 }
-COMMAND_MODULES = sorted(set(COMMANDS.values()))
+COMMAND_MODULES = sorted({module for module, _ in COMMANDS.values()})
 
 
 class _LazyGroup(WasmhiveGroup):
@@ -35,10 +36,15 @@ class _LazyGroup(WasmhiveGroup):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
-        if module is not None and cmd_name not in self.commands:
-            importlib.import_module(f"{__name__}._{module}")
+        entry = COMMANDS.get(cmd_name)
+        if entry is not None and cmd_name not in self.commands:
+            importlib.import_module(f"{__name__}._{entry[0]}")
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's default asks every command for its help, which would import every command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

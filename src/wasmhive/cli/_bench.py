@@ -66,15 +66,28 @@ def _progress_run(title: str, fn: Callable[[Callable[[str], None]], Any]) -> Any
         return fn(lambda msg: bar.update(task, description=msg))
 
 
+# Cells that end in " *" (compute's pure-Python column) were not timed on the full input.
+SCALED_LEGEND = "* measured on a smaller input; the time is scaled to the full size"
+
+
 def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """Print a results table at its natural width, never cut to the terminal's (or a pipe's 80 columns)."""
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right")
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for r in rows:
         table.add_row(*r)
-    console.print(table)
+    # A number cut to "1.2…" or folded over two lines is worse than a line the terminal wraps.
+    natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    out = console if natural <= console.width else Console(file=console.file, width=natural, highlight=False,
+                                                           no_color=console.no_color)
+    out.print(table)
+    if any(cell.endswith(" *") for r in rows for cell in r):
+        out.print(SCALED_LEGEND, markup=False)
 
 
 def run_compute(quick: bool, save: bool) -> dict[str, Any]:
@@ -128,7 +141,7 @@ def run_http(quick: bool, save: bool) -> dict[str, Any]:
         err_console.print("[yellow]http:[/] benchmarks/http.py is not in this checkout (the HTTP benchmark is "
                           "written with the HTTP trigger); nothing measured.")
         return {"missing": "benchmarks/http.py not present"}
-    argv = ["--quick"] if quick else []
+    argv = ["--quick"] if quick else ["--save"] if save else []
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"wasmhive-bench-http-{os.getpid()}.json"
     code = http.main([*argv, "--json", str(out)])
     data: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
@@ -175,7 +188,7 @@ def bench(ctx: click.Context, serve: bool, host: str, port: int) -> None:
 
     \b
       wasmhive bench compute --quick     a CI-sized run (under a minute), outputs checked
-      wasmhive bench all --json out.json the full suite; records benchmarks/RESULTS.md
+      wasmhive bench all --save          the full suite; records benchmarks/RESULTS.md
       wasmhive bench --serve             the browser page at http://127.0.0.1:8377/
     """
     if serve:
@@ -213,7 +226,8 @@ def _suite_command(name: str) -> None:
     @bench.command(name=name, help=text)
     @click.option("--quick", is_flag=True, help="Small sizes for CI: checks outputs, not speed (< 1 minute).")
     @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
-    @click.option("--save/--no-save", default=True, help="A full run records RESULTS.md and its charts.")
+    @click.option("--save", is_flag=True,
+                  help="Record a full run in benchmarks/RESULTS.md and its charts (nothing is written without it).")
     def command(quick: bool, json_out: Path | None, save: bool) -> None:
         names = list(SUITES) if name == "all" else [name]
         results = {n: SUITES[n](quick, save) for n in names}

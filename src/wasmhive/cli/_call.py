@@ -42,6 +42,10 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
       wasmhive call calc.wasm stats '[1, 2, 3]'                → {"count": 3, ...}
     An `err` result is printed as {"err": ...} and the exit code is 1.
     """
+    for word in (file, func):
+        # ignore_unknown_options (for negative numbers) would let an unknown option pass as FILE or FUNC.
+        if word.startswith("-") and not word[1:2].isdigit():
+            raise click.NoSuchOption(word)
     from ..component import Component, ResultError
     from ..component._json import parse_word, to_json
 

@@ -9,7 +9,7 @@ import click
 from ..app._templates import generate, list_templates
 from ..errors import ConfigError
 from . import main
-from ._common import console
+from ._common import command_name, console
 
 
 @main.command()
@@ -36,4 +36,4 @@ def new(template: str | None, name: str | None, output: Path | None, list_: bool
     dest = output or Path(name)
     generate(template, name, dest, force=force)
     console.print(f"[green]created[/] {dest} from template {template}", markup=True)
-    console.print(f"next:  cd {dest} && wasmhive build --up", markup=False)
+    console.print(f"next:  cd {dest} && {command_name()} build --up", markup=False)

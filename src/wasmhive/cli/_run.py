@@ -10,9 +10,7 @@ import click
 from ..errors import ConfigError, GuestTrap, LimitExceeded, WasmhiveError
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
 from ..runtime._instance import out_of_memory
-from . import main
-from ._common import _escape, err_console
-from ._terminal import printable
+from . import _common, main
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -43,7 +41,7 @@ class _StderrTail:
         self.tail = (self.tail + bytes(data))[-self.keep:]
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
@@ -89,13 +87,17 @@ def _run(rt: Runtime, file: str, sandbox: Sandbox, limits: Limits, stderr: _Stde
         backtrace = e.short_backtrace() if e.backtrace else ""
     except LimitExceeded as e:
         error, backtrace = e, ""
+    # rich is imported only now: a guest that exits normally never pays for it (~60 ms).
+    from ._terminal import printable
+
+    err_console = _common.err_console
     if isinstance(error, GuestTrap):
         # Function names in a backtrace come from the guest's name section: data, not markup.
-        err_console.print(f"[bold red]error:[/] guest trapped: {_escape(str(error))}", markup=True,
+        err_console.print(f"[bold red]error:[/] guest trapped: {_common._escape(str(error))}", markup=True,
                           highlight=False)
         if backtrace:
             err_console.print("wasm backtrace:\n" + printable(backtrace, keep_newlines=True), markup=False,
                               highlight=False)
     else:
-        err_console.print(f"[bold red]error:[/] {_escape(str(error))}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {_common._escape(str(error))}", markup=True, soft_wrap=True)
     return error.exit_code
