@@ -40,7 +40,7 @@ def http_guest(guest_cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def http_runtime(compile_cache: Path) -> Iterator[Runtime]:
-    with Runtime(cache=compile_cache) as rt:
+    with Runtime(cache=compile_cache, concurrency=False) as rt:
         yield rt
 
 

@@ -18,7 +18,7 @@ from wasmhive.runtime import Runtime
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[Runtime]:
-    with Runtime() as rt:
+    with Runtime(concurrency=False) as rt:
         yield rt
 
 

@@ -49,6 +49,7 @@ CODEGEN = {
     "memory64": False,
     "multi_memory": False,
     "opt_level": "none",
+    "concurrency": False,
 }
 
 

@@ -24,7 +24,7 @@ def minimal(mode: int, version: str = "0.2.3", types_version: str | None = None)
 
 @pytest.fixture(scope="module")
 def rt():  # type: ignore[no-untyped-def]
-    with Runtime(cache=False) as r:
+    with Runtime(cache=False, concurrency=False) as r:
         yield r
 
 

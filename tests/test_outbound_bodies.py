@@ -23,7 +23,7 @@ def app(guest_cache: Path, compile_cache: Path, target: tuple[str, list[Any]]) -
     from wasmhive.app.toolchains import componentize_py, standard_wit
 
     wasm = componentize_py(standard_wit("wasi:http@0.2.0"), "wasi:http/proxy@0.2.0", GUEST, cache_dir=guest_cache)
-    with Runtime(cache=compile_cache) as rt, HttpApp.from_component(
+    with Runtime(cache=compile_cache, concurrency=False) as rt, HttpApp.from_component(
             wasm, runtime=rt, name="bodies", limits=Limits(timeout=10.0),
             outbound=OutboundPolicy.parse([target[0]])) as a:
         yield a

@@ -113,7 +113,7 @@ def js_app(guest_cache: Path, compile_cache: Path, tmp_path_factory: pytest.Temp
     from wasmhive.http import HttpApp
 
     wasm = build_js_fetch_app(guest_cache, tmp_path_factory.mktemp("js"))
-    with Runtime(cache=compile_cache) as rt, HttpApp.from_component(
+    with Runtime(cache=compile_cache, concurrency=False) as rt, HttpApp.from_component(
             wasm, runtime=rt, name="jsfetch", limits=Limits(timeout=10.0),
             outbound=OutboundPolicy.parse([target[0]])) as app:
         yield app

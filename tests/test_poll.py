@@ -53,7 +53,7 @@ def rounds(body: bytes) -> list[list[int]]:
 
 @pytest.fixture(scope="module")
 def rt() -> Iterator[Runtime]:
-    with Runtime(cache=False) as r:
+    with Runtime(cache=False, concurrency=False) as r:
         yield r
 
 
@@ -129,3 +129,24 @@ def _unchunk(body: bytes) -> bytes:
             break
         out, body = out + rest[:n], rest[n + 2:]
     return out
+
+
+
+def test_the_default_serving_engine_polls_many(guest_cache: Path, tmp_path: Path) -> None:
+    """wasmtime 50 traps on a list of 2+ borrows to a host function while its concurrency support is on,
+    and refuses components with async builtins (jco's QuickJS output) while it is off: the HTTP trigger's
+    own engines (`HttpApp.from_component` without a runtime, `App`, `wasmhive up`) have it off, while a
+    plain `Runtime()` keeps wasmtime's default so that typed calls load every component."""
+    kinds = ["out", "t0", "out"]
+    with HttpApp.from_component(poll_guest(kinds, guest_cache, tmp_path), name="poll") as app:
+        assert not app_runtime_concurrency(app)
+        r = app.handle(Request("GET", "/"))
+    assert r.status == 200, r.body
+    assert rounds(r.body) == [[0, 1, 2], [0, 1, 2]]
+    with Runtime(cache=False) as rt:
+        assert rt.settings.concurrency
+
+
+def app_runtime_concurrency(app: HttpApp) -> bool:
+    executor = app.router.routes[0].target
+    return bool(executor.runtime.settings.concurrency)

@@ -133,7 +133,7 @@ class App:
         if defaults is not None:
             defaults.apply(config)
         self._own_runtime = runtime is None
-        self.runtime = runtime or Runtime()
+        self.runtime = runtime or Runtime(concurrency=False)  # the HTTP trigger's engine (see EngineSettings)
         try:
             self.capabilities: AppCapabilities = AppCapabilities(config)
         except BaseException:

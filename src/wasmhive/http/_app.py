@@ -93,7 +93,7 @@ class HttpApp:
         if runtime is None:
             limits = executor_options.get("limits")
             memory = limits.memory if isinstance(limits, Limits) and limits.memory is not None else 0
-            runtime = Runtime(pooling=True, pooling_max_memory=pool_max_memory(memory))
+            runtime = Runtime(pooling=True, pooling_max_memory=pool_max_memory(memory), concurrency=False)
         rt = runtime
         if name is None:
             name = Path(source).stem if isinstance(source, (str, Path)) else "component"

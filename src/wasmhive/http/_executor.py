@@ -82,6 +82,9 @@ class WasiHttpExecutor:
     self_requests: Any = None  # `SelfRequests` of the app this component belongs to
 
     def __post_init__(self) -> None:
+        if self.runtime.settings.concurrency:
+            log.warning("%s: served on an engine with wasmtime's concurrency support on: a guest polling two or "
+                        "more pollables will trap (wasmtime 50); serve with Runtime(concurrency=False)", self.name)
         self.compiled = self.source if isinstance(self.source, Compiled) else self.runtime.load(self.source)
         if self.compiled.kind != "component":
             raise InvalidModule("not a component: the wasi:http executor serves components exporting "

@@ -20,7 +20,7 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
     defaults = ComponentDefaults(timeout=cfg.timeout, memory=cfg.memory, env=dict(cfg.env),
                                  allowed_outbound_hosts=tuple(cfg.allowed_outbound_hosts), body_limit=cfg.max_body)
     rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(cfg.memory or 0),
-                 cache=None if cfg.cache else False, tick=epoch_tick())
+                 cache=None if cfg.cache else False, tick=epoch_tick(), concurrency=False)
     try:
         app = App.load(cfg.path, variables=cfg.variables or None, runtime_config=cfg.runtime_config,
                        key_value=cfg.key_value or None, runtime=rt, defaults=defaults, progress=progress)

@@ -159,7 +159,7 @@ def _component_app(cfg: UpConfig, p: Any, limits: Any, progress: Progress | None
     timeout = DEFAULT_TIMEOUT if cfg.timeout is None else cfg.timeout
     policy = OutboundPolicy.parse(cfg.allowed_outbound_hosts)
     rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(memory),
-                 cache=None if cfg.cache else False, tick=epoch_tick())
+                 cache=None if cfg.cache else False, tick=epoch_tick(), concurrency=False)
     try:
         if progress is not None:
             progress(p.stem, None, _size(p))

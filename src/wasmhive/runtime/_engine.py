@@ -41,6 +41,12 @@ class EngineSettings:
     # process (measured on `wasmhive up`, componentize-py hello: 5.8 -> 3.1 ms CPU per request).
     pooling_keep_resident: int = 16 * 1024 * 1024
     opt_level: str = "speed"
+    # wasmtime's concurrency support (the component-model async ABI). On, as in wasmtime, every component
+    # validates, including those whose toolchain emits async builtins (jco's QuickJS backend emits
+    # `task.cancel`). Off for the HTTP trigger's engines: in wasmtime 50 with it on, a guest passing a list
+    # of two or more borrows to a host function traps inside wasmtime ("BUG: deferred host scope has no
+    # call context") -- `wasi:io/poll.poll` whenever a guest has two requests in flight.
+    concurrency: bool = True
 
     @classmethod
     def deterministic(cls, **overrides: object) -> EngineSettings:
@@ -65,17 +71,17 @@ class EngineSettings:
             "memory64": self.memory64,
             "multi_memory": self.multi_memory,
             "opt_level": self.opt_level,
+            "concurrency": self.concurrency,
         }
 
     def fingerprint(self) -> str:
         """A stable string naming the code-generation settings and the wasmtime version (for cache keys).
 
         Engines that differ only in how instances are allocated (`wasmhive up`'s pooled engine, the
-        Python API's default) share compiled code. wasmtime's concurrency support is always off (see
-        `config()`).
+        Python API's default) share compiled code.
         """
         items = ",".join(f"{k}={v}" for k, v in sorted(self.codegen().items()))
-        return f"wasmtime-py {wasmtime_version()};{items};concurrency=off"
+        return f"wasmtime-py {wasmtime_version()};{items}"
 
     def config(self, *, pooling: bool | None = None) -> wasmtime.Config:
         """A fresh wasmtime `Config` for these settings."""
@@ -97,11 +103,8 @@ class EngineSettings:
         cfg.wasm_bulk_memory = True
         cfg.wasm_reference_types = True
         cfg.wasm_component_model = True
-        # wasmtime 50 with concurrency support on traps ("BUG: deferred host scope has no call context")
-        # when a guest passes a list of two or more borrows to a host function, as `wasi:io/poll.poll`
-        # does for every guest with two requests in flight. Component-model async cannot be served through
-        # the C API anyway (docs/ARCHITECTURE.md, wasi), so nothing is lost by turning it off.
-        ffi.wasmtime_config_concurrency_support_set(cfg.ptr(), False)
+        if not self.concurrency:  # see the field: the HTTP trigger's engines
+            ffi.wasmtime_config_concurrency_support_set(cfg.ptr(), False)
         # Untrusted guests: no shared memory or threads, no GC heap, no exception handling.
         cfg.wasm_threads = False
         cfg.shared_memory = False
