@@ -485,7 +485,9 @@ def _dtor_trampoline(env: int, ctx: int, rep: int) -> int:
 
 @_FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(env: int | None) -> None:
-    _REGISTRY[env or 0] = None
+    registry = _REGISTRY
+    if registry is not None:  # None once the interpreter is tearing this module down (a store freed at exit)
+        registry[env or 0] = None
 
 
 _TRAMPOLINE = ctypes.cast(_trampoline, ffi.wasmtime_component_func_callback_t)
