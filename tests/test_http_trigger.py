@@ -96,7 +96,7 @@ def test_access_log_line(http_app: HttpApp, caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.INFO, logger="wasmhive.http.access"):
         http_app.handle(Request("GET", "/status/202"))
     line = next(rec.getMessage() for rec in caplog.records if rec.name == "wasmhive.http.access")
-    assert '"GET /status/202 HTTP/1.1" 202' in line and line.endswith("pyguest")
+    assert '"GET /status/202 HTTP/1.1" 202' in line and line.startswith("[pyguest] ")
 
 
 def test_deadline_is_504_and_the_next_request_is_fine(new_executor) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ Real `wasmhive up` processes on loopback serving the componentize-py test guest 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -118,6 +119,7 @@ def test_default_server_logs_and_leaves_contracts_to_the_app(tmp_path: Path, htt
     out = server.output()
     assert "[guest stdout] hello on stdout" in out and "[guest stderr] hello on stderr" in out
     assert '"GET /print HTTP/1.1" 200' in out and '"GET /contracts HTTP/1.1" 404' in out
+    assert re.search(r'^\[guest\] \S+ "GET /print HTTP/1.1" 200', out, re.M), out  # prefixed with the component
     assert "[guest stderr] RuntimeError: boom from the guest" in out
     # The banner lists the routes with full URLs, after one progress line per component.
     assert "Ready: guest in " in out

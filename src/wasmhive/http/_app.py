@@ -165,8 +165,9 @@ class HttpApp:
             done()
 
     def _access(self, req: Request, status: int, sent: int, t0: float, component: str) -> None:
-        access_log.info('%s "%s %s HTTP/%s" %d %d %.1fms %s', req.client, req.method, req.path_with_query,
-                        req.http_version, status, sent, (time.perf_counter() - t0) * 1e3, component or "-")
+        # Prefixed with the component, as guest output is (`[id stdout] ...`): one app, many components.
+        access_log.info('[%s] %s "%s %s HTTP/%s" %d %d %.1fms', component or "-", req.client, req.method,
+                        req.path_with_query, req.http_version, status, sent, (time.perf_counter() - t0) * 1e3)
 
     # -- socket-free core ----------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
