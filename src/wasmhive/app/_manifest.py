@@ -157,8 +157,45 @@ def _shown(key: str) -> str:
     return key if key.isprintable() else repr(key)[1:-1]
 
 
+MAX_TOML_NESTING = 100  # arrays / inline tables inside each other; no manifest or runtime config needs more
+
+
+def _too_deep(text: str, limit: int = MAX_TOML_NESTING) -> bool:
+    """Whether arrays/inline tables nest deeper than `limit` (brackets inside strings and comments do
+    not count). Checked before parsing: tomllib recurses once per level, and how deep Python's stack
+    already is when it runs is not ours to know, so a RecursionError is not a reliable signal."""
+    depth, i, n = 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+        elif c in "\"'":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else c
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if c == '"' and text[i] == "\\":
+                    i += 1  # basic strings: skip the escaped character
+                elif len(quote) == 1 and text[i] == "\n":
+                    break  # an unterminated one-line string: tomllib will say so
+                i += 1
+            i += len(quote) - 1
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return False
+
+
 def load_toml(text: str, path: Path) -> dict[str, Any]:
     """Parse TOML `text` read from `path`; a `ConfigError` names the file, line and column."""
+    if _too_deep(text):
+        raise ConfigError(f"{path}: malformed TOML: arrays or tables nested too deeply "
+                          f"(more than {MAX_TOML_NESTING} levels)")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
