@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from . import _drain, _ops
 
 __all__ = ["UpConfig", "app_factory", "build_app", "default_threads", "parse_listen", "serve"]
 
@@ -42,6 +43,10 @@ class UpConfig:
     variables: dict[str, str] = field(default_factory=dict)
     key_value: dict[str, str] = field(default_factory=dict)
     runtime_config: str | None = None
+    # Cluster operation (http/_drain.py): on SIGTERM report not-ready for drain_delay s, then stop
+    # accepting and give in-flight requests up to drain_timeout s.
+    drain_delay: float = 0.0
+    drain_timeout: float = 30.0
 
 
 def default_threads() -> int:
@@ -114,22 +119,21 @@ def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     _tune()
-    return _with_contracts(build_app(cfg))
+    return _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain
 
 
 def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
     """Serve until interrupted (uvicorn; httptools and uvloop when installed)."""
-    import uvicorn
-
     host, port = parse_listen(cfg.listen)
     common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
                                   lifespan="on", timeout_keep_alive=5, server_header=False)
     if cfg.workers > 1:
         os.environ[_ENV] = json.dumps(asdict(cfg))
-        uvicorn.run("wasmhive.http._serve:app_factory", factory=True, workers=cfg.workers, **common)
+        _drain.run("wasmhive.http._serve:app_factory", workers=cfg.workers, drain_timeout=cfg.drain_timeout,
+                   **common)
     else:
         _tune()
-        app = _with_contracts(build_app(cfg))
+        app = _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain
         if ready is not None:
             ready(app)
-        uvicorn.run(app, **common)
+        _drain.run(app, workers=1, drain_timeout=cfg.drain_timeout, **common)
