@@ -39,11 +39,14 @@ from ._common import err_console
               help="On SIGTERM, answer /.well-known/wasmhive/ready with 503 this long before closing the socket.")
 @click.option("--drain-timeout", default="30s", show_default=True,
               help="On SIGTERM, how long in-flight requests may run before they are cancelled.")
+@click.option("--metrics/--no-metrics", default=False, show_default=True,
+              help="Serve Prometheus metrics on GET /metrics (needs wasmhive[metrics]).")
 # -- end cluster operation --
 def up(path: str, listen: str, workers: int, threads: int | None, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
        pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
-       runtime_config_file: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s") -> None:
+       runtime_config_file: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s",
+       metrics: bool = False) -> None:
     """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
 
     Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
@@ -68,6 +71,11 @@ def up(path: str, listen: str, workers: int, threads: int | None, route: str, ti
                    pooling=pooling, variables=_pairs("--variable", variables),
                    key_value=_pairs("--key-value", key_values), runtime_config=runtime_config_file)
     cfg.drain_delay, cfg.drain_timeout = parse_duration(drain_delay), parse_duration(drain_timeout)  # cluster
+    if metrics:  # cluster: fail now, not in every worker, when prometheus-client is missing
+        from ..http._metrics import check_available
+
+        check_available()
+        cfg.metrics = True
     err_console.print(f"Serving [bold]{path}[/] on http://{listen}{'' if route == '/...' else route} "
                       f"({workers} worker{'s' if workers > 1 else ''})", markup=True, highlight=False)
     serve(cfg)

@@ -1,19 +1,47 @@
-"""The operational endpoints `wasmhive up` wraps around a served app (health now; metrics beside it).
+"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics.
 
-Kept out of the HTTP trigger itself: these answer for the process (is it ready, is it draining), not for
-the app, and an app mounted in another ASGI server brings that server's own.
+Kept out of the HTTP trigger itself: these answer for the process (is it ready, is it draining, what has
+it served), not for the app, and an app mounted in another ASGI server brings that server's own.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
+from . import _drain
 from ._drain import DrainState
 from ._health import Health
 
-__all__ = ["wrap"]
+__all__ = ["run", "wrap"]
 
 
 def wrap(app: Any, cfg: Any) -> Any:
-    """`app` with the readiness/liveness paths and the SIGTERM drain of `cfg` (an `UpConfig`)."""
+    """`app` with the readiness/liveness paths, the SIGTERM drain and (`cfg.metrics`) `/metrics`."""
+    if getattr(cfg, "metrics", False):
+        from ._metrics import Metrics
+
+        app = Metrics(app, getattr(app, "inner", app))  # the HttpApp inside the contracts mount
     return Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
+
+
+def run(app: Any, cfg: Any, **options: Any) -> None:
+    """Serve `app` (with several workers: the factory's import string) as `cfg` says, until SIGTERM.
+
+    With `--metrics` and several workers, the workers share a private metrics directory (removed at the
+    end) unless `$PROMETHEUS_MULTIPROC_DIR` names one already.
+    """
+    from ._metrics import MULTIPROC_ENV
+
+    private = None
+    if getattr(cfg, "metrics", False) and cfg.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        private = tempfile.mkdtemp(prefix="wasmhive-metrics-")
+        os.environ[MULTIPROC_ENV] = private  # inherited by the worker processes
+    try:
+        _drain.run(app, workers=cfg.workers, drain_timeout=cfg.drain_timeout, **options)
+    finally:
+        if private is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(private, ignore_errors=True)

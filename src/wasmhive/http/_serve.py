@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from . import _drain, _ops
+from . import _ops
 
 __all__ = ["UpConfig", "app_factory", "build_app", "default_threads", "parse_listen", "serve"]
 
@@ -47,6 +47,7 @@ class UpConfig:
     # accepting and give in-flight requests up to drain_timeout s.
     drain_delay: float = 0.0
     drain_timeout: float = 30.0
+    metrics: bool = False  # GET /metrics (http/_metrics.py)
 
 
 def default_threads() -> int:
@@ -129,11 +130,10 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
                                   lifespan="on", timeout_keep_alive=5, server_header=False)
     if cfg.workers > 1:
         os.environ[_ENV] = json.dumps(asdict(cfg))
-        _drain.run("wasmhive.http._serve:app_factory", workers=cfg.workers, drain_timeout=cfg.drain_timeout,
-                   **common)
+        _ops.run("wasmhive.http._serve:app_factory", cfg, **common)  # cluster: drain, metrics
     else:
         _tune()
         app = _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain
         if ready is not None:
             ready(app)
-        _drain.run(app, workers=1, drain_timeout=cfg.drain_timeout, **common)
+        _ops.run(app, cfg, **common)  # cluster: drain, metrics
