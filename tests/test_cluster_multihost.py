@@ -1,0 +1,133 @@
+"""Several `wasmhive up` hosts of one app behind HAProxy, Redis on its own host: crash and rolling restart.
+
+Each host is a network namespace the test makes itself (`benchmarks/_cluster_lab.py`: `ip netns` + veth,
+always removed). A steady, bounded write load (PUT /api/notes/KEY through HAProxy) runs while a node is
+killed with SIGKILL or every node is restarted in turn; afterwards every acknowledged write is read back
+through the cluster.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+from _cluster_lab import Lab, missing  # noqa: E402
+
+sys.path.remove(str(BENCH))
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 4  # concurrent client connections: at most this many requests are ever in flight
+
+
+@pytest.fixture(scope="module")
+def example_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    why = missing()
+    if why:
+        pytest.skip(why)
+    from app_fixtures import build_example, copy_example
+
+    app_dir = copy_example(tmp_path_factory.mktemp("cluster") / "app")
+    build_example(app_dir)
+    return app_dir
+
+
+@pytest.fixture
+def lab(example_app: Path, compile_cache: Path, tmp_path: Path) -> Iterator[Lab]:
+    with Lab(tmp_path / "lab", example_app, nodes=3, env={"WASMHIVE_CACHE": str(compile_cache)},
+             node_args=("--drain-delay", "1s", "--drain-timeout", "10s", "--timeout", "10s")) as lab:
+        yield lab
+
+
+class WriteLoad:
+    """`CLIENTS` threads writing unique notes through the load balancer until stopped (or a cap)."""
+
+    def __init__(self, url: str, run: str, cap: int = 20000) -> None:
+        self.url, self.run, self.cap = url, run, cap
+        self.acked: dict[str, bytes] = {}
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, args=(c,), daemon=True) for c in range(CLIENTS)]
+
+    def _client(self, c: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=20) as client:
+            for i in range(self.cap // CLIENTS):
+                if self._stop.is_set():
+                    return
+                key, value = f"{self.run}-{c}-{i}", f"value {c} {i}".encode()
+                try:
+                    r = client.put(f"/api/notes/{key}", content=value)
+                    ok, why = r.status_code == 201, f"{key}: HTTP {r.status_code}"
+                except httpx.HTTPError as e:
+                    ok, why = False, f"{key}: {e!r}"
+                with self._lock:
+                    if ok:
+                        self.acked[key] = value
+                    else:
+                        self.failed.append(why)
+
+    def __enter__(self) -> WriteLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.acked) + len(self.failed)
+
+
+def _wait_for_progress(load: WriteLoad, more: int, timeout: float = 60.0) -> None:
+    target, deadline = load.count() + more, time.monotonic() + timeout
+    while load.count() < target:
+        assert time.monotonic() < deadline, "the load made no progress"
+        time.sleep(0.05)
+
+
+def _read_back(lab: Lab, acked: dict[str, bytes]) -> list[str]:
+    lost = []
+    with httpx.Client(base_url=lab.url, timeout=20) as client:
+        for key, value in acked.items():
+            r = client.get(f"/api/notes/{key}")
+            if r.status_code != 200 or r.content != value:
+                lost.append(f"{key}: {r.status_code} {r.content[:40]!r}")
+    return lost
+
+
+def test_kill_one_node_loses_no_acknowledged_write(lab: Lab) -> None:
+    with WriteLoad(lab.url, "kill") as load:
+        _wait_for_progress(load, 100)
+        lab.kill_node(1)
+        lab.wait_lb_status(1, "DOWN")  # HAProxy's health checks took it out
+        _wait_for_progress(load, 200)  # and the cluster goes on serving with two nodes
+    assert len(load.failed) <= CLIENTS, load.failed  # only requests in flight on the killed node
+    assert _read_back(lab, load.acked) == []
+    print(f"\n{len(load.acked)} writes acknowledged, {len(load.failed)} failed: {load.failed}")
+
+
+def test_rolling_restart_fails_no_request(lab: Lab) -> None:
+    with WriteLoad(lab.url, "roll") as load:
+        _wait_for_progress(load, 50)
+        for i in range(lab.nodes):
+            status = lab.stop_node(i)  # SIGTERM: drain, then exit
+            assert status in (0, -15), lab.log(f"n{i}")
+            lab.start_node(i)
+            lab.wait_node_ready(i)
+            lab.wait_lb_status(i, "UP")
+            _wait_for_progress(load, 50)
+    assert load.failed == []
+    assert len(load.acked) >= 50 * (lab.nodes + 1)
+    assert _read_back(lab, load.acked) == []
