@@ -23,7 +23,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 READY = "/.well-known/wasmhive/ready"
 
@@ -62,6 +61,7 @@ class Lab:
         self.lb_ip, self.redis_ip = f"{self.prefix}.2", f"{self.prefix}.3"
         self.url = f"http://{self.lb_ip}:8080"
         self.redis_url = f"redis://{self.redis_ip}:6379/0"
+        self.lb_log = False  # True: HAProxy logs every request (termination states) to haproxy.log
         self._hosts: list[str] = []
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -136,10 +136,9 @@ class Lab:
     def wait_node_ready(self, i: int, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.node_url(i) + READY, timeout=5) as r:
-                    if r.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.node_url(i) + READY, timeout=5) as r:
+                if r.status == 200:
+                    return
             proc = self._procs[f"n{i}"]
             if proc.poll() is not None:
                 raise RuntimeError(f"node {i} exited ({proc.returncode}):\n{self.log(f'n{i}')}")
@@ -166,9 +165,13 @@ class Lab:
         cfg.write_text(f"""global
     maxconn 4000
     stats socket {self.workdir / "haproxy.sock"} mode 600 level admin
+    log stdout format raw local0 {"info" if self.lb_log else "notice"}
 
 defaults
     mode http
+    log global
+    option httplog
+    option dontlog-normal
     timeout connect 2s
     timeout client 30s
     timeout server 30s
@@ -193,16 +196,24 @@ backend nodes
         self._spawn("haproxy", f"{self.tag}-lb", ["haproxy", "-f", str(cfg), "-db"])
         _wait_port(self.lb_ip, 8080, 20, lambda: self.log("haproxy"))
 
-    def lb_status(self) -> dict[str, str]:
-        """HAProxy's view of each node: {"n0": "UP", "n1": "DOWN", ...} (from its stats socket)."""
+    def _lb_command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
             s.connect(str(self.workdir / "haproxy.sock"))
-            s.sendall(b"show stat\n")
+            s.sendall(command.encode() + b"\n")
             data = b""
             while chunk := s.recv(65536):
                 data += chunk
-        lines = data.decode().splitlines()
+        return data.decode()
+
+    def set_enabled(self, i: int, enabled: bool) -> None:
+        """Put node `i` in HAProxy's rotation or take it out (maintenance mode)."""
+        self._lb_command(f"{'enable' if enabled else 'disable'} server nodes/n{i}")
+        self.wait_lb_status(i, "UP" if enabled else "MAINT")
+
+    def lb_status(self) -> dict[str, str]:
+        """HAProxy's view of each node: {"n0": "UP", "n1": "DOWN", ...} (from its stats socket)."""
+        lines = self._lb_command("show stat").splitlines()
         head = lines[0].lstrip("# ").split(",")
         out = {}
         for line in lines[1:]:
@@ -236,7 +247,7 @@ backend nodes
     def __enter__(self) -> Lab:
         return self.start()
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

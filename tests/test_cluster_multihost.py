@@ -131,3 +131,23 @@ def test_rolling_restart_fails_no_request(lab: Lab) -> None:
     assert load.failed == []
     assert len(load.acked) >= 50 * (lab.nodes + 1)
     assert _read_back(lab, load.acked) == []
+
+
+def test_cluster_benchmark_quick_runs(example_app: Path, compile_cache: Path, tmp_path: Path) -> None:
+    """`benchmarks/cluster.py --quick` measures 1, 2 and 3 nodes and every request succeeds (speed unchecked)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (.ci/run installs it)")
+    out = tmp_path / "cluster.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cluster.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "WASMHIVE_CACHE": str(compile_cache)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())
+    assert [r["nodes"] for r in rows] == [1, 2, 3]
+    assert all(r["requests"] > 0 and r["errors"] == 0 for r in rows), rows
+    assert "requests/s" in proc.stdout
