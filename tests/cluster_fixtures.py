@@ -62,7 +62,13 @@ def wasmhive_up(args: list[str], log: Path, env: dict[str, str] | None = None,
     try:
         yield UpProcess(proc, url or f"http://{listen}", log)
     finally:
+        # SIGTERM first, so the server cleans up after itself (its private metrics directory); SIGKILL
+        # what is left.
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

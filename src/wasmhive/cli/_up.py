@@ -41,12 +41,15 @@ from ._common import err_console
               help="On SIGTERM, how long in-flight requests may run before they are cancelled.")
 @click.option("--metrics/--no-metrics", default=False, show_default=True,
               help="Serve Prometheus metrics on GET /metrics (needs wasmhive[metrics]).")
+@click.option("--workers-max", default=None, type=click.IntRange(1, 64),
+              help="Autoscale: add workers up to this many while CPU per worker stays high, back to "
+                   "--workers when idle.")
 # -- end cluster operation --
 def up(path: str, listen: str, workers: int, threads: int | None, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
        pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
        runtime_config_file: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s",
-       metrics: bool = False) -> None:
+       metrics: bool = False, workers_max: int | None = None) -> None:
     """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
 
     Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
@@ -76,6 +79,10 @@ def up(path: str, listen: str, workers: int, threads: int | None, route: str, ti
 
         check_available()
         cfg.metrics = True
+    if workers_max is not None:  # cluster: autoscaling
+        if workers_max < workers:
+            raise ConfigError(f"--workers-max {workers_max} is below --workers {workers}")
+        cfg.workers_max = workers_max
     err_console.print(f"Serving [bold]{path}[/] on http://{listen}{'' if route == '/...' else route} "
                       f"({workers} worker{'s' if workers > 1 else ''})", markup=True, highlight=False)
     serve(cfg)

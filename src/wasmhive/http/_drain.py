@@ -16,17 +16,24 @@ connections that no worker will ever answer until the supervisor exits.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import os
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
+
+from ._autoscale import AutoscalePolicy, Autoscaler, cpu_seconds
 
 __all__ = ["DrainState", "run"]
 
+log = logging.getLogger("uvicorn.error")  # the supervisor's own log (uvicorn configures it)
 _STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start
 
 
@@ -72,14 +79,16 @@ class DrainState:
         signal.signal(signal.SIGTERM, on_term)
 
 
-def run(app: Any, *, workers: int, drain_timeout: float, **options: Any) -> None:
-    """Serve `app` (an ASGI app, or with `workers` > 1 the import string of a factory) until SIGTERM/SIGINT.
+def run(app: Any, *, workers: int, drain_timeout: float, autoscale: AutoscalePolicy | None = None,
+        **options: Any) -> None:
+    """Serve `app` (an ASGI app, or with several workers the import string of a factory) until SIGTERM/SIGINT.
 
-    `options` are uvicorn `Config` options (host, port, log_level, ...).
+    `autoscale` varies the worker count between its bounds (starting from `workers`). `options` are uvicorn
+    `Config` options (host, port, log_level, ...).
     """
     import uvicorn
 
-    multi = workers > 1
+    multi = workers > 1 or autoscale is not None
     # uvicorn takes whole seconds here: round up, so the bound given is never cut short.
     config = uvicorn.Config(app, workers=workers, factory=multi,
                             timeout_graceful_shutdown=math.ceil(drain_timeout), **options)
@@ -91,7 +100,9 @@ def run(app: Any, *, workers: int, drain_timeout: float, **options: Any) -> None
         if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.5x took the target
             extra["target"] = uvicorn.Server(config).run
         with contextlib.suppress(KeyboardInterrupt):
-            _Supervisor(config, sockets=[sock], **extra).run()
+            supervisor = _Supervisor(config, sockets=[sock], **extra)
+            supervisor.autoscaler = Autoscaler(autoscale) if autoscale is not None else None
+            supervisor.run()
         return
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
@@ -101,9 +112,44 @@ def run(app: Any, *, workers: int, drain_timeout: float, **options: Any) -> None
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's worker supervisor, closing its own listening socket before it stops the workers."""
+    """uvicorn's worker supervisor, closing its own listening socket before it stops the workers, and
+    adding or retiring workers when an `Autoscaler` says so (checked on the supervisor's 0.5 s tick)."""
+
+    autoscaler: Autoscaler | None = None
+    _cpu: dict[int, float]
+    _sampled: float = 0.0
 
     def terminate_all(self) -> None:
         for sock in self.sockets:
             sock.close()
         super().terminate_all()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        if self.autoscaler is not None and not self.should_exit.is_set():
+            self._autoscale()
+
+    def _autoscale(self) -> None:
+        assert self.autoscaler is not None
+        now = time.monotonic()
+        used = {p.pid: cpu_seconds(p.pid) for p in self.processes if p.pid is not None}
+        previous, self._cpu = getattr(self, "_cpu", {}), {pid: t for pid, t in used.items() if t is not None}
+        elapsed, self._sampled = now - self._sampled, now
+        deltas = [t - previous[pid] for pid, t in self._cpu.items() if pid in previous]
+        if not deltas or elapsed <= 0:
+            return  # the first sample, or every worker is new
+        load = sum(deltas) / elapsed / len(self.processes)
+        step = self.autoscaler.observe(now, load, len(self.processes))
+        if step > 0:
+            process = Process(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
+        elif step < 0:
+            process = self.processes.pop()
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGINT)  # finish in-flight requests, no drain delay
+            threading.Thread(target=process.join, daemon=True).start()  # keep ticking meanwhile
+        if step:
+            self.processes_num = len(self.processes)
+            log.info("autoscale: %d -> %d workers (CPU %.2f per worker)", len(self.processes) - step,
+                     len(self.processes), load)

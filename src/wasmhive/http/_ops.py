@@ -1,4 +1,4 @@
-"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics.
+"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics, autoscaling.
 
 Kept out of the HTTP trigger itself: these answer for the process (is it ready, is it draining, what has
 it served), not for the app, and an app mounted in another ASGI server brings that server's own.
@@ -36,11 +36,17 @@ def run(app: Any, cfg: Any, **options: Any) -> None:
     from ._metrics import MULTIPROC_ENV
 
     private = None
-    if getattr(cfg, "metrics", False) and cfg.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+    several = cfg.workers > 1 or getattr(cfg, "workers_max", 0) > cfg.workers
+    if getattr(cfg, "metrics", False) and several and not os.environ.get(MULTIPROC_ENV):
         private = tempfile.mkdtemp(prefix="wasmhive-metrics-")
         os.environ[MULTIPROC_ENV] = private  # inherited by the worker processes
+    autoscale = None
+    if getattr(cfg, "workers_max", 0) > cfg.workers:
+        from ._autoscale import AutoscalePolicy
+
+        autoscale = AutoscalePolicy.from_env(cfg.workers, cfg.workers_max)
     try:
-        _drain.run(app, workers=cfg.workers, drain_timeout=cfg.drain_timeout, **options)
+        _drain.run(app, workers=cfg.workers, drain_timeout=cfg.drain_timeout, autoscale=autoscale, **options)
     finally:
         if private is not None:
             os.environ.pop(MULTIPROC_ENV, None)

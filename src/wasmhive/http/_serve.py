@@ -48,6 +48,7 @@ class UpConfig:
     drain_delay: float = 0.0
     drain_timeout: float = 30.0
     metrics: bool = False  # GET /metrics (http/_metrics.py)
+    workers_max: int = 0  # > workers: autoscale between them (http/_autoscale.py)
 
 
 def default_threads() -> int:
@@ -128,7 +129,7 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
     host, port = parse_listen(cfg.listen)
     common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
                                   lifespan="on", timeout_keep_alive=5, server_header=False)
-    if cfg.workers > 1:
+    if cfg.workers > 1 or cfg.workers_max > cfg.workers:  # cluster: autoscaling needs the supervisor
         os.environ[_ENV] = json.dumps(asdict(cfg))
         _ops.run("wasmhive.http._serve:app_factory", cfg, **common)  # cluster: drain, metrics
     else:
