@@ -44,12 +44,14 @@ from ._common import err_console
 @click.option("--workers-max", default=None, type=click.IntRange(1, 64),
               help="Autoscale: add workers up to this many while CPU per worker stays high, back to "
                    "--workers when idle.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: every log line a JSON object (timestamp, level, logger, message, request id).")
 # -- end cluster operation --
 def up(path: str, listen: str, workers: int, threads: int | None, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
        pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
        runtime_config_file: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s",
-       metrics: bool = False, workers_max: int | None = None) -> None:
+       metrics: bool = False, workers_max: int | None = None, log_format: str = "text") -> None:
     """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
 
     Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
@@ -83,6 +85,17 @@ def up(path: str, listen: str, workers: int, threads: int | None, route: str, ti
         if workers_max < workers:
             raise ConfigError(f"--workers-max {workers_max} is below --workers {workers}")
         cfg.workers_max = workers_max
+    if log_format == "json":  # cluster: structured logs from here on, the banner included
+        from ..http._jsonlog import configure
+
+        configure()
+        cfg.log_format = "json"
+        import logging
+
+        logging.getLogger("wasmhive").info("serving %s on http://%s (%d worker%s)", path, listen, workers,
+                                           "s" if workers > 1 else "")
+        serve(cfg)
+        return
     err_console.print(f"Serving [bold]{path}[/] on http://{listen}{'' if route == '/...' else route} "
                       f"({workers} worker{'s' if workers > 1 else ''})", markup=True, highlight=False)
     serve(cfg)

@@ -1,4 +1,4 @@
-"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics, autoscaling.
+"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics, autoscaling, logs.
 
 Kept out of the HTTP trigger itself: these answer for the process (is it ready, is it draining, what has
 it served), not for the app, and an app mounted in another ASGI server brings that server's own.
@@ -19,12 +19,18 @@ __all__ = ["run", "wrap"]
 
 
 def wrap(app: Any, cfg: Any) -> Any:
-    """`app` with the readiness/liveness paths, the SIGTERM drain and (`cfg.metrics`) `/metrics`."""
+    """`app` with the readiness/liveness paths, the SIGTERM drain, `/metrics` (`cfg.metrics`) and request
+    ids for JSON logs (`cfg.log_format`)."""
     if getattr(cfg, "metrics", False):
         from ._metrics import Metrics
 
         app = Metrics(app, getattr(app, "inner", app))  # the HttpApp inside the contracts mount
-    return Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
+    app = Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
+    if getattr(cfg, "log_format", "text") == "json":
+        from ._jsonlog import RequestIds
+
+        app = RequestIds(app)  # outermost: every answer, health and metrics too, carries an id
+    return app
 
 
 def run(app: Any, cfg: Any, **options: Any) -> None:
@@ -40,6 +46,10 @@ def run(app: Any, cfg: Any, **options: Any) -> None:
     if getattr(cfg, "metrics", False) and several and not os.environ.get(MULTIPROC_ENV):
         private = tempfile.mkdtemp(prefix="wasmhive-metrics-")
         os.environ[MULTIPROC_ENV] = private  # inherited by the worker processes
+    if getattr(cfg, "log_format", "text") == "json":
+        from ._jsonlog import log_config
+
+        options["log_config"] = log_config(options.get("log_level", "info"))
     autoscale = None
     if getattr(cfg, "workers_max", 0) > cfg.workers:
         from ._autoscale import AutoscalePolicy

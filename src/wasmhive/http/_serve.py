@@ -49,6 +49,7 @@ class UpConfig:
     drain_timeout: float = 30.0
     metrics: bool = False  # GET /metrics (http/_metrics.py)
     workers_max: int = 0  # > workers: autoscale between them (http/_autoscale.py)
+    log_format: str = "text"  # "json": one JSON object per log line, with request ids (http/_jsonlog.py)
 
 
 def default_threads() -> int:
