@@ -46,12 +46,16 @@ from ._common import err_console
                    "--workers when idle.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: every log line a JSON object (timestamp, level, logger, message, request id).")
+@click.option("--idle-unload", default="0s", show_default=True, metavar="DURATION",
+              help="Unload a component unused this long (0s: never); its next request prepares it again "
+                   "from the compile cache.")
 # -- end cluster operation --
 def up(path: str, listen: str, workers: int, threads: int | None, route: str, timeout: str, memory: str,
        max_body: str, max_concurrency: int, outbound: tuple[str, ...], envs: tuple[str, ...],
        pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
        runtime_config_file: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s",
-       metrics: bool = False, workers_max: int | None = None, log_format: str = "text") -> None:
+       metrics: bool = False, workers_max: int | None = None, log_format: str = "text",
+       idle_unload: str = "0s") -> None:
     """Serve PATH over HTTP: a wasi:http component (.wasm/.wat, on ROUTE) or an app directory/manifest.
 
     Every request runs in a fresh instance with its own limits; a trap answers 500, a request past
@@ -76,6 +80,7 @@ def up(path: str, listen: str, workers: int, threads: int | None, route: str, ti
                    pooling=pooling, variables=_pairs("--variable", variables),
                    key_value=_pairs("--key-value", key_values), runtime_config=runtime_config_file)
     cfg.drain_delay, cfg.drain_timeout = parse_duration(drain_delay), parse_duration(drain_timeout)  # cluster
+    cfg.idle_unload = parse_duration(idle_unload)  # cluster
     if metrics:  # cluster: fail now, not in every worker, when prometheus-client is missing
         from ..http._metrics import check_available
 

@@ -21,6 +21,10 @@ __all__ = ["run", "wrap"]
 def wrap(app: Any, cfg: Any) -> Any:
     """`app` with the readiness/liveness paths, the SIGTERM drain, `/metrics` (`cfg.metrics`) and request
     ids for JSON logs (`cfg.log_format`)."""
+    if getattr(cfg, "idle_unload", 0.0) > 0:
+        from ._idle import unload_idle
+
+        unload_idle(getattr(app, "inner", app), cfg.idle_unload)  # before Metrics reads the targets
     if getattr(cfg, "metrics", False):
         from ._metrics import Metrics
 

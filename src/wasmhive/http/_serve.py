@@ -50,6 +50,7 @@ class UpConfig:
     metrics: bool = False  # GET /metrics (http/_metrics.py)
     workers_max: int = 0  # > workers: autoscale between them (http/_autoscale.py)
     log_format: str = "text"  # "json": one JSON object per log line, with request ids (http/_jsonlog.py)
+    idle_unload: float = 0.0  # > 0: unload components idle this long, re-prepare on demand (http/_idle.py)
 
 
 def default_threads() -> int:
