@@ -72,3 +72,12 @@ def wasmhive_up(args: list[str], log: Path, env: dict[str, str] | None = None,
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def up_guest(guest: Path, compile_cache: Path, tmp_path: Path, *options: str,
+             env: dict[str, str] | None = None) -> contextlib.AbstractContextManager[UpProcess]:
+    """`wasmhive up GUEST OPTIONS` on a free loopback port, with the session's compile cache and a state
+    directory under `tmp_path`; its output goes to `tmp_path/up.log`."""
+    args = [str(guest), "--listen", f"127.0.0.1:{free_port()}", *options]
+    base = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
+    return wasmhive_up(args, tmp_path / "up.log", {**base, **(env or {})})

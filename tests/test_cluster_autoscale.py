@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import free_port, wasmhive_up
+from cluster_fixtures import up_guest
 from wasmhive.http._autoscale import AutoscalePolicy, Autoscaler, cpu_seconds
 
 pytest_plugins = ("http_fixtures",)
@@ -66,13 +66,10 @@ def _workers(url: str) -> float:
 @pytest.mark.slow
 def test_up_adds_a_worker_under_load_and_retires_it_when_idle(http_guest: Path, compile_cache: Path,
                                                               tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--workers", "1", "--workers-max", "2",
-            "--timeout", "1s", "--metrics"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path),
-           "WASMHIVE_AUTOSCALE_HIGH": "0.5", "WASMHIVE_AUTOSCALE_LOW": "0.1", "WASMHIVE_AUTOSCALE_UP_AFTER": "1",
+    env = {"WASMHIVE_AUTOSCALE_HIGH": "0.5", "WASMHIVE_AUTOSCALE_LOW": "0.1", "WASMHIVE_AUTOSCALE_UP_AFTER": "1",
            "WASMHIVE_AUTOSCALE_DOWN_AFTER": "2", "WASMHIVE_AUTOSCALE_COOLDOWN": "1"}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path, "--workers", "1", "--workers-max", "2", "--timeout", "1s",
+                  "--metrics", env=env) as up:
         up.wait_ready()
         assert _workers(up.url) == 1
         stop = threading.Event()
@@ -105,3 +102,14 @@ def test_up_adds_a_worker_under_load_and_retires_it_when_idle(http_guest: Path, 
         log = up.log_text()
         assert "autoscale: 1 -> 2 workers" in log and "autoscale: 2 -> 1 workers" in log
         print(f"\nscale-up reaction to a load step: {reaction:.1f} s (up_after=1 s)")
+
+
+def test_workers_max_below_workers_is_a_clear_error(http_guest: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "wasmhive"
+    r = subprocess.run([str(exe), "up", str(http_guest), "--workers", "3", "--workers-max", "2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "--workers-max 2 is below --workers 3" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import LIVE, READY, free_port, wasmhive_up
+from cluster_fixtures import LIVE, READY, up_guest
 
 pytest_plugins = ("http_fixtures",)
 pytestmark = pytest.mark.slow
@@ -42,11 +42,8 @@ def _stream_in_background(url: str, result: dict[str, object]) -> threading.Thre
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_drains_in_flight_refuses_new_and_exits(workers: int, http_guest: Path, compile_cache: Path,
                                                         tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "20s",
-            "--drain-delay", "1s", "--drain-timeout", "15s"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path,
+                  "--workers", str(workers), "--timeout", "20s", "--drain-delay", "1s", "--drain-timeout", "15s") as up:
         up.wait_ready()
         assert httpx.get(up.url + LIVE, timeout=5).text == "live\n"
         result: dict[str, object] = {}
@@ -83,11 +80,8 @@ def test_sigterm_drains_in_flight_refuses_new_and_exits(workers: int, http_guest
 
 def test_drain_timeout_cancels_a_request_that_outlives_it(http_guest: Path, compile_cache: Path,
                                                          tmp_path: Path) -> None:
-    port = free_port()
     # The guest's own deadline (60 s) is far past the drain bound (1 s): only the drain can end it.
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--timeout", "60s", "--drain-timeout", "1s"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path, "--timeout", "60s", "--drain-timeout", "1s") as up:
         up.wait_ready()
         errors: list[str] = []
 
@@ -110,10 +104,7 @@ def test_drain_timeout_cancels_a_request_that_outlives_it(http_guest: Path, comp
 
 def test_readiness_before_start_and_unknown_paths_pass_through(http_guest: Path, compile_cache: Path,
                                                                tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path) as up:
         up.wait_ready()
         r = httpx.get(up.url + READY, timeout=5)
         assert (r.status_code, r.headers["cache-control"]) == (200, "no-store")

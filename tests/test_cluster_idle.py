@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import free_port, wasmhive_up
+from cluster_fixtures import up_guest
 from wasmhive import Limits, Runtime
 from wasmhive.http import HttpApp, Request
 from wasmhive.http._idle import IdleExecutor, unload_idle
@@ -48,11 +48,8 @@ def test_idle_component_is_dropped_and_prepared_again(http_guest: Path, compile_
 @pytest.mark.slow
 def test_up_unloads_an_idle_component_and_serves_it_again(http_guest: Path, compile_cache: Path,
                                                           tmp_path: Path) -> None:
-    port = free_port()
     # JSON logs: INFO records (unload, re-prepare) are written, one JSON object a line.
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--idle-unload", "1s", "--log-format", "json"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path, "--idle-unload", "1s", "--log-format", "json") as up:
         up.wait_ready()
         assert httpx.get(up.url + "/hello", timeout=10).status_code == 200
         deadline = time.monotonic() + 30

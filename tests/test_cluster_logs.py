@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import free_port, wasmhive_up
+from cluster_fixtures import up_guest
 
 pytest_plugins = ("http_fixtures",)
 pytestmark = pytest.mark.slow
@@ -18,10 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_json_logs_with_request_ids(workers: int, http_guest: Path, compile_cache: Path, tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--workers", str(workers), "--log-format", "json"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path,
+                  "--workers", str(workers), "--log-format", "json") as up:
         up.wait_ready()
         hello = httpx.get(up.url + "/hello", headers={"x-request-id": "req-abc.1"}, timeout=10)
         assert hello.headers["x-request-id"] == "req-abc.1"  # a sane client id is kept

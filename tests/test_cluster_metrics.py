@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import free_port, wasmhive_up
+from cluster_fixtures import up_guest
 
 pytest_plugins = ("http_fixtures",)
 pytestmark = pytest.mark.slow
@@ -31,11 +31,8 @@ def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_metrics_count_what_was_sent(workers: int, http_guest: Path, compile_cache: Path, tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "3s",
-            "--metrics"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path,
+                  "--workers", str(workers), "--timeout", "3s", "--metrics") as up:
         up.wait_ready()
         comp = http_guest.stem
         # A new connection per request, so with 2 workers the kernel spreads them over both.
@@ -47,7 +44,7 @@ def test_metrics_count_what_was_sent(workers: int, http_guest: Path, compile_cac
             assert c.get("/hello", headers={"x-big": "a" * 20000}).status_code == 431
         # 413 from a declared length, answered before any body is sent (a raw socket: clients insist on
         # sending the body they declared).
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", int(up.url.rsplit(":", 1)[1])), timeout=10) as sock:
             sock.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 20000000\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
 
@@ -94,10 +91,7 @@ def test_metrics_count_what_was_sent(workers: int, http_guest: Path, compile_cac
 
 
 def test_metrics_are_off_by_default(http_guest: Path, compile_cache: Path, tmp_path: Path) -> None:
-    port = free_port()
-    args = [str(http_guest), "--listen", f"127.0.0.1:{port}"]
-    env = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
-    with wasmhive_up(args, tmp_path / "up.log", env) as up:
+    with up_guest(http_guest, compile_cache, tmp_path) as up:
         up.wait_ready()
         # Without --metrics the path is the app's own: the guest answers it (its catch-all 404 here).
         r = httpx.get(up.url + "/metrics", timeout=10)
@@ -115,7 +109,7 @@ def test_metrics_without_prometheus_client_is_a_clear_error(http_guest: Path, tm
     (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
     exe = Path(sys.executable).parent / "wasmhive"
-    r = subprocess.run([str(exe), "up", str(http_guest), "--listen", f"127.0.0.1:{free_port()}", "--metrics"],
+    r = subprocess.run([str(exe), "up", str(http_guest), "--listen", "127.0.0.1:1", "--metrics"],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 64, r.stderr
     assert "wasmhive[metrics]" in r.stderr and "Traceback" not in r.stderr
