@@ -14,6 +14,7 @@ also after a failure halfway. Needs root, iproute2, haproxy and redis-server (`m
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -38,7 +39,12 @@ def missing() -> str | None:
 
 
 def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+    done = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {done.stderr.decode(errors='replace').strip()}")
+
+
+_labs = itertools.count()
 
 
 class Lab:
@@ -52,10 +58,11 @@ class Lab:
                  env: dict[str, str] | None = None) -> None:
         self.workdir, self.app, self.nodes = workdir, app, nodes
         self.node_args, self.env = list(node_args), dict(env or {})
-        pid = os.getpid()
-        self.tag = f"wh{pid % 100000}"
-        # A /24 of 198.18.0.0/15 picked by pid, so concurrent labs (other test runs) do not collide.
-        block = pid % 500
+        pid, seq = os.getpid(), next(_labs)
+        # Names and a /24 of 198.18.0.0/15 unique per process and per lab: concurrent runs do not collide,
+        # and neither do two labs in a row (the kernel removes a deleted namespace's veths lazily).
+        self.tag = f"wh{pid % 10000}{seq % 100}"
+        block = (pid * 7 + seq) % 500
         self.prefix = f"198.{18 + block // 250}.{block % 250}"
         self.bridge = f"{self.tag}br"
         self.lb_ip, self.redis_ip = f"{self.prefix}.2", f"{self.prefix}.3"
@@ -74,7 +81,7 @@ class Lab:
 
     def _host(self, name: str, ip: str) -> str:
         ns = f"{self.tag}-{name}"
-        veth = f"{self.tag}{name}"[:13]
+        veth = f"{self.tag}{name}"[:14]  # + "p" for the peer: at most 15, the kernel's limit
         _run("ip", "netns", "add", ns)
         self._hosts.append(ns)
         _run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
