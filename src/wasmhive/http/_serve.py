@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from . import _ops
 
 __all__ = ["UpConfig", "app_factory", "build_app", "default_threads", "parse_listen", "serve"]
 
@@ -123,11 +122,15 @@ def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     _tune()
-    return _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain
+    from . import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
+
+    return _ops.wrap(_with_contracts(build_app(cfg)), cfg)
 
 
 def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
     """Serve until interrupted (uvicorn; httptools and uvloop when installed)."""
+    from . import _ops  # cluster: health, drain, metrics
+
     host, port = parse_listen(cfg.listen)
     common: dict[str, Any] = dict(host=host, port=port, log_level=log_level, access_log=False,
                                   lifespan="on", timeout_keep_alive=5, server_header=False)
@@ -136,7 +139,7 @@ def serve(cfg: UpConfig, *, log_level: str = "info", ready: Any = None) -> None:
         _ops.run("wasmhive.http._serve:app_factory", cfg, **common)  # cluster: drain, metrics
     else:
         _tune()
-        app = _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain
+        app = _ops.wrap(_with_contracts(build_app(cfg)), cfg)  # cluster: health, drain, metrics, logs
         if ready is not None:
             ready(app)
         _ops.run(app, cfg, **common)  # cluster: drain, metrics
