@@ -141,7 +141,11 @@ class _Supervisor(Multiprocess):
         load = sum(deltas) / elapsed / len(self.processes)
         step = self.autoscaler.observe(now, load, len(self.processes))
         if step > 0:
-            process = Process(self.config, self.sockets)
+            # uvicorn before 0.5x passed the supervisor's target to each Process as well.
+            target = getattr(self, "target", None)
+            args: tuple[Any, ...] = (self.config, target, self.sockets) if target is not None else \
+                (self.config, self.sockets)
+            process = Process(*args)
             process.start()
             self.processes.append(process)
         elif step < 0:
