@@ -48,11 +48,12 @@ def test_metrics_count_what_was_sent(workers: int, http_guest: Path, compile_cac
             sock.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 20000000\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
 
-        # One request still streaming while we scrape: the in-flight gauge must show it.
+        # One request still streaming (2 s, inside the 3 s deadline) while we scrape: the in-flight gauge
+        # must show it.
         started, finish = threading.Event(), threading.Event()
 
         def slow() -> None:
-            with httpx.stream("GET", up.url + "/stream?n=20&delay=50", timeout=30) as r:
+            with httpx.stream("GET", up.url + "/stream?n=40&delay=50", timeout=30) as r:
                 for _ in r.iter_bytes():
                     started.set()
             finish.set()
