@@ -60,10 +60,26 @@ _OPTIONS: list[Callable[[Any], Any]] = [
                  help="Do not show guest output and the access log (errors are still shown)."),
     click.option("--log-dir", default=None, type=click.Path(file_okay=False), metavar="DIR",
                  help="Append each component's output to DIR/<component>_stdout.txt and _stderr.txt."),
+    # -- cluster operation (http/_drain.py, _health.py, _metrics.py, _autoscale.py, _jsonlog.py, _idle.py) --
+    click.option("--drain-delay", default="0s", show_default=True,
+                 help="On SIGTERM, answer /.well-known/wasmhive/ready with 503 this long before closing the socket."),
+    click.option("--drain-timeout", default="30s", show_default=True,
+                 help="On SIGTERM, how long in-flight requests may run before they are cancelled."),
+    click.option("--metrics/--no-metrics", default=False, show_default=True,
+                 help="Serve Prometheus metrics on GET /metrics (needs wasmhive[metrics])."),
+    click.option("--workers-max", default=None, type=click.IntRange(1, 64),
+                 help="Autoscale: add workers up to this many while CPU per worker stays high, back to "
+                 "--workers when idle."),
+    click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                 help="json: every log line a JSON object (timestamp, level, logger, message, request id)."),
+    click.option("--idle-unload", default="0s", show_default=True, metavar="DURATION",
+                 help="Unload a component unused this long (0s: never); its next request prepares it again "
+                 "from the compile cache."),
 ]
 UP_OPTION_NAMES = ("listen", "workers", "threads", "route", "timeout", "memory", "max_body", "max_concurrency",
                    "outbound", "envs", "pooling", "variables", "key_values", "runtime_config_file", "contracts",
-                   "quiet", "log_dir")
+                   "quiet", "log_dir", "drain_delay", "drain_timeout", "metrics", "workers_max", "log_format",
+                   "idle_unload")
 
 
 def up_options(f: F) -> F:
@@ -119,7 +135,8 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
            memory: str | None, max_body: str, max_concurrency: int, outbound: tuple[str, ...],
            envs: tuple[str, ...], pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
            runtime_config_file: str | None = None, contracts: bool = False, quiet: bool = False,
-           log_dir: str | None = None) -> None:
+           log_dir: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s", metrics: bool = False,
+           workers_max: int | None = None, log_format: str = "text", idle_unload: str = "0s") -> None:
     """Serve `path` with the `up` options (what `up` and `build --up` run)."""
     from ..capabilities.outbound_http import OutboundPolicy
     from ..errors import ConfigError
@@ -139,12 +156,14 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
                    allowed_outbound_hosts=list(outbound), env=_pairs("--env", envs), pooling=pooling,
                    variables=_pairs("--variable", variables), key_value=_pairs("--key-value", key_values),
                    runtime_config=runtime_config_file, contracts=contracts, quiet=quiet, log_dir=log_dir)
+    _cluster_options(cfg, drain_delay=drain_delay, drain_timeout=drain_timeout, metrics=metrics,
+                     workers_max=workers_max, log_format=log_format, idle_unload=idle_unload)
     import logging
 
     # uvicorn's own lines ("Started server process", shutdown) only with -v: our banner replaces them.
     uvicorn_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
     try:
-        serve(cfg, log_level=uvicorn_level, events=_Events(log_dir))
+        serve(cfg, log_level=uvicorn_level, events=_Events(log_dir, json=log_format == "json"))
     except KeyboardInterrupt:
         # Only start-up gets here (uvicorn handles Ctrl-C while serving). A compile may still be running
         # on its helper thread inside wasmtime: leave at once instead of waiting for it or tearing the
@@ -158,10 +177,19 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
 class _Events:
     """Start-up progress and the banner, as `spin up` shows them."""
 
-    def __init__(self, log_dir: str | None) -> None:
+    def __init__(self, log_dir: str | None, *, json: bool = False) -> None:
         self.log_dir = log_dir
+        self.json = json  # --log-format json: the banner is a log line too
 
     def component(self, name: str, seconds: float | None, note: str) -> None:
+        if self.json:
+            import logging
+
+            if seconds is None:
+                logging.getLogger("wasmhive").info("preparing component %s (%s)", name, note)
+            else:
+                logging.getLogger("wasmhive").info("ready: %s in %.2fs (%s)", name, seconds, note)
+            return
         from rich.markup import escape
 
         if seconds is None:
@@ -176,6 +204,11 @@ class _Events:
         lines += [f"  {name}: {where}" for name, where in routes]
         if self.log_dir is not None:
             lines.append(f"Logging component stdio to {os.path.join(self.log_dir, '')}")
+        if self.json:
+            import logging
+
+            logging.getLogger("wasmhive").info("%s", "\n".join(lines))
+            return
         console.print("\n".join(lines), markup=False, soft_wrap=True)
         sys.stdout.flush()
 
@@ -187,6 +220,31 @@ def _option(option: str, parse: Callable[[str], Any], text: str) -> Any:
         return parse(text)
     except ConfigError as e:
         raise ConfigError(f"{option}: {e}") from None
+
+
+def _cluster_options(cfg: Any, *, drain_delay: str, drain_timeout: str, metrics: bool, workers_max: int | None,
+                     log_format: str, idle_unload: str) -> None:
+    """The cluster-operation options onto `cfg` (drain, metrics, autoscaling, JSON logs, idle unload)."""
+    from ..errors import ConfigError
+    from ..runtime import parse_duration
+
+    cfg.drain_delay = _option("--drain-delay", parse_duration, drain_delay)
+    cfg.drain_timeout = _option("--drain-timeout", parse_duration, drain_timeout)
+    cfg.idle_unload = _option("--idle-unload", parse_duration, idle_unload)
+    if metrics:  # fail now, not in every worker, when prometheus-client is missing
+        from ..http._metrics import check_available
+
+        check_available()
+        cfg.metrics = True
+    if workers_max is not None:
+        if workers_max < cfg.workers:
+            raise ConfigError(f"--workers-max {workers_max} is below --workers {cfg.workers}")
+        cfg.workers_max = workers_max
+    if log_format == "json":  # structured logs from here on, the banner included
+        from ..http._jsonlog import configure
+
+        configure()
+        cfg.log_format = "json"
 
 
 def _pairs(option: str, items: tuple[str, ...]) -> dict[str, str]:

@@ -70,6 +70,7 @@ class HttpApp:
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
+        self.observer: Any = None  # cluster: `_metrics.Metrics` counts requests and guest runs through this
 
     # -- construction helpers ------------------------------------------------------------------------
     @classmethod
@@ -162,9 +163,13 @@ class HttpApp:
             ex.failure = str(e)
             ex.respond(500, [], b"")
         finally:
+            if self.observer is not None:  # cluster: metrics
+                self.observer.ran(ex.component, ex.status, ex.failure)
             done()
 
     def _access(self, req: Request, status: int, sent: int, t0: float, component: str) -> None:
+        if self.observer is not None:  # cluster: metrics
+            self.observer.request(req.method, status, time.perf_counter() - t0, component)
         # Prefixed with the component, as guest output is (`[id stdout] ...`): one app, many components.
         access_log.info('[%s] %s "%s %s HTTP/%s" %d %d %.1fms', component or "-", req.client, req.method,
                         req.path_with_query, req.http_version, status, sent, (time.perf_counter() - t0) * 1e3)

@@ -68,6 +68,15 @@ class UpConfig:
     quiet: bool = False  # no guest output or access log on the terminal (`-q`)
     log_dir: str | None = None  # per-component `<id>_stdout.txt` / `<id>_stderr.txt` (`--log-dir`)
 
+    # Cluster operation (http/_drain.py): on SIGTERM report not-ready for drain_delay s, then stop
+    # accepting and give in-flight requests up to drain_timeout s.
+    drain_delay: float = 0.0
+    drain_timeout: float = 30.0
+    metrics: bool = False  # GET /metrics (http/_metrics.py)
+    workers_max: int = 0  # > workers: autoscale between them (http/_autoscale.py)
+    log_format: str = "text"  # "json": one JSON object per log line, with request ids (http/_jsonlog.py)
+    idle_unload: float = 0.0  # > 0: unload components idle this long, re-prepare on demand (http/_idle.py)
+
 
 class ServeEvents(Protocol):
     """What `serve` tells its caller (the CLI prints it)."""
@@ -256,7 +265,9 @@ def app_factory() -> Any:
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir)
     _tune()
-    return _with_contracts(build_app(cfg), cfg)
+    from . import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
+
+    return _ops.wrap(_with_contracts(build_app(cfg), cfg), cfg)
 
 
 def _build_interruptibly(cfg: UpConfig, progress: Progress | None) -> Any:
@@ -286,7 +297,7 @@ def _uvicorn_options(cfg: UpConfig, log_level: str) -> dict[str, Any]:
     # GuardedProtocol bounds each connection's head (time, size) and connections per address; workers
     # import it by name and find the limits in the app they build.
     return dict(log_level=log_level, access_log=False, lifespan="on", timeout_keep_alive=5,
-                server_header=False, workers=cfg.workers, http=GuardedProtocol)
+                server_header=False, http=GuardedProtocol)
 
 
 def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, events: ServeEvents | None = None) -> None:
@@ -294,8 +305,7 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
 
     `ready(app)` is called with the built app (single worker) before serving starts.
     """
-    import uvicorn
-
+    from . import _ops  # cluster: health, drain, metrics, autoscaling
     from ._logs import configure_logs
 
     sock = bind(cfg.listen)
@@ -308,19 +318,16 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
         sock.listen(2048)  # from here on, connections wait in the backlog instead of being refused
         if events is not None:
             events.serving(url, routes_of(app, url), cfg.workers)
-        if cfg.workers > 1:
+        options = _uvicorn_options(cfg, log_level)
+        if cfg.workers > 1 or cfg.workers_max > cfg.workers:  # autoscaling needs the supervisor too
             app.close()  # it proved the app builds and filled the compile cache; workers build their own
             del app
             os.environ[_ENV] = json.dumps(asdict(cfg))
-            config = uvicorn.Config("wasmhive.http._serve:app_factory", factory=True,
-                                    **_uvicorn_options(cfg, log_level))
-            from uvicorn.supervisors import Multiprocess
-
-            Multiprocess(config, sockets=[sock]).run()
+            _ops.run("wasmhive.http._serve:app_factory", cfg, sock=sock, **options)
         else:
+            app = _ops.wrap(app, cfg)  # readiness/liveness, drain, metrics, request ids
             if ready is not None:
                 ready(app)
-            server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(cfg, log_level)))
-            server.run(sockets=[sock])
+            _ops.run(app, cfg, sock=sock, **options)
     finally:
         sock.close()

@@ -1,0 +1,68 @@
+"""The operational layer `wasmhive up` puts around a served app: health, drain, metrics, autoscaling, logs.
+
+Kept out of the HTTP trigger itself: these answer for the process (is it ready, is it draining, what has
+it served), not for the app, and an app mounted in another ASGI server brings that server's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from . import _drain
+from ._drain import DrainState
+from ._health import Health
+
+__all__ = ["run", "wrap"]
+
+
+def wrap(app: Any, cfg: Any) -> Any:
+    """`app` with the readiness/liveness paths, the SIGTERM drain, `/metrics` (`cfg.metrics`) and request
+    ids for JSON logs (`cfg.log_format`)."""
+    if getattr(cfg, "idle_unload", 0.0) > 0:
+        from ._idle import unload_idle
+
+        unload_idle(getattr(app, "inner", app), cfg.idle_unload)  # before Metrics reads the targets
+    if getattr(cfg, "metrics", False):
+        from ._metrics import Metrics
+
+        app = Metrics(app, getattr(app, "inner", app))  # the HttpApp inside the contracts mount
+    app = Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
+    if getattr(cfg, "log_format", "text") == "json":
+        from ._jsonlog import RequestIds
+
+        app = RequestIds(app)  # outermost: every answer, health and metrics too, carries an id
+    return app
+
+
+def run(app: Any, cfg: Any, *, sock: Any = None, **options: Any) -> None:
+    """Serve `app` (with several workers: the factory's import string) as `cfg` says, until SIGTERM.
+
+    With `--metrics` and several workers, the workers share a private metrics directory (removed at the
+    end) unless `$PROMETHEUS_MULTIPROC_DIR` names one already.
+    """
+    from ._metrics import MULTIPROC_ENV
+
+    private = None
+    several = cfg.workers > 1 or getattr(cfg, "workers_max", 0) > cfg.workers
+    if getattr(cfg, "metrics", False) and several and not os.environ.get(MULTIPROC_ENV):
+        private = tempfile.mkdtemp(prefix="wasmhive-metrics-")
+        os.environ[MULTIPROC_ENV] = private  # inherited by the worker processes
+    if getattr(cfg, "log_format", "text") == "json":
+        from ._jsonlog import log_config
+
+        options["log_config"] = log_config(options.get("log_level", "info"))
+    autoscale = None
+    if getattr(cfg, "workers_max", 0) > cfg.workers:
+        from ._autoscale import AutoscalePolicy
+
+        autoscale = AutoscalePolicy.from_env(cfg.workers, cfg.workers_max)
+    try:
+        _drain.run(app, workers=cfg.workers, drain_timeout=cfg.drain_timeout, autoscale=autoscale, sock=sock,
+                   **options)
+    finally:
+        if private is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(private, ignore_errors=True)
