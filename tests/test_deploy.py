@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-pytest_plugins = ("app_fixtures",)
+from app_fixtures import redis_url
+
+__all__ = ["redis_url"]  # a fixture (as in tests/test_app_e2e.py)
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parents[1]
