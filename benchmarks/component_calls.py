@@ -8,18 +8,29 @@ Cases, each measured in the same run for both paths on the same component instan
   stats      list<s32> of 100 in, record out                       C provider
   bytes      list<u8> echo (16 KiB)                                hand-written WAT component
   host call  guest → host import (u32) -> u32, per call            hand-written WAT component
+  host bytes guest → host import (list<u8> x 4 KiB) -> u32         hand-written WAT component
 Raw = `Func.__call__(store, *args)` from wasmtime-py 50 (and `LinkerInstance.add_func` for the host
 import). Goal: wasmhive adds < 25% to the raw call (ratio ≤ 1.25); here it is faster, because the
 converters are built once per function instead of re-reading the function type on every call.
+The host-call rows have a third column: `component/_fastpath.py`'s `define_func` trampoline as the WASI
+layer defines every `wasi:*` function (`wasi/_io.py`, with the WASI host resource ids), beside the
+typed-call path (`Runtime.component(imports=...)`, `component/_host.py`) and the stock `add_func`;
+the 4 KiB list is what a guest's `blocking-write-and-flush` hands over.
 A full run records its table in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import sys
+
+# Run as a script, this directory is sys.path[0], and its `http.py` would shadow the stdlib `http` package
+# (which `wasmhive.wasi` imports).
+if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ == "__main__":
+    sys.path.pop(0)
+
 import json
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +91,29 @@ HOST_WAT = """
 """
 
 
+# Guest → host with a `list<u8>` argument (as `output-stream.blocking-write-and-flush` passes a body
+# chunk): `run(n, len)` calls the import `n` times on the first `len` bytes of its memory.
+HOST_BYTES_WAT = """
+(component
+  (import "sink" (func $h (param "data" (list u8)) (result u32)))
+  (core module $mem (memory (export "memory") 1))
+  (core instance $mi (instantiate $mem))
+  (core func $hl (canon lower (func $h) (memory (core memory $mi "memory"))))
+  (core module $m
+    (import "host" "f" (func $f (param i32 i32) (result i32)))
+    (func (export "run") (param $n i32) (param $len i32) (result i32)
+      (local $acc i32)
+      (block $done (loop $l
+        local.get $n i32.eqz br_if $done
+        i32.const 0 local.get $len call $f local.get $acc i32.add local.set $acc
+        local.get $n i32.const 1 i32.sub local.set $n
+        br $l))
+      local.get $acc))
+  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $hl))))))
+  (func (export "run") (param "n" u32) (param "len" u32) (result u32) (canon lift (core func $i "run"))))
+"""
+
+
 def _per_call(fn: Callable[[], Any], n: int, repeat: int) -> float:
     """Median seconds per call over `repeat` batches of `n` calls."""
     fn()  # warm up
@@ -97,6 +131,35 @@ def _raw_calc(engine: wasmtime.Engine, component: wc.Component) -> tuple[wasmtim
     store = wasmtime.Store(engine)
     store.set_epoch_deadline(1 << 62)  # the runtime's engine interrupts on epochs: no deadline here
     return store, linker.instantiate(store, component)
+
+
+def _host_calls(rt: Any, wat: str, name: str, fn: Callable[..., Any], check_args: tuple[int, ...], expect: int,
+                case: str, n: int, repeat: int) -> dict[str, Any]:
+    """Per-call cost of a host import `name` made from the guest's `run(n, ...)`: stock `add_func`, our
+    typed-call imports, and the `_fastpath.define_func` trampoline the WASI layer uses."""
+    from wasmhive.component._fastpath import define_func
+    from wasmhive.wasi import HOST_RESOURCES
+
+    component = rt.load(wat.encode()).component
+
+    def instantiate(define: Callable[[wc.LinkerInstance], None]) -> Callable[..., Any]:
+        linker = wc.Linker(rt.engine)
+        with linker.root() as root:
+            define(root)
+        store = wasmtime.Store(rt.engine)
+        store.set_epoch_deadline(1 << 62)
+        func = linker.instantiate(store, component).get_func(store, "run")
+        assert func is not None
+        return lambda *args: func(store, *args)
+
+    stock = instantiate(lambda root: root.add_func(name, lambda _store, *args: fn(*args)))
+    fast = instantiate(lambda root: define_func(root, name, fn, host_resources=HOST_RESOURCES))
+    typed = rt.component(wat.encode(), imports={name: fn}).exports.run
+    extra = check_args[1:]
+    assert stock(*check_args) == typed(*check_args) == fast(*check_args) == expect, case
+    per = {label: _per_call(lambda f=f: f(n, *extra), 1, repeat) / n * 1e6
+           for label, f in (("raw_us", stock), ("wasmhive_us", typed), ("fastpath_us", fast))}
+    return {"case": case, **per}
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -141,32 +204,36 @@ def run(quick: bool = False) -> dict[str, Any]:
             rows.append({"case": name, "raw_us": _per_call(raw_fn, count, repeat) * 1e6,
                          "wasmhive_us": _per_call(ours_fn, count, repeat) * 1e6})
 
-        # Guest → host: one export call that makes `host_n` import calls.
-        host_component = rt.load(HOST_WAT.encode()).component
-        linker = wc.Linker(rt.engine)
-        with linker.root() as root:
-            root.add_func("host", lambda _store, x: (x + 1) & 0xFFFFFFFF)
-        hstore = wasmtime.Store(rt.engine)
-        hstore.set_epoch_deadline(1 << 62)
-        hraw = linker.instantiate(hstore, host_component).get_func(hstore, "run")
-        assert hraw is not None
-        ours = rt.component(HOST_WAT.encode(), imports={"host": lambda x: (x + 1) & 0xFFFFFFFF})
-        hours = ours.exports.run
-        assert hraw(hstore, 10) == hours(10) == 10
-        raw_t = _per_call(lambda: hraw(hstore, host_n), 1, repeat) / host_n
-        ours_t = _per_call(lambda: hours(host_n), 1, repeat) / host_n
-        rows.append({"case": "host import (u32) -> u32, per call", "raw_us": raw_t * 1e6, "wasmhive_us": ours_t * 1e6})
+        # Guest → host: one export call that makes `host_n` import calls, three ways.
+        rows.append(_host_calls(rt, HOST_WAT, "host", lambda x: (x + 1) & 0xFFFFFFFF, (10,), 10,
+                                "host import (u32) -> u32, per call", host_n, repeat))
+        rows.append(_host_calls(rt, HOST_BYTES_WAT, "sink", len, (10, 4096), 40960,
+                                "host import (list<u8> x 4 KiB) -> u32, per call", host_n // 100, repeat))
     for r in rows:
         r["ratio"] = r["wasmhive_us"] / r["raw_us"]
+        if "fastpath_us" in r:
+            r["fastpath_ratio"] = r["fastpath_us"] / r["raw_us"]
     return {"mode": "quick" if quick else "full", "python": platform.python_version(),
             "wasmtime": wasmtime.__version__ if hasattr(wasmtime, "__version__") else "?",
             "machine": platform.machine(), "rows": rows}
 
 
+def _uptime() -> str:
+    """The machine's load: a shared box's neighbours show up in every number."""
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "uptime: unavailable"
+
+
 def table(report: dict[str, Any]) -> str:
-    lines = ["| call | raw wasmtime-py (µs) | wasmhive (µs) | wasmhive / raw |", "|---|---:|---:|---:|"]
+    lines = ["| call | raw wasmtime-py (µs) | wasmhive typed (µs) | typed / raw | WASI fastpath (µs) | fastpath / raw |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
-        lines.append(f"| {r['case']} | {r['raw_us']:.2f} | {r['wasmhive_us']:.2f} | {r['ratio']:.2f} |")
+        fast = (f"{r['fastpath_us']:.2f} | {r['fastpath_ratio']:.2f}" if "fastpath_us" in r else "- | -")
+        lines.append(f"| {r['case']} | {r['raw_us']:.2f} | {r['wasmhive_us']:.2f} | {r['ratio']:.2f} | {fast} |")
     return "\n".join(lines)
 
 
@@ -178,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     ap.add_argument("--save", action="store_true", help="record a full run in benchmarks/RESULTS.md (and its charts)")
     args = ap.parse_args(argv)
+    before = _uptime()
     report = run(args.quick)
-    text = table(report)
+    report["uptime"] = [before, _uptime()]
+    text = table(report) + f"\n\nLoad before: `{before}`; after: `{report['uptime'][1]}`."
     print(f"component calls ({report['mode']}; Python {report['python']}, {report['machine']})\n")
     print(text)
     worst = max(r["ratio"] for r in report["rows"])

