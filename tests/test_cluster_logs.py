@@ -56,4 +56,4 @@ def test_json_logs_option_is_checked() -> None:
 
     exe = Path(sys.executable).parent / "wasmhive"
     r = subprocess.run([str(exe), "up", ".", "--log-format", "xml"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "xml" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 64 and "xml" in r.stderr and "Traceback" not in r.stderr

@@ -34,7 +34,7 @@ from ._autoscale import AutoscalePolicy, Autoscaler, cpu_seconds
 
 __all__ = ["DrainState", "run"]
 
-log = logging.getLogger("uvicorn.error")  # the supervisor's own log (uvicorn configures it)
+log = logging.getLogger("wasmhive.autoscale")  # shown like the access log (http/_logs.py)
 _STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start
 
 

@@ -38,9 +38,9 @@ class JsonFormatter(logging.Formatter):
         out: dict[str, Any] = {"ts": ts, "level": record.levelname, "logger": record.name,
                                "msg": record.getMessage(), "pid": record.process}
         if record.name == "wasmhive.http.access" and isinstance(record.args, tuple) and len(record.args) == 8:
-            # The access line's values as fields too (HttpApp._access: client, method, target, version,
-            # status, bytes, ms, component), so a log query need not parse the message.
-            keys = ("client", "method", "target", "http_version", "status", "bytes", "duration_ms", "component")
+            # The access line's values as fields too (HttpApp._access: component, client, method, target,
+            # version, status, bytes, ms), so a log query need not parse the message.
+            keys = ("component", "client", "method", "target", "http_version", "status", "bytes", "duration_ms")
             out.update(zip(keys, record.args, strict=True))
         rid = _request_id.get()
         if rid is not None:

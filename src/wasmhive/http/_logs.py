@@ -2,7 +2,7 @@
 
 Executors log each line a guest writes on the `wasmhive.guest` logger, with the record attributes
 `component`, `stream` ("stdout"/"stderr") and `line` (the text alone); the HTTP app logs one line per
-request on `wasmhive.http.access`. By default (as `spin up` does) both reach stderr, guest lines prefixed
+request on `wasmhive.http.access`; the autoscaler one line per change on `wasmhive.autoscale`. By default (as `spin up` does) both reach stderr, guest lines prefixed
 with their component id; `quiet` keeps them off the terminal. `log_dir` appends each guest line to
 `<log_dir>/<component>_<stream>.txt` (Spin's `--log-dir` layout), quiet or not. Errors (traps, deadlines)
 are on other loggers and always shown.
@@ -22,7 +22,8 @@ from ..errors import ConfigError
 __all__ = ["GUEST_LOGGER", "ComponentFiles", "configure_logs", "guest_line"]
 
 GUEST_LOGGER = "wasmhive.guest"
-_SHOWN = (GUEST_LOGGER, "wasmhive.http.access")
+SCALING_LOGGER = "wasmhive.autoscale"  # the supervisor's worker-count changes (`--workers-max`)
+_SHOWN = (GUEST_LOGGER, "wasmhive.http.access", SCALING_LOGGER)
 _MARK = "_wasmhive_serve_handler"  # handlers this module installed (replaced when configured again)
 
 _guest_log = logging.getLogger(GUEST_LOGGER)
@@ -76,9 +77,10 @@ class ComponentFiles(logging.Handler):
         super().close()
 
 
-def configure_logs(*, quiet: bool = False, log_dir: str | Path | None = None) -> None:
-    """Route guest output and access lines for a server process (see the module docstring)."""
-    console = None if quiet else logging.StreamHandler(sys.stderr)
+def configure_logs(*, quiet: bool = False, log_dir: str | Path | None = None, json: bool = False) -> None:
+    """Route guest output and access lines for a server process (see the module docstring). With `json`
+    (`--log-format json`) the terminal lines go through the root logger's JSON handler instead."""
+    console = None if quiet or json else logging.StreamHandler(sys.stderr)
     if console is not None:
         console.setFormatter(logging.Formatter("%(message)s"))
     files = ComponentFiles(log_dir) if log_dir is not None else None
@@ -91,9 +93,10 @@ def configure_logs(*, quiet: bool = False, log_dir: str | Path | None = None) ->
         for h in wanted:
             setattr(h, _MARK, True)
             logger.addHandler(h)
-        if wanted:
+        shown_by_root = json and not quiet
+        if wanted or shown_by_root:
             logger.setLevel(logging.INFO)
-            logger.propagate = False  # shown once, by our handlers, not again by the root's
         else:
-            logger.setLevel(logging.NOTSET)
-            logger.propagate = True
+            logger.setLevel(logging.WARNING if quiet else logging.NOTSET)  # -q: errors only
+        # Shown once: by our handlers, or (JSON) by the root's; never both.
+        logger.propagate = shown_by_root or not wanted

@@ -263,7 +263,7 @@ def app_factory() -> Any:
     from ._logs import configure_logs
 
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
-    configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir)
+    configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir, json=cfg.log_format == "json")
     _tune()
     from . import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
 
@@ -310,7 +310,7 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
 
     sock = bind(cfg.listen)
     try:
-        configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir)
+        configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir, json=cfg.log_format == "json")
         _tune()
         app = _with_contracts(_build_interruptibly(cfg, events.component if events else None), cfg)
         host, port = sock.getsockname()[:2]
