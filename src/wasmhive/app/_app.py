@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..appconfig import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
 from ..errors import ConfigError
 from ..runtime import Limits, Runtime, parse_duration, parse_size
 from ._manifest import load_manifest
-from ._model import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
 from ._runtime_config import load_runtime_config, runtime_config_warnings
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..appconfig import AppConfig, ComponentConfig
 from ..errors import BuildError, ConfigError
 from ._buildstamp import BuildStamps, command_text
-from ._model import AppConfig, ComponentConfig
 
 __all__ = ["BuildResult", "build_app", "build_component", "build_env", "snapshot", "watched_files"]
 
