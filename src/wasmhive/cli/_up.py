@@ -123,9 +123,9 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
     """Serve `path` with the `up` options (what `up` and `build --up` run)."""
     from ..capabilities.outbound_http import OutboundPolicy
     from ..errors import ConfigError
-    from ..http import UpConfig, serve
-    from ..http._serve import default_threads, parse_listen
     from ..runtime import parse_duration, parse_size
+    from ..server import UpConfig, serve
+    from ..server._serve import default_threads, parse_listen
 
     parse_listen(listen)
     try:
