@@ -48,7 +48,7 @@ def build_env() -> dict[str, str]:
     env["PATH"] = path
     env["WASMHIVE_PYTHON"] = sys.executable
     if "ZIG_GLOBAL_CACHE_DIR" not in env:
-        from .toolchains import toolchain_cache_dir
+        from ._toolcache import toolchain_cache_dir
 
         env["ZIG_GLOBAL_CACHE_DIR"] = str(toolchain_cache_dir() / "zig")
     env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
