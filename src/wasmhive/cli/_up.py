@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from . import main
 from ._common import console, err_console
 
 __all__ = ["UP_OPTION_NAMES", "given_up_options", "run_up", "up_argv", "up_options"]
@@ -103,7 +102,7 @@ def given_up_options(ctx: click.Context) -> list[str]:
             if p.name in UP_OPTION_NAMES and ctx.get_parameter_source(p.name) not in (None, ParameterSource.DEFAULT)]
 
 
-@main.command()
+@click.command()
 @click.argument("path", default=".", type=click.Path(exists=True))
 @up_options
 def up(path: str, **options: Any) -> None:
