@@ -11,7 +11,7 @@ from ..appconfig import (
     StaticResponse,
     VariableDecl,
 )
-from ._app import App, Dispatch, StaticExecutor, load_runtime_config
+from ._app import App, StaticExecutor, load_runtime_config
 from ._manifest import MANIFEST_NAMES, find_manifest, load_manifest, parse_manifest
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "AppConfig",
     "BuildConfig",
     "ComponentConfig",
-    "Dispatch",
     "Executor",
     "FileMount",
     "HttpTrigger",
