@@ -23,8 +23,9 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi
 
+import wasmhive.canon._types as T
+
 from ..errors import InvalidModule, LinkError
-from . import _types as T
 from ._abi import CanonTrap, Cx
 from ._calls import ExportFunc, lowered, run_lowered
 from ._handles import HandleTable
@@ -173,6 +174,7 @@ class CanonComponent:
 
     # -- canon functions ------------------------------------------------------------------------------
     def _callback(self, idx: int, cf: CanonFunc) -> tuple[Any, wasmtime.FuncType]:
+        run: Callable[[Instance, Any], None]
         if cf.kind == "lower":
             f = self.plan.funcs[cf.func]
             if not isinstance(f, ImportedFunc):
