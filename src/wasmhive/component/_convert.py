@@ -20,7 +20,7 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from . import _model as m
+import wasmhive.component._model as m
 
 __all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname",
            "read_bytes", "read_numbers", "values", "write_bytes"]

@@ -14,7 +14,8 @@ from typing import Any
 from wasmtime import WasmtimeError
 from wasmtime import _ffi as ffi
 
-from . import _model as m
+import wasmhive.component._model as m
+
 from ._convert import VAL, VAL_SIZE, BadValue, _proto, make_error, pyname, val_delete, values
 from ._lift import lifter
 from ._lower import lowerer

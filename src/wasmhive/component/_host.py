@@ -15,8 +15,9 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
+import wasmhive.component._model as m
+
 from ..errors import LinkError
-from . import _model as m
 from ._convert import BadValue, _proto, pyname
 from ._func import func_call, pending
 from ._hostres import HostCall, HostResource
