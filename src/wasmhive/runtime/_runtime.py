@@ -14,10 +14,10 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime import _bindings as ffi
 
 from ..errors import ConfigError, GuestExit, InvalidModule, LinkError, WasmhiveError
 from ._cache import CompileCache
+from ._capi import ffi
 from ._engine import EngineSettings, build_engine
 from ._expose import HIDDEN_PREFIX, expose_memories
 from ._instance import Instance, guest_error, out_of_memory
