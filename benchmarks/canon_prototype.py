@@ -75,8 +75,8 @@ def main() -> None:
 
     from wasmhive.canon import CanonHttpExecutor
     from wasmhive.http import HttpApp
+    from wasmhive.http._engine_settings import pool_max_memory
     from wasmhive.http._executor import WasiHttpExecutor
-    from wasmhive.http._serve import pool_max_memory
     from wasmhive.http._types import Request
     from wasmhive.runtime import Runtime
 

@@ -55,10 +55,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def up(guest: Path, log: Path, env: dict[str, str] | None = None, **config: Any) -> Iterator[tuple[int, int]]:
-    """`wasmhive.http.serve(UpConfig(guest, **config))` in a subprocess; yields (port, pid)."""
+    """`wasmhive.server.serve(UpConfig(guest, **config))` in a subprocess; yields (port, pid)."""
     port = free_port()
     cfg = {"path": str(guest), "listen": f"127.0.0.1:{port}", **config}
-    code = "import json, sys; from wasmhive.http import UpConfig, serve; serve(UpConfig(**json.loads(sys.argv[1])))"
+    code = "import json, sys; from wasmhive.server import UpConfig, serve; serve(UpConfig(**json.loads(sys.argv[1])))"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg)], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True)

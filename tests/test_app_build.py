@@ -227,7 +227,7 @@ def test_build_up_serves(tmp_path: Path) -> None:
 
 
 def test_files_symlink_outside_the_app_is_refused(tmp_path: Path) -> None:
-    from wasmhive.app._files import stage_files
+    from wasmhive.appconfig import stage_files
     from wasmhive.errors import ConfigError
 
     outside = tmp_path / "secret.txt"

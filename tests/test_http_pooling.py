@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from wasmhive import Limits, Runtime
-from wasmhive.http._serve import UpConfig, pool_max_memory
 from wasmhive.runtime import EngineSettings
+from wasmhive.server._serve import UpConfig, pool_max_memory
 
 # `bump` adds 1 to the byte at 100 (initialised to 7 by a data segment) and at 70000 (page 2, zero);
 # `grow` grows memory by n pages and returns the old size (or -1).

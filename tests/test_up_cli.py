@@ -23,7 +23,7 @@ import pytest
 
 from app_fixtures import Server, free_port
 from wasmhive.errors import ConfigError
-from wasmhive.http import UpConfig, build_app
+from wasmhive.server import UpConfig, build_app
 
 pytest_plugins = ("http_fixtures",)
 
@@ -255,7 +255,7 @@ def test_an_app_gets_the_engine_a_component_gets(tmp_path: Path, http_guest: Pat
 def test_contracts_mount_yields_to_routes_at_least_as_specific(tmp_path: Path) -> None:
     """The mount behaves as the route `/contracts/...` in Spin's precedence; ties go to the app."""
     from wasmhive.http._router import Router
-    from wasmhive.http._serve import _keeps
+    from wasmhive.server._serve import _keeps
 
     def keeps(routes: list[str], path: str) -> bool:
         return _keeps(Router([(r, r) for r in routes]), "/contracts")(path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app_fixtures import write_app
-from wasmhive.app._files import stage_files
 from wasmhive.app.toolchains import zig_cc
+from wasmhive.appconfig import stage_files
 from wasmhive.http._router import Router
 from wasmhive.http._wagi import CgiError, WagiExecutor, WagiRequest, build_argv, parse_cgi_output
 from wasmhive.runtime import Limits, Runtime

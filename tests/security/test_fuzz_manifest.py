@@ -15,10 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasmhive.app._files import stage_files
 from wasmhive.app._manifest import parse_manifest
-from wasmhive.app._model import AppConfig
 from wasmhive.app._runtime_config import load_runtime_config, runtime_config_warnings
+from wasmhive.appconfig import AppConfig, stage_files
 from wasmhive.capabilities import AppCapabilities
 
 from .fuzzing import documents, mutated, mutated_documents, survives, to_toml

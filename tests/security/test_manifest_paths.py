@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from wasmhive.app import App
-from wasmhive.app._files import stage_files
 from wasmhive.app._manifest import parse_manifest
-from wasmhive.app._model import AppConfig, ComponentConfig, FileMount
+from wasmhive.appconfig import AppConfig, ComponentConfig, FileMount, stage_files
 from wasmhive.errors import ConfigError
 
 WASMHIVE = str(Path(sys.executable).parent / "wasmhive")

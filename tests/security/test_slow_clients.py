@@ -1,6 +1,6 @@
 """Slow and huge HTTP clients (issue 11, items 3 and 4), against a real server process on loopback.
 
-The server is `wasmhive.http.serve(UpConfig(...))` (what `wasmhive up` runs: uvicorn with wasmhive's
+The server is `wasmhive.server.serve(UpConfig(...))` (what `wasmhive up` runs: uvicorn with wasmhive's
 `GuardedProtocol`) on the componentize-py test guest, with short deadlines so the file stays bounded.
 Attackers bind 127.0.0.10 and up (all of 127/8 is loopback), the normal client 127.0.0.1, so the
 per-address connection cap is not what saves the normal client unless a test says so. The attack and

@@ -1,8 +1,6 @@
 """The app model: manifests (`wasmhive.toml`, Spin's `spin.toml` v2), files, build orchestration."""
 
-from ._app import App, Dispatch, StaticExecutor, load_runtime_config
-from ._manifest import MANIFEST_NAMES, find_manifest, load_manifest, parse_manifest
-from ._model import (
+from ..appconfig import (
     AppConfig,
     BuildConfig,
     ComponentConfig,
@@ -13,6 +11,8 @@ from ._model import (
     StaticResponse,
     VariableDecl,
 )
+from ._app import App, StaticExecutor, load_runtime_config
+from ._manifest import MANIFEST_NAMES, find_manifest, load_manifest, parse_manifest
 
 __all__ = [
     "MANIFEST_NAMES",
@@ -20,7 +20,6 @@ __all__ = [
     "AppConfig",
     "BuildConfig",
     "ComponentConfig",
-    "Dispatch",
     "Executor",
     "FileMount",
     "HttpTrigger",

@@ -1,7 +1,7 @@
 """`App`: a whole application (manifest + capabilities + one executor per route), ready to serve.
 
     >>> app = App.load("examples/app")              # validate, open stores, compile components
-    >>> hit = app.dispatch(request)                   # route + Spin headers, socket-free
+    >>> app.http_app().handle(request)                # route + Spin headers, socket-free
     >>> app.asgi()                                    # the ASGI application (the HTTP trigger's server)
 
 Start-up does everything that can fail: manifest errors, missing required variables, unknown stores,
@@ -18,18 +18,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..appconfig import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
 from ..errors import ConfigError
 from ..runtime import Limits, Runtime, parse_duration, parse_size
 from ._manifest import load_manifest
-from ._model import AppConfig, ComponentConfig, RuntimeOptions, StaticResponse
 from ._runtime_config import load_runtime_config, runtime_config_warnings
 
 if TYPE_CHECKING:
     from ..capabilities import AppCapabilities
-    from ..http._router import RouteMatch, Router
-    from ..http._types import Exchange, Request
+    from ..http._router import Router
+    from ..http._types import Exchange
 
-__all__ = ["App", "ComponentDefaults", "Dispatch", "SpinHeaders", "StaticExecutor", "load_runtime_config"]
+__all__ = ["App", "ComponentDefaults", "SpinHeaders", "StaticExecutor", "load_runtime_config"]
 
 log = logging.getLogger("wasmhive.app")
 DEFAULT_TIMEOUT = 30.0
@@ -69,16 +69,6 @@ class SpinHeaders:
         spin = match.spin_headers(full_url=full_url, client_addr=req.client)
         ex.request = replace(req, headers=[(k, v) for k, v in req.headers if not k.lower().startswith("spin-")] + spin)
         self.executor.run(ex)
-
-
-@dataclass
-class Dispatch:
-    """A routed request: the executor to run, the request with Spin's headers added, and the match."""
-
-    executor: Any
-    request: Request
-    match: RouteMatch
-    component: str
 
 
 @dataclass(frozen=True)
@@ -258,20 +248,6 @@ class App:
         return {} if limit is None else {"body_limit": limit}
 
     # -- serving ---------------------------------------------------------------------------------------
-    def dispatch(self, request: Request) -> Dispatch | None:
-        """Route `request`; None when no route matches (404). Adds Spin's `spin-*` headers."""
-        from urllib.parse import unquote
-
-        path = unquote(request.path)
-        match = self.router.match(path)
-        if match is None:
-            return None
-        index, component = match.target
-        full_url = f"{request.scheme}://{request.authority}{request.path_with_query}"
-        spin = match.spin_headers(full_url=full_url, client_addr=request.client)
-        headers = [(k, v) for k, v in request.headers if not k.lower().startswith("spin-")] + spin
-        return Dispatch(self.executors[index], replace(request, headers=headers), match, component)
-
     def http_app(self, limits: Any = None, *, close_app: bool = True) -> Any:
         """The HTTP trigger's `HttpApp` for this app: every route's executor, with Spin's request headers
         injected before it runs. Closing the HttpApp closes this app (unless `close_app=False`)."""
@@ -285,10 +261,6 @@ class App:
     def asgi(self) -> Any:
         """The ASGI application serving this app (mount it in Starlette/FastAPI, or run it with uvicorn)."""
         return self.http_app().asgi()
-
-    def is_health(self, path: str) -> bool:
-        """`/.well-known/wasmhive/health` and `/.well-known/spin/health` (answered 200 by the server)."""
-        return self.router.is_health(path)
 
     def close(self) -> None:
         """Close backends and, if this app created it, the runtime."""

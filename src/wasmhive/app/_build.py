@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..appconfig import AppConfig, ComponentConfig
 from ..errors import BuildError, ConfigError
 from ._buildstamp import BuildStamps, command_text
-from ._model import AppConfig, ComponentConfig
 
 __all__ = ["BuildResult", "build_app", "build_component", "build_env", "snapshot", "watched_files"]
 
@@ -48,7 +48,7 @@ def build_env() -> dict[str, str]:
     env["PATH"] = path
     env["WASMHIVE_PYTHON"] = sys.executable
     if "ZIG_GLOBAL_CACHE_DIR" not in env:
-        from .toolchains import toolchain_cache_dir
+        from ._toolcache import toolchain_cache_dir
 
         env["ZIG_GLOBAL_CACHE_DIR"] = str(toolchain_cache_dir() / "zig")
     env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])

@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._model import AppConfig, ComponentConfig
+from ..appconfig import AppConfig, ComponentConfig
 
 __all__ = ["BuildStamps", "FileState", "Inputs", "command_text"]
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ._model import (
+from ..appconfig import (
     AppConfig,
     BuildConfig,
     ComponentConfig,
@@ -25,8 +24,11 @@ from ._model import (
     HttpTrigger,
     StaticResponse,
     VariableDecl,
+    confined,
+    lexical_problem,
+    mount_point_problem,
 )
-from ._paths import confined, lexical_problem, mount_point_problem
+from ..errors import ConfigError
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 

@@ -27,6 +27,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from ..errors import BuildError
+from ._toolcache import locked, toolchain_cache_dir
 
 __all__ = ["assemble_wit", "standard_wit", "wasi_adapter", "wit_packages"]
 
@@ -39,8 +40,6 @@ _REF_RE = re.compile(r"\b([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)/[a-z][a-z0-9-]*"
 
 
 def _cache_root() -> Path:
-    from .toolchains import toolchain_cache_dir
-
     return toolchain_cache_dir()
 
 
@@ -193,10 +192,8 @@ def _publish_dir(out: Path, fill: object) -> None:
 
     Under a file lock, so parallel test sessions fetch and assemble once.
     """
-    from .toolchains import _locked
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with locked(out):
         if (out / ".complete").exists():  # another process published it while we waited
             return
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))

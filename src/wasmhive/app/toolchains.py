@@ -47,10 +47,9 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-import platformdirs
-
 from ..errors import BuildError
 from ._stdwit import assemble_wit, standard_wit, wasi_adapter
+from ._toolcache import locked, toolchain_cache_dir
 
 __all__ = [
     "BuildError",
@@ -72,12 +71,6 @@ PathLike = str | os.PathLike[str]
 Input = PathLike | bytes
 _SKIP_DIRS = {"__pycache__", ".git", ".zig-cache", "zig-cache", "node_modules", ".pytest_cache"}
 _TOOL_TIMEOUT = 900.0
-
-
-def toolchain_cache_dir() -> Path:
-    """Where builds, zig's cache and fetched WIT live: `$WASMHIVE_TOOLCHAIN_CACHE` or the user cache dir."""
-    env = os.environ.get("WASMHIVE_TOOLCHAIN_CACHE")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("wasmhive")) / "toolchains"
 
 
 @cache
@@ -204,22 +197,6 @@ def build_key(kind: str, inputs: Iterable[Input], *, flags: Sequence[str] = (), 
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` (a sibling .lock file), so parallel sessions build once."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock, builds may repeat
-        yield
-        return
-    with open(str(path) + ".lock", "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
 def build_cached(kind: str, inputs: Iterable[Input], build: Callable[[Path], None], *,
                  flags: Sequence[str] = (), tool_version: str = "", suffix: str = ".wasm",
                  cache_dir: PathLike | None = None, out: PathLike | None = None) -> Path:
@@ -233,7 +210,7 @@ def build_cached(kind: str, inputs: Iterable[Input], build: Callable[[Path], Non
     entry = base / f"{kind}-{key[:32]}{suffix}"
     if not entry.is_file():
         entry.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(entry):
+        with locked(entry):
             if not entry.is_file():
                 tmp = entry.with_name(f".tmp-{os.getpid()}-{entry.name}")
                 try:

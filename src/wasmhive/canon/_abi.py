@@ -21,8 +21,9 @@ from typing import Any
 from wasmtime.component import Record as PyRecord
 from wasmtime.component import Variant as PyVariant
 
+import wasmhive.canon._types as T
+
 from ..component._fastpath import HostTrap
-from . import _types as T
 
 __all__ = ["CanonTrap", "Cx", "lift_string", "loader", "lower_string", "storer"]
 

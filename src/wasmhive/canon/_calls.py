@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import wasmhive.canon._types as T
 
 from ..errors import GuestTrap
-from . import _types as T
 from ._abi import CanonTrap, Cx, loader, storer
 from ._flat import flat_lifter, flat_lowerer
 from ._parse import ImportedFunc, Lifted, Opts
 
-if TYPE_CHECKING:
-    from ._instance import Instance
+
+class Instance(Protocol):
+    """What a call needs of the instance it runs in (`_instance.Instance` is the one)."""
+
+    def cx(self, opts: Opts) -> Cx: ...
+
+    def core_func(self, idx: int) -> Any: ...
+
+    def call_core(self, ext: Any, params: list[str], args: list[Any], results: list[str], *,
+                  leave: bool = True) -> list[Any]: ...
 
 __all__ = ["MAX_FLAT_PARAMS", "MAX_FLAT_RESULTS", "ExportFunc", "Lowered", "lowered", "run_lowered"]
 

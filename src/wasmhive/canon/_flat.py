@@ -14,7 +14,8 @@ from typing import Any
 
 from wasmtime.component import Record as PyRecord
 
-from . import _types as T
+import wasmhive.canon._types as T
+
 from ._abi import (
     CanonTrap,
     Cx,

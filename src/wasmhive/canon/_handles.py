@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _types as T
+import wasmhive.canon._types as T
+
 from ._abi import CanonTrap
 
 __all__ = ["HandleTable"]

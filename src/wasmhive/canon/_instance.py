@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import wasmtime
-from wasmtime import _bindings as ffi
-from wasmtime import _ffi
+
+import wasmhive.canon._types as T
 
 from ..errors import InvalidModule, LinkError
-from . import _types as T
+from ..runtime._capi import ffi, prototype
 from ._abi import CanonTrap, Cx
 from ._calls import ExportFunc, lowered, run_lowered
 from ._handles import HandleTable
@@ -43,16 +43,10 @@ _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 _I32, _I32X4 = ["i32"], ["i32"] * 4
 
 
-# Short C calls that never run guest code go through a PyDLL handle of the same library: they keep the
-# GIL (releasing and re-taking it costs more than the call; a few thousand of them wire one instance).
-_nogil = ctypes.PyDLL(_ffi.dll._name)
-
-
 def _c(name: str, res: Any, *args: Any) -> Any:
-    """A private prototype of a short C function taking plain addresses (wasmtime-py's take pointers)."""
-    f = _nogil[name]
-    f.restype, f.argtypes = res, list(args)
-    return f
+    """A private prototype of a short C function taking plain addresses (wasmtime-py's take pointers);
+    these never run guest code, so they keep the GIL (a few thousand of them wire one instance)."""
+    return prototype(name, list(args), res, keep_gil=True)
 
 
 _vp = ctypes.c_void_p
@@ -173,6 +167,7 @@ class CanonComponent:
 
     # -- canon functions ------------------------------------------------------------------------------
     def _callback(self, idx: int, cf: CanonFunc) -> tuple[Any, wasmtime.FuncType]:
+        run: Callable[[Instance, Any], None]
         if cf.kind == "lower":
             f = self.plan.funcs[cf.func]
             if not isinstance(f, ImportedFunc):

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import wasmhive.canon._types as T
+
 from ..errors import InvalidModule
 from ..runtime._wasmread import Reader
-from . import _types as T
 from ._parse_types import SORTS, TypeReader, refuse
 
 __all__ = ["CanonFunc", "CoreInstance", "Lifted", "Opts", "Plan", "parse"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import wasmhive.canon._types as T
+
 from ..errors import InvalidModule
 from ..runtime._wasmread import Reader
-from . import _types as T
 
 __all__ = ["SORTS", "TypeReader", "refuse"]
 

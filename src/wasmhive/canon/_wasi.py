@@ -18,13 +18,14 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+import wasmhive.canon._types as T
+
 from ..component import _fastpath as fp
 from ..errors import LinkError
 from ..wasi import _linker
 from ..wasi._deny import Denied
 from ..wasi._io import dropper
 from ..wasi._state import current
-from . import _types as T
 
 __all__ = ["WasiHost"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..app import AppConfig
+    from ..appconfig import AppConfig
 
 __all__ = ["Factor", "InstanceContext", "StateOf"]
 

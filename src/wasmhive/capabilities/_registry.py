@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..app._model import AppConfig
+from ..appconfig import AppConfig
 from ._factor import Factor, InstanceContext, StateOf
 from .files import FilesFactor
 from .key_value import KeyValueFactor

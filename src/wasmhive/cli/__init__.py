@@ -12,7 +12,7 @@ from ._common import WasmhiveGroup
 
 __all__ = ["main"]
 
-# Command name -> (the module `cli/_<module>.py` that registers it on `main` when imported, its one-line
+# Command name -> (the module `cli/_<module>.py` that defines it (a click command of that name), its one-line
 # summary for `wasmhive --help`). Modules are imported only when their command runs (or for that command's
 # own --help), so `wasmhive --help` and start-up import neither wasmtime nor rich.
 COMMANDS = {
@@ -38,7 +38,9 @@ class _LazyGroup(WasmhiveGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
         if entry is not None and cmd_name not in self.commands:
-            importlib.import_module(f"{__name__}._{entry[0]}")
+            module = importlib.import_module(f"{__name__}._{entry[0]}")
+            self.add_command(next(c for c in vars(module).values()
+                                  if isinstance(c, click.Command) and c.name == cmd_name))
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

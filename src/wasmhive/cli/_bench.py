@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from . import main
 from ._common import console, err_console, fail
 
 _LOADED: dict[str, ModuleType] = {}
@@ -178,7 +177,7 @@ def _ok(name: str, data: dict[str, Any]) -> bool:
     return bool(data.get("all_ok", True))
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--serve", is_flag=True, help="Serve the browser page (JS vs Wasm side by side) and wait.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address for --serve.")
 @click.option("--port", default=8377, show_default=True, help="Port for --serve (0 = any free port).")

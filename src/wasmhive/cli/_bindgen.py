@@ -8,10 +8,9 @@ import click
 
 from ..errors import ConfigError
 from ..runtime import Runtime
-from . import main
 
 
-@main.command("bindgen")
+@click.command("bindgen")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
               help="Package directory to write (__init__.py, __init__.pyi, py.typed).")

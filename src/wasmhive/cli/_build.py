@@ -16,7 +16,6 @@ from ..app import ComponentConfig, load_manifest
 from ..app._build import BuildResult, build_app, snapshot, watched_files
 from ..app._buildstamp import command_text
 from ..errors import BuildError, ConfigError, WasmhiveError
-from . import main
 from ._common import console, err_console, fail
 from ._up import given_up_options, run_up, up_argv, up_options
 
@@ -68,7 +67,7 @@ def _failed(e: BuildError, *, streamed: bool) -> None:
     fail(escape(f"{e.tool} failed{status}; its output is above"), e.exit_code)
 
 
-@main.command()
+@click.command()
 @click.argument("path", default=".", type=click.Path(exists=True))
 @click.option("-c", "--component-id", "components", multiple=True, help="Build only this component (repeatable).")
 @click.option("-f", "--force", is_flag=True, help="Rebuild even the components that are up to date.")
@@ -136,7 +135,7 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop(signum)
 
 
-@main.command()
+@click.command()
 @click.argument("path", default=".", type=click.Path(exists=True))
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between checks for changes.")
 @click.option("--no-up", is_flag=True, help="Only rebuild on change; do not serve.")

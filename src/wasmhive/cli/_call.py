@@ -8,13 +8,12 @@ import click
 
 from ..errors import ConfigError
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
-from . import main
 from ._common import err_console
 from ._terminal import json_text
 
 
 # Options may follow the arguments; unknown dashed words (negative numbers) stay arguments.
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True})
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True})
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("func")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from . import main
 from ._common import fail
 
 
@@ -55,7 +54,7 @@ def _caller(ctx: click.Context, identity: str | None) -> Any:
     return ANONYMOUS if ident is None else ident.principal
 
 
-@main.group()
+@click.group()
 @click.option("--state", default=".wasmhive", show_default=True, envvar="WASMHIVE_STATE",
               help="Directory holding the contract state.")
 @click.option("--durability", type=click.Choice(["full", "normal", "off"]), default="full", show_default=True,

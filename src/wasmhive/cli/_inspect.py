@@ -15,7 +15,6 @@ from ..errors import WasmhiveError
 from ..runtime import Runtime
 from ..runtime._inspect import Inspection, inspect
 from ..runtime._wasmparse import Component, CoreModule
-from . import main
 from ._common import console
 from ._terminal import plain, printable
 
@@ -44,7 +43,7 @@ def describe(file: str, *, world: bool = True, cache: bool | str | os.PathLike[s
     return info
 
 
-@main.command("inspect")
+@click.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @click.option("--no-world", is_flag=True, help="Skip compiling a component to read its WIT world.")

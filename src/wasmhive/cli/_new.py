@@ -8,11 +8,10 @@ import click
 
 from ..app._templates import generate, list_templates
 from ..errors import ConfigError
-from . import main
 from ._common import command_name, console
 
 
-@main.command()
+@click.command()
 @click.argument("template", required=False)
 @click.argument("name", required=False)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,

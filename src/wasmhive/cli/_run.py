@@ -10,7 +10,7 @@ import click
 from ..errors import ConfigError, GuestTrap, LimitExceeded, WasmhiveError
 from ..runtime import Limits, Preopen, Runtime, Sandbox, parse_duration, parse_size
 from ..runtime._instance import out_of_memory
-from . import _common, main
+from . import _common
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -41,7 +41,7 @@ class _StderrTail:
         self.tail = (self.tail + bytes(data))[-self.keep:]
 
 
-@main.command(context_settings={"allow_interspersed_args": False})
+@click.command(context_settings={"allow_interspersed_args": False})
 @click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",

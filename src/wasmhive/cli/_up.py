@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from . import main
 from ._common import console, err_console
 
 __all__ = ["UP_OPTION_NAMES", "given_up_options", "run_up", "up_argv", "up_options"]
@@ -119,7 +118,7 @@ def given_up_options(ctx: click.Context) -> list[str]:
             if p.name in UP_OPTION_NAMES and ctx.get_parameter_source(p.name) not in (None, ParameterSource.DEFAULT)]
 
 
-@main.command()
+@click.command()
 @click.argument("path", default=".", type=click.Path(exists=True))
 @up_options
 def up(path: str, **options: Any) -> None:
@@ -140,9 +139,9 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
     """Serve `path` with the `up` options (what `up` and `build --up` run)."""
     from ..capabilities.outbound_http import OutboundPolicy
     from ..errors import ConfigError
-    from ..http import UpConfig, serve
-    from ..http._serve import default_threads, parse_listen
     from ..runtime import parse_duration, parse_size
+    from ..server import UpConfig, serve
+    from ..server._serve import default_threads, parse_listen
 
     parse_listen(listen)
     try:

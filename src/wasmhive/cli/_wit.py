@@ -6,11 +6,10 @@ import click
 
 from ..errors import ConfigError
 from ..runtime import Runtime
-from . import main
 from ._terminal import json_text, printable
 
 
-@main.command("wit")
+@click.command("wit")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the world as JSON instead of WIT text.")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk compile cache.")

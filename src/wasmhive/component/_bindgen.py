@@ -11,7 +11,8 @@ import keyword
 import os
 from pathlib import Path
 
-from . import _model as m
+import wasmhive.component._model as m
+
 from ._convert import pyname
 from ._values import class_name
 

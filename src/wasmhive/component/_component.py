@@ -10,19 +10,21 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 import wasmtime.component as wc
 
+import wasmhive.component._model as m
+
 from ..errors import ConfigError, WasmhiveError
 from ..runtime._instance import guest_error, out_of_memory
 from ..runtime._limits import Limits
+from ..runtime._loader import defined_memories_of
 from ..runtime._sandbox import Sandbox
-from . import _model as m
 from ._convert import pyname
 from ._func import BoundFunc, Plan, error_from_ptr, take_pending
-from ._linking import Dependency, ImportLinks, signature_of
+from ._linking import Dependency, ExportedFuncs, ImportLinks, signature_of
 from ._resources import ResourceClass, ResourceHandle
 from ._values import Record, class_name
 
 if TYPE_CHECKING:
-    from ..runtime._runtime import Runtime
+    from ._host_runtime import Runtime
 
 __all__ = ["Component", "ComponentInstance", "Dependency", "Exports", "signature_of"]
 
@@ -47,7 +49,7 @@ class Component:
     def __init__(self, runtime: Runtime, source: Any, *, imports: Mapping[str, Any] | None = None,
                  limits: Limits | None = None, sandbox: Sandbox | None = None, fresh: bool = False,
                  stub_imports: bool = False) -> None:
-        compiled = runtime._as_compiled(source)
+        compiled = runtime.as_compiled(source)
         if compiled.kind != "component":
             raise ConfigError(f"{compiled.name} is a core module, not a component: use Runtime.instantiate()")
         self.runtime = runtime
@@ -87,8 +89,6 @@ class Component:
     def store_memories(self) -> int | None:
         """Memories an instance's store holds: this component's and its same-store dependencies'
         (`Limits.memory` is split across all of them). None when a count is unknown."""
-        from ..runtime._runtime import defined_memories_of
-
         total = defined_memories_of(self.compiled)
         for dep in self.links._deps:
             more = dep.store_memories()
@@ -97,12 +97,16 @@ class Component:
             total += more
         return total
 
+    def as_import_provider(self, iface: str) -> Dependency:
+        """As a provider in another component's `imports=`: a private instance in each of its stores."""
+        return Dependency(self)
+
     def instantiate(self, *, store: wasmtime.Store | None = None) -> ComponentInstance:
         """A new instance in a new store (with this component's limits and sandbox)."""
         rt = self.runtime
         if store is None:
             store = rt.new_store(self.limits, memories=self.store_memories())
-            captures = rt._apply_sandbox(store, self.sandbox)
+            captures = rt.apply_sandbox(store, self.sandbox)
         else:
             captures = {}
         self.links.prepare(store)
@@ -110,7 +114,7 @@ class Component:
             raw = self.linker.instantiate(store, self.compiled.component)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             self.links.release(store)
-            raise rt._instantiate_error(e, self.compiled, self.limits) from None
+            raise rt.instantiate_error(e, self.compiled, self.limits) from None
         return ComponentInstance(self, store, raw, captures)
 
     @property
@@ -281,6 +285,11 @@ class ComponentInstance:
         return out
 
     # -- resources ---------------------------------------------------------------------------------
+    def as_import_provider(self, iface: str) -> Any:
+        """As a provider in another component's `imports=`: this instance's export `iface` (or all)."""
+        exports = self.exports.get(iface) or self.exports
+        return exports.as_import_provider(iface) if isinstance(exports, Exports) else exports
+
     def wrap_resource(self, name: str, raw: Any, owned: bool) -> ResourceHandle:
         return ResourceHandle(raw, self, name, owned)
 
@@ -379,6 +388,10 @@ class Exports:
         if name in self._resources.values():
             return ResourceClass(self._binder, self._iface, name)
         raise KeyError(name)
+
+    def as_import_provider(self, iface: str) -> ExportedFuncs:
+        """As a provider in another component's `imports=`: these exported functions, by name."""
+        return ExportedFuncs(lambda fname: self._binder(self._iface, fname))
 
     def get(self, name: str, default: Any = None) -> Any:
         try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..runtime._runtime import Runtime
+    from ._host_runtime import Runtime
     from ._linking import Dependency
 
 __all__ = ["dependencies_from_manifest"]

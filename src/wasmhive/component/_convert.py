@@ -18,9 +18,9 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime import _ffi as ffi
+import wasmhive.component._model as m
 
-from . import _model as m
+from ..runtime._capi import ffi, prototype
 
 __all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname",
            "read_bytes", "read_numbers", "values", "write_bytes"]
@@ -37,27 +37,22 @@ K = {name: getattr(ffi, f"WASMTIME_COMPONENT_{name.upper()}").value for name in 
     "record", "tuple", "variant", "enum", "option", "result", "flags", "resource")}
 
 
-def _proto(name: str, argtypes: list[Any], restype: Any = None) -> Any:
-    # Our own prototypes (a fresh function object from the DLL), so argument types suit us.
-    fn = ffi.dll[name]
-    fn.argtypes = argtypes
-    fn.restype = restype
-    return fn
+
 
 
 _P = ctypes.POINTER
-byte_vec_new = _proto("wasm_byte_vec_new", [_P(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p])
-vallist_new_uninit = _proto("wasmtime_component_vallist_new_uninit", [_P(ffi.wasmtime_component_vallist_t),
+byte_vec_new = prototype("wasm_byte_vec_new", [_P(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p])
+vallist_new_uninit = prototype("wasmtime_component_vallist_new_uninit", [_P(ffi.wasmtime_component_vallist_t),
                                                                       ctypes.c_size_t])
-valtuple_new_uninit = _proto("wasmtime_component_valtuple_new_uninit", [_P(ffi.wasmtime_component_valtuple_t),
+valtuple_new_uninit = prototype("wasmtime_component_valtuple_new_uninit", [_P(ffi.wasmtime_component_valtuple_t),
                                                                         ctypes.c_size_t])
-valrecord_new_uninit = _proto("wasmtime_component_valrecord_new_uninit",
+valrecord_new_uninit = prototype("wasmtime_component_valrecord_new_uninit",
                               [_P(ffi.wasmtime_component_valrecord_t), ctypes.c_size_t])
-valflags_new_uninit = _proto("wasmtime_component_valflags_new_uninit", [_P(ffi.wasmtime_component_valflags_t),
+valflags_new_uninit = prototype("wasmtime_component_valflags_new_uninit", [_P(ffi.wasmtime_component_valflags_t),
                                                                         ctypes.c_size_t])
-val_new = _proto("wasmtime_component_val_new", [_P(VAL)], _P(VAL))
-val_delete = _proto("wasmtime_component_val_delete", [_P(VAL)])
-resource_clone = _proto("wasmtime_component_resource_any_clone", [_P(ffi.wasmtime_component_resource_any_t)],
+val_new = prototype("wasmtime_component_val_new", [_P(VAL)], _P(VAL))
+val_delete = prototype("wasmtime_component_val_delete", [_P(VAL)])
+resource_clone = prototype("wasmtime_component_resource_any_clone", [_P(ffi.wasmtime_component_resource_any_t)],
                         _P(ffi.wasmtime_component_resource_any_t))
 _memset, _memmove, _string_at, _byref = ctypes.memset, ctypes.memmove, ctypes.string_at, ctypes.byref
 _addr = ctypes.addressof
@@ -100,7 +95,7 @@ _FMT = {fmt: (fmt, per, idx) for fmt, per, idx in FAST.values()}
 
 
 _KIND_U8 = bytes([K["u8"]])
-_vallist_new_uninit_addr = _proto("wasmtime_component_vallist_new_uninit", [ctypes.c_void_p, ctypes.c_size_t])
+_vallist_new_uninit_addr = prototype("wasmtime_component_vallist_new_uninit", [ctypes.c_void_p, ctypes.c_size_t])
 
 
 def _slots(data: int, n: int) -> memoryview:

@@ -33,9 +33,9 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime import _ffi as ffi
 from wasmtime.component import _types as t
 
+from ..runtime._capi import ffi, prototype
 from ._convert import PAYLOAD, VAL, VAL_SIZE, K, read_bytes, write_bytes
 from ._func import pending, take_pending
 
@@ -62,9 +62,7 @@ _K = {name.upper(): kind for name, kind in K.items()}
 
 def _c(name: str, res: Any, *args: Any) -> Any:
     """A private prototype of a C API function taking plain addresses (the shared ones want pointers)."""
-    f = ffi.dll[name]
-    f.restype, f.argtypes = res, list(args)
-    return f
+    return prototype(name, list(args), res)
 
 
 _vp, _sz = ctypes.c_void_p, ctypes.c_size_t

@@ -12,10 +12,11 @@ import threading
 from typing import Any
 
 from wasmtime import WasmtimeError
-from wasmtime import _ffi as ffi
 
-from . import _model as m
-from ._convert import VAL, VAL_SIZE, BadValue, _proto, make_error, pyname, val_delete, values
+import wasmhive.component._model as m
+
+from ..runtime._capi import ffi, prototype
+from ._convert import VAL, VAL_SIZE, BadValue, make_error, pyname, val_delete, values
 from ._lift import lifter
 from ._lower import lowerer
 from ._values import Err, Record, ResultError
@@ -23,7 +24,7 @@ from ._values import Err, Record, ResultError
 __all__ = ["BoundFunc", "Plan", "pending"]
 
 _P = ctypes.POINTER
-func_call = _proto("wasmtime_component_func_call",
+func_call = prototype("wasmtime_component_func_call",
                    [_P(ffi.wasmtime_component_func_t), _P(ffi.wasmtime_context_t), _P(VAL), ctypes.c_size_t,
                     _P(VAL), ctypes.c_size_t], ctypes.c_void_p)
 _byref, _memset = ctypes.byref, ctypes.memset

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from wasmtime import _ffi as ffi
+import wasmhive.component._model as m
 
 from ..errors import LinkError
-from . import _model as m
-from ._convert import BadValue, _proto, pyname
+from ..runtime._capi import ffi, prototype
+from ._convert import BadValue, pyname
 from ._func import func_call, pending
 from ._hostres import HostCall, HostResource
 from ._lift import lifter
@@ -27,11 +27,11 @@ from ._values import Err, Record, ResultError, class_name
 __all__ = ["HostFunc", "define_func", "resolve_provider"]
 
 _P = ctypes.POINTER
-add_func = _proto("wasmtime_component_linker_instance_add_func",
+add_func = prototype("wasmtime_component_linker_instance_add_func",
                   [_P(ffi.wasmtime_component_linker_instance_t), ctypes.c_char_p, ctypes.c_size_t,
                    ffi.wasmtime_component_func_callback_t, ctypes.c_void_p, ctypes.CFUNCTYPE(None, ctypes.c_void_p)],
                   _P(ffi.wasmtime_error_t))
-error_new = _proto("wasmtime_error_new", [ctypes.c_char_p], ctypes.c_void_p)
+error_new = prototype("wasmtime_error_new", [ctypes.c_char_p], ctypes.c_void_p)
 
 _REGISTRY: dict[int, Callable[[Any, Any, int, Any, int], int]] = {}
 _IDS = itertools.count(1)

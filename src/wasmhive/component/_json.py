@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import _model as m
+import wasmhive.component._model as m
+
 from ._values import Err, Ok, Record, Some, Variant
 
 __all__ = ["from_json", "parse_word", "to_json"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from . import _model as m
+import wasmhive.component._model as m
+
 from ._convert import FAST, INT_FIELDS, PAYLOAD, Lift, pyname, read_bytes, read_numbers, resource_clone
 from ._values import Err, Ok, Record, Some, Variant, record_class
 

@@ -16,14 +16,15 @@ Spin's `[component.<id>.dependencies]` into such a mapping.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import wasmtime
 import wasmtime.component as wc
 
+import wasmhive.component._model as m
+
 from ..errors import LinkError
-from . import _model as m
 from ._convert import pyname
 from ._func import BoundFunc
 from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider, trap_error
@@ -31,13 +32,38 @@ from ._hostres import HostResource
 from ._values import Record, class_name
 
 if TYPE_CHECKING:
-    from ..runtime._runtime import Runtime
-    from ._component import Component, ComponentInstance
+    from ._host_runtime import Runtime
 
-__all__ = ["Dependency", "ImportLinks", "link_imports", "signature_of"]
+__all__ = ["Dependency", "ExportedFuncs", "ImportLinks", "Linkable", "link_imports", "signature_of"]
+
+
+class LinkedInstance(Protocol):
+    """A same-store dependency's instance (`_component.ComponentInstance`)."""
+
+    def bound(self, iface: str | None, fname: str) -> BoundFunc | None: ...
+
+
+class Linkable(Protocol):
+    """A component that serves imports from a private instance in each importer's store
+    (`_component.Component`)."""
+
+    name: str
+    signature: m.Signature
+
+    def store_memories(self) -> int | None: ...
+
+    def instantiate(self, *, store: wasmtime.Store | None = None) -> LinkedInstance: ...
+
+
+class ExportedFuncs:
+    """Another component's exported functions as an import provider: `bind(name)` is the bound export
+    (what `_component.Exports.as_import_provider` gives)."""
+
+    def __init__(self, bind: Callable[[str], Any]) -> None:
+        self.bind = bind
 
 # Same-store dependencies: store context address → {id(component): instance in that store}.
-_STORE_DEPS: dict[int, dict[int, ComponentInstance]] = {}
+_STORE_DEPS: dict[int, dict[int, LinkedInstance]] = {}
 
 
 
@@ -59,7 +85,7 @@ class Dependency:
     """`imports=` value: serve an import from `component`'s export `export` (default: the same name),
     in a private instance created in the same store as each instance of the importing component."""
 
-    def __init__(self, component: Component, export: str | None = None) -> None:
+    def __init__(self, component: Linkable, export: str | None = None) -> None:
         self.component = component
         self.export = export
 
@@ -75,7 +101,7 @@ class ImportLinks:
         self.imports = dict(imports)
         self.classes = {} if classes is None else classes
         self.stub_imports = stub_imports
-        self._deps: list[Component] = []
+        self._deps: list[Linkable] = []
         self._host_resources: dict[str, HostResource] = {}
 
     def prepare(self, store: wasmtime.Store) -> None:
@@ -150,16 +176,14 @@ class ImportLinks:
             li.close()
 
     def _entry(self, qualname: str, fsig: m.FuncSig, provider: Any, iface: str) -> Any:
-        from ._component import Component, ComponentInstance, Exports
-
-        if isinstance(provider, Component):
-            provider = Dependency(provider)
+        # A component, its instance or its exports say themselves what they provide.
+        as_provider = getattr(provider, "as_import_provider", None)
+        if as_provider is not None:
+            provider = as_provider(iface)
         if isinstance(provider, Dependency):
             return self._same_store_entry(qualname, fsig, provider.component, provider.export or iface)
-        if isinstance(provider, ComponentInstance):
-            provider = provider.exports.get(iface) or provider.exports
-        if isinstance(provider, Exports):
-            target = provider._binder(provider._iface, fsig.name)
+        if isinstance(provider, ExportedFuncs):
+            target = provider.bind(fsig.name)
             if not isinstance(target, BoundFunc):
                 raise LinkError(f"import {qualname}: the providing component exports no function {fsig.name!r}")
             check_same(qualname, fsig, target.plan.sig)
@@ -175,7 +199,7 @@ class ImportLinks:
                             f"({fsig.wit()})")
         return HostFunc(qualname, fsig, fn, self.classes, self._host_resources)
 
-    def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Component, iface: str) -> Any:
+    def _same_store_entry(self, qualname: str, fsig: m.FuncSig, dep: Linkable, iface: str) -> Any:
         if dep not in self._deps:
             self._deps.append(dep)
         exported = dep.signature.exports.get(iface)
@@ -200,7 +224,7 @@ def link_imports(runtime: Runtime, source: Any, linker: wc.Linker, imports: Mapp
 
     WASI imports are left to the linker. Raises `LinkError` for a missing, unknown or mismatched import.
     """
-    compiled = runtime._as_compiled(source)
+    compiled = runtime.as_compiled(source)
     links = ImportLinks(runtime, compiled.name, signature_of(compiled, runtime.engine), imports,
                         stub_imports=stub_imports)
     links.define(linker)

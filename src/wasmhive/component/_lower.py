@@ -7,7 +7,8 @@ import ctypes
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _model as m
+import wasmhive.component._model as m
+
 from ._convert import (
     ENTRY_SIZE,
     FAST,

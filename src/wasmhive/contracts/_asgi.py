@@ -222,7 +222,7 @@ class _Mounted:
     """`inner` with the contracts API under `prefix` (what `wasmhive up --contracts` serves).
 
     A path under the prefix goes to the contracts API unless `app_keeps(path)` says the inner app has a
-    route for it that must win (`wasmhive up` passes its router's precedence, see `http/_serve.py`).
+    route for it that must win (`wasmhive up` passes its router's precedence, see `server/_serve.py`).
     """
 
     def __init__(self, inner: Any, contracts: ContractsApp, app_keeps: Callable[[str], bool] | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,9 @@ import wasmtime
 
 from ..errors import InvalidModule
 from ._candid_text import Service
+from ._context import MessageContext
 from ._fastcall import call_raw, signature
+from ._ic0 import define_ic0
 from ._principal import Principal
 from ._wasm import (
     GLOBALS_OFFSET,
@@ -33,66 +34,12 @@ from ._wasm import (
     ModuleInfo,
 )
 
-__all__ = ["Call", "CallContext", "Canister", "MessageContext"]
+__all__ = ["Canister"]
 
 WASM_PAGE = 65536
 CHUNK = 256  # pages per hash chunk (1 MiB of heap)
 _HOST_FUEL = 1 << 40
 _ZERO_PAGE_HASH = hashlib.blake2b(bytes(PAGE), digest_size=16).digest()
-
-
-@dataclass
-class CallContext:
-    """An incoming call being served: who to answer and whether it has been answered."""
-
-    caller: bytes
-    origin: Any  # ("ingress", request) or ("call", Call) for inter-canister calls
-    cycles: int = 0
-    replied: bool = False
-    outstanding: int = 0
-    deleted: bool = False
-
-
-@dataclass
-class Call:
-    """An outgoing call built with `call_new` ... `call_perform`."""
-
-    caller: Principal
-    callee: bytes
-    method: str
-    reply: tuple[int, int]
-    reject: tuple[int, int]
-    data: bytearray = field(default_factory=bytearray)
-    cycles: int = 0
-    cleanup: tuple[int, int] | None = None
-    context: CallContext | None = None
-    reserved: int = 0  # cycles held back for the response (see RESPONSE_RESERVE)
-
-
-@dataclass
-class MessageContext:
-    """The host side of one executing message."""
-
-    kind: str
-    method: str = ""
-    arg: bytes = b""
-    caller: bytes = b"\x04"
-    time: int = 0
-    call_ctx: CallContext | None = None
-    reject_code: int = 0
-    reject_msg: str = ""
-    refunded: int = 0
-    reply_buf: bytearray = field(default_factory=bytearray)
-    reply: bytes | None = None
-    rejected: tuple[int, str] | None = None
-    pending: Call | None = None
-    calls: list[Call] = field(default_factory=list)
-    trap: str | None = None
-    logs: list[str] = field(default_factory=list)
-    fuel_limit: int = 0
-    accepted: int = 0
-    accepted_message: bool = False
-    replicated: bool = True  # False inside a composite query: nothing is charged or kept
 
 
 class Canister:
@@ -132,8 +79,6 @@ class Canister:
 
     # -- instance ---------------------------------------------------------------------------------
     def _instantiate(self) -> None:
-        from ._ic0 import define_ic0
-
         self.keep: list[Any] = []  # ctypes callbacks of the host functions: alive as long as the instance
         self.store = self.vm.runtime.new_store(self.vm.store_limits)
         linker = wasmtime.Linker(self.vm.runtime.engine)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as ffi
+
+from ..runtime._capi import ffi
 
 __all__ = ["call_raw", "define_raw", "signature"]
 

@@ -10,22 +10,48 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import wasmtime
 
-from ._canister import Call
+from ._context import Call, MessageContext
 from ._fastcall import define_raw
+from ._principal import Principal
 from ._types import BYTE_FEE, CALL_FEE, MAX_RESPONSE_BYTES, RESPONSE_RESERVE, SYS_TRANSIENT
-
-if TYPE_CHECKING:
-    from ._canister import Canister
 
 __all__ = ["define_ic0"]
 
 log = logging.getLogger("wasmhive.contracts")
 _REPLY_KINDS = {"update", "query", "reply", "reject", "composite_query"}
 _CALL_KINDS = {"update", "reply", "reject", "timer", "heartbeat", "composite_query"}  # may make calls
+
+
+class Canister(Protocol):
+    """What the system API needs of the canister it is bound to (`_canister.Canister` is the one)."""
+
+    vm: Any
+    id: Principal
+    name: str
+    controllers: list[bytes]
+    cycles: int
+    timer: int
+    outstanding_calls: int
+    version: int
+    certified: bytes
+    stable: bytearray
+    ctx: MessageContext
+    keep: list[Any]
+    store: Any
+
+    def read(self, ptr: int, size: int) -> bytes: ...
+
+    def write(self, ptr: int, data: bytes) -> None: ...
+
+    def trap(self, message: str) -> Exception: ...
+
+    def stable_write(self, offset: int, data: bytes) -> None: ...
+
+    def stable_grow(self, pages: int, limit_pages: int) -> int: ...
 
 
 def _u128(value: int) -> bytes:

@@ -12,7 +12,8 @@ import wasmtime
 from ..errors import InvalidModule, WasmhiveError
 from ..runtime import Runtime
 from ._candid_text import Service
-from ._canister import Call, CallContext, Canister, MessageContext
+from ._canister import Canister
+from ._context import Call, CallContext, MessageContext
 from ._principal import MANAGEMENT, Principal, canister_principal
 from ._types import (
     BASE_FEE,

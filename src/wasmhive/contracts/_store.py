@@ -16,7 +16,7 @@ import time as _time
 from collections import deque
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -26,9 +26,34 @@ from ._wasm import PAGE
 
 if TYPE_CHECKING:
     from ._types import ContractLimits, Entry
-    from ._vm import ContractVM
 
-__all__ = ["StateStore", "load_entries", "load_limits", "replay"]
+__all__ = ["PersistedVM", "StateStore", "load_entries", "load_limits", "replay"]
+
+
+class PersistedVM(Protocol):
+    """What the store persists and restores of the VM that owns it (`_vm.ContractVM` is the one): its
+    chain head, canisters and names, remembered requests, and the hooks that re-run the log."""
+
+    height: int
+    last_hash: bytes
+    time_ns: int
+    time_offset: int
+    next_index: int
+    checkpoint_every: int
+    canisters: dict[bytes, Canister]
+    names: dict[str, bytes]
+    requests: Any
+    _lock: Any
+    _pending: list[Entry]
+    _replay: deque[Entry] | None
+
+    def flush_locked_checkpoint(self) -> None: ...
+
+    def _root(self, root: dict[str, Any], holder: Any) -> None: ...
+
+    def _prepare_module(self, wasm: bytes) -> tuple[bytes, Any, Any]: ...
+
+    def _service(self, info: Any, did: str | None) -> Any: ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
@@ -126,7 +151,7 @@ class StateStore:
                 raise
         self.durable_height = max(self.durable_height, batch[-1].height)
 
-    def group_commit(self, vm: ContractVM) -> None:
+    def group_commit(self, vm: PersistedVM) -> None:
         """Return once everything this thread's update produced is durable (one leader writes for all)."""
         target = vm.height
         with self._commit_lock:
@@ -152,7 +177,7 @@ class StateStore:
         return bytes(row[0])
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    def checkpoint(self, vm: ContractVM) -> None:
+    def checkpoint(self, vm: PersistedVM) -> None:
         """Write every canister's changes since the last checkpoint (call with the VM lock held)."""
         with self._db_lock:
             self.db.execute("BEGIN")
@@ -184,7 +209,7 @@ class StateStore:
                 raise
         self.checkpoint_height = vm.height
 
-    def recover(self, vm: ContractVM) -> None:
+    def recover(self, vm: PersistedVM) -> None:
         """Load the last checkpoint into `vm`, then replay the log after it."""
         row = self.db.execute("SELECT height, last_hash, time_ns, time_offset, next_index FROM checkpoint").fetchone()
         if row is not None:
@@ -252,7 +277,7 @@ def load_entries(db: sqlite3.Connection, after: int = 0) -> list[Entry]:
     return out
 
 
-def replay(vm: ContractVM, entries: list[Entry], modules: Any) -> None:
+def replay(vm: PersistedVM, entries: list[Entry], modules: Any) -> None:
     """Re-execute the roots in `entries` on `vm`, checking every produced entry against the log."""
     from ._messages import Holder
     from ._types import ContractError

@@ -142,7 +142,3 @@ class Entry:
                 self.state_hash, self.instructions) == (other.kind, other.canister, other.method, other.caller,
                                                          other.arg_hash(), other.reply_hash, other.state_hash,
                                                          other.instructions)
-
-
-class _Holder:
-    reply: Reply | None = None

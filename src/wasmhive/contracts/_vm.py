@@ -21,10 +21,12 @@ from ..errors import ConfigError, WasmhiveError
 from ..runtime import EngineSettings, Limits, Runtime
 from ._admission import admit
 from ._candid_text import Service, parse_did
-from ._canister import CallContext, Canister, MessageContext
+from ._canister import Canister
+from ._context import CallContext, MessageContext
 from ._messages import Holder, MessageExecution
 from ._principal import ANONYMOUS, Principal
 from ._requests import RequestLog
+from ._store import StateStore, load_limits
 from ._types import (
     CANISTER_ERROR,
     CANISTER_REJECT,
@@ -89,8 +91,6 @@ class ContractVM(MessageExecution):
         self.store = None
         self.closed = False
         if state_dir is not None:
-            from ._store import StateStore, load_limits
-
             self.store = StateStore(Path(state_dir), durability)
             # The log's tail is replayed under the limits it was written with; ours apply from now on.
             given = self.limits

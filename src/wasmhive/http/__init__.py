@@ -5,12 +5,11 @@
 >>> app.handle(Request("GET", "/hello")).status     # socket-free
 200
 
-Serve it with uvicorn (`wasmhive up hello.wasm`), or mount `app.asgi()` in Starlette/FastAPI.
+Serve it with uvicorn (`wasmhive up hello.wasm`, `wasmhive.server.serve`), or mount `app.asgi()` in Starlette/FastAPI.
 """
 
 from ._app import HttpApp, ServerLimits
 from ._executor import HttpContext, WasiHttpExecutor
-from ._serve import UpConfig, build_app, serve
 from ._types import Exchange, Executor, Request, Response
 
 __all__ = [
@@ -21,8 +20,5 @@ __all__ = [
     "Request",
     "Response",
     "ServerLimits",
-    "UpConfig",
     "WasiHttpExecutor",
-    "build_app",
-    "serve",
 ]

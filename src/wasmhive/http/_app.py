@@ -87,8 +87,8 @@ class HttpApp:
         from pathlib import Path
 
         from ..runtime import Limits, Runtime
+        from ._engine_settings import pool_max_memory
         from ._executor import WasiHttpExecutor
-        from ._serve import pool_max_memory
 
         owned = runtime is None
         if runtime is None:

@@ -50,6 +50,13 @@ class SelfRequests:
         self.max_in_flight = n
         self._slots = threading.BoundedSemaphore(n)
 
+    def send(self, host: str, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
+             scheme: str, authority: str, notify: Callable[[], None]) -> Exchange:
+        """The WASI layer's `LocalTransport`: the outgoing handler's request parts, started as `start` does
+        (a self-request comes from inside the host: its client address is loopback)."""
+        return self.start(host, Request(method, path, query, headers, body, scheme, authority,
+                                        client="127.0.0.1:0"), notify)
+
     def start(self, host: str, req: Request, notify: Callable[[], None]) -> Exchange:
         """Start serving `req` (addressed to `host`: "self" or "<id>.spin.internal") on a new thread and
         return its exchange; `notify` is called (any thread) on its head and body progress."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, DeadlineExceeded, GuestError, LimitExceeded, WasmhiveError
 from ..runtime import Compiled, Limits, Preopen, Runtime, Sandbox
 from ._logs import guest_line

@@ -7,9 +7,9 @@ import logging
 from dataclasses import asdict, dataclass
 
 import wasmtime
-from wasmtime import _bindings as ffi
 
 from ..errors import ConfigError
+from ._capi import ffi
 
 __all__ = ["EngineSettings", "build_engine"]
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as ffi
 from wasmtime._extern import wrap_extern
 
 from ..errors import GuestError, LimitExceeded, translate
+from ._capi import ffi
 from ._expose import HIDDEN_PREFIX
 from ._limits import Limits
 from ._memory import GuestMemory

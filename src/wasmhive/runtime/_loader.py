@@ -14,7 +14,7 @@ import wasmtime.component as wc
 
 from ..errors import InvalidModule
 
-__all__ = ["Compiled", "Kind", "detect_kind", "explain_compile_error", "to_binary"]
+__all__ = ["Compiled", "Kind", "defined_memories_of", "detect_kind", "explain_compile_error", "to_binary"]
 
 Kind = Literal["module", "component"]
 WASM_MAGIC = b"\0asm"
@@ -140,3 +140,9 @@ def read_source(path: str | os.PathLike[str]) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def defined_memories_of(compiled: Compiled | None) -> int | None:
+    """How many memories `compiled` defines (counted at load time), or None if unknown."""
+    n = compiled.meta.get("memories") if compiled is not None else None
+    return n if isinstance(n, int) else None

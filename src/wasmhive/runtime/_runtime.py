@@ -14,15 +14,15 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime import _bindings as ffi
 
 from ..errors import ConfigError, GuestExit, InvalidModule, LinkError, WasmhiveError
 from ._cache import CompileCache
+from ._capi import ffi
 from ._engine import EngineSettings, build_engine
 from ._expose import HIDDEN_PREFIX, expose_memories
 from ._instance import Instance, guest_error, out_of_memory
 from ._limits import Limits
-from ._loader import Compiled, explain_compile_error, read_source, sha256_hex, to_binary
+from ._loader import Compiled, defined_memories_of, explain_compile_error, read_source, sha256_hex, to_binary
 from ._memcount import defined_memories
 from ._sandbox import Capture, Sandbox
 
@@ -163,7 +163,8 @@ class Runtime:
             self._loaded[key] = compiled
         return compiled
 
-    def _as_compiled(self, source: Compiled | str | os.PathLike[str] | bytes) -> Compiled:
+    def as_compiled(self, source: Compiled | str | os.PathLike[str] | bytes) -> Compiled:
+        """`source` itself if already compiled, else `load(source)`."""
         return source if isinstance(source, Compiled) else self.load(source)
 
     # -- stores ----------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class Runtime:
         `Limits.memory`); without either, each memory is capped at `limits.memory`."""
         limits = limits or Limits()
         store = wasmtime.Store(self.engine, data)
-        defined = memories if memories is not None else _defined_memories(compiled)
+        defined = memories if memories is not None else defined_memories_of(compiled)
         per_memory, memories = limits.memory_caps(defined)
         store.set_limits(
             memory_size=per_memory,
@@ -210,21 +211,21 @@ class Runtime:
     def instantiate(self, source: Compiled | str | os.PathLike[str] | bytes, *, limits: Limits | None = None,
                     sandbox: Sandbox | None = None, linker: wasmtime.Linker | None = None) -> Instance:
         """Instantiate a core module in a fresh store. WASI preview 1 imports see only `sandbox`."""
-        compiled = self._as_compiled(source)
+        compiled = self.as_compiled(source)
         if compiled.kind != "module":
             raise ConfigError(f"{compiled.name} is a component: use Runtime.component() or run()")
         limits = limits or Limits()
         store = self.new_store(limits, compiled=compiled)
         # A module that imports no WASI needs no WASI context (saves ~10 µs per instance).
-        captures = self._apply_sandbox(store, sandbox or Sandbox()) if _imports_wasi(compiled) else {}
+        captures = self.apply_sandbox(store, sandbox or Sandbox()) if _imports_wasi(compiled) else {}
         try:
             if linker is None:
                 raw = self._instance_pre(compiled).instantiate(store)
             else:
                 raw = linker.instantiate(store, compiled.module)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            raise self._instantiate_error(e, compiled, limits) from None
-        cap, _ = limits.memory_caps(_defined_memories(compiled))
+            raise self.instantiate_error(e, compiled, limits) from None
+        cap, _ = limits.memory_caps(defined_memories_of(compiled))
         return Instance(store, raw, limits, captures, memory_cap=cap)
 
     def _instance_pre(self, compiled: Compiled) -> wasmtime.InstancePre:
@@ -238,7 +239,9 @@ class Runtime:
             self._pre[key] = pre
         return pre
 
-    def _instantiate_error(self, e: Exception, compiled: Compiled, limits: Limits) -> WasmhiveError:
+    def instantiate_error(self, e: Exception, compiled: Compiled, limits: Limits) -> WasmhiveError:
+        """The `WasmhiveError` for instantiation failure `e`: a link error names the import, running out of
+        memory or instances is a `LimitExceeded`, anything else the guest's error."""
         text = str(e)
         low = text.lower()
         if "unknown import" in low or ("import" in low and ("not defined" in low or "type mismatch" in low
@@ -262,7 +265,8 @@ class Runtime:
             return LimitExceeded("instances", limits.instances)
         return guest_error(e, limits)
 
-    def _apply_sandbox(self, store: wasmtime.Store, sandbox: Sandbox) -> dict[str, Capture]:
+    def apply_sandbox(self, store: wasmtime.Store, sandbox: Sandbox) -> dict[str, Capture]:
+        """Give `store` the WASI of `sandbox` (dirs, env, args, stdio); returns the captured streams."""
         captures: dict[str, Capture] = {}
         cfg = sandbox.wasi_config(captures)
         if isinstance(sandbox.stdin, (bytes, bytearray)):
@@ -278,6 +282,8 @@ class Runtime:
     def component(self, source: Compiled | str | os.PathLike[str] | bytes, **options: Any) -> Any:
         """A component ready to call from Python (`.exports.add(3, 4)`); see `wasmhive.component.Component`
         for `imports=`, `limits=`, `sandbox=` and `fresh=`."""
+        # Imported here, not at the top: `wasmhive run` on a core module (and `import wasmhive.runtime`)
+        # should not pay for loading the component layer. `Runtime` sits above that layer.
         from ..component import Component
 
         return Component(self, source, **options)
@@ -299,7 +305,7 @@ class Runtime:
         Returns the exit code (0, or the code the guest passed to `exit`); raises `GuestTrap`,
         `LimitExceeded`/`DeadlineExceeded`, `LinkError` for failures.
         """
-        compiled = self._as_compiled(source)
+        compiled = self.as_compiled(source)
         sandbox = sandbox or Sandbox()
         limits = limits or Limits()
         t0 = time.perf_counter()
@@ -337,11 +343,11 @@ class Runtime:
             raise InvalidModule("not a WASI command component: it exports no wasi:cli/run@0.2.x",
                                 source=compiled.name)
         store = self.new_store(limits, compiled=compiled)
-        captures = self._apply_sandbox(store, sandbox)
+        captures = self.apply_sandbox(store, sandbox)
         try:
             instance = self.component_linker().instantiate(store, component)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            raise self._instantiate_error(e, compiled, limits) from None
+            raise self.instantiate_error(e, compiled, limits) from None
         run_index = compiled.meta["run_index"]
         func = instance.get_func(store, run_index) if run_index is not None else None  # type: ignore[arg-type]
         if func is None:
@@ -380,20 +386,10 @@ def _link_message(text: str) -> str:
     return lines[-1] if lines else "link error"
 
 
-def defined_memories_of(compiled: Compiled) -> int | None:
-    """How many memories `compiled` defines (counted at load time), or None if unknown."""
-    return _defined_memories(compiled)
-
-
-def _defined_memories(compiled: Compiled | None) -> int | None:
-    n = compiled.meta.get("memories") if compiled is not None else None
-    return n if isinstance(n, int) else None
-
-
 def _memory_limit(limits: Limits, compiled: Compiled) -> WasmhiveError:
     from ..errors import LimitExceeded
 
-    n = _defined_memories(compiled)
+    n = defined_memories_of(compiled)
     split = f", split across its {n} memories" if n is not None and n > 1 else ""
     return LimitExceeded("memory", limits.memory, f"module needs more memory than the limit allows "
                                                   f"(memory = {limits.memory} bytes in total{split})")

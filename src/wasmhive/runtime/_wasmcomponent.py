@@ -7,62 +7,25 @@ variant, enum or flags an `(import "name" (type (eq i)))` or a type export names
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidModule
-from ._wasmmodel import CoreModule, Custom, Section
-from ._wasmparse import COMPONENT_SECTIONS, _custom, _parse_at, _sections
+from ._wasmcore import COMPONENT_SECTIONS, _custom, _functype, _global_type, _limits, _sections, _table
+from ._wasmmodel import Component, CoreModule, Custom, FuncHint
 from ._wasmread import Reader, malformed
 
-__all__ = ["Component", "FuncHint", "TypeKey"]
+__all__ = ["ParseAt", "parse_component"]
 
-# A nominal type by its shape: ("record", field names) / ("variant", case names) / ("enum"|"flags", names).
-TypeKey = tuple[str, tuple[str, ...]]
-# Alias names of a function's parameter types and of its result type (None where there is none).
-FuncHint = tuple[list[str | None], str | None]
+# Parses the (core module or component) binary at a reader, nested `depth` deep: the entry point
+# (`_wasmparse`) passes its own, since a component embeds both kinds.
+ParseAt = Callable[[Reader, int], "CoreModule | Component"]
+
 # What we keep about a type index: a TypeKey, ("prim", name), ("val",) for list/tuple/option/result,
 # ("handle",), ("func", [param valtypes], result valtype), ("instance", {func: FuncHint}),
 # ("named", name, target) for a type export inside an instance type; None when unknown.
 Desc = tuple[Any, ...] | None
 ValT = int | str  # a type index or a primitive's name
-
-
-@dataclass
-class Component:
-    """What a component contains: its sections, embedded core modules and nested components."""
-
-    offset: int
-    size: int
-    sections: list[Section] = field(default_factory=list)
-    modules: list[CoreModule] = field(default_factory=list)
-    components: list[Component] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    imports: list[tuple[str, str]] = field(default_factory=list)
-    exports: list[tuple[str, str]] = field(default_factory=list)
-    customs: list[Custom] = field(default_factory=list)
-    producers: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-    # Names the top level gives its records/variants/enums/flags (by shape), for the WIT world.
-    type_names: dict[TypeKey, str] = field(default_factory=dict)
-    # Per instance import/export, per function: the alias names of its parameter and result types
-    # (`filesize`, `instant`): wasmtime reports those types structurally (`u64`).
-    func_hints: dict[str, dict[str, FuncHint]] = field(default_factory=dict)
-    # Per instance import/export, per record: the alias names of its fields' types.
-    field_hints: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "component", "offset": self.offset, "size": self.size,
-            "sections": [s.to_json() for s in self.sections], "counts": self.counts,
-            "imports": [{"name": n, "kind": k} for n, k in self.imports],
-            "exports": [{"name": n, "kind": k} for n, k in self.exports],
-            "custom_sections": [c.to_json() for c in self.customs], "producers": self.producers,
-            "modules": [m.to_json() for m in self.modules],
-            "components": [c.to_json() for c in self.components],
-            "unknown": self.unknown,
-        }
-
 
 
 _SORTS = {0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance"}
@@ -77,7 +40,8 @@ def _extern_name(r: Reader) -> str:
     return r.name()
 
 
-def _parse_component(r: Reader, start: int, depth: int) -> Component:
+def parse_component(r: Reader, start: int, depth: int, parse_at: ParseAt) -> Component:
+    """The component whose preamble started at `start` (the reader is past it)."""
     c = Component(start, r.end - start)
     space: list[Desc] | None = []  # the top-level type index space; None once lost track
     for sec, body in _sections(r, COMPONENT_SECTIONS):
@@ -86,9 +50,9 @@ def _parse_component(r: Reader, start: int, depth: int) -> Component:
             c.customs.append(Custom(sec.name, sec.offset, sec.size))
             _custom(sec.name, body, c)
         elif sec.id == 1:
-            c.modules.append(_parse_core_at(body))
+            c.modules.append(_parse_core_at(body, parse_at))
         elif sec.id == 4:
-            inner = _parse_at(body, depth + 1)
+            inner = parse_at(body, depth + 1)
             if not isinstance(inner, Component):
                 raise malformed("component section holds a core module", sec.offset, r.source)
             c.components.append(inner)
@@ -116,8 +80,8 @@ def _parse_component(r: Reader, start: int, depth: int) -> Component:
     return c
 
 
-def _parse_core_at(body: Reader) -> CoreModule:
-    out = _parse_at(body, 0)
+def _parse_core_at(body: Reader, parse_at: ParseAt) -> CoreModule:
+    out = parse_at(body, 0)
     if not isinstance(out, CoreModule):
         raise body.error("core module section holds a component", body.pos)
     return out
@@ -350,7 +314,6 @@ def _alias(r: Reader) -> int:
 
 def _core_type(r: Reader, depth: int = 0) -> None:
     from ._wasmops import Scan
-    from ._wasmparse import _functype, _global_type, _limits, _table
 
     at = r.pos
     if depth > _MAX_DEPTH:

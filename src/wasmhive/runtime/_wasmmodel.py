@@ -1,4 +1,4 @@
-"""What the binary parser reports about a core module: its sections, imports/exports and contents.
+"""What the binary parser reports about a core module or component: sections, imports/exports, contents.
 
 Plain dataclasses with a `to_json()` each; the JSON shape is part of `wasmhive inspect --json`.
 """
@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CoreModule", "Custom", "Extern", "Memory", "Section"]
+__all__ = ["Component", "CoreModule", "Custom", "Extern", "FuncHint", "Memory", "Section", "TypeKey"]
+
+# A nominal type by its shape: ("record", field names) / ("variant", case names) / ("enum"|"flags", names).
+TypeKey = tuple[str, tuple[str, ...]]
+# Alias names of a function's parameter types and of its result type (None where there is none).
+FuncHint = tuple[list[str | None], str | None]
 
 
 @dataclass
@@ -120,4 +125,40 @@ class CoreModule:
             "custom_sections": [c.to_json() for c in self.customs],
             "producers": self.producers, "target_features": self.target_features,
             "features": self.features, "features_unknown": self.unknown, "instructions": self.instructions,
+        }
+
+
+@dataclass
+class Component:
+    """What a component contains: its sections, embedded core modules and nested components."""
+
+    offset: int
+    size: int
+    sections: list[Section] = field(default_factory=list)
+    modules: list[CoreModule] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    imports: list[tuple[str, str]] = field(default_factory=list)
+    exports: list[tuple[str, str]] = field(default_factory=list)
+    customs: list[Custom] = field(default_factory=list)
+    producers: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    # Names the top level gives its records/variants/enums/flags (by shape), for the WIT world.
+    type_names: dict[TypeKey, str] = field(default_factory=dict)
+    # Per instance import/export, per function: the alias names of its parameter and result types
+    # (`filesize`, `instant`): wasmtime reports those types structurally (`u64`).
+    func_hints: dict[str, dict[str, FuncHint]] = field(default_factory=dict)
+    # Per instance import/export, per record: the alias names of its fields' types.
+    field_hints: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "component", "offset": self.offset, "size": self.size,
+            "sections": [s.to_json() for s in self.sections], "counts": self.counts,
+            "imports": [{"name": n, "kind": k} for n, k in self.imports],
+            "exports": [{"name": n, "kind": k} for n, k in self.exports],
+            "custom_sections": [c.to_json() for c in self.customs], "producers": self.producers,
+            "modules": [m.to_json() for m in self.modules],
+            "components": [c.to_json() for c in self.components],
+            "unknown": self.unknown,
         }

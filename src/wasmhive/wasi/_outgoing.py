@@ -37,7 +37,7 @@ from ._io import fn
 from ._state import HostState, current
 from ._streams import ChannelInput, Waker
 
-__all__ = ["OutboundPolicyLike", "SelfRequestsLike", "link_outgoing_handler"]
+__all__ = ["LocalExchange", "LocalTransport", "OutboundPolicyLike", "link_outgoing_handler"]
 
 log = logging.getLogger("wasmhive.http.outbound")
 DEFAULT_TIMEOUT = 30.0
@@ -55,10 +55,32 @@ class OutboundPolicyLike(Protocol):
     def allows_self(self) -> bool: ...
 
 
-class SelfRequestsLike(Protocol):
-    """What the outgoing handler needs from `wasmhive.http._self.SelfRequests` (the app itself)."""
+class LocalExchange(Protocol):
+    """A request the app serves itself, as the outgoing handler follows it: the head once `responded`,
+    then the body from `channel` (`take() -> (chunks, state)`, `cancel()`)."""
 
-    def start(self, host: str, req: Any, notify: Callable[[], None]) -> Any: ...
+    @property
+    def responded(self) -> bool: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    @property
+    def channel(self) -> Any: ...
+
+
+class LocalTransport(Protocol):
+    """The transport for requests the app serves itself (`http://self/...`, `<id>.spin.internal`), with no
+    socket. The HTTP trigger implements it (`wasmhive.http._self.SelfRequests`): this layer hands over
+    plain request parts and never needs the trigger's types."""
+
+    def send(self, host: str, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
+             scheme: str, authority: str, notify: Callable[[], None]) -> LocalExchange:
+        """Start serving the request on another thread; `notify` is called on its head and body progress."""
+        ...
 
 
 def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
@@ -126,7 +148,7 @@ class _Call:
 
     def __init__(self, st: HostState, req: OutgoingRequest, opts: RequestOptions, scheme: str, host: str,
                  port: int, policy: OutboundPolicyLike, fut: FutureIncomingResponse,
-                 local: SelfRequestsLike | None = None) -> None:
+                 local: LocalTransport | None = None) -> None:
         self.st, self.req, self.opts, self.local = st, req, opts, local
         self.inner: Any = None  # the self-request's exchange
         self.scheme, self.host, self.port, self.policy, self.fut = scheme, host, port, policy, fut
@@ -294,15 +316,12 @@ class _Call:
 
     def _send_local(self, body: bytes) -> IncomingResponse:
         """A self-request: the app serves it in-process (see `wasmhive.http._self`)."""
-        from ..http._types import Request
-
         path, _, query = (self.req.path_with_query or "/").partition("?")
         headers = [(k, v.decode("latin-1")) for k, v in self.req.headers.entries if k not in FORBIDDEN]
         authority = self.req.authority or "self"
-        request = Request(method_name(self.req.method), path, query, headers, body, self.scheme, authority,
-                          client="127.0.0.1:0")
         event = threading.Event()
-        ex = self.inner = self.local.start(self.host, request, event.set)  # type: ignore[union-attr]
+        ex = self.inner = self.local.send(self.host, method_name(self.req.method), path, query,  # type: ignore[union-attr]
+                                          headers, body, self.scheme, authority, event.set)
         limit = time.monotonic() + _seconds(self.opts.first_byte_timeout, self.st)
         while True:
             event.clear()  # before looking: a notification after this is not lost

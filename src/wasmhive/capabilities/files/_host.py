@@ -2,7 +2,7 @@
 
 The WASI layer links `wasi:filesystem` deny-all; for a component that declares `files`, this
 capability redefines `wasi:filesystem/{types,preopens}` (same import names, every 0.2.x version the
-component imports) over its staged file tree (`app/_files.py`), preopened at `/`. Reading, listing and
+component imports) over its staged file tree (`appconfig/_files.py`), preopened at `/`. Reading, listing and
 stat work; anything that would write answers `read-only` (or the deny-all `access`).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from wasmtime.component import Record, Variant
 
-from ...app._model import AppConfig
+from ...appconfig import AppConfig, stage_files
 from .._factor import StateOf
 
 __all__ = ["FilesFactor", "FilesInstance"]
@@ -104,8 +104,6 @@ class FilesFactor:
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> dict[str, Path | None]:
         """Stage every component's files now (a `files` entry that matches nothing fails start-up)."""
-        from ...app._files import stage_files
-
         return {comp.id: stage_files(app, comp) for comp in app.components.values()}
 
     def prepare(self, app_state: dict[str, Path | None], component_id: str) -> FilesInstance:

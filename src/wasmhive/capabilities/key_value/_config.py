@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...app._files import state_dir
-from ...app._model import AppConfig
-from ...app._paths import confined, lexical_problem
+from ...appconfig import AppConfig, confined, lexical_problem, state_dir
 from ...errors import ConfigError
 from ._backend import KeyValueBackend
 from ._redis import RedisStore

@@ -15,7 +15,7 @@ from typing import Any
 
 from wasmtime.component import Record, ResourceType, Variant
 
-from ...app._model import AppConfig
+from ...appconfig import AppConfig
 from .._factor import StateOf
 from ._backend import KeyValueBackend, KeyValueError
 from ._config import KeyValueApp, open_stores

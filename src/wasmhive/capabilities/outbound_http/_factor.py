@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...app._model import AppConfig
+from ...appconfig import AppConfig
 from .._factor import StateOf
 from ._policy import OutboundPolicy
 

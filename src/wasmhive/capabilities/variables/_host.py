@@ -10,7 +10,7 @@ from typing import Any
 
 from wasmtime.component import Variant
 
-from ...app._model import AppConfig
+from ...appconfig import AppConfig
 from .._factor import StateOf
 from ._resolve import ResolvedVariables, resolve
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ...app._model import AppConfig, VariableDecl
+from ...appconfig import AppConfig, VariableDecl
 from ...errors import ConfigError
 
 __all__ = [

@@ -19,9 +19,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..http._engine_settings import epoch_tick, pool_max_memory
 
-__all__ = ["ServeEvents", "UpConfig", "app_factory", "bind", "build_app", "default_threads", "parse_listen",
-           "routes_of", "serve"]
+__all__ = [
+    "ServeEvents",
+    "UpConfig",
+    "app_factory",
+    "bind",
+    "build_app",
+    "default_threads",
+    "epoch_tick",
+    "parse_listen",
+    "pool_max_memory",
+    "routes_of",
+    "serve",
+]
 
 _ENV = "WASMHIVE_UP_CONFIG"
 DEFAULT_TIMEOUT = 30.0
@@ -136,7 +148,7 @@ def build_app(cfg: UpConfig, progress: Progress | None = None) -> Any:
     """
     from pathlib import Path
 
-    from ._app import ServerLimits
+    from ..http._app import ServerLimits
 
     limits = ServerLimits(max_body=cfg.max_body, max_concurrency=cfg.max_concurrency, threads=cfg.threads,
                           header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
@@ -146,9 +158,9 @@ def build_app(cfg: UpConfig, progress: Progress | None = None) -> Any:
         if cfg.route is not None:
             raise ConfigError(f"--route is for a single component; {cfg.path} is an app (its manifest has the "
                               "routes)")
-        from . import _manifest_app
+        from ._manifest_app import build as build_manifest_app
 
-        return _manifest_app.build(cfg, limits, progress)
+        return build_manifest_app(cfg, limits, progress)
     for option, given in (("--variable", cfg.variables), ("--key-value", cfg.key_value),
                           ("--runtime-config-file", cfg.runtime_config)):
         if given:
@@ -160,9 +172,9 @@ def _component_app(cfg: UpConfig, p: Any, limits: Any, progress: Progress | None
     import time
 
     from ..capabilities.outbound_http import OutboundPolicy
+    from ..http._app import HttpApp
+    from ..http._executor import WasiHttpExecutor
     from ..runtime import Limits, Runtime
-    from ._app import HttpApp
-    from ._executor import WasiHttpExecutor
 
     memory = DEFAULT_MEMORY if cfg.memory is None else cfg.memory
     timeout = DEFAULT_TIMEOUT if cfg.timeout is None else cfg.timeout
@@ -209,7 +221,7 @@ def _keeps(router: Any, prefix: str) -> Callable[[str], bool]:
     one (`/...`, `/:name/...`) gives way."""
     from urllib.parse import unquote
 
-    from ._router import Route
+    from ..http._router import Route
 
     mount = Route.parse(prefix + "/...", None).rank[:3]
 
@@ -236,19 +248,6 @@ def routes_of(app: Any, base_url: str) -> list[tuple[str, str]]:
     return out
 
 
-def pool_max_memory(memory: int) -> int:
-    """A pool slot's memory size for serving: 4 GiB reserves no more address space than the engine's
-    default 4 GiB memory reservation does, and leaves each instance's `Limits.memory` the only cap."""
-    return max(memory, 4 * 1024**3)
-
-
-def epoch_tick() -> float:
-    """The epoch tick of a serving runtime (components and apps alike)."""
-    # Deadlines of requests are seconds long: a 20 ms epoch tick is precise enough, and the ticker thread
-    # then takes the GIL 50 times a second instead of 200.
-    return float(os.environ.get("WASMHIVE_EPOCH_TICK", "0.02"))
-
-
 def _tune() -> None:
     """Process settings for serving: host calls from guest threads must get the GIL quickly."""
     import sys
@@ -260,12 +259,12 @@ def _tune() -> None:
 
 def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
-    from ._logs import configure_logs
+    from ..http._logs import configure_logs
 
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir, json=cfg.log_format == "json")
     _tune()
-    from . import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
+    from ..http import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
 
     return _ops.wrap(_with_contracts(build_app(cfg), cfg), cfg)
 
@@ -292,7 +291,7 @@ def _build_interruptibly(cfg: UpConfig, progress: Progress | None) -> Any:
 
 
 def _uvicorn_options(cfg: UpConfig, log_level: str) -> dict[str, Any]:
-    from ._protocol import GuardedProtocol
+    from ..http._protocol import GuardedProtocol
 
     # GuardedProtocol bounds each connection's head (time, size) and connections per address; workers
     # import it by name and find the limits in the app they build.
@@ -305,8 +304,8 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
 
     `ready(app)` is called with the built app (single worker) before serving starts.
     """
-    from . import _ops  # cluster: health, drain, metrics, autoscaling
-    from ._logs import configure_logs
+    from ..http import _ops  # cluster: health, drain, metrics, autoscaling
+    from ..http._logs import configure_logs
 
     sock = bind(cfg.listen)
     try:
@@ -323,7 +322,7 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
             app.close()  # it proved the app builds and filled the compile cache; workers build their own
             del app
             os.environ[_ENV] = json.dumps(asdict(cfg))
-            _ops.run("wasmhive.http._serve:app_factory", cfg, sock=sock, **options)
+            _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
         else:
             app = _ops.wrap(app, cfg)  # readiness/liveness, drain, metrics, request ids
             if ready is not None:

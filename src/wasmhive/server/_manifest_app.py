@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..app import App
+from ..app._app import ComponentDefaults
+from ..http._engine_settings import epoch_tick, pool_max_memory
+from ..runtime import Runtime
+
 __all__ = ["build"]
 
 
@@ -12,11 +17,6 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
     """The `HttpApp` for the app at `cfg.path` (an `UpConfig`): the app's variables and stores, the
     operator's `timeout`/`memory`/`env`/`allowed_outbound_hosts` as defaults under the manifest's own
     values, and the same engine (pooling, epoch tick) a single component gets."""
-    from ..app import App
-    from ..app._app import ComponentDefaults
-    from ..runtime import Runtime
-    from ._serve import epoch_tick, pool_max_memory
-
     defaults = ComponentDefaults(timeout=cfg.timeout, memory=cfg.memory, env=dict(cfg.env),
                                  allowed_outbound_hosts=tuple(cfg.allowed_outbound_hosts), body_limit=cfg.max_body)
     rt = Runtime(pooling=cfg.pooling, pooling_max_memory=pool_max_memory(cfg.memory or 0),
