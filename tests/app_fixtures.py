@@ -176,3 +176,13 @@ def build_spin_sdk_app(app_py: Path, out: Path) -> Path:
     built = build_cached("spin-sdk-componentize-py", [app_py], build, flags=SPIN_SDK)
     shutil.copyfile(built, out)
     return out
+
+
+def spin_sdk_example(dest: Path) -> Path:
+    """The spin-sdk test app (`tests/app/spinsdk`: key-value, variables) copied to `dest` and built; its
+    `spin.toml`."""
+    here = Path(__file__).parent / "app" / "spinsdk"
+    shutil.copy(here / "spin.toml", dest / "spin.toml")
+    shutil.copy(here / "app.py", dest / "app.py")
+    build_spin_sdk_app(dest / "app.py", dest / "app.wasm")
+    return dest / "spin.toml"

@@ -81,3 +81,15 @@ def up_guest(guest: Path, compile_cache: Path, tmp_path: Path, *options: str,
     args = [str(guest), "--listen", f"127.0.0.1:{free_port()}", *options]
     base = {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp_path)}
     return wasmhive_up(args, tmp_path / "up.log", {**base, **(env or {})})
+
+
+def up_without(package: str, guest: Path, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`wasmhive up GUEST OPTIONS` as if the top-level `package` were not installed (a package of that name
+    that fails to import comes first on the path); returns the finished process."""
+    shadow = tmp_path / "shadow" / package
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
+    exe = Path(sys.executable).parent / "wasmhive"
+    return subprocess.run([str(exe), "up", str(guest), "--listen", "127.0.0.1:1", *options],
+                          env=env, capture_output=True, text=True, timeout=60)

@@ -3,24 +3,17 @@ Spin's platform world links; the interfaces we back work, the others answer with
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app_fixtures import Server, build_spin_sdk_app
-
-HERE = Path(__file__).parent / "app" / "spinsdk"
+from app_fixtures import Server, spin_sdk_example
 
 
 @pytest.fixture(scope="module")
 def spin_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("spinsdk")
-    shutil.copy(HERE / "spin.toml", dest / "spin.toml")
-    shutil.copy(HERE / "app.py", dest / "app.py")
-    build_spin_sdk_app(dest / "app.py", dest / "app.wasm")
-    return dest
+    return spin_sdk_example(tmp_path_factory.mktemp("spinsdk")).parent
 
 
 def test_spin_sdk_app_unchanged(spin_app: Path) -> None:

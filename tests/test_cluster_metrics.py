@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_fixtures import up_guest
+from cluster_fixtures import up_guest, up_without
 
 pytest_plugins = ("http_fixtures",)
 pytestmark = pytest.mark.slow
@@ -100,17 +100,6 @@ def test_metrics_are_off_by_default(http_guest: Path, compile_cache: Path, tmp_p
 
 
 def test_metrics_without_prometheus_client_is_a_clear_error(http_guest: Path, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    # A prometheus_client that cannot be imported, first on the path: as if the extra were not installed.
-    shadow = tmp_path / "shadow" / "prometheus_client"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
-    exe = Path(sys.executable).parent / "wasmhive"
-    r = subprocess.run([str(exe), "up", str(http_guest), "--listen", "127.0.0.1:1", "--metrics"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = up_without("prometheus_client", http_guest, tmp_path, "--metrics")
     assert r.returncode == 64, r.stderr
     assert "wasmhive[metrics]" in r.stderr and "Traceback" not in r.stderr

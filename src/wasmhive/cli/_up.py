@@ -66,6 +66,9 @@ _OPTIONS: list[Callable[[Any], Any]] = [
                  help="On SIGTERM, how long in-flight requests may run before they are cancelled."),
     click.option("--metrics/--no-metrics", default=False, show_default=True,
                  help="Serve Prometheus metrics on GET /metrics (needs wasmhive[metrics])."),
+    click.option("--traces/--no-traces", default=False, show_default=True,
+                 help="Export OpenTelemetry traces over OTLP/HTTP, as the OTEL_EXPORTER_OTLP_* variables say "
+                 "(needs wasmhive[otel])."),
     click.option("--workers-max", default=None, type=click.IntRange(1, 64),
                  help="Autoscale: add workers up to this many while CPU per worker stays high, back to "
                  "--workers when idle."),
@@ -78,7 +81,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
 UP_OPTION_NAMES = ("listen", "workers", "threads", "route", "timeout", "memory", "max_body", "max_concurrency",
                    "outbound", "envs", "pooling", "variables", "key_values", "runtime_config_file", "contracts",
                    "quiet", "log_dir", "drain_delay", "drain_timeout", "metrics", "workers_max", "log_format",
-                   "idle_unload")
+                   "idle_unload", "traces")
 
 
 def up_options(f: F) -> F:
@@ -135,7 +138,8 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
            envs: tuple[str, ...], pooling: bool, variables: tuple[str, ...] = (), key_values: tuple[str, ...] = (),
            runtime_config_file: str | None = None, contracts: bool = False, quiet: bool = False,
            log_dir: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s", metrics: bool = False,
-           workers_max: int | None = None, log_format: str = "text", idle_unload: str = "0s") -> None:
+           workers_max: int | None = None, log_format: str = "text", idle_unload: str = "0s",
+           traces: bool = False) -> None:
     """Serve `path` with the `up` options (what `up` and `build --up` run)."""
     from ..capabilities.outbound_http import OutboundPolicy
     from ..errors import ConfigError
@@ -156,7 +160,7 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
                    variables=_pairs("--variable", variables), key_value=_pairs("--key-value", key_values),
                    runtime_config=runtime_config_file, contracts=contracts, quiet=quiet, log_dir=log_dir)
     _cluster_options(cfg, drain_delay=drain_delay, drain_timeout=drain_timeout, metrics=metrics,
-                     workers_max=workers_max, log_format=log_format, idle_unload=idle_unload)
+                     workers_max=workers_max, log_format=log_format, idle_unload=idle_unload, traces=traces)
     import logging
 
     # uvicorn's own lines ("Started server process", shutdown) only with -v: our banner replaces them.
@@ -222,8 +226,8 @@ def _option(option: str, parse: Callable[[str], Any], text: str) -> Any:
 
 
 def _cluster_options(cfg: Any, *, drain_delay: str, drain_timeout: str, metrics: bool, workers_max: int | None,
-                     log_format: str, idle_unload: str) -> None:
-    """The cluster-operation options onto `cfg` (drain, metrics, autoscaling, JSON logs, idle unload)."""
+                     log_format: str, idle_unload: str, traces: bool = False) -> None:
+    """The cluster-operation options onto `cfg` (drain, metrics, traces, autoscaling, JSON logs, idle unload)."""
     from ..errors import ConfigError
     from ..runtime import parse_duration
 
@@ -235,6 +239,11 @@ def _cluster_options(cfg: Any, *, drain_delay: str, drain_timeout: str, metrics:
 
         check_available()
         cfg.metrics = True
+    if traces:  # likewise for the OpenTelemetry SDK
+        from ..http._tracing import check_available as traces_available
+
+        traces_available()
+        cfg.traces = True
     if workers_max is not None:
         if workers_max < cfg.workers:
             raise ConfigError(f"--workers-max {workers_max} is below --workers {cfg.workers}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..wasi import BufferInput, ChannelInput, Waker
 from ._admission import BodyClock, Slots, TooSlow
+from ._observe import RequestHooks
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
 
@@ -71,6 +72,7 @@ class HttpApp:
         self._lock = threading.Lock()
         self._on_close = on_close
         self.observer: Any = None  # cluster: `_metrics.Metrics` counts requests and guest runs through this
+        self.tracing: Any = None  # cluster: `_tracing.Tracing` (`up --traces`)
 
     # -- construction helpers ------------------------------------------------------------------------
     @classmethod
@@ -156,8 +158,15 @@ class HttpApp:
             self._inflight -= 1
 
     def _run(self, executor: Executor, ex: Exchange, done: Callable[[], None]) -> None:
+        tracing = self.tracing
+        if tracing is not None or self.observer is not None:  # cluster: traces, capability metrics
+            ex.trace, ex.calls = tracing, RequestHooks(tracing, self.observer)
         try:
-            executor.run(ex)
+            if tracing is None:
+                executor.run(ex)
+            else:
+                with tracing.request(ex):
+                    executor.run(ex)
         except Exception as e:  # executors should not raise; if one does, the client still gets an answer
             log.exception("executor %s failed", getattr(executor, "name", executor))
             ex.failure = str(e)

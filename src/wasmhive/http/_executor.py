@@ -8,6 +8,7 @@ dropped (host tables are closed explicitly: handles alive when a store goes get 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, 
 from ..runtime import Compiled, Limits, Runtime
 from ..runtime._instance import out_of_memory
 from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
+from ..wasi._calls import CALLS
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
 from ._logs import guest_line
@@ -33,6 +35,7 @@ __all__ = ["HttpContext", "WasiHttpExecutor"]
 
 log = logging.getLogger("wasmhive.http")
 HANDLER = "wasi:http/incoming-handler@0.2"
+_UNTRACED = contextlib.nullcontext()  # reusable: the "span" of an untraced step
 _SKIP_REQUEST_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
                                    "http2-settings", "proxy-authorization", "proxy-authenticate"})
 
@@ -143,6 +146,9 @@ class WasiHttpExecutor:
         state.extra["http"] = HttpContext(self.outbound, self.body_limit, self.self_requests)
         if self.prepare_extra is not None:
             self.prepare_extra(state)
+        if ex.calls is not None:  # cluster hook: capability calls traced and/or metered
+            state.extra[CALLS] = ex.calls
+        trace = ex.trace  # cluster hook: `_tracing.Tracing` or None
 
         def on_set(resp: OutgoingResponse | Any) -> None:
             if isinstance(resp, OutgoingResponse):
@@ -163,10 +169,11 @@ class WasiHttpExecutor:
         try:
             req_rep = state.table.add(incoming)
             out_rep = state.table.add(ResponseOutparam(on_set))
-            store, func = self.instantiate(state)
+            with trace.span("wasmhive.instantiate") if trace is not None else _UNTRACED:
+                store, func = self.instantiate(state)
             call = self._call
             assert call is not None
-            with bound(state):
+            with bound(state), trace.span("wasmhive.handle") if trace is not None else _UNTRACED:
                 call(store, func, req_rep, out_rep)
         except Exception as e:
             self._failed(ex, state, e)

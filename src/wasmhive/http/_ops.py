@@ -20,11 +20,15 @@ __all__ = ["run", "wrap"]
 
 def wrap(app: Any, cfg: Any) -> Any:
     """`app` with the readiness/liveness paths, the SIGTERM drain, `/metrics` (`cfg.metrics`) and request
-    ids for JSON logs (`cfg.log_format`)."""
+    ids for JSON logs (`cfg.log_format`), and traces (`cfg.traces`)."""
     if getattr(cfg, "idle_unload", 0.0) > 0:
         from ._idle import unload_idle
 
         unload_idle(getattr(app, "inner", app), cfg.idle_unload)  # before Metrics reads the targets
+    if getattr(cfg, "traces", False):
+        from ._tracing import enable_tracing
+
+        enable_tracing(getattr(app, "inner", app))  # in each worker: its own exporter thread
     if getattr(cfg, "metrics", False):
         from ._metrics import Metrics
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..wasi import BodyChannel, BufferInput, Waker
 from ..wasi._streams import InputStream
@@ -74,6 +74,8 @@ class Exchange:
         self.channel: BodyChannel | None = None
         self.notify: Callable[[], None] | None = None  # called (any thread) on head and body progress
         self.failure: str | None = None  # why the executor failed, for the log
+        self.trace: Any = None  # cluster: the app's `_tracing.Tracing` when traced (child spans)
+        self.calls: Any = None  # cluster: `_observe.RequestHooks` (capability calls) when traced or metered
         self._lock = threading.Lock()
 
     @property

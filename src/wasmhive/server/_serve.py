@@ -85,6 +85,7 @@ class UpConfig:
     drain_delay: float = 0.0
     drain_timeout: float = 30.0
     metrics: bool = False  # GET /metrics (http/_metrics.py)
+    traces: bool = False  # OpenTelemetry spans over OTLP/HTTP (http/_tracing.py)
     workers_max: int = 0  # > workers: autoscale between them (http/_autoscale.py)
     log_format: str = "text"  # "json": one JSON object per log line, with request ids (http/_jsonlog.py)
     idle_unload: float = 0.0  # > 0: unload components idle this long, re-prepare on demand (http/_idle.py)

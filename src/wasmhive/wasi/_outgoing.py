@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from wasmtime.component import LinkerInstance
 
+from ._calls import CallSpan, start_call
 from ._fields import FORBIDDEN, Fields
 from ._http_types import (
     FutureIncomingResponse,
@@ -136,6 +137,9 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
         assert policy is not None  # every branch above denied the request without one
         fut = FutureIncomingResponse(st)
         call = _Call(st, req, opts, scheme, host, port, policy, fut, local if is_self or chained else None)
+        # observability hook (traces, metrics): None unless `up --traces`/`--metrics`
+        call.span = start_call("outbound_http", method_name(req.method),
+                               {"server.address": host, "server.port": port, "url.scheme": scheme}, st)
         fut.cancel = call.cancel
         threading.Thread(target=call.run, name=f"wasmhive-outbound-{host}", daemon=True).start()
         return st.table.add(fut)
@@ -155,6 +159,7 @@ class _Call:
         self.waker: Waker = st.waker
         self.cancelled = False
         self.conn: http.client.HTTPConnection | None = None
+        self.span: CallSpan | None = None  # observability hook, ended when the head arrives or the call fails
         # The guest may write and finish the body after `handle` (spin-sdk and StarlingMonkey always do):
         # every flush, finish or abort of it wakes this call's thread.
         self.body_progress = threading.Event()
@@ -199,13 +204,20 @@ class _Call:
 
     def run(self) -> None:
         try:
-            self.fut.complete(self._send())
+            resp = self._send()
+            if self.span is not None:  # observability hook
+                self.span.end(str(resp.status))
+            self.fut.complete(resp)
             return
         except _Failure as f:
             result = error_code(f.code, f.payload)
+            outcome = f.code
         except Exception as e:  # never let a thread die silently: the guest gets an error code
             log.warning("[%s] outbound request failed: %s", self.st.name, e)
             result = error_code("internal-error", str(e))
+            outcome = "internal-error"
+        if self.span is not None:  # observability hook
+            self.span.end(outcome)
         if self.req.body is not None:
             self.req.body.channel.cancel()  # the guest's further body writes fail instead of piling up
         if self.conn is not None:
@@ -258,9 +270,14 @@ class _Call:
             host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
         conn.putrequest(method, self.req.path_with_query or "/", skip_host=True, skip_accept_encoding=True)
         conn.putheader("host", host_header)
+        # observability hook: our `traceparent` (this call's span) replaces one the guest set
+        propagated = self.span.headers() if self.span is not None else []
+        skip = {name for name, _ in propagated}
         for name, value in self.req.headers.entries:
-            if name not in FORBIDDEN and name != "content-length":
+            if name not in FORBIDDEN and name != "content-length" and name not in skip:
                 conn.putheader(name, value)
+        for name, text in propagated:
+            conn.putheader(name, text)
         declared = getattr(self.req.body.channel, "expected", None) if self.req.body is not None else None
         try:
             chunks, done = self._next_body()
@@ -317,7 +334,10 @@ class _Call:
     def _send_local(self, body: bytes) -> IncomingResponse:
         """A self-request: the app serves it in-process (see `wasmhive.http._self`)."""
         path, _, query = (self.req.path_with_query or "/").partition("?")
-        headers = [(k, v.decode("latin-1")) for k, v in self.req.headers.entries if k not in FORBIDDEN]
+        propagated = self.span.headers() if self.span is not None else []  # observability hook
+        skip = {name for name, _ in propagated}
+        headers = [(k, v.decode("latin-1")) for k, v in self.req.headers.entries
+                   if k not in FORBIDDEN and k not in skip] + propagated
         authority = self.req.authority or "self"
         event = threading.Event()
         ex = self.inner = self.local.send(self.host, method_name(self.req.method), path, query,  # type: ignore[union-attr]

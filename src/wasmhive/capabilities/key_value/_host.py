@@ -16,6 +16,7 @@ from typing import Any
 from wasmtime.component import Record, ResourceType, Variant
 
 from ...appconfig import AppConfig
+from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._backend import KeyValueBackend, KeyValueError
 from ._config import KeyValueApp, open_stores
@@ -100,6 +101,17 @@ class KeyValueFactor:
                     return Variant("other", f"internal error: {e}")
             return wrapper
 
+        def observed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+            # observability hook (traces, metrics): one None check unless `up --traces`/`--metrics`
+            def wrapper(*args: Any) -> Any:
+                span = start_call("key_value", op)
+                if span is None:
+                    return fn(*args)
+                result = fn(*args)
+                span.end(result.tag if isinstance(result, Variant) else "ok")
+                return result
+            return wrapper
+
         def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the request may already be gone
                 inst().handles.pop(rep, None)
@@ -144,7 +156,7 @@ class KeyValueFactor:
             return r
 
         def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
-            define_func(li, name, fn, host_resources=hr)
+            define_func(li, name, observed(name.rpartition(".")[2].removeprefix("[static]"), fn), host_resources=hr)
 
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:
