@@ -113,7 +113,7 @@ def test_request_span_with_instantiate_handle_and_outbound_children(new_executor
     assert seen[0]["traceparent"] == f"00-{CALLER_TRACE}-{client.context.span_id:016x}-01"
 
 
-def test_failed_outbound_call_ends_its_span(new_executor: Any, spans: Any) -> None:
+def test_failed_and_denied_outbound_calls_end_their_spans(new_executor: Any, spans: Any) -> None:
     from wasmhive.capabilities.outbound_http import OutboundPolicy
     from wasmhive.http import Request
 
@@ -126,9 +126,10 @@ def test_failed_outbound_call_ends_its_span(new_executor: Any, spans: Any) -> No
         assert r.text == "error: ErrorCode_ConnectionRefused", r.text
         r = app.handle(Request("GET", "/outbound", "url=http://example.invalid/x"))
         assert r.text == "error: ErrorCode_HttpRequestDenied", r.text
-    # The denied call never started (no span); the refused one ended with its error code.
+    # Each call ended its span with its error code, the denied one too.
     client = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
-    assert len(client) == 1 and client[0].attributes["error.type"] == "connection-refused"
+    assert [s.attributes["error.type"] for s in client] == ["connection-refused", "HTTP-request-denied"]
+    assert [s.attributes["server.address"] for s in client] == ["127.0.0.1", "example.invalid"]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,10 @@ Metrics (prefix `wasmhive_`):
   guest_failures_total{component,kind}             kind="trap" (trap, no response, error code) or
                                                    kind="deadline" (past --timeout: 504)
   compile_cache_lookups_total{result}              result="hit"|"miss", at start-up of each worker
+  capability_calls_total{capability,op,outcome}    guest calls of host capabilities: capability=
+                                                   "key_value" (op get, set, open, ...) or "outbound_http"
+                                                   (op the method); outcome "ok" or the error case/code
+  capability_call_duration_seconds{capability,op}  histogram of those calls (outbound: until the head)
   workers                                          gauge, live worker processes of this node
 """
 
@@ -32,6 +36,8 @@ METRICS_PATH = "/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 # Request latency buckets, seconds: a hello is ~1 ms, the default deadline 30 s.
+# Capability call buckets, seconds: an SQLite get is ~20 µs, an outbound call up to the deadline.
+_CALL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0)
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 Scope = MutableMapping[str, Any]
@@ -84,6 +90,10 @@ class Metrics:
                                    **reg)
         self.cache = pc.Counter("wasmhive_compile_cache_lookups", "Compile-cache lookups at start-up.",
                                 ["result"], **reg)
+        self.calls = pc.Counter("wasmhive_capability_calls", "Capability calls by guests.",
+                                ["capability", "op", "outcome"], **reg)
+        self.call_duration = pc.Histogram("wasmhive_capability_call_duration_seconds", "Capability call latency.",
+                                          ["capability", "op"], buckets=_CALL_BUCKETS, **reg)
         self.workers = pc.Gauge("wasmhive_workers", "Live worker processes.", multiprocess_mode="livesum",
                                 **reg)
         self._routes = {getattr(r.target, "name", ""): r.raw for r in http.router.routes}
@@ -113,6 +123,13 @@ class Metrics:
         self.instances.labels(component).inc()
         if failure is not None:
             self.failures.labels(component, "deadline" if status == 504 else "trap").inc()
+
+    def capability(self, capability: str, op: str, outcome: str, seconds: float) -> None:
+        """One capability call of a guest (through `_observe.RequestHooks`)."""
+        if capability == "outbound_http" and op not in _METHODS:
+            op = "other"  # a guest's own method names must not grow the label set
+        self.calls.labels(capability, op, outcome).inc()
+        self.call_duration.labels(capability, op).observe(seconds)
 
     # -- ASGI ----------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -122,6 +122,9 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
         except ValueError:
             return error_code("HTTP-request-URI-invalid")
         target = f"{scheme}://{host}:{port}"
+        # observability hook (traces, metrics): None unless `up --traces`/`--metrics`
+        span = start_call("outbound_http", method_name(req.method),
+                          {"server.address": host, "server.port": port, "url.scheme": scheme}, st)
         # `self` and `<component>.spin.internal` are the app itself (in-process), never the network.
         is_self, chained = host == "self", host.endswith(".spin.internal")
         if is_self or chained:
@@ -130,21 +133,25 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
             if local is None or not granted:
                 log.warning("[%s] outbound request to %s denied (%s)", st.name, target,
                             "not in allowed_outbound_hosts" if local is not None else "no app to call")
-                return error_code("HTTP-request-denied")
+                return _denied(span)
         elif policy is None or not policy.allows(scheme, host, port):
             log.warning("[%s] outbound request to %s denied (not in allowed_outbound_hosts)", st.name, target)
-            return error_code("HTTP-request-denied")
+            return _denied(span)
         assert policy is not None  # every branch above denied the request without one
         fut = FutureIncomingResponse(st)
         call = _Call(st, req, opts, scheme, host, port, policy, fut, local if is_self or chained else None)
-        # observability hook (traces, metrics): None unless `up --traces`/`--metrics`
-        call.span = start_call("outbound_http", method_name(req.method),
-                               {"server.address": host, "server.port": port, "url.scheme": scheme}, st)
+        call.span = span
         fut.cancel = call.cancel
         threading.Thread(target=call.run, name=f"wasmhive-outbound-{host}", daemon=True).start()
         return st.table.add(fut)
 
     fn(inst, "handle", handle)
+
+
+def _denied(span: CallSpan | None) -> Any:
+    if span is not None:  # observability hook
+        span.end("HTTP-request-denied")
+    return error_code("HTTP-request-denied")
 
 
 class _Call:
