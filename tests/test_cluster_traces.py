@@ -41,10 +41,10 @@ def spans() -> Iterator[tuple[Any, Any]]:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: ClassVar[list[dict[str, str]]] = []
+    seen: ClassVar[list[list[tuple[str, str]]]] = []
 
     def do_GET(self) -> None:
-        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        type(self).seen.append([(k.lower(), v) for k, v in self.headers.items()])
         self.send_response(200)
         self.send_header("content-length", "2")
         self.end_headers()
@@ -55,7 +55,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
+def recorder() -> Iterator[tuple[str, list[list[tuple[str, str]]]]]:
     """A loopback server remembering each request's headers."""
     handler = type("Rec", (_Recorder,), {"seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -80,7 +80,10 @@ def test_request_span_with_instantiate_handle_and_outbound_children(new_executor
     with HttpApp([("/...", ex)], limits=ServerLimits(threads=2)) as app:
         enable_tracing(app, provider)
         parent = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
-        r = app.handle(Request("GET", "/outbound", f"url={target}/down", headers=[("traceparent", parent)]))
+        # The guest sends a header of its own and a traceparent of its own.
+        guest_parent = "00-11111111111111111111111111111111-2222222222222222-01"
+        query = f"url={target}/down&header=x-guest:kept&header=traceparent:{guest_parent}"
+        r = app.handle(Request("GET", "/outbound", query, headers=[("traceparent", parent)]))
         assert r.status == 200 and r.text == "200\nok", r.text
         app.handle(Request("GET", "/status/503"))
     finished = exporter.get_finished_spans()
@@ -108,9 +111,11 @@ def test_request_span_with_instantiate_handle_and_outbound_children(new_executor
     assert client.attributes["http.response.status_code"] == 200
     assert client.attributes["wasmhive.capability"] == "outbound_http"
 
-    # The target received our traceparent: the request's trace, the client span as its parent.
+    # The target received our traceparent (the request's trace, the client span as its parent) instead of
+    # the guest's, once, and the guest's other header unchanged.
     assert len(seen) == 1
-    assert seen[0]["traceparent"] == f"00-{CALLER_TRACE}-{client.context.span_id:016x}-01"
+    assert [v for k, v in seen[0] if k == "traceparent"] == [f"00-{CALLER_TRACE}-{client.context.span_id:016x}-01"]
+    assert [v for k, v in seen[0] if k == "x-guest"] == ["kept"]
 
 
 def test_failed_and_denied_outbound_calls_end_their_spans(new_executor: Any, spans: Any) -> None:

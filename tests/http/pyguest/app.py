@@ -9,7 +9,8 @@ Routes (by path):
   /loop             spins forever (deadline test)
   /noresponse       returns without setting a response
   /status/N         empty response with status N
-  /outbound?url=U   GET U through wasi:http/outgoing-handler; "STATUS\n" + body, or "error: CODE"
+  /outbound?url=U   GET U through wasi:http/outgoing-handler; "STATUS\n" + body, or "error: CODE";
+                    each `&header=NAME:VALUE` is sent as a request header
   /print            writes to stdout and stderr, then 200
   /fields           exercises fields rules; one line per check
   /big?n=N          N bytes of 'x' in 64 KiB writes
@@ -113,9 +114,9 @@ def fields_checks() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def outbound(url: str) -> bytes:
+def outbound(url: str, headers=()) -> bytes:
     u = urlparse(url)
-    req = OutgoingRequest(Fields())
+    req = OutgoingRequest(Fields.from_list([(n, v.encode()) for n, _, v in (h.partition(":") for h in headers)]))
     req.set_method(Method_Get())
     req.set_scheme(Scheme_Https() if u.scheme == "https" else Scheme_Http())
     req.set_authority(u.netloc)
@@ -182,7 +183,7 @@ class IncomingHandler(exports.IncomingHandler):
         elif path.startswith("/status/"):
             respond(response_out, int(path.rsplit("/", 1)[1]))
         elif path == "/outbound":
-            respond(response_out, 200, outbound(query["url"][0]))
+            respond(response_out, 200, outbound(query["url"][0], query.get("header", [])))
         elif path == "/print":
             print("hello on stdout")
             import sys
