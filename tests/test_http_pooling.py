@@ -42,3 +42,23 @@ def test_up_pools_by_default_and_memory_limits_stay_per_instance() -> None:
             assert inst.exports.grow(2048) == 2, "a 300 MiB limit allows more than the old 128 MiB slot"
         with rt.instantiate(module, limits=Limits(memory=1024 * 1024)) as inst:
             assert inst.exports.grow(64) == -1, "the instance's own limit still caps growth"
+
+
+def test_many_pooled_runtimes_in_one_process_do_not_abort_it() -> None:
+    """Each pooled engine reserves its pool's address space up front and wasmtime aborts the process when a
+    reservation fails (about 15 serving engines fit): past `MAX_POOLED_ENGINES` live ones, new runtimes
+    allocate on demand. Run in a child process, since the failure mode is an abort."""
+    import subprocess
+    import sys
+
+    code = ("from wasmhive import Runtime\n"
+            "from wasmhive.http._engine_settings import pool_max_memory\n"
+            "from wasmhive.runtime._engine import MAX_POOLED_ENGINES\n"
+            "rts = [Runtime(pooling=True, pooling_max_memory=pool_max_memory(0), cache=False) for _ in range(20)]\n"
+            "print(sum(rt.pooling for rt in rts), MAX_POOLED_ENGINES)\n"
+            "for rt in rts: rt.close()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pooled, cap = map(int, proc.stdout.split())
+    assert pooled == cap
+    assert "pooled engines are alive in this process" in proc.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
+import weakref
 from dataclasses import asdict, dataclass
 
 import wasmtime
@@ -147,13 +149,30 @@ def build_engine(settings: EngineSettings) -> tuple[wasmtime.Engine, bool]:
     """
     if settings.pooling:
         problem = _pooling_problem(settings)
-        if problem is None:
-            try:
-                return wasmtime.Engine(settings.config()), True
-            except wasmtime.WasmtimeError as e:
-                problem = str(e).splitlines()[0]
+        with _pooled_lock:
+            if problem is None and len(_pooled) >= MAX_POOLED_ENGINES:
+                problem = (f"{MAX_POOLED_ENGINES} pooled engines are alive in this process; share one "
+                           "Runtime between apps")
+            if problem is None:
+                try:
+                    engine = wasmtime.Engine(settings.config())
+                except wasmtime.WasmtimeError as e:
+                    problem = str(e).splitlines()[0]
+                else:
+                    token = object()
+                    _pooled.add(token)
+                    weakref.finalize(engine, _pooled.discard, token)
+                    return engine, True
         log.warning("pooling allocator unavailable (%s); using on-demand allocation", problem)
     return wasmtime.Engine(settings.config(pooling=False)), False
+
+
+# Each pooled engine reserves its whole pool of address space up front (terabytes with 4 GiB slots), and
+# wasmtime's C API aborts the process when a reservation fails: about 15 fit in x86-64's 128 TiB. Past
+# this many live ones, new engines allocate on demand instead (a warning says so).
+MAX_POOLED_ENGINES = 8
+_pooled: set[object] = set()
+_pooled_lock = threading.Lock()
 
 
 _POOL_PROBES: dict[EngineSettings, str | None] = {}
