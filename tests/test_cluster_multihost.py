@@ -117,10 +117,12 @@ def test_kill_one_node_loses_no_acknowledged_write(lab: Lab) -> None:
         lab.wait_lb_status(1, "DOWN")  # HAProxy's health checks took it out
         t_down = time.monotonic()
         _wait_for_progress(load, 200)  # and the cluster goes on serving with two nodes
-    # Only requests in flight on the killed node fail: each client has one request in flight at a time,
-    # so each fails at most once, and only between the kill and HAProxy marking the node down.
+    # Only requests in flight on the killed node fail, and only between the kill and HAProxy marking the
+    # node down. Each client has one request in flight at a time; besides the one being served, a
+    # connection the dead node's kernel had already accepted into its listen backlog at the kill is reset
+    # after HAProxy connected (not a connect failure, so not retried): at most two per client.
     clients = [c for _, c in load.failures]
-    assert len(clients) == len(set(clients)), load.failed
+    assert all(clients.count(c) <= 2 for c in clients), load.failed
     assert all(t_kill <= t <= t_down + 1.0 for t, _ in load.failures), (load.failures, t_kill, t_down)
     assert _read_back(lab, load.acked) == []
     print(f"\n{len(load.acked)} writes acknowledged, {len(load.failed)} failed: {load.failed}")
