@@ -1,0 +1,156 @@
+"""The outbound MQTT capability: Spin's `fermyon:spin/mqtt@2.0.0` (`connection.open`, `publish` with QoS).
+
+Deny by default: an address is reached only when the component's `allowed_outbound_hosts` grants
+`mqtt://host:port` (checked on every `open`, by name and by resolved address). Every wait (connect,
+CONNACK, PUBACK/PUBCOMP) ends by the request deadline; failures reach the guest as the WIT's `error`
+cases, never as a Python exception inside wasmtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wasmtime.component import ResourceType, Variant
+
+from ...wasi._calls import start_call
+from .._factor import StateOf
+from ._client import QOS, MqttConnection, MqttError
+from ._pool import ConnectionPool, parse_address, resolve_allowed
+
+if TYPE_CHECKING:
+    from ...appconfig import AppConfig
+    from ..outbound_http import OutboundPolicy
+
+__all__ = ["INTERFACES", "MqttApp", "MqttFactor", "MqttInstance"]
+
+log = logging.getLogger("wasmhive.capabilities.mqtt")
+
+# spin-sdk 3.4.1 ships only the 2.0.0 interface (no `spin:mqtt@3.0.0` package): that is what we define.
+INTERFACES = ("fermyon:spin/mqtt@2.0.0",)
+RT_CONNECTION = 0x6D710001  # host resource type id, unique in a linker (0x6D71 = "mq")
+MAX_HANDLES = 64  # open connection handles per instance
+CONNECT_TIMEOUT = 10.0  # seconds, when the request has more time than that
+PUBLISH_TIMEOUT = 30.0
+MAX_KEEPALIVE = 65535  # MQTT's keep-alive is a 16-bit number of seconds
+
+
+@dataclass
+class MqttApp:
+    """Per-app MQTT state: the connection pool and each component's outbound policy."""
+
+    pool: ConnectionPool
+    policies: dict[str, OutboundPolicy]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@dataclass
+class MqttInstance:
+    """One instance's view: its policy and its open connection handles (rep -> pooled connection)."""
+
+    app: MqttApp
+    policy: OutboundPolicy
+    handles: dict[int, MqttConnection] = field(default_factory=dict)
+    reps: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def open(self, address: str, username: str, password: str, keepalive: int) -> int:
+        """A new handle's rep (raises `MqttError`)."""
+        addr = parse_address(address)
+        if len(self.handles) >= MAX_HANDLES:
+            raise MqttError("too-many-connections")
+        if not 0 <= keepalive <= MAX_KEEPALIVE:
+            raise MqttError("other", f"keep-alive interval {keepalive}s is out of range (0..{MAX_KEEPALIVE})")
+        ip = resolve_allowed(addr, self.policy)
+        conn = self.app.pool.get(addr, ip, username, password, keepalive, _timeout(CONNECT_TIMEOUT))
+        rep = next(self.reps)
+        self.handles[rep] = conn
+        return rep
+
+    def publish(self, rep: int, topic: str, payload: bytes, qos: str) -> None:
+        conn = self.handles.get(rep)
+        if conn is None:
+            raise MqttError("other", "unknown connection handle")
+        conn.publish(topic, payload, QOS[qos], _timeout(PUBLISH_TIMEOUT))
+
+    def close(self) -> None:
+        # Handles only borrow pooled connections: the pool keeps them for the next request.
+        self.handles.clear()
+
+
+def _timeout(cap: float) -> float:
+    """`cap`, or less when the request's deadline is nearer (a guest blocked in a host call is not
+    interrupted by epochs). Past the deadline, `remaining()` ends the guest."""
+    from ...wasi._state import _local
+
+    st = getattr(_local, "state", None)
+    left = st.remaining() if st is not None else None
+    return cap if left is None else min(cap, left)
+
+
+class MqttFactor:
+    """Outbound MQTT for guests; see the module docstring."""
+
+    name = "mqtt"
+    interfaces: tuple[str, ...] = INTERFACES
+
+    def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> MqttApp:
+        """The outbound-HTTP factor (configured before this one) has parsed every component's
+        `allowed_outbound_hosts`: the same policies grant `mqtt://` addresses."""
+        policies = dict((configured or {}).get("outbound_http") or {})
+        return MqttApp(ConnectionPool(app.name), policies)
+
+    def prepare(self, app_state: MqttApp, component_id: str) -> MqttInstance:
+        from ..outbound_http import OutboundPolicy
+
+        return MqttInstance(app_state, app_state.policies.get(component_id) or OutboundPolicy())
+
+    def link(self, root: Any, state_of: StateOf) -> None:
+        """Define `fermyon:spin/mqtt@2.0.0` on a component linker's root instance."""
+        from ...component._fastpath import HostTrap, define_func, define_resource
+
+        hr = {RT_CONNECTION: ResourceType.host(RT_CONNECTION)}
+
+        def inst() -> MqttInstance:
+            state: MqttInstance = state_of().states[self.name]
+            return state
+
+        def call(op: str, fn: Callable[..., int | None]) -> Callable[..., Any]:
+            # Errors become the WIT's `error` cases; a deadline (HostTrap) still ends the guest.
+            def wrapper(*args: Any) -> Any:
+                span = start_call("mqtt", op)
+                try:
+                    result: Any = fn(*args)
+                except HostTrap:
+                    raise
+                except MqttError as e:
+                    log.warning("mqtt %s: %s", op, e)
+                    result = Variant(e.case, str(e)) if e.case in ("connection-failed", "other") else Variant(e.case)
+                except Exception as e:
+                    log.exception("mqtt host call failed")
+                    result = Variant("other", f"internal error: {e}")
+                if span is not None:
+                    span.end(result.tag if isinstance(result, Variant) else "ok")
+                return result
+            return wrapper
+
+        def dtor(rep: int) -> None:
+            with contextlib.suppress(Exception):  # the request may already be gone
+                inst().handles.pop(rep, None)
+
+        def open_(address: str, username: str, password: str, keepalive: int) -> int:
+            return inst().open(address, username, password, keepalive)
+
+        def publish(rep: int, topic: str, payload: bytes, qos: str) -> None:
+            inst().publish(rep, topic, bytes(payload), qos)
+
+        for iface in INTERFACES:
+            with root.add_instance(iface) as li:
+                define_resource(li, "connection", RT_CONNECTION, dtor)
+                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr)
+                define_func(li, "[method]connection.publish", call("publish", publish), host_resources=hr)
