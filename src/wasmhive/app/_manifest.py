@@ -19,6 +19,7 @@ from ..appconfig import (
     AppConfig,
     BuildConfig,
     ComponentConfig,
+    CronTrigger,
     Executor,
     FileMount,
     HttpTrigger,
@@ -243,7 +244,11 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
 
     triggers_all = _table(ctx, doc, "trigger", "[[trigger")
     triggers: list[HttpTrigger] = []
+    cron_triggers: list[CronTrigger] = []
     for kind, entries in triggers_all.items():
+        if kind == "cron":  # Spin's cron trigger plugin; `server/_cron_trigger.py` runs it
+            cron_triggers = _cron_triggers(ctx, entries, components)
+            continue
         if kind != "http":
             ctx.warn(f"trigger type `{kind}` is not supported yet; its triggers are ignored", f"[[trigger.{kind}]]")
             continue
@@ -262,6 +267,7 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
         variables=variables,
         components=components,
         triggers=triggers,
+        cron_triggers=cron_triggers,
         limits=_limits(ctx, app.get("limits", {}), "[application.limits]"),
         warnings=ctx.warnings,
         spin=path.name == "spin.toml" or "spin_manifest_version" in doc,
@@ -458,6 +464,33 @@ def _http_trigger(ctx: _Ctx, i: int, entry: Any, components: dict[str, Component
                         str(ex.get("entrypoint", "_start")))
     return HttpTrigger(route=route, private=private, component=comp, executor=executor, static_response=static,
                        id=str(entry.get("id", "")))
+
+
+def _cron_triggers(ctx: _Ctx, entries: Any, components: dict[str, ComponentConfig]) -> list[CronTrigger]:
+    """`[[trigger.cron]]` entries: `component` (a defined id) and `cron_expression` (checked when `up` starts
+    the schedule)."""
+    needle = "[[trigger.cron]]"
+    if not isinstance(entries, list):
+        raise ctx.error("`trigger.cron` must be an array of tables ([[trigger.cron]])", "trigger.cron")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ctx.error("each [[trigger.cron]] must be a table", needle)
+        ctx.check_keys(entry, {"id", "component", "cron_expression"}, f"cron trigger #{i + 1}", needle,
+                       header=needle, nth=i)
+        comp, expr = entry.get("component"), entry.get("cron_expression")
+        if not isinstance(expr, str) or not expr.strip():
+            raise ctx.error(f"cron trigger #{i + 1} needs `cron_expression = \"sec min hour day month weekday\"`",
+                            needle)
+        if isinstance(comp, dict):
+            cid = str(entry.get("id") or f"inline-cron-component-{i + 1}")
+            components[cid] = _component(ctx, cid, comp, ctx.path.parent)
+            comp = cid
+        if not isinstance(comp, str) or comp not in components:
+            raise ctx.error(f"cron trigger #{i + 1} names component {comp!r}, which is not defined (defined: "
+                            f"{', '.join(sorted(components)) or 'none'})", needle)
+        out.append(CronTrigger(comp, expr.strip()))
+    return out
 
 
 def _cross_check(ctx: _Ctx, cfg: AppConfig) -> None:

@@ -10,6 +10,7 @@ __all__ = [
     "AppConfig",
     "BuildConfig",
     "ComponentConfig",
+    "CronTrigger",
     "Executor",
     "FileMount",
     "HttpTrigger",
@@ -95,6 +96,14 @@ class HttpTrigger:
 
 
 @dataclass
+class CronTrigger:
+    """One `[[trigger.cron]]` (Spin's cron trigger plugin): run `component` on `cron_expression`'s schedule."""
+
+    component: str
+    cron_expression: str
+
+
+@dataclass
 class RuntimeOptions:
     """What the operator adds at start-up, outside the manifest (CLI flags, environment, runtime config).
 
@@ -129,6 +138,7 @@ class AppConfig:
     variables: dict[str, VariableDecl] = field(default_factory=dict)
     components: dict[str, ComponentConfig] = field(default_factory=dict)
     triggers: list[HttpTrigger] = field(default_factory=list)
+    cron_triggers: list[CronTrigger] = field(default_factory=list)
     limits: dict[str, str | int | float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     spin: bool = False

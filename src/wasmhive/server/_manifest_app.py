@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,9 @@ from ..app._app import ComponentDefaults
 from ..http._engine_settings import epoch_tick, pool_max_memory
 from ..runtime import Runtime
 
-__all__ = ["build"]
+__all__ = ["CRON_ELSEWHERE", "build"]
+
+CRON_ELSEWHERE = "WASMHIVE_CRON_ELSEWHERE"  # set for `--workers N` workers: the supervisor runs the schedule
 
 
 def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], None] | None = None) -> Any:
@@ -29,8 +32,19 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
         raise
     http = app.http_app(limits)
     previous = http._on_close
+    # Spin's cron trigger (server/_cron_trigger.py): one schedule per server, not one per worker process.
+    from ._cron_trigger import start_cron
+
+    try:
+        http.cron = cron = None if os.environ.get(CRON_ELSEWHERE) else start_cron(app)
+    except BaseException:
+        http.close()
+        rt.close()
+        raise
 
     def close() -> None:
+        if cron is not None:
+            cron.close()
         if previous is not None:
             previous()
         rt.close()

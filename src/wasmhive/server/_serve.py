@@ -320,10 +320,18 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
             events.serving(url, routes_of(app, url), cfg.workers)
         options = _uvicorn_options(cfg, log_level)
         if cfg.workers > 1 or cfg.workers_max > cfg.workers:  # autoscaling needs the supervisor too
-            app.close()  # it proved the app builds and filled the compile cache; workers build their own
-            del app
+            cron = getattr(app, "cron", None)  # the cron trigger runs here, in the supervisor, not per worker
+            if cron is None:
+                app.close()  # it proved the app builds and filled the compile cache; workers build their own
+                del app
+            else:
+                os.environ["WASMHIVE_CRON_ELSEWHERE"] = "1"
             os.environ[_ENV] = json.dumps(asdict(cfg))
-            _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
+            try:
+                _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
+            finally:
+                if cron is not None:
+                    app.close()
         else:
             app = _ops.wrap(app, cfg)  # readiness/liveness, drain, metrics, request ids
             if ready is not None:
