@@ -122,6 +122,9 @@ class App:
         self._prepared: set[str] = set()
         if defaults is not None:
             defaults.apply(config)
+        from ._remote import fetch_remote_sources  # `source = { url, digest }`: download/verify first
+
+        fetch_remote_sources(config, progress)
         self._own_runtime = runtime is None
         self.runtime = runtime or Runtime(concurrency=False)  # the HTTP trigger's engine (see EngineSettings)
         try:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..appconfig import (
     AppConfig,
@@ -30,6 +31,7 @@ from ..appconfig import (
     mount_point_problem,
 )
 from ..errors import ConfigError
+from ._remote import DIGEST, cached_path
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 
@@ -373,12 +375,11 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         raise ctx.error(f"[component.{cid}] must be a table", needle)
     ctx.check_keys(spec, _COMPONENT, f"component `{cid}`", needle, header=needle, unsupported=_UNSUPPORTED_COMPONENT)
     source = spec.get("source")
-    if isinstance(source, dict):
-        raise ctx.error(f"component `{cid}`: remote sources (url/registry) are not supported; give a local path",
-                        "source", needle)
-    if not isinstance(source, str) or not source:
-        raise ctx.error(f"component `{cid}` needs `source = \"path/to.wasm\"`", needle)
-    _relpath(ctx, cid, root, source, "source", "source")
+    remote = _remote_source(ctx, cid, source, needle) if isinstance(source, dict) else None
+    if remote is None:
+        if not isinstance(source, str) or not source:
+            raise ctx.error(f"component `{cid}` needs `source = \"path/to.wasm\"`", needle)
+        _relpath(ctx, cid, root, source, "source", "source")
     hosts = spec.get("allowed_outbound_hosts", [])
     if "allowed_http_hosts" in spec:
         ctx.warn(f"component `{cid}`: `allowed_http_hosts` is Spin 1 syntax; use allowed_outbound_hosts",
@@ -401,7 +402,8 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
                             _str_list(ctx, b.get("watch", []), "build.watch", "watch"))
     return ComponentConfig(
         id=cid,
-        source=(root / source),
+        source=cached_path(remote[1]) if remote is not None else (root / str(source)),
+        remote=remote,
         description=str(spec.get("description", "")),
         files=_files(ctx, cid, spec.get("files", []), root),
         exclude_files=_str_list(ctx, spec.get("exclude_files", []), "exclude_files", "exclude_files"),
@@ -464,6 +466,24 @@ def _http_trigger(ctx: _Ctx, i: int, entry: Any, components: dict[str, Component
                         str(ex.get("entrypoint", "_start")))
     return HttpTrigger(route=route, private=private, component=comp, executor=executor, static_response=static,
                        id=str(entry.get("id", "")))
+
+
+def _remote_source(ctx: _Ctx, cid: str, source: dict[str, Any], needle: str) -> tuple[str, str]:
+    """Spin's `source = { url = "https://...", digest = "sha256:..." }` (downloaded at start-up, `_remote.py`)."""
+    if "registry" in source or "package" in source:
+        raise ctx.error(f"component `{cid}`: registry sources (source = {{ registry, package, version }}) are not "
+                        "supported; use source = { url = \"https://...\", digest = \"sha256:...\" } or a local path",
+                        "source", needle)
+    url, digest = source.get("url"), source.get("digest")
+    if set(source) != {"url", "digest"} or not isinstance(url, str) or not isinstance(digest, str):
+        raise ctx.error(f"component `{cid}`: a remote source is {{ url = \"https://...\", digest = \"sha256:...\" }}",
+                        "source", needle)
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ctx.error(f"component `{cid}`: source url {url!r} must be an http:// or https:// URL", "source", needle)
+    if not DIGEST.match(digest):
+        raise ctx.error(f"component `{cid}`: source digest {digest!r} must be \"sha256:<64 lowercase hex digits>\"",
+                        "source", needle)
+    return url, digest
 
 
 def _cron_triggers(ctx: _Ctx, entries: Any, components: dict[str, ComponentConfig]) -> list[CronTrigger]:

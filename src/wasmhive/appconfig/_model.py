@@ -63,6 +63,8 @@ class ComponentConfig:
     environment: dict[str, str] = field(default_factory=dict)
     build: BuildConfig | None = None
     limits: dict[str, str | int | float] = field(default_factory=dict)
+    # Spin's `source = { url, digest }`: (url, "sha256:<hex>"); `source` is then its place in the source cache.
+    remote: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
