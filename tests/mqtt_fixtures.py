@@ -136,3 +136,40 @@ class Subscriber:
     def __exit__(self, *exc: object) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class SilentBroker:
+    """A TCP listener that speaks just enough MQTT to hang a client: it answers CONNECT with a CONNACK
+    (when `connack`) and never acknowledges anything else. For the deadline tests only: what the host
+    does when a broker stops answering is the thing under test, not the broker."""
+
+    def __init__(self, connack: bool) -> None:
+        self.connack = connack
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            first = conn.recv(1)
+            if first and first[0] >> 4 == 1 and self.connack:  # CONNECT
+                conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: session not present, accepted
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app_fixtures import Server, build_spin_sdk_app
-from mqtt_fixtures import PASSWORD, USER, Broker, Subscriber, mosquitto
+from mqtt_fixtures import PASSWORD, USER, Broker, SilentBroker, Subscriber, mosquitto
 
 __all__ = ["mosquitto"]  # the fixture, imported for pytest
 
@@ -115,3 +115,26 @@ def test_broker_down(server: Server, mosquitto: Broker) -> None:
         r = publish(server, address, t, b"after", qos=1)  # the dead connection is replaced by a new one
         assert r.status_code == 200, r.text
         assert sub.wait_for(2, timeout=2.0) == [(b"after", 1)]  # nothing from while it was down
+
+
+@pytest.mark.parametrize("connack", [False, True], ids=["no-connack", "no-puback"])
+def test_a_silent_broker_ends_by_the_request_deadline(tmp_path: Path, connack: bool) -> None:
+    silent = SilentBroker(connack)
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(HERE / "spin.toml", app / "spin.toml")
+    build_spin_sdk_app(HERE / "app.py", app / "app.wasm")
+    srv = Server(app / "spin.toml", "--timeout", "2s",
+                 env={"SPIN_VARIABLE_ANON_PORT": str(silent.port), "SPIN_VARIABLE_AUTH_PORT": "1"}).wait()
+    try:
+        r = publish(srv, f"mqtt://127.0.0.1:{silent.port}", "t", b"x", qos=1)
+        log = srv.output()
+    finally:
+        srv.kill()
+        silent.close()
+    # the guest gets the WIT error when the wait ends, or is ended by its deadline (504) if it has no time left
+    if r.status_code == 502:
+        expected = "Error_Other: " if connack else "Error_ConnectionFailed: "
+        assert r.text.startswith(expected) and ("PUBACK" if connack else "CONNACK") in r.text, r.text
+    else:
+        assert r.status_code == 504, (r.status_code, r.text, log)
