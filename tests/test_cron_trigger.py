@@ -174,3 +174,21 @@ def test_an_overlapping_tick_is_skipped(caplog: pytest.LogCaptureFixture) -> Non
     assert 2 <= len(runs) <= 3, runs
     assert len(skipped) >= 2
     assert runs[1] - runs[0] >= 3  # the next run is the first tick after the slow one ended
+
+
+def test_with_several_workers_the_schedule_runs_once(cron_app: Path, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(cron_app / "tick.wasm", app / "tick.wasm")
+    (app / "spin.toml").write_text(MANIFEST.format(expr="* * * * * *"))
+    server = Server(app / "spin.toml", "--workers", "2").wait()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(set(re.findall(r"\(tick (\d+)\): guest trapped", server.output()))) < 3:
+            time.sleep(0.25)
+        time.sleep(1.5)  # a second process would log the same ticks by now
+        trapped = re.findall(r"\(tick (\d+)\): guest trapped", server.output())
+    finally:
+        server.kill()
+    assert len(set(trapped)) >= 3, server.output()
+    assert len(trapped) == len(set(trapped)), trapped  # each tick ran once, not once per worker

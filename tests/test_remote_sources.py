@@ -3,6 +3,7 @@ loopback HTTP server, verified by digest, re-verified on use; refused when anyth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -51,6 +52,12 @@ def origin(spin_app: Path) -> Iterator[Origin]:
                 self.send_response(302)
                 self.send_header("Location", "ftp://127.0.0.1/x.wasm")  # urllib would follow it
                 self.end_headers()
+                return
+            if self.path == "/nolength.wasm":  # no Content-Length: the size shows only while reading
+                self.send_response(200)
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
                 return
             if self.path not in ("/app.wasm", "/slow.wasm", "/stall.wasm"):
                 self.send_error(404)
@@ -138,6 +145,8 @@ def test_download_failures_are_one_line_errors(origin: Origin, tmp_path: Path, m
     digest = digest_of(origin.body)
     with pytest.raises(ConfigError, match=r"is \d+ bytes, more than the 1000-byte limit"):
         _remote.fetch_source(f"{origin.url}/app.wasm", digest, max_bytes=1000)
+    with pytest.raises(ConfigError, match="is more than the 1000-byte limit"):
+        _remote.fetch_source(f"{origin.url}/nolength.wasm", digest, max_bytes=1000)
     with pytest.raises(ConfigError, match="HTTP 404"):
         _remote.fetch_source(f"{origin.url}/missing.wasm", digest)
     with pytest.raises(ConfigError, match=re.escape("redirect to 'ftp://127.0.0.1/x.wasm' refused")):
