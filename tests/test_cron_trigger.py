@@ -113,6 +113,7 @@ def test_ticks_run_in_fresh_instances_and_a_trap_does_not_stop_them(cron_app: Pa
     assert trapped and all(t % 2 == 1 for t in trapped), log
     assert max(ticks) > min(trapped), log
     assert "unreachable" in log  # the trap's reason is logged
+    assert "tick: cron '* * * * * *' (UTC)" in log  # the start-up banner lists the schedule
 
 
 @pytest.mark.parametrize(("expr", "message"), [

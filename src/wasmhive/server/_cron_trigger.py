@@ -158,6 +158,7 @@ class CronRunner:
     """Runs jobs on their schedules, each tick on its own thread; overlapping ticks are skipped."""
 
     def __init__(self) -> None:
+        self.schedules: list[tuple[str, str]] = []  # (component, expression), for the start-up banner
         self._jobs: list[_Job] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -219,6 +220,7 @@ def start_cron(app: App) -> CronRunner | None:
         comp = components.get(trig.component) or CronComponent(app, trig.component)
         components[trig.component] = comp
         runner.add(schedule, comp.run, f"{trig.component} #{i + 1}")
+        runner.schedules.append((trig.component, trig.cron_expression))
     runner.start()
     log.info("cron: %s", ", ".join(f"`{t.component}` on {t.cron_expression!r}" for t in triggers))
     return runner

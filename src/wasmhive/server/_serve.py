@@ -246,6 +246,8 @@ def routes_of(app: Any, base_url: str) -> list[tuple[str, str]]:
     contracts = getattr(app, "contracts", None)
     if contracts is not None:
         out.append(("contracts", f"{base_url}{contracts.prefix}/... (contract API)"))
+    cron = getattr(inner, "cron", None)  # server/_cron_trigger.py
+    out.extend((component, f"cron {expr!r} (UTC)") for component, expr in (cron.schedules if cron else ()))
     return out
 
 
