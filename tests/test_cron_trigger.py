@@ -95,23 +95,26 @@ def stored_ticks(app: Path) -> list[int]:
 def test_ticks_run_in_fresh_instances_and_a_trap_does_not_stop_them(cron_app: Path) -> None:
     (cron_app / "spin.toml").write_text(MANIFEST.format(expr="* * * * * *"))
     start = int(time.time())
-    server = Server(cron_app / "spin.toml").wait()
+    server = Server(cron_app / "spin.toml", "--timeout", "0.5s").wait()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             ticks = stored_ticks(cron_app)
             trapped = [int(t) for t in re.findall(r"\(tick (\d+)\): guest trapped", server.output())]
-            if len(ticks) >= 3 and trapped and max(ticks) > min(trapped):
+            ended = [int(t) for t in re.findall(r"\(tick (\d+)\): ran past its 0.5s deadline", server.output())]
+            if len(ticks) >= 3 and trapped and ended and max(ticks) > max(min(trapped), min(ended)):
                 break
             time.sleep(0.25)
         log = server.output()
     finally:
         server.kill()
-    # even timestamps store a key, odd ones trap (tick.wat): every second, the schedule went on after traps
+    # even timestamps store a key, % 4 == 1 traps, % 4 == 3 spins until the component's deadline (tick.wat):
+    # every second in a fresh instance with the component's limits, and the schedule went on after both
     assert len(ticks) >= 3, log
     assert all(t % 2 == 0 and start - 1 <= t <= time.time() + 1 for t in ticks), (ticks, log)
-    assert trapped and all(t % 2 == 1 for t in trapped), log
-    assert max(ticks) > min(trapped), log
+    assert trapped and all(t % 4 == 1 for t in trapped), log
+    assert ended and all(t % 4 == 3 for t in ended), log
+    assert max(ticks) > max(min(trapped), min(ended)), log
     assert "unreachable" in log  # the trap's reason is logged
     assert "tick: cron '* * * * * *' (UTC)" in log  # the start-up banner lists the schedule
 
@@ -182,14 +185,16 @@ def test_with_several_workers_the_schedule_runs_once(cron_app: Path, tmp_path: P
     app.mkdir()
     shutil.copy(cron_app / "tick.wasm", app / "tick.wasm")
     (app / "spin.toml").write_text(MANIFEST.format(expr="* * * * * *"))
-    server = Server(app / "spin.toml", "--workers", "2").wait()
+    failed = r"\(tick (\d+)\): (?:guest trapped|ran past)"
+    server = Server(app / "spin.toml", "--workers", "2", "--timeout", "0.5s").wait()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(set(re.findall(r"\(tick (\d+)\): guest trapped", server.output()))) < 3:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(set(re.findall(failed, server.output()))) < 3:
             time.sleep(0.25)
         time.sleep(1.5)  # a second process would log the same ticks by now
-        trapped = re.findall(r"\(tick (\d+)\): guest trapped", server.output())
+        log = server.output()
     finally:
         server.kill()
-    assert len(set(trapped)) >= 3, server.output()
-    assert len(trapped) == len(set(trapped)), trapped  # each tick ran once, not once per worker
+    ticks = re.findall(failed, log)
+    assert len(set(ticks)) >= 3, log
+    assert len(ticks) == len(set(ticks)), ticks  # each tick ran once, not once per worker

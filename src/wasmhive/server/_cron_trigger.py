@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, InvalidModule, LinkError, translate
+from ..errors import ConfigError, DeadlineExceeded, InvalidModule, LinkError, translate
 
 if TYPE_CHECKING:
     from ..app import App
@@ -134,7 +134,7 @@ class CronComponent:
                 log.error("cron component `%s` (tick %d): returned an error: %s", self.id, timestamp, why)
         except Exception as e:
             error = translate(e, timeout=self.limits.timeout)
-            if state.deadline_hit:
+            if isinstance(error, DeadlineExceeded) or state.deadline_hit:
                 log.error("cron component `%s` (tick %d): ran past its %gs deadline", self.id, timestamp,
                           self.limits.timeout or 0)
             else:

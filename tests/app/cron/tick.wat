@@ -1,6 +1,7 @@
 ;; A cron component (world `fermyon:spin-cron/spin-cron`, which the test writes) as a core module for
 ;; `wasm-tools component embed` + `new`. Each tick with an even timestamp sets key `tick-<timestamp>` = "ok"
-;; in the `default` key-value store (fermyon:spin/key-value@2.0.0); an odd timestamp traps.
+;; in the `default` key-value store (fermyon:spin/key-value@2.0.0); timestamp % 4 == 1 traps, % 4 == 3 loops
+;; until its deadline.
 (module
   (import "fermyon:spin/key-value@2.0.0" "[static]store.open" (func $open (param i32 i32 i32)))
   (import "fermyon:spin/key-value@2.0.0" "[method]store.set" (func $set (param i32 i32 i32 i32 i32 i32)))
@@ -22,6 +23,8 @@
   ;; handle-cron-event(metadata { timestamp: u64 }) -> result<_, error>, returned through memory at 96
   (func (export "handle-cron-event") (param $ts i64) (result i32)
     (local $pos i32) (local $n i64) (local $store i32)
+    ;; timestamp % 4 == 3: spin until the deadline ends the instance
+    (if (i64.eq (i64.rem_u (local.get $ts) (i64.const 4)) (i64.const 3)) (then (loop $spin (br $spin))))
     (if (i32.wrap_i64 (i64.rem_u (local.get $ts) (i64.const 2))) (then unreachable))
     ;; key = "tick-" + decimal timestamp, written backwards to end at 320
     (local.set $pos (i32.const 320))
