@@ -5,6 +5,7 @@ GET /wrongtype?addr=A&key=K   incr/get on a key holding a set (the WIT's type-er
 GET /open?addr=A      open and PING; any error -> 503 "<error class>: <detail>"
 GET /many?addr=A&n=N  open N connections at once
 GET /blpop?addr=A&key=K   a command that blocks until the request's deadline
+GET /bench?addr=A&n=N N set+get pairs on one connection (benchmarks/app.py)
 """
 
 from urllib.parse import parse_qs, urlsplit
@@ -61,6 +62,15 @@ def blpop(addr: str, key: str) -> list[str]:
         return [f"blpop {c.execute('BLPOP', [RedisParameter_Binary(key.encode()), RedisParameter_Int64(0)])}"]
 
 
+def bench(addr: str, n: int) -> list[str]:
+    with redis.open(addr) as c:
+        for i in range(n):
+            key = f"bench:{i % 100}"
+            c.set(key, b"v")
+            c.get(key)
+    return [f"ops {2 * n}"]
+
+
 class IncomingHandler(Base):
     def handle_request(self, request: Request) -> Response:
         url = urlsplit(request.uri)
@@ -72,6 +82,8 @@ class IncomingHandler(Base):
                 lines = wrongtype(q["addr"], q["key"])
             elif url.path.endswith("/many"):
                 lines = many(q["addr"], int(q["n"]))
+            elif url.path.endswith("/bench"):
+                lines = bench(q["addr"], int(q["n"]))
             elif url.path.endswith("/blpop"):
                 lines = blpop(q["addr"], q["key"])
             else:
