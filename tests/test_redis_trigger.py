@@ -114,10 +114,13 @@ def test_manifest_shape(tmp_path: Path) -> None:
                     '[application.trigger.redis]\naddress = "redis://app:6379"\n'
                     '[[trigger.redis]]\nchannel = "one"\ncomponent = "l"\n'
                     '[[trigger.redis]]\nchannel = "two"\ncomponent = "l"\naddress = "redis://own:6380/2"\n'
+                    '[[trigger.redis]]\nchannel = "three"\ncomponent = { source = "i.wasm" }\n'
                     '[component.l]\nsource = "l.wasm"\n', name="spin.toml")
     assert cfg.redis_address == "redis://app:6379"
     assert [(t.channel, t.component, t.address) for t in cfg.redis_triggers] == [
-        ("one", "l", "redis://app:6379"), ("two", "l", "redis://own:6380/2")]
+        ("one", "l", "redis://app:6379"), ("two", "l", "redis://own:6380/2"),
+        ("three", "inline-redis-component-3", "redis://app:6379")]
+    assert cfg.components["inline-redis-component-3"].source == tmp_path / "i.wasm"
     assert cfg.triggers == [] and not cfg.warnings
 
 

@@ -244,7 +244,7 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
 
     triggers_all = _table(ctx, doc, "trigger", "[[trigger")
     triggers: list[HttpTrigger] = []
-    redis_address, redis_triggers = _redis_triggers(ctx, trig_app, triggers_all, components)
+    redis_address, redis_triggers = _redis_triggers(ctx, trig_app, triggers_all, components, path.parent)
     for kind, entries in triggers_all.items():
         if kind == "redis":
             continue  # parsed above
@@ -470,8 +470,9 @@ _REDIS_TRIGGER = {"id", "channel", "component", "address"}
 
 
 def _redis_triggers(ctx: _Ctx, trig_app: Mapping[str, Any], triggers_all: Mapping[str, Any],
-                    components: dict[str, ComponentConfig]) -> tuple[str | None, list[RedisTrigger]]:
-    """`[application.trigger.redis] address` and the `[[trigger.redis]]` entries (Spin 2's shape)."""
+                    components: dict[str, ComponentConfig], root: Path) -> tuple[str | None, list[RedisTrigger]]:
+    """`[application.trigger.redis] address` and the `[[trigger.redis]]` entries (Spin 2's shape; `address`
+    and `channel` may hold `{{ variable }}`s, rendered at start-up; `component` may be an inline table)."""
     table = _table(ctx, trig_app, "redis", "[application.trigger.redis]")
     ctx.check_keys(table, {"address"}, "[application.trigger.redis]", "[application.trigger.redis]",
                    header="[application.trigger.redis]")
@@ -490,6 +491,10 @@ def _redis_triggers(ctx: _Ctx, trig_app: Mapping[str, Any], triggers_all: Mappin
         channel, comp, address = entry.get("channel"), entry.get("component"), entry.get("address", app_address)
         if not isinstance(channel, str) or not channel:
             raise ctx.error(f"redis trigger #{i + 1}: `channel` must be a non-empty string", "channel", needle)
+        if isinstance(comp, dict):
+            cid = str(entry.get("id") or f"inline-redis-component-{i + 1}")
+            components[cid] = _component(ctx, cid, comp, root)
+            comp = cid
         if not isinstance(comp, str) or comp not in components:
             raise ctx.error(f"redis trigger #{i + 1}: `component` must name a [component.<id>] table "
                             f"(got {comp!r})", "component", needle)

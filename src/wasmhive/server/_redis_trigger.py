@@ -147,9 +147,10 @@ class RedisTriggers:
             handler = handlers.get(trig.component)
             if handler is None:
                 handler = handlers[trig.component] = RedisMessageHandler(app, trig.component)
-            # `{{ variable }}` in an address, rendered from the app's variables at start-up
+            # `{{ variable }}` in an address or channel, rendered from the app's variables at start-up
             address = render(trig.address, values, what=f"[[trigger.redis]] channel {trig.channel!r}: address")
-            self.routes.setdefault(address, {}).setdefault(trig.channel, []).append(handler)
+            channel = render(trig.channel, values, what=f"[[trigger.redis]] channel {trig.channel!r}")
+            self.routes.setdefault(address, {}).setdefault(channel, []).append(handler)
         self._stop = threading.Event()
         self._slots = threading.Semaphore(IN_FLIGHT)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="redis-trigger")
