@@ -52,7 +52,7 @@ def test_messages_run_the_component(app_dir: Path, redis_server: RedisServer) ->
     try:
         server.wait(timeout=180)
         _wait_for("the subscription", lambda: r.pubsub_numsub("messages")[0][1] == 1, server)
-        for payload in (b"one", b"trap", b"err", b"spin", b"two \x00\xff"):
+        for payload in (b"one", b"trap", b"err", b"hog", b"spin", b"two \x00\xff"):
             assert r.publish("messages", payload) == 1
         _wait_for("two messages stored", lambda: r.get("trigger:count") == b"2", server)
         time.sleep(0.5)  # nothing else arrives
@@ -62,6 +62,7 @@ def test_messages_run_the_component(app_dir: Path, redis_server: RedisServer) ->
         assert "redis trigger: channel 'messages': component `listener`: guest trapped" in log, log
         assert "redis trigger: channel 'messages': component `listener`: the guest returned an error" in log, log
         _wait_for("the deadline", lambda: "ran past its 3s deadline" in server.output(), server)
+        assert "component `listener`: guest trapped: guest ran out of memory" in log, log
         # The same app serves HTTP (its other component uses outbound Redis).
         resp = httpx.get(server.url + "/redis/open", params={"addr": redis_server.url}, timeout=30)
         assert (resp.status_code, resp.text) == (200, "opened [RedisResult_Status(value='PONG')]")

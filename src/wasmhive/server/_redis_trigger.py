@@ -84,6 +84,7 @@ class RedisMessageHandler:
         """Run one message; True when the guest returned `ok`. Never raises: failures are logged."""
         from ..component._fastpath import ExportCall, take_host_error
         from ..http._executor import HttpContext, _Lines
+        from ..runtime._instance import out_of_memory
         from ..wasi import HOST_RESOURCES, HostState, bound
 
         out, err = _Lines(self.name, "stdout"), _Lines(self.name, "stderr")
@@ -114,6 +115,7 @@ class RedisMessageHandler:
         except Exception as e:
             host_error = take_host_error()
             error = translate(e, timeout=self.limits.timeout)
+            error = out_of_memory(error, self.limits, err.tail) or error  # an abort after a failed allocation
             if isinstance(error, DeadlineExceeded) or state.deadline_hit:
                 log.error("%s: guest interrupted: ran past its %gs deadline", where, self.limits.timeout or 0)
             else:
@@ -199,9 +201,13 @@ class RedisTriggers:
                         channel = msg["channel"].decode("utf-8", "replace")
                         for handler in channels.get(channel, ()):
                             self._dispatch(handler, channel, msg["data"])
-            except (self._redis.RedisError, OSError) as e:
+            except Exception as e:  # a lost connection (RedisError, OSError) or anything else: never stop
                 self.subscribed[address].clear()
-                log.warning("redis trigger: lost %s (%s); reconnecting in %.1fs", _shown(address), e, backoff)
+                if isinstance(e, (self._redis.RedisError, OSError)):
+                    log.warning("redis trigger: lost %s (%s); reconnecting in %.1fs", _shown(address), e, backoff)
+                else:
+                    log.exception("redis trigger: subscription to %s failed; reconnecting in %.1fs",
+                                  _shown(address), backoff)
                 lost = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -1,8 +1,8 @@
 """A Spin Redis-trigger component written with spin-sdk 3.4.1 (world `spin-redis`), as for `spin up`.
 
 Each message is counted and stored in Redis (outbound Redis, at the `redis_url` variable):
-`trigger:count` and `trigger:msg:<n>`. `trap` traps, `spin` loops until the deadline, `err` answers the
-interface's error.
+`trigger:count` and `trigger:msg:<n>`. `trap` traps, `spin` loops until the deadline, `hog` allocates
+beyond the memory limit, `err` answers the interface's error.
 """
 
 from spin_sdk import redis, variables
@@ -17,6 +17,9 @@ class InboundRedis(exports.InboundRedis):
             raise RuntimeError("asked to trap")
         if message == b"err":
             raise Err(Error.ERROR)
+        if message == b"hog":
+            hog = bytearray(1 << 30)
+            hog[-1] = 1
         if message == b"spin":
             while True:
                 pass
