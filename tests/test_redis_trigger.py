@@ -135,3 +135,21 @@ def test_several_workers_are_refused(app_dir: Path, redis_server: RedisServer) -
         assert "Traceback" not in out
     finally:
         server.kill()
+
+
+def test_component_without_the_export_fails_start_up(app_dir: Path, tmp_path: Path,
+                                                     redis_server: RedisServer) -> None:
+    # The HTTP component named as a Redis listener: a one-line start-up error, not a failure per message.
+    text = (app_dir / "spin.toml").read_text().replace('source = "app.wasm"', 'source = "web.wasm"')
+    (tmp_path / "spin.toml").write_text(text)
+    shutil.copy(app_dir / "web.wasm", tmp_path / "web.wasm")
+    server = Server(tmp_path / "spin.toml", env={"SPIN_VARIABLE_REDIS_URL": redis_server.url})
+    try:
+        with pytest.raises(RuntimeError, match="server exited"):
+            server.wait(timeout=180)
+        out = server.output()
+        assert "component `listener` is used by a [[trigger.redis]] but does not export fermyon:spin/inbound-redis" \
+            in out, out
+        assert "Traceback" not in out
+    finally:
+        server.kill()
