@@ -134,3 +134,22 @@ def test_blocking_command_ends_by_the_deadline(tmp_path: Path, redis_server: Red
                                                       "RedisResult_Binary(value=b'x')]")
     finally:
         server.kill()
+
+
+def test_names_are_checked_after_resolving() -> None:
+    from wasmhive.capabilities.outbound_http import OutboundPolicy
+    from wasmhive.capabilities.outbound_redis import AddressRefused, resolve_target
+
+    # `localhost` named by a rule may reach loopback; the connection is pinned to the address checked.
+    t = resolve_target("redis://user:secret@localhost:7000/3", OutboundPolicy.parse(["redis://localhost:*"]))
+    assert (t.host, t.port, t.db, t.username, t.password) == ("localhost", 7000, 3, "user", "secret")
+    assert t.ip in ("127.0.0.1", "::1")
+    assert "secret" not in str(t)
+    # A wildcard allows the name, but not the loopback address it resolves to (SSRF), as for HTTP.
+    with pytest.raises(AddressRefused, match="no allowed_outbound_hosts rule names"):
+        resolve_target("redis://localhost:7000", OutboundPolicy.parse(["redis://*:*"]))
+    # ... unless the operator allows private addresses.
+    assert resolve_target("redis://localhost:7000",
+                          OutboundPolicy.parse(["redis://*:*"], allow_private=True)).port == 7000
+    with pytest.raises(AddressRefused, match="not in allowed_outbound_hosts"):
+        resolve_target("redis://localhost:7000", OutboundPolicy())  # deny by default

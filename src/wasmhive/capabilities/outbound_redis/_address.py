@@ -8,6 +8,7 @@ We connect only to the address that passed (no second resolution, so no DNS rebi
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -15,13 +16,19 @@ from urllib.parse import unquote, urlsplit
 
 from ..outbound_http import OutboundPolicy
 
-__all__ = ["AddressRefused", "Target", "resolve_target"]
+__all__ = ["AddressRefused", "LookupTimeout", "Target", "resolve_target"]
 
 SCHEMES = ("redis", "rediss")
+# getaddrinfo has no timeout: lookups run here so the guest's call can give up at its deadline.
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="redis-dns")
 
 
 class AddressRefused(Exception):
     """The address is malformed or not granted: the guest gets `invalid-address` (Spin's answer to both)."""
+
+
+class LookupTimeout(Exception):
+    """The host name did not resolve in time (the guest gets `other`)."""
 
 
 @dataclass(frozen=True)
@@ -65,16 +72,20 @@ def _parse(address: str) -> tuple[str, str, int, int, str | None, str | None]:
     return u.scheme, u.hostname.lower().rstrip("."), port, db, user, password
 
 
-def resolve_target(address: str, policy: OutboundPolicy) -> Target:
-    """The checked `Target` for `address`, or `AddressRefused` saying why not (for the host's log)."""
+def resolve_target(address: str, policy: OutboundPolicy, timeout: float | None = None) -> Target:
+    """The checked `Target` for `address`, or `AddressRefused` saying why not (for the host's log);
+    `LookupTimeout` when resolving a name takes longer than `timeout` seconds."""
     scheme, host, port, db, user, password = _parse(address)
     if not policy.allows(scheme, host, port):
         raise AddressRefused(f"{scheme}://{host}:{port} is not in allowed_outbound_hosts")
     try:
         ips = [str(ipaddress.ip_address(host))]
     except ValueError:
+        lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = lookup.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            raise LookupTimeout(f"looking up {host!r} took longer than {timeout:g}s") from None
         except (OSError, UnicodeError) as e:
             raise AddressRefused(f"cannot resolve {host!r}: {e}") from None
         ips = list(dict.fromkeys(str(info[4][0]) for info in infos))

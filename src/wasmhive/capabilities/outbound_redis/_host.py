@@ -23,7 +23,7 @@ from ...appconfig import AppConfig
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
-from ._address import AddressRefused, resolve_target
+from ._address import AddressRefused, LookupTimeout, resolve_target
 from ._pool import DIRTY_COMMANDS, LEASE_WAIT, Lease, RedisCallError, RedisPools, Status, server_error
 
 __all__ = ["INTERFACES", "MAX_CONNECTIONS", "OutboundRedisApp", "OutboundRedisFactor", "RedisInstance"]
@@ -59,11 +59,14 @@ class RedisInstance:
     def open(self, address: str, remaining: Callable[[], float | None]) -> int:
         if len(self.leases) >= MAX_CONNECTIONS:
             raise RedisCallError("too-many-connections")
+        left = remaining()
         try:
-            target = resolve_target(address, self.policy)
+            target = resolve_target(address, self.policy, LEASE_WAIT if left is None else min(LEASE_WAIT, left))
         except AddressRefused as e:
             log.warning("redis open denied: %s", e)
             raise RedisCallError("invalid-address") from None
+        except LookupTimeout as e:
+            raise RedisCallError("other", str(e)) from None
         pool = self.app.pools.pool(target)
         left = remaining()
         lease = Lease(pool, pool.acquire(LEASE_WAIT if left is None else min(LEASE_WAIT, left)))
