@@ -9,6 +9,8 @@ Measured in one run, one server at a time on loopback (wrk when installed, else 
   - `GET /api/hello` of examples/app (Python component: one key-value get, one set, one variable).
 Then key-value operations per second through a component, host calls only: a componentize-py guest runs
 N get/set calls on Spin's `key-value` interface inside one export call (SQLite, and Redis if installed).
+Then outbound Redis set/get per second through a spin-sdk component (`tests/app/redis`, one request running
+N pairs on one connection under `wasmhive up`), with redis-py doing the same from Python as the peer.
 Nothing here asserts speed; it prints what it measured, ratios from the same run.
 """
 
@@ -108,6 +110,45 @@ def kv_ops_per_second(n: int, redis_url: str | None) -> dict[str, float]:
     return out
 
 
+def redis_ops_per_second(n: int, redis_url: str) -> dict[str, float]:
+    """set+get pairs on Spin's outbound `redis` connection inside one request, and the same from redis-py."""
+    import httpx
+    import redis
+
+    from app_fixtures import Server
+    from redis_fixtures import redis_app  # the cached spin-sdk build the tests use
+
+    app_dir = Path(tempfile.mkdtemp(prefix="wasmhive-bench-redis-"))
+    manifest = redis_app("redis", app_dir)
+    subprocess.run([sys.executable, "-c", f"import wasmhive.app as a; a.App.load({str(manifest)!r}).close()"],
+                   check=True)  # compile once: the server starts from the compile cache
+    out: dict[str, float] = {}
+    server = Server(manifest)
+    try:
+        server.wait()
+        best = float("inf")
+        for _ in range(4):  # the first warms the instance pool and the connection pool
+            t0 = time.perf_counter()
+            r = httpx.get(server.url + "/redis/bench", params={"addr": redis_url, "n": str(n)}, timeout=300)
+            best = min(best, time.perf_counter() - t0)
+            assert r.status_code == 200, r.text
+    finally:
+        server.kill()
+    out["component (wasmhive up)"] = 2 * n / best
+    client = redis.Redis.from_url(redis_url)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(n):
+            client.set(f"bench:{i % 100}", b"v")
+            client.get(f"bench:{i % 100}")
+        best = min(best, time.perf_counter() - t0)
+    client.close()
+    out["redis-py from Python"] = 2 * n / best
+    shutil.rmtree(app_dir, ignore_errors=True)
+    return out
+
+
 def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
     exe = shutil.which("redis-server")
     if exe is None:
@@ -179,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_proc, redis_url = start_redis()
     try:
         ops = kv_ops_per_second(200 if args.quick else 2000, redis_url)
+        outbound = redis_ops_per_second(200 if args.quick else 2000, redis_url) if redis_url else {}
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -186,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nKey-value through a component (Spin key-value get/set host calls inside one guest call)")
     for backend, rate in ops.items():
         print(f"  {backend:8} {rate:10.0f} ops/s  ({1e6 / rate:.1f} µs per call)")
+    if outbound:
+        print("\nOutbound Redis set/get (Spin's redis connection inside one request; the peer: redis-py)")
+        for who, rate in outbound.items():
+            print(f"  {who:24} {rate:10.0f} ops/s  ({1e6 / rate:.1f} µs per call)")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -24,6 +24,7 @@ from ..appconfig import (
     Executor,
     FileMount,
     HttpTrigger,
+    RedisTrigger,
     StaticResponse,
     VariableDecl,
     confined,
@@ -246,8 +247,11 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
 
     triggers_all = _table(ctx, doc, "trigger", "[[trigger")
     triggers: list[HttpTrigger] = []
+    redis_address, redis_triggers = _redis_triggers(ctx, trig_app, triggers_all, components, path.parent)
     cron_triggers: list[CronTrigger] = []
     for kind, entries in triggers_all.items():
+        if kind == "redis":
+            continue  # parsed above
         if kind == "cron":  # Spin's cron trigger plugin; `server/_cron_trigger.py` runs it
             cron_triggers = _cron_triggers(ctx, entries, components)
             continue
@@ -273,6 +277,8 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
         limits=_limits(ctx, app.get("limits", {}), "[application.limits]"),
         warnings=ctx.warnings,
         spin=path.name == "spin.toml" or "spin_manifest_version" in doc,
+        redis_triggers=redis_triggers,
+        redis_address=redis_address,
     )
     _cross_check(ctx, cfg)
     return cfg
@@ -511,6 +517,43 @@ def _cron_triggers(ctx: _Ctx, entries: Any, components: dict[str, ComponentConfi
                             f"{', '.join(sorted(components)) or 'none'})", needle)
         out.append(CronTrigger(comp, expr.strip()))
     return out
+_REDIS_TRIGGER = {"id", "channel", "component", "address"}
+
+
+def _redis_triggers(ctx: _Ctx, trig_app: Mapping[str, Any], triggers_all: Mapping[str, Any],
+                    components: dict[str, ComponentConfig], root: Path) -> tuple[str | None, list[RedisTrigger]]:
+    """`[application.trigger.redis] address` and the `[[trigger.redis]]` entries (Spin 2's shape; `address`
+    and `channel` may hold `{{ variable }}`s, rendered at start-up; `component` may be an inline table)."""
+    table = _table(ctx, trig_app, "redis", "[application.trigger.redis]")
+    ctx.check_keys(table, {"address"}, "[application.trigger.redis]", "[application.trigger.redis]",
+                   header="[application.trigger.redis]")
+    app_address = table.get("address")
+    if app_address is not None and not isinstance(app_address, str):
+        raise ctx.error("[application.trigger.redis] address must be a string like \"redis://host:6379\"", "address")
+    entries = triggers_all.get("redis", [])
+    needle = "[[trigger.redis]]"
+    if not isinstance(entries, list):
+        raise ctx.error("`trigger.redis` must be an array of tables ([[trigger.redis]])", "trigger.redis")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ctx.error("each [[trigger.redis]] must be a table", needle)
+        ctx.check_keys(entry, _REDIS_TRIGGER, f"redis trigger #{i + 1}", needle, header=needle, nth=i)
+        channel, comp, address = entry.get("channel"), entry.get("component"), entry.get("address", app_address)
+        if not isinstance(channel, str) or not channel:
+            raise ctx.error(f"redis trigger #{i + 1}: `channel` must be a non-empty string", "channel", needle)
+        if isinstance(comp, dict):
+            cid = str(entry.get("id") or f"inline-redis-component-{i + 1}")
+            components[cid] = _component(ctx, cid, comp, root)
+            comp = cid
+        if not isinstance(comp, str) or comp not in components:
+            raise ctx.error(f"redis trigger #{i + 1}: `component` must name a [component.<id>] table "
+                            f"(got {comp!r})", "component", needle)
+        if not isinstance(address, str) or not address:
+            raise ctx.error(f"redis trigger #{i + 1}: no Redis address: set `address` here or in "
+                            "[application.trigger.redis]", needle)
+        out.append(RedisTrigger(channel, comp, address))
+    return app_address, out
 
 
 def _cross_check(ctx: _Ctx, cfg: AppConfig) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "Executor",
     "FileMount",
     "HttpTrigger",
+    "RedisTrigger",
     "RuntimeOptions",
     "StaticResponse",
     "VariableDecl",
@@ -106,6 +107,16 @@ class CronTrigger:
 
 
 @dataclass
+class RedisTrigger:
+    """One `[[trigger.redis]]`: messages on `channel` run `component`; `address` is the trigger's own or,
+    when None, the app's `[application.trigger.redis] address`."""
+
+    channel: str
+    component: str
+    address: str | None = None
+
+
+@dataclass
 class RuntimeOptions:
     """What the operator adds at start-up, outside the manifest (CLI flags, environment, runtime config).
 
@@ -145,6 +156,9 @@ class AppConfig:
     warnings: list[str] = field(default_factory=list)
     spin: bool = False
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    # Redis trigger: `[[trigger.redis]]` and `[application.trigger.redis] address`.
+    redis_triggers: list[RedisTrigger] = field(default_factory=list)
+    redis_address: str | None = None
 
     @property
     def state_dir(self) -> Path:

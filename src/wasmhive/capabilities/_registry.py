@@ -10,6 +10,7 @@ from .files import FilesFactor
 from .key_value import KeyValueFactor
 from .mqtt import MqttFactor
 from .outbound_http import OutboundHttpFactor
+from .outbound_redis import OutboundRedisFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
@@ -21,6 +22,7 @@ FACTORS: list[type[Factor]] = [
     OutboundHttpFactor,
     FilesFactor,
     MqttFactor,  # after OutboundHttpFactor: reuses its allowed_outbound_hosts policies
+    OutboundRedisFactor,
 ]
 
 

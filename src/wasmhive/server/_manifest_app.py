@@ -1,4 +1,5 @@
-"""`wasmhive up` on an app directory or manifest: the app platform's `App`, served by the HTTP trigger."""
+"""`wasmhive up` on an app directory or manifest: the app platform's `App`, served by the HTTP trigger
+(and its Redis triggers, `_redis_trigger.py`, when the manifest has any)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..app import App
 from ..app._app import ComponentDefaults
 from ..http._engine_settings import epoch_tick, pool_max_memory
 from ..runtime import Runtime
+from ._redis_trigger import start_redis_triggers
 
 __all__ = ["CRON_ELSEWHERE", "build"]
 
@@ -41,10 +43,20 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
         http.close()
         rt.close()
         raise
+    try:  # the app's [[trigger.redis]] subscriptions (none: None)
+        redis_triggers = start_redis_triggers(app, max(cfg.workers, cfg.workers_max))
+    except BaseException:
+        if cron is not None:
+            cron.close()
+        http.close()
+        rt.close()
+        raise
 
     def close() -> None:
         if cron is not None:
             cron.close()
+        if redis_triggers is not None:
+            redis_triggers.close()
         if previous is not None:
             previous()
         rt.close()
