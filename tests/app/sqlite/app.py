@@ -7,6 +7,7 @@ only postgres). The app therefore uses the generated modules directly, as the SD
 """
 
 import json
+import time
 
 from spin_sdk import http
 from spin_sdk.http import Request, Response
@@ -99,4 +100,13 @@ class IncomingHandler(http.IncomingHandler):
             db.execute("BEGIN", [])
             db.execute("INSERT INTO things(i, t) VALUES (99, 'uncommitted')", [])
             return answer(200, {"left": "open"})
+        if path == "/bench":
+            # benchmarks/app.py: n point queries with a parameter inside one request, timed in the guest.
+            n = int(query or "0")
+            with v2.Connection.open("default") as db:
+                t0 = time.perf_counter()
+                for k in range(n):
+                    db.execute("SELECT t FROM things WHERE i = ?", [Value_Integer(k % 1000)])
+                elapsed = time.perf_counter() - t0
+            return answer(200, {"n": n, "seconds": elapsed})
         return answer(404, {"error": "no such route"})
