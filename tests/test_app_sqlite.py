@@ -159,3 +159,42 @@ def test_sqlite_connections_are_confined(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_sqlite_bad_input_and_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad statements and parameters from a guest are `io` errors with SQLite's message; results and open
+    connections are bounded; a handle the instance does not hold is `invalid-connection`."""
+    from wasmhive.capabilities.sqlite import _database, _host
+
+    cfg = write_app(tmp_path, '[component.a]\nsource = "a.wasm"\nsqlite_databases = ["default"]\n',
+                    runtime=RuntimeOptions())
+    factor = SqliteFactor()
+    a = factor.prepare(factor.configure(cfg), "a")
+    try:
+        conn = a.connection(a.open("default"))
+        conn.execute("CREATE TABLE t (x)", [], None)
+        for sql, params, message in [
+            ("INSERT INTO t VALUES (?)", [], "Incorrect number of bindings"),
+            ("INSERT INTO t VALUES (1); DROP TABLE t", [], "one statement at a time"),
+            ("SELECT 1\0", [], "null character"),
+        ]:
+            with pytest.raises(SqliteError, match=message) as e:
+                conn.execute(sql, params, None)
+            assert e.value.tag == "io"
+        assert conn.execute("SELECT count(*) FROM t", [], None).rows == [[0]]  # the DROP never ran
+        monkeypatch.setattr(_database, "MAX_RESULT_BYTES", 1000)
+        with pytest.raises(SqliteError, match="query result larger than") as e:
+            conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500) "
+                         "SELECT x, 'some text' FROM c", [], None)
+        assert e.value.tag == "io"
+        while len(a.handles) < _host.MAX_CONNECTIONS:
+            a.open("default")
+        with pytest.raises(SqliteError, match="open connections") as e:
+            a.open("default")
+        rep = next(iter(a.handles))
+        a.drop(rep)
+        with pytest.raises(SqliteError) as e:
+            a.connection(rep)
+        assert e.value.tag == "invalid-connection"
+    finally:
+        a.close()
