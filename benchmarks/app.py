@@ -84,6 +84,7 @@ def kv_ops_per_second(n: int, redis_url: str | None) -> dict[str, float]:
             cfg = parse_manifest('[component.p]\nsource = "p.wasm"\nkey_value_stores = ["default"]\n',
                                  Path(tmp) / name / "wasmhive.toml")
             cfg.dir = Path(tmp) / name
+            cfg.dir.mkdir()  # the app's state dir (.wasmhive/) is created inside it, not its parents
             cfg.runtime = RuntimeOptions(environ={}, runtime_config={"key_value_store": {"default": spec}} if spec else {})
             caps = AppCapabilities(cfg)
             local = threading.local()
