@@ -198,3 +198,21 @@ def test_sqlite_bad_input_and_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert e.value.tag == "invalid-connection"
     finally:
         a.close()
+
+
+def test_sqlite_calls_are_observed(fresh_app: Path) -> None:
+    """`up --metrics` counts SQLite calls by operation and outcome (the WIT error case, or `deadline`)."""
+    parser = pytest.importorskip("prometheus_client.parser")
+    server = Server(fresh_app / "spin.toml", "--sqlite", f"@{fresh_app / 'migration.sql'}", "--timeout", "3s",
+                    "--metrics").wait(180)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for path, status in (("/open?other", 200), ("/open?secret", 403), ("/bad", 400), ("/runaway", 504)):
+                assert client.get(path).status_code == status, server.output()
+            text = client.get("/metrics").text
+    finally:
+        server.kill()
+    calls = {(s.labels["op"], s.labels["outcome"]): s.value for f in parser.text_string_to_metric_families(text)
+             for s in f.samples if s.name == "wasmhive_capability_calls_total" and s.labels["capability"] == "sqlite"}
+    assert calls == {("open", "ok"): 3, ("open", "access-denied"): 1, ("execute", "ok"): 1, ("execute", "io"): 1,
+                     ("execute", "deadline"): 1}
