@@ -118,6 +118,7 @@ def test_sqlite_unconfigured_database_refuses_start(fresh_app: Path) -> None:
 @pytest.mark.parametrize(("databases", "config", "message"), [
     (["x"], {"x": {"type": "libsql", "url": "https://db.example", "token": "t"}}, "libSQL/Turso databases are not"),
     (["x"], {"x": {"type": "postgres"}}, "type must be \"spin\""),
+    (["x"], {"x": {"type": ["spin"]}}, "type must be \"spin\""),
     (["x"], {"x": {"type": "spin", "colour": "red"}}, "unknown field"),
     (["x"], {"x": {"type": "spin", "path": "../outside.db"}}, "must not contain `..`"),
     (["x y"], {"x y": {"type": "spin"}}, "needs a `path`"),

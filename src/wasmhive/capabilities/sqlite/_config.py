@@ -67,6 +67,7 @@ def open_databases(app: AppConfig) -> SqliteApp:
     databases: dict[str, Database] = {}
     for name, spec in specs.items():
         kind = spec.get("type")
+        kind = kind if isinstance(kind, str) else repr(kind)  # any TOML value: never an unhashable lookup
         if kind in _UNSUPPORTED:
             raise ConfigError(f"{where}: [sqlite_database.{name}] type {kind!r}: {_UNSUPPORTED[kind]}; "
                               "use type = \"spin\" (a local SQLite file)")
