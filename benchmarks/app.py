@@ -11,6 +11,7 @@ Then key-value operations per second through a component, host calls only: a com
 N get/set calls on Spin's `key-value` interface inside one export call (SQLite, and Redis if installed).
 Then outbound Redis set/get per second through a spin-sdk component (`tests/app/redis`, one request running
 N pairs on one connection under `wasmhive up`), with redis-py doing the same from Python as the peer.
+Then SQLite queries per second through a spin-sdk component, beside the same query without Wasm.
 Nothing here asserts speed; it prints what it measured, ratios from the same run.
 """
 
@@ -85,6 +86,7 @@ def kv_ops_per_second(n: int, redis_url: str | None) -> dict[str, float]:
             cfg = parse_manifest('[component.p]\nsource = "p.wasm"\nkey_value_stores = ["default"]\n',
                                  Path(tmp) / name / "wasmhive.toml")
             cfg.dir = Path(tmp) / name
+            cfg.dir.mkdir()  # the app's state dir (.wasmhive/) is created inside it, not its parents
             cfg.runtime = RuntimeOptions(environ={}, runtime_config={"key_value_store": {"default": spec}} if spec else {})
             caps = AppCapabilities(cfg)
             local = threading.local()
@@ -146,6 +148,55 @@ def redis_ops_per_second(n: int, redis_url: str) -> dict[str, float]:
     client.close()
     out["redis-py from Python"] = 2 * n / best
     shutil.rmtree(app_dir, ignore_errors=True)
+    return out
+
+
+def sqlite_queries_per_second(n: int) -> dict[str, float]:
+    """Point queries (`SELECT t FROM things WHERE i = ?`) per second on one 1000-row table: through a
+    spin-sdk component under `wasmhive up` (n queries in one request, timed in the guest), through the
+    host's connection object directly (no Wasm), and from Python's sqlite3 directly (the floor)."""
+    import json
+    import sqlite3
+    import urllib.request
+
+    from sqlite_fixtures import sqlite_app
+    from wasmhive.capabilities.sqlite import Database
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        spin_toml = sqlite_app(Path(tmp))
+        seed = ("CREATE TABLE things (i INTEGER, r REAL, t TEXT, b BLOB, n); CREATE INDEX things_i ON things(i);"
+                "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < 999) "
+                "INSERT INTO things(i, t) SELECT x, 'row ' || x FROM c")
+        port = _http_bench().free_port()
+        proc = subprocess.Popen([str(VENV_BIN / "wasmhive"), "up", str(spin_toml), "--listen", f"127.0.0.1:{port}",
+                                 "--sqlite", seed, "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(1200):  # the first run compiles the component (~1 min)
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/.well-known/wasmhive/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            best = min(json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/bench?{n}", timeout=120))["seconds"]
+                       for _ in range(3))
+            out["component (spin-sdk guest)"] = n / best
+        finally:
+            proc.terminate()
+            proc.wait()
+        path = Path(tmp) / ".wasmhive" / "sqlite_db.db"
+        conn = Database("default", path).connect()
+        t0 = time.perf_counter()
+        for k in range(n):
+            conn.execute("SELECT t FROM things WHERE i = ?", [k % 1000], None)
+        out["host connection (no Wasm)"] = n / (time.perf_counter() - t0)
+        conn.close()
+        raw = sqlite3.connect(path)
+        t0 = time.perf_counter()
+        for k in range(n):
+            raw.execute("SELECT t FROM things WHERE i = ?", (k % 1000,)).fetchall()
+        out["Python sqlite3 directly"] = n / (time.perf_counter() - t0)
+        raw.close()
     return out
 
 
@@ -232,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nOutbound Redis set/get (Spin's redis connection inside one request; the peer: redis-py)")
         for who, rate in outbound.items():
             print(f"  {who:24} {rate:10.0f} ops/s  ({1e6 / rate:.1f} µs per call)")
+    sq = sqlite_queries_per_second(500 if args.quick else 5000)
+    floor = sq["Python sqlite3 directly"]
+    print("\nSQLite point queries with a parameter (Spin sqlite execute), one 1000-row indexed table")
+    for where, rate in sq.items():
+        print(f"  {where:28} {rate:10.0f} queries/s  ({1e6 / rate:.1f} µs per query, {floor / rate:.1f}x the floor)")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -98,11 +98,11 @@ def test_wasmhive_toml_same_meaning(tmp_path: Path) -> None:
 
 
 def test_unknown_fields_are_warned_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    text = SPIN.replace('source = "cgi.wasm"', 'source = "cgi.wasm"\nfrobnicate = 1\nsqlite_databases = ["default"]')
+    text = SPIN.replace('source = "cgi.wasm"', 'source = "cgi.wasm"\nfrobnicate = 1\ndependencies_inherit_configuration = true')
     cfg = write_app(tmp_path, text + "\n[trigger.sqs]\nx = 1\n", name="spin.toml")
     joined = "\n".join(cfg.warnings)
     assert "unknown field `frobnicate`" in joined
-    assert "`sqlite_databases` is not supported yet" in joined
+    assert "`dependencies_inherit_configuration` is not supported yet" in joined
     assert "trigger type `sqs`" in joined
     # Each warning points at the manifest line.
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("frobnicate"))

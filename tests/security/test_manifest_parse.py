@@ -76,13 +76,13 @@ def test_unsupported_runtime_config_tables_are_warned_about(tmp_path: Path,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "wasmhive.toml").write_text('[component.a]\nsource = "a.wasm"\n')
     (tmp_path / "runtime-config.toml").write_text(
-        '[key_value_store.default]\ntype = "spin"\n\n[sqlite_database.default]\ntype = "libsql"\n\n'
+        '[key_value_store.default]\ntype = "spin"\n\n[[variables_provider]]\ntype = "vault"\n\n'
         '[[config_provider]]\ntype = "vault"\n')
     with caplog.at_level(logging.WARNING, "wasmhive.app"), App.load(tmp_path) as app:
         warnings = [w for w in app.config.warnings if "runtime config" in w]
     rc = tmp_path / "runtime-config.toml"
     assert len(warnings) == 2
-    assert warnings[0].startswith(f"{rc}:4: runtime config: `sqlite_database` is not supported and is ignored")
+    assert warnings[0].startswith(f"{rc}:4: runtime config: `variables_provider` is not supported and is ignored")
     assert warnings[1].startswith(f"{rc}:7: runtime config: `config_provider` is not supported and is ignored")
     assert [r.getMessage() for r in caplog.records if "runtime config" in r.getMessage()] == warnings
 

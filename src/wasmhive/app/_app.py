@@ -169,7 +169,8 @@ class App:
              runtime_config: str | os.PathLike[str] | None = None, key_value: Mapping[str, str] | None = None,
              environ: Mapping[str, str] | None = None, dotenv: str | os.PathLike[str] | None = None,
              runtime: Runtime | None = None, defaults: ComponentDefaults | None = None,
-             progress: Callable[[str, float | None, str], None] | None = None) -> App:
+             progress: Callable[[str, float | None, str], None] | None = None,
+             sqlite: Sequence[str] | None = None) -> App:
         """Load the app at `path` (a directory or a manifest) with start-up options (the CLI's flags)."""
         config = load_manifest(Path(path))
         rc_path = Path(runtime_config) if runtime_config is not None else None
@@ -186,6 +187,7 @@ class App:
             runtime_config_path=rc_path,
             runtime_config_trusted=runtime_config is not None,
             key_value_seed=list((key_value or {}).items()),
+            sqlite_statements=list(sqlite or ()),
         )
         return cls(config, runtime=runtime, defaults=defaults, progress=progress)
 

@@ -16,7 +16,7 @@ from ._manifest import _Ctx, load_toml
 
 __all__ = ["SUPPORTED_TABLES", "load_runtime_config", "runtime_config_warnings"]
 
-SUPPORTED_TABLES = frozenset({"key_value_store", "outbound_http"})
+SUPPORTED_TABLES = frozenset({"key_value_store", "outbound_http", "sqlite_database"})
 
 
 def _read(path: Path) -> str:

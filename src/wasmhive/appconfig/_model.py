@@ -60,6 +60,7 @@ class ComponentConfig:
     exclude_files: list[str] = field(default_factory=list)
     allowed_outbound_hosts: list[str] = field(default_factory=list)
     key_value_stores: list[str] = field(default_factory=list)
+    sqlite_databases: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     build: BuildConfig | None = None
@@ -127,6 +128,7 @@ class RuntimeOptions:
     - `runtime_config_trusted`: True when the operator named the runtime config (`--runtime-config-file`);
       False for the app's own `runtime-config.toml`, whose paths must then stay inside the app.
     - `key_value_seed`: `--key-value k=v` pairs written to the `default` store at start-up.
+    - `sqlite_statements`: `--sqlite` statements ("SQL" or "@file.sql") run on the `default` database.
     """
 
     variables: dict[str, str] = field(default_factory=dict)
@@ -136,6 +138,7 @@ class RuntimeOptions:
     runtime_config_path: Path | None = None
     runtime_config_trusted: bool = False
     key_value_seed: list[tuple[str, str]] = field(default_factory=list)
+    sqlite_statements: list[str] = field(default_factory=list)  # `--sqlite`: run on `default` at start-up
 
 
 @dataclass

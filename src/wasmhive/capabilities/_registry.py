@@ -11,6 +11,7 @@ from .key_value import KeyValueFactor
 from .mqtt import MqttFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
+from .sqlite import SqliteFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
@@ -23,6 +24,7 @@ FACTORS: list[type[Factor]] = [
     FilesFactor,
     MqttFactor,  # after OutboundHttpFactor: reuses its allowed_outbound_hosts policies
     OutboundRedisFactor,
+    SqliteFactor,
 ]
 
 

@@ -50,6 +50,9 @@ _OPTIONS: list[Callable[[Any], Any]] = [
                  help="App variable value (beats WASMHIVE_VARIABLE_*/SPIN_VARIABLE_* and .env)."),
     click.option("--key-value", "key_values", multiple=True, metavar="KEY=VALUE",
                  help="Seed the app's `default` key-value store at start-up."),
+    click.option("--sqlite", "sqlite", multiple=True, metavar="SQL|@FILE",
+                 help="Run a SQLite statement (or @file of statements) on the app's `default` database at "
+                 "start-up, like `spin up --sqlite`; a failing statement refuses start-up."),
     click.option("--runtime-config-file", type=click.Path(exists=True, dir_okay=False), default=None,
                  help="Spin-compatible runtime config ([key_value_store.<label>] ...)."),
     click.option("--contracts", is_flag=True, default=False,
@@ -81,7 +84,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
 UP_OPTION_NAMES = ("listen", "workers", "threads", "route", "timeout", "memory", "max_body", "max_concurrency",
                    "outbound", "envs", "pooling", "variables", "key_values", "runtime_config_file", "contracts",
                    "quiet", "log_dir", "drain_delay", "drain_timeout", "metrics", "workers_max", "log_format",
-                   "idle_unload", "traces")
+                   "idle_unload", "traces", "sqlite")
 
 
 def up_options(f: F) -> F:
@@ -139,7 +142,7 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
            runtime_config_file: str | None = None, contracts: bool = False, quiet: bool = False,
            log_dir: str | None = None, drain_delay: str = "0s", drain_timeout: str = "30s", metrics: bool = False,
            workers_max: int | None = None, log_format: str = "text", idle_unload: str = "0s",
-           traces: bool = False) -> None:
+           traces: bool = False, sqlite: tuple[str, ...] = ()) -> None:
     """Serve `path` with the `up` options (what `up` and `build --up` run)."""
     from ..capabilities.outbound_http import OutboundPolicy
     from ..errors import ConfigError
@@ -158,7 +161,8 @@ def run_up(path: str, *, listen: str, workers: int, threads: int | None, route: 
                    max_body=_option("--max-body", parse_size, max_body), max_concurrency=max_concurrency,
                    allowed_outbound_hosts=list(outbound), env=_pairs("--env", envs), pooling=pooling,
                    variables=_pairs("--variable", variables), key_value=_pairs("--key-value", key_values),
-                   runtime_config=runtime_config_file, contracts=contracts, quiet=quiet, log_dir=log_dir)
+                   runtime_config=runtime_config_file, contracts=contracts, quiet=quiet, log_dir=log_dir,
+                   sqlite=list(sqlite))
     _cluster_options(cfg, drain_delay=drain_delay, drain_timeout=drain_timeout, metrics=metrics,
                      workers_max=workers_max, log_format=log_format, idle_unload=idle_unload, traces=traces)
     import logging

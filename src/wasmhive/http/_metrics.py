@@ -15,8 +15,9 @@ Metrics (prefix `wasmhive_`):
                                                    kind="deadline" (past --timeout: 504)
   compile_cache_lookups_total{result}              result="hit"|"miss", at start-up of each worker
   capability_calls_total{capability,op,outcome}    guest calls of host capabilities: capability=
-                                                   "key_value" (op get, set, open, ...) or "outbound_http"
-                                                   (op the method); outcome "ok" or the error case/code
+                                                   "key_value" (op get, set, open, ...), "sqlite" (op open,
+                                                   execute) or "outbound_http" (op the method); outcome
+                                                   "ok" or the error case/code
   capability_call_duration_seconds{capability,op}  histogram of those calls (outbound: until the head)
   workers                                          gauge, live worker processes of this node
 """

@@ -28,7 +28,8 @@ def build(cfg: Any, limits: Any, progress: Callable[[str, float | None, str], No
                  cache=None if cfg.cache else False, tick=epoch_tick(), concurrency=False)
     try:
         app = App.load(cfg.path, variables=cfg.variables or None, runtime_config=cfg.runtime_config,
-                       key_value=cfg.key_value or None, runtime=rt, defaults=defaults, progress=progress)
+                       key_value=cfg.key_value or None, runtime=rt, defaults=defaults, progress=progress,
+                       sqlite=cfg.sqlite or None)
     except BaseException:
         rt.close()
         raise

@@ -76,6 +76,7 @@ class UpConfig:
     variables: dict[str, str] = field(default_factory=dict)
     key_value: dict[str, str] = field(default_factory=dict)
     runtime_config: str | None = None
+    sqlite: list[str] = field(default_factory=list)  # --sqlite: statements run once on the `default` database
     contracts: bool = False  # the contract VM's JSON API under /contracts (`--contracts`)
     quiet: bool = False  # no guest output or access log on the terminal (`-q`)
     log_dir: str | None = None  # per-component `<id>_stdout.txt` / `<id>_stderr.txt` (`--log-dir`)
@@ -163,7 +164,7 @@ def build_app(cfg: UpConfig, progress: Progress | None = None) -> Any:
 
         return build_manifest_app(cfg, limits, progress)
     for option, given in (("--variable", cfg.variables), ("--key-value", cfg.key_value),
-                          ("--runtime-config-file", cfg.runtime_config)):
+                          ("--runtime-config-file", cfg.runtime_config), ("--sqlite", cfg.sqlite)):
         if given:
             raise ConfigError(f"{option} is for an app (a directory or manifest); {cfg.path} is a single component")
     return _component_app(cfg, p, limits, progress)
@@ -328,7 +329,8 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
                 del app
             else:
                 os.environ["WASMHIVE_CRON_ELSEWHERE"] = "1"
-            os.environ[_ENV] = json.dumps(asdict(cfg))
+            # --sqlite statements ran once, in this process's build: workers must not run them again.
+            os.environ[_ENV] = json.dumps({**asdict(cfg), "sqlite": []})
             try:
                 _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
             finally:

@@ -34,21 +34,23 @@ class KeyValueApp:
             db.close()
 
 
-def _sqlite_path(app: AppConfig, label: str, given: object, where: object) -> Path:
-    """Where a SQLite store lives. A runtime config that came with the app (its `runtime-config.toml`)
-    is as untrusted as the manifest: its paths must stay inside the app directory. One the operator
-    passed explicitly (`--runtime-config-file`) may name any path; relative paths resolve against the app."""
+def _sqlite_path(app: AppConfig, label: str, given: object, where: object, *, table: str = "key_value_store",
+                 default: str = DEFAULT_DB) -> Path:
+    """Where a SQLite file lives (`[<table>.<label>] path`, else `default` in the state dir). A runtime
+    config that came with the app (its `runtime-config.toml`) is as untrusted as the manifest: its paths
+    must stay inside the app directory. One the operator passed explicitly (`--runtime-config-file`) may
+    name any path; relative paths resolve against the app."""
     if given is None:
-        given = f"{state_dir(app).name}/{DEFAULT_DB}"  # inside the app, unless a symlink says otherwise
+        given = f"{state_dir(app).name}/{default}"  # inside the app, unless a symlink says otherwise
     elif not isinstance(given, str) or not given or "\0" in given:
-        raise ConfigError(f"{where}: [key_value_store.{label}] path must be a file path")
+        raise ConfigError(f"{where}: [{table}.{label}] path must be a file path")
     elif app.runtime.runtime_config_trusted:
         path = Path(given)
         return path if path.is_absolute() else app.dir / path
     problem = lexical_problem(given)
     inside = confined(app.dir, given) if problem is None else None
     if inside is None:
-        raise ConfigError(f"{where}: [key_value_store.{label}] path {given!r} "
+        raise ConfigError(f"{where}: [{table}.{label}] path {given!r} "
                           f"{problem or 'leads outside the app directory'} (this runtime config came with the "
                           "app; pass --runtime-config-file to name a path outside it)")
     return inside
