@@ -31,3 +31,30 @@ def tee_probe_variant(guest_cache: Path) -> Path:
     from wasmhive.app.toolchains import zig_cc
 
     return zig_cc(TEE_GUESTS / "tee_probe.c", flags=("-O2", "-s", "-DVARIANT=2"), cache_dir=guest_cache)
+
+
+def _pyguest(guest_cache: Path, variant: str) -> Path:
+    from wasmhive.app.toolchains import componentize_py
+    from wasmhive.tee._wit import http_guest_wit
+
+    # Fixed directories under the guest cache: the build key includes their paths and bytes.
+    wit = http_guest_wit(guest_cache / "tee-http-wit")
+    src = (TEE_GUESTS / "pyguest" / "app.py").read_text()
+    app_dir = guest_cache / f"tee-pyguest-{variant}"
+    app_dir.mkdir(exist_ok=True)
+    text = src.replace('VARIANT = "one"', f'VARIANT = "{variant}"')
+    if not (app_dir / "app.py").is_file() or (app_dir / "app.py").read_text() != text:
+        (app_dir / "app.py").write_text(text)
+    return componentize_py(wit, "wasmhive:tee-guest/http-guest", app_dir / "app.py", cache_dir=guest_cache)
+
+
+@pytest.fixture(scope="session")
+def tee_pyguest(guest_cache: Path) -> Path:
+    """`tests/guests/tee/pyguest/app.py` (componentize-py, imports wasmhive:tee, exports wasi:http)."""
+    return _pyguest(guest_cache, "one")
+
+
+@pytest.fixture(scope="session")
+def tee_pyguest_two(guest_cache: Path) -> Path:
+    """The same guest with another constant: another component, another measurement."""
+    return _pyguest(guest_cache, "two")

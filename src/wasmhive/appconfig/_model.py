@@ -62,6 +62,9 @@ class ComponentConfig:
     environment: dict[str, str] = field(default_factory=dict)
     build: BuildConfig | None = None
     limits: dict[str, str | int | float] = field(default_factory=dict)
+    # confidential computing (wasmhive.tee): the wasmhive:tee interfaces, denied unless granted here
+    sealing: bool = False
+    attestation: bool = False
 
 
 @dataclass(frozen=True)
