@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,3 +32,23 @@ def http_guest_wit(out: str | os.PathLike[str], *, extra_imports: Sequence[str] 
     tee.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(TEE_WIT / "tee.wit", tee / "tee.wit")
     return dest
+
+
+def _package_of(interface: str) -> str:
+    """"wasi:keyvalue/store@0.2.0-draft2" -> "wasi:keyvalue@0.2.0-draft2"."""
+    name, _, version = interface.partition("@")
+    return f"{name.split('/', 1)[0]}@{version}" if version else name.split("/", 1)[0]
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m wasmhive.tee._wit OUT [INTERFACE...]`: write `http_guest_wit` to OUT (a build step)."""
+    if not argv:
+        print("usage: python -m wasmhive.tee._wit OUT [INTERFACE@VERSION...]", file=sys.stderr)
+        return 64
+    extra = list(argv[1:])
+    print(http_guest_wit(argv[0], extra_imports=extra, extra_deps=sorted({_package_of(i) for i in extra})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
