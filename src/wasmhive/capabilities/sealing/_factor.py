@@ -55,6 +55,20 @@ def sandbox_description(app: AppConfig, comp: ComponentConfig) -> dict[str, Any]
     }
 
 
+def _sealed_stores(app: AppConfig, kv: Any) -> list[str]:
+    """Labels of open key-value stores whose runtime config says `sealed = true` (validated here)."""
+    tables = app.runtime.runtime_config.get("key_value_store", {})
+    labels = []
+    for label, spec in (tables.items() if isinstance(tables, dict) else ()):
+        sealed = spec.get("sealed", False) if isinstance(spec, dict) else False
+        if not isinstance(sealed, bool):
+            raise ConfigError(f"{app.runtime.runtime_config_path or 'runtime config'}: [key_value_store.{label}] "
+                              "sealed must be true or false")
+        if sealed and kv is not None and label in kv.stores:
+            labels.append(label)
+    return labels
+
+
 class SealingFactor:
     """Sealing and attestation for components; see the module docstring."""
 
@@ -63,11 +77,21 @@ class SealingFactor:
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> SealingApp:
         granted = [c for c in app.components.values() if c.sealing or c.attestation]
-        if not granted:
+        kv = (configured or {}).get("key_value")
+        sealed_stores = _sealed_stores(app, kv)
+        if not granted and not sealed_stores:
             return SealingApp()
         environ = app.runtime.environ
         keys = platform_keys(environ, app.state_dir / "tee")
         state = SealingApp(keys)
+        if sealed_stores:
+            assert kv is not None  # _sealed_stores lists only stores kv opened
+            from ...tee import Sealer
+            from ._store import SealedStore, store_identity
+
+            sealer = Sealer(keys.root)
+            for label in sealed_stores:
+                kv.stores[label] = SealedStore(kv.stores[label], sealer, store_identity(app.name, label))
         for comp in granted:
             if not comp.source.is_file():
                 continue  # the app reports the missing source with its own hint
