@@ -34,8 +34,8 @@ def tee_probe_variant(guest_cache: Path) -> Path:
 
 
 def _pyguest(guest_cache: Path, variant: str) -> Path:
+    from wasmhive.app.teewit import http_guest_wit
     from wasmhive.app.toolchains import componentize_py
-    from wasmhive.tee._wit import http_guest_wit
 
     # Fixed directories under the guest cache: the build key includes their paths and bytes.
     wit = http_guest_wit(guest_cache / "tee-http-wit")

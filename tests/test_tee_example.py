@@ -22,8 +22,8 @@ KV = "wasi:keyvalue/store@0.2.0-draft2"
 
 
 def build(guest_cache: Path, edition: str) -> Path:
+    from wasmhive.app.teewit import http_guest_wit
     from wasmhive.app.toolchains import componentize_py
-    from wasmhive.tee._wit import http_guest_wit
 
     wit = http_guest_wit(guest_cache / "tee-vault-wit", extra_imports=[KV], extra_deps=["wasi:keyvalue@0.2.0-draft2"])
     src = guest_cache / f"tee-vault-{edition}"  # fixed paths: build cache keys include them
