@@ -181,3 +181,65 @@ def test_environment_key_provider(tmp_path: Path) -> None:
         platform_keys(dict(env, WASMHIVE_TEE_ROOT_KEY="c2hvcnQ="), None)
     with pytest.raises(ConfigError, match="no platform key location"):
         platform_keys({}, None)
+
+
+WAGI_MANIFEST = """
+[[trigger.http]]
+route = "/probe"
+component = "probe"
+executor = { type = "wagi" }
+
+[[trigger.http]]
+route = "/variant"
+component = "variant"
+executor = { type = "wagi" }
+
+[[trigger.http]]
+route = "/plain"
+component = "plain"
+executor = { type = "wagi" }
+
+[component.probe]
+source = "probe.wasm"
+sealing = true
+attestation = true
+
+[component.variant]
+source = "variant.wasm"
+sealing = true
+
+[component.plain]
+source = "probe.wasm"
+"""
+
+
+def test_c_wagi_module_in_an_app(tee_probe: Path, tee_probe_variant: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from app_fixtures import write_app
+    from wasmhive import App
+    from wasmhive.app import RuntimeOptions
+    from wasmhive.http import Request
+    from wasmhive.http._attest import EVIDENCE_HEADER, NONCE_HEADER
+
+    shutil.copyfile(tee_probe, tmp_path / "probe.wasm")
+    shutil.copyfile(tee_probe_variant, tmp_path / "variant.wasm")
+    cfg = write_app(tmp_path, WAGI_MANIFEST, runtime=RuntimeOptions(environ={"WASMHIVE_TEE_KEY_DIR": str(tmp_path / "k")}))
+    with App(cfg) as app:
+        http = app.http_app(close_app=False)
+        keys = app.capabilities.state("sealing").keys
+        sealed = http.handle(Request("POST", "/probe", "seal&code", [], b"wagi secret"))
+        assert sealed.status == 200 and len(sealed.body) == len(b"wagi secret") + OVERHEAD
+        plain = http.handle(Request("POST", "/probe", "unseal", [], sealed.body))
+        assert (plain.status, plain.body) == (200, b"wagi secret")
+        other = http.handle(Request("POST", "/variant", "unseal", [], sealed.body))
+        assert other.status == 422 and b"error -5: sealed for another module" in other.body
+        # Without the grant the module's wasmhive_tee imports are not linked: it does not run at all.
+        assert http.handle(Request("POST", "/plain", "seal&code", [], b"x")).status == 500
+        nonce = os.urandom(8)
+        r = http.handle(Request("GET", "/probe", "measurement", [(NONCE_HEADER, nonce.hex())]))
+        assert r.status == 200 and r.body.decode() == measure(tmp_path / "probe.wasm")
+        token = r.header(EVIDENCE_HEADER)
+        assert token is not None
+        verify_evidence(token.decode(), keys.public_key, nonce=nonce, expect_measurement=r.body.decode())
+        http.close()

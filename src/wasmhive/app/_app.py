@@ -220,7 +220,8 @@ class App:
             wagi = WagiExecutor(self.runtime, comp.source, component_id=comp.id, argv=trig.executor.argv,
                                 entrypoint=trig.executor.entrypoint, limits=limits,
                                 files_root=self.capabilities.state("files").get(comp.id),
-                                environment=comp.environment)
+                                environment=comp.environment,
+                                tee=self.capabilities.state("sealing").guests.get(comp.id))
             return WagiRouteExecutor(wagi, route, **self._body_limit())
         return self._http_executor(comp, limits)
 

@@ -36,6 +36,15 @@ class TeeGuest:
     def __post_init__(self) -> None:
         self._sealer = Sealer(self.keys.root)
 
+    def for_measurement(self, measurement: str) -> TeeGuest:
+        """This guest, if `measurement` (of the bytes actually loaded) is the one it was granted for.
+
+        The grant was resolved from the file at start-up; a file replaced since then is another module."""
+        if measurement != self.identity.measurement:
+            raise SealingError(f"the module loaded ({measurement[:16]}...) is not the one measured at start-up "
+                               f"({self.identity.measurement[:16]}...)", reason="other-code")
+        return self
+
     def seal(self, data: bytes, policy: str) -> bytes:
         if not self.sealing:
             raise SealingError("sealing is not granted to this guest (set `sealing = true` for its component)",

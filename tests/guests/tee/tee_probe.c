@@ -8,7 +8,9 @@
  *   tee_probe small              an output buffer too small: prints the code
  *   tee_probe variant            which build this is
  *
- * A failing call prints "error CODE: MESSAGE" on stderr and exits with -CODE.
+ * A failing call prints "error CODE: MESSAGE" on stderr and exits with -CODE. As a WAGI module
+ * ($GATEWAY_INTERFACE set; the op and its arguments come from the query string) it answers CGI:
+ * the output after a Content-Type header, or Status 422 and the error.
  * Built twice: with -DVARIANT=2 it is another module (another measurement) doing the same. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +29,17 @@ static const char *variant = "tee_probe variant " STR(VARIANT);
 static uint8_t in[1 << 20];
 static uint8_t out[(1 << 20) + 4096];
 
+static int cgi; /* run as a WAGI (CGI) module: answer with CGI headers on stdout */
+
 static int fail(int32_t code) {
     char msg[512];
     int32_t n = wasmhive_tee_last_error((uint8_t *)msg, sizeof msg - 1);
     msg[n < 0 ? 0 : n] = 0;
     fprintf(stderr, "error %d: %s\n", (int)code, msg);
+    if (cgi) {
+        printf("Status: 422\nContent-Type: text/plain\n\nerror %d: %s\n", (int)code, msg);
+        return 0;
+    }
     return (int)-code;
 }
 
@@ -52,6 +60,7 @@ static void write_all(const uint8_t *p, size_t n) {
 }
 
 int main(int argc, char **argv) {
+    cgi = getenv("GATEWAY_INTERFACE") != NULL;
     if (argc < 2) return 64;
     const char *op = argv[1];
     int32_t rc;
@@ -86,6 +95,10 @@ int main(int argc, char **argv) {
         return 64;
     }
     if (rc < 0) return fail(rc);
+    if (cgi) {
+        static const char head[] = "Content-Type: application/octet-stream\n\n";
+        write_all((const uint8_t *)head, sizeof head - 1);
+    }
     write_all(out, (size_t)rc);
     return 0;
 }
