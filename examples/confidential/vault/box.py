@@ -20,7 +20,7 @@ def _stream(key: bytes, data: bytes) -> bytes:
     out = bytearray()
     for i in range(0, len(data), 32):
         block = hashlib.sha256(key + (i // 32).to_bytes(8, "big")).digest()
-        out += bytes(x ^ y for x, y in zip(data[i:i + 32], block))
+        out += bytes(x ^ y for x, y in zip(data[i:i + 32], block, strict=False))  # the last block is short
     return bytes(out)
 
 
