@@ -243,3 +243,10 @@ def test_c_wagi_module_in_an_app(tee_probe: Path, tee_probe_variant: Path, tmp_p
         assert token is not None
         verify_evidence(token.decode(), keys.public_key, nonce=nonce, expect_measurement=r.body.decode())
         http.close()
+
+
+def test_run_command_needs_a_wasi_command(rt: Runtime, keys: PlatformKeys) -> None:
+    from wasmhive.errors import InvalidModule
+
+    with pytest.raises(InvalidModule, match="exports no `_start`"):
+        run_command(rt, b'(module (memory (export "memory") 1))', lambda m: TeeGuest(Identity(m), keys))

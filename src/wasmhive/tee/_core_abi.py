@@ -22,7 +22,7 @@ from typing import Any
 
 import wasmtime
 
-from ..errors import AttestationError, GuestExit, SealingError, WasmhiveError
+from ..errors import AttestationError, GuestExit, InvalidModule, SealingError, WasmhiveError
 from ._guest import TeeGuest
 
 __all__ = ["ERRORS", "MODULE", "POLICY_CODES", "define_core", "run_command"]
@@ -142,6 +142,9 @@ def run_command(runtime: Any, source: Any, guest_for: Callable[[str], TeeGuest],
     define_core(linker, guest_for(compiled.sha256))
     t0 = time.perf_counter()
     inst = runtime.instantiate(compiled, sandbox=sandbox or Sandbox(), limits=limits, linker=linker)
+    if "_start" not in inst.exports:
+        inst.close()
+        raise InvalidModule("not a WASI command: it exports no `_start` function", source=compiled.name)
     code = 0
     try:
         inst.call("_start")
