@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("wasmhive.component",),
     ("wasmhive.runtime", "wasmhive.runtime._runtime"),  # `Runtime`: its `component()` builds a Component
     ("wasmhive.wasi",),
+    ("wasmhive.tee",),  # measurement, sealing, evidence: used by capabilities, http and the cli
     ("wasmhive.capabilities",),
     ("wasmhive.http", "wasmhive.contracts"),
     ("wasmhive.app", "wasmhive.canon"),

@@ -11,8 +11,11 @@
     ├── CapabilityDenied           the guest asked for something the sandbox does not grant (exit 77)
     ├── ConfigError                a bad option, manifest or limit value given by the user (exit 64)
     ├── BuildError                 a guest toolchain (zig, componentize-py, wasm-tools) is missing or failed
-    └── CacheError                 the compile cache cannot be used at all (never for a bad entry: those
-                                   are recompiled silently)
+    ├── CacheError                 the compile cache cannot be used at all (never for a bad entry: those
+    │                              are recompiled silently)
+    ├── SealingError               sealed data that cannot be unsealed here (tampered, other code/signer,
+    │                              lower security version) or a platform key that is unsafe to use
+    └── AttestationError           evidence that does not verify (signature, nonce, measurement, age)
 
 wasmtime's `Trap`, `WasmtimeError` and `ExitTrap` are translated in exactly one place,
 `wasmhive.errors.translate`, so no caller ever sees a raw wasmtime exception.
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import wasmtime
 
 __all__ = [
+    "AttestationError",
     "BuildError",
     "CacheError",
     "CapabilityDenied",
@@ -37,6 +41,7 @@ __all__ = [
     "InvalidModule",
     "LimitExceeded",
     "LinkError",
+    "SealingError",
     "WasmhiveError",
     "translate",
 ]
@@ -232,3 +237,19 @@ def translate(exc: BaseException, *, timeout: float | None = None, fuel: int | N
     if code == "out_of_fuel":
         return LimitExceeded("fuel", fuel, f"guest ran out of fuel (fuel = {fuel})")
     return GuestTrap(_trap_message(text), code=code, backtrace=frames, detail=text)
+
+
+# -- confidential computing (wasmhive.tee) -------------------------------------------------------------
+class SealingError(WasmhiveError):
+    """Sealed data cannot be unsealed by this code on this platform, or a platform key is unsafe to use.
+
+    `reason` names the case for guests: invalid, unsigned, other-code, other-signer, old-version, tampered.
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class AttestationError(WasmhiveError):
+    """Evidence does not verify: bad signature, wrong nonce or measurement, replayed or too old."""

@@ -213,7 +213,9 @@ class App:
             inner = getattr(ex, "executor", ex)  # a WAGI route executor wraps the module's executor
             cached = getattr(getattr(inner, "compiled", None), "from_cache", False)
             self._progress(comp.id, time.perf_counter() - t0, "from the compile cache" if cached else "compiled")
-        return ex
+        from ..http._attest import attesting  # evidence headers on request (wasmhive.tee)
+
+        return attesting(ex, self.capabilities.state("sealing").guests.get(comp.id))
 
     def _component_executor(self, trig: Any, comp: ComponentConfig, route: Any) -> Any:
         limits = _limits(self.config, comp, self.defaults)
@@ -223,7 +225,8 @@ class App:
             wagi = WagiExecutor(self.runtime, comp.source, component_id=comp.id, argv=trig.executor.argv,
                                 entrypoint=trig.executor.entrypoint, limits=limits,
                                 files_root=self.capabilities.state("files").get(comp.id),
-                                environment=comp.environment)
+                                environment=comp.environment,
+                                tee=self.capabilities.state("sealing").guests.get(comp.id))
             return WagiRouteExecutor(wagi, route, **self._body_limit())
         return self._http_executor(comp, limits)
 

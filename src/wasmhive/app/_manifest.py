@@ -46,6 +46,7 @@ _APPLICATION = {"name", "version", "description", "authors", "trigger", "limits"
 _COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbound_hosts", "allowed_http_hosts",
               "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
               "ai_models", "dependencies", "dependencies_inherit_configuration"}
+_COMPONENT |= {"sealing", "attestation"}  # wasmhive:tee grants (wasmhive's own; Spin has no such fields)
 _UNSUPPORTED_COMPONENT = {"ai_models", "dependencies", "dependencies_inherit_configuration"}
 _HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
 _BUILD = {"command", "workdir", "watch"}
@@ -421,7 +422,20 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         environment=_str_map(ctx, spec.get("environment", {}), "environment", "environment"),
         build=build,
         limits=_limits(ctx, spec.get("limits", {}), f"[component.{cid}.limits]"),
+        **_tee_grants(ctx, cid, spec),
     )
+
+
+def _tee_grants(ctx: _Ctx, cid: str, spec: Mapping[str, Any]) -> dict[str, bool]:
+    """`sealing` / `attestation`: true or false (absent = false: denied by default)."""
+    grants = {}
+    for key in ("sealing", "attestation"):
+        value = spec.get(key, False)
+        if not isinstance(value, bool):
+            raise ctx.error(f"component `{cid}`: {key} must be true or false", f"{key} ", table=f"[component.{cid}]",
+                            key=key)
+        grants[key] = value
+    return grants
 
 
 def _http_trigger(ctx: _Ctx, i: int, entry: Any, components: dict[str, ComponentConfig], root: Path) -> HttpTrigger:

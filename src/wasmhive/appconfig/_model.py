@@ -67,6 +67,9 @@ class ComponentConfig:
     limits: dict[str, str | int | float] = field(default_factory=dict)
     # Spin's `source = { url, digest }`: (url, "sha256:<hex>"); `source` is then its place in the source cache.
     remote: tuple[str, str] | None = None
+    # confidential computing (wasmhive.tee): the wasmhive:tee interfaces, denied unless granted here
+    sealing: bool = False
+    attestation: bool = False
 
 
 @dataclass(frozen=True)

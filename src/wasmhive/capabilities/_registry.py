@@ -12,6 +12,7 @@ from .mqtt import MqttFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
 from .sqlite import SqliteFactor
+from .sealing import SealingFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
@@ -25,6 +26,7 @@ FACTORS: list[type[Factor]] = [
     MqttFactor,  # after OutboundHttpFactor: reuses its allowed_outbound_hosts policies
     OutboundRedisFactor,
     SqliteFactor,
+    SealingFactor,
 ]
 
 

@@ -27,6 +27,9 @@ COMMANDS = {
     "call": ("call", "Call a function exported by a component."),
     "wit": ("wit", "Print the WIT world of a component."),
     "bindgen": ("bindgen", "Write typed Python stubs for a component's exports."),
+    "measure": ("tee", "Print a module's measurement (SHA-256) and signer."),
+    "sign": ("tee", "Sign a module's measurement (a signer manifest for sealing)."),
+    "attest": ("tee", "Make or verify attestation evidence; print the platform key."),
 }
 COMMAND_MODULES = sorted({module for module, _ in COMMANDS.values()})
 

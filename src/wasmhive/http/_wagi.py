@@ -116,7 +116,8 @@ class WagiExecutor:
 
     def __init__(self, runtime: Runtime, module: Compiled | str | Path, *, component_id: str,
                  argv: str = "${SCRIPT_NAME} ${ARGS}", entrypoint: str = "_start", limits: Limits | None = None,
-                 files_root: Path | None = None, environment: Mapping[str, str] | None = None) -> None:
+                 files_root: Path | None = None, environment: Mapping[str, str] | None = None,
+                 tee: Any = None) -> None:
         self.runtime = runtime
         self.compiled = module if isinstance(module, Compiled) else runtime.load(module)
         if self.compiled.kind != "module":
@@ -131,6 +132,7 @@ class WagiExecutor:
         self.limits = limits or Limits(timeout=30.0)
         self.dirs = [Preopen(files_root, "/", read_only=True)] if files_root is not None else []
         self.environment = dict(environment or {})
+        self.tee = tee  # a `wasmhive.tee.TeeGuest` when sealing/attestation is granted: link `wasmhive_tee`
 
     def cgi_env(self, req: WagiRequest, match: RouteMatch) -> dict[str, str]:
         """The CGI/1.1 environment for `req` (component `environment` first, so CGI values win)."""
@@ -179,7 +181,13 @@ class WagiExecutor:
         )
         t0 = time.perf_counter()
         try:
-            result = self.runtime.run(self.compiled, sandbox=sandbox, limits=self.limits)
+            if self.tee is None:
+                result = self.runtime.run(self.compiled, sandbox=sandbox, limits=self.limits)
+            else:
+                from ..tee import run_command
+
+                result = run_command(self.runtime, self.compiled, self.tee.for_measurement, sandbox=sandbox,
+                                     limits=self.limits)
         except DeadlineExceeded as e:
             log.error("%s: %s", where, e)
             return WagiResponse(504, [("content-type", "text/plain")], b"")

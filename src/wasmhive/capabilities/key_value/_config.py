@@ -17,6 +17,8 @@ __all__ = ["DEFAULT_DB", "KeyValueApp", "open_stores"]
 DEFAULT_DB = "key_value.db"
 _KEYS = {"spin": {"type", "path", "synchronous"}, "sqlite": {"type", "path", "synchronous"},
          "redis": {"type", "url", "prefix"}}
+for _k in _KEYS.values():
+    _k.add("sealed")  # values sealed at rest: the sealing capability wraps the backend (capabilities/sealing)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+../../../src/wasmhive/tee/wasmhive_tee.h
