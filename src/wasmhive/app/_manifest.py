@@ -42,7 +42,7 @@ _APPLICATION = {"name", "version", "description", "authors", "trigger", "limits"
 _COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbound_hosts", "allowed_http_hosts",
               "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
               "ai_models", "dependencies", "dependencies_inherit_configuration"}
-_UNSUPPORTED_COMPONENT = {"sqlite_databases", "ai_models", "dependencies", "dependencies_inherit_configuration"}
+_UNSUPPORTED_COMPONENT = {"sqlite_databases", "dependencies", "dependencies_inherit_configuration"}
 _HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
 _BUILD = {"command", "workdir", "watch"}
 _EXECUTOR = {"type", "argv", "entrypoint"}
@@ -406,6 +406,7 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         environment=_str_map(ctx, spec.get("environment", {}), "environment", "environment"),
         build=build,
         limits=_limits(ctx, spec.get("limits", {}), f"[component.{cid}.limits]"),
+        ai_models=_str_list(ctx, spec.get("ai_models", []), "ai_models", "ai_models"),  # llm capability
     )
 
 

@@ -62,6 +62,7 @@ class ComponentConfig:
     environment: dict[str, str] = field(default_factory=dict)
     build: BuildConfig | None = None
     limits: dict[str, str | int | float] = field(default_factory=dict)
+    ai_models: list[str] = field(default_factory=list)  # the LLM models it may use (deny by default)
 
 
 @dataclass(frozen=True)
