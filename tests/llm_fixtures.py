@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,13 +38,16 @@ class RemoteLlm:
     url: str
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
+    peak: list[int] = field(default_factory=lambda: [0, 0])  # [in flight now, most ever in flight]
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.server.shutdown()  # waits for no handler: a sleeping one ends within 10 s by itself
         self.server.server_close()
 
 
-def _handler(state: list[Received]) -> type[BaseHTTPRequestHandler]:
+def _handler(state: list[Received], peak: list[int]) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
@@ -54,6 +58,14 @@ def _handler(state: list[Received]) -> type[BaseHTTPRequestHandler]:
             state.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             if self.headers.get("authorization") != f"bearer {TOKEN}":
                 return self._send(401, {"error": "unauthorized"})
+            if self.path == "/infer" and body["prompt"].startswith("sleep:"):
+                # A slow model: holds the request (at most 10 s), counting how many are in flight.
+                with lock:
+                    peak[0] += 1
+                    peak[1] = max(peak)
+                time.sleep(min(float(body["prompt"][6:]), 10.0))
+                with lock:
+                    peak[0] -= 1
             if self.path == "/infer":
                 words = len(body["prompt"].split())
                 out = {"text": f"echo: {body['prompt']}", "usage": {"promptTokenCount": words,
@@ -80,10 +92,11 @@ def _handler(state: list[Received]) -> type[BaseHTTPRequestHandler]:
 def remote_llm() -> Iterator[RemoteLlm]:
     """A running Spin-protocol LLM server; stopped after the test."""
     received: list[Received] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received))
+    peak = [0, 0]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received, peak))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    remote = RemoteLlm(f"http://127.0.0.1:{server.server_address[1]}", server, received)
+    remote = RemoteLlm(f"http://127.0.0.1:{server.server_address[1]}", server, received, peak)
     try:
         yield remote
     finally:

@@ -181,3 +181,39 @@ def test_remote_http_only_from_the_operators_runtime_config(tmp_path: Path, llm_
     finally:
         server.kill()
     assert remote_llm.received == []
+
+
+def test_remote_calls_bounded_by_concurrency_and_deadline(tmp_path: Path, llm_app_wasm: Path,
+                                                          remote_llm: RemoteLlm) -> None:
+    import concurrent.futures
+    import time
+
+    spin_toml = llm_app(tmp_path, llm_app_wasm, _rc(remote_llm) + "max_concurrency = 1\n")
+    server = _up(spin_toml, "--runtime-config-file", str(tmp_path / "operator-rc.toml"), "--timeout", "20s")
+    try:
+        def infer(prompt: str) -> httpx.Response:
+            return httpx.post(server.url + "/llm/infer/remote-chat", content=prompt.encode(), timeout=60)
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(infer, ["sleep:1"] * 3))
+        assert [r.status_code for r in answers] == [200] * 3, [r.text for r in answers]
+        assert remote_llm.peak == [0, 1]  # three guests at once, never more than one call at the server
+    finally:
+        server.kill()
+
+    # A model slower than the request's deadline: the call ends at the deadline, not when the server answers.
+    fast = tmp_path / "deadline"
+    fast.mkdir()
+    server = _up(llm_app(fast, llm_app_wasm, _rc(remote_llm)), "--runtime-config-file",
+                 str(fast / "operator-rc.toml"), "--timeout", "1s")
+    try:
+        t0 = time.monotonic()
+        r = infer("sleep:8")
+        elapsed = time.monotonic() - t0
+        assert r.status_code == 504, r.text
+        assert elapsed < 7, elapsed  # bounded by the 1 s deadline, not the 8 s answer (a hang guard, not a speed test)
+        assert "ran past its 1s deadline" in server.output(), server.output()
+        # The server stays healthy and answers the next request.
+        assert httpx.post(server.url + f"/llm/embed/{MODEL}", content=b'["x"]', timeout=60).status_code == 200
+    finally:
+        server.kill()
