@@ -29,6 +29,7 @@ from ..appconfig import (
     mount_point_problem,
 )
 from ..errors import ConfigError
+from ._manifest_v1 import is_v1, v1_to_v2
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 
@@ -216,13 +217,15 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
     path = Path(path)
     doc = load_toml(text, path)
     ctx = _Ctx(path, text)
+    if is_v1(doc):  # Spin manifest version 1: converted as Spin converts it
+        doc = v1_to_v2(doc, ctx)
     version = doc.get("spin_manifest_version", doc.get("wasmhive_manifest_version"))
     if "spin_manifest_version" in doc and version not in (2, "2"):
-        raise ctx.error(f"spin_manifest_version = {version!r} is not supported (only 2)", "spin_manifest_version")
+        raise ctx.error(f"spin_manifest_version = {version!r} is not supported (1 or 2)", "spin_manifest_version")
     if "wasmhive_manifest_version" in doc and doc["wasmhive_manifest_version"] not in (1, "1"):
         raise ctx.error("wasmhive_manifest_version must be 1", "wasmhive_manifest_version")
     if path.name == "spin.toml" and "spin_manifest_version" not in doc:
-        raise ctx.error("spin.toml needs `spin_manifest_version = 2` (version 1 manifests are not supported)")
+        raise ctx.error("spin.toml needs `spin_manifest_version = 2` (or \"1\" for a version 1 manifest)")
     ctx.check_keys(doc, _TOP, "manifest", header="")
 
     app = _table(ctx, doc, "application", "[application]")

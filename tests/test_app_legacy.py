@@ -1,0 +1,130 @@
+"""Legacy Spin apps: manifest version 1 read into the same app model as version 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app_fixtures import build_example, copy_example
+from wasmhive.app import App, parse_manifest
+from wasmhive.errors import ConfigError
+from wasmhive.http import Request
+from wasmhive.runtime import Runtime
+
+# The example app (examples/app/spin.toml) in version 1 form, as `spin` 1.x wrote it: no static route
+# (v1 has none), `config` for component variables, `allowed_http_hosts`.
+EXAMPLE_V1 = '''\
+spin_manifest_version = "1"
+name = "wasmhive-example"
+version = "0.1.0"
+description = "A Python component with key-value and variables, a C WAGI module"
+trigger = { type = "http", base = "/" }
+
+[variables]
+greeting = { default = "Hello" }
+owner = { default = "wasmhive" }
+
+[[component]]
+id = "counter"
+source = "counter/app.wasm"
+key_value_stores = ["default"]
+files = [{ source = "static", destination = "/static" }]
+allowed_http_hosts = ["example.com:8080", "https://api.example.org", "self"]
+[component.trigger]
+route = "/api/..."
+[component.config]
+greeting = "{{ greeting }} from {{ owner }}"
+
+[[component]]
+id = "cgi"
+source = "cgi/cgi.wasm"
+files = [{ source = "static", destination = "/static" }]
+environment = { APP_NAME = "wasmhive-example" }
+[component.trigger]
+route = "/cgi/..."
+executor = { type = "wagi" }
+'''
+
+
+def test_v1_manifest_is_the_v2_app(tmp_path: Path) -> None:
+    v2 = parse_manifest((Path(__file__).parent.parent / "examples" / "app" / "spin.toml").read_text(),
+                        tmp_path / "v2" / "spin.toml")
+    v1 = parse_manifest(EXAMPLE_V1, tmp_path / "v1" / "spin.toml")
+    assert v1.spin and v1.name == v2.name and v1.version == v2.version and v1.base == "/"
+    assert v1.variables == v2.variables
+    assert [(t.route, t.component, t.executor.type, t.id) for t in v1.triggers] == [
+        ("/api/...", "counter", "http", "trigger-counter"), ("/cgi/...", "cgi", "wagi", "trigger-cgi")]
+    for cid in ("counter", "cgi"):
+        a, b = v1.components[cid], v2.components[cid]
+        assert (a.source.relative_to(tmp_path / "v1"), a.files, a.environment, a.key_value_stores, a.variables) == (
+            b.source.relative_to(tmp_path / "v2"), b.files, b.environment, b.key_value_stores, b.variables)
+    # Spin's conversion: each allowed_http_hosts entry for http and https; databases open (v1 had no list).
+    assert v1.components["counter"].allowed_outbound_hosts == [
+        "redis://*:*", "mysql://*:*", "postgres://*:*", "http://example.com:8080", "https://example.com:8080",
+        "http://api.example.org", "https://api.example.org", "http://self"]
+    assert not [w for w in v1.warnings if "counter" in w or "cgi" in w]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('spin_version = "1"\nname = "x"\n', "needs `trigger = "),
+    ('spin_manifest_version = "1"\nname = "x"\ntrigger = { type = "redis" }\n', "trigger type 'redis'"),
+    ('spin_manifest_version = "1"\nname = "x"\ntrigger = { type = "http" }\n[[component]]\nsource = "a.wasm"\n',
+     "needs `id"),
+    ('spin_manifest_version = "1"\nname = "x"\ntrigger = { type = "http" }\n[[component]]\nid = "a"\n'
+     'source = "a.wasm"\n', "[component.trigger]"),
+    ('spin_manifest_version = "1"\nname = "x"\ntrigger = { type = "http" }\n[[component]]\nid = "a"\n'
+     'source = "a.wasm"\nallowed_http_hosts = ["ftp://x"]\n[component.trigger]\nroute = "/"\n', "ftp://x"),
+])
+def test_v1_errors_point_at_the_file(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_manifest(text, tmp_path / "spin.toml")
+    assert message in str(e.value) and str(tmp_path / "spin.toml") in str(e.value)
+
+
+def test_v1_allow_all_and_mixed_case_ids(tmp_path: Path) -> None:
+    cfg = parse_manifest('spin_version = "1"\nname = "x"\ntrigger = { type = "http", base = "/base" }\n'
+                         '[[component]]\nid = "My_Comp"\nsource = "a.wasm"\nallowed_http_hosts = ["insecure:allow-all"]\n'
+                         'allowed_outbound_hosts = ["redis://cache:6379"]\n[component.trigger]\nroute = "/..."\n',
+                         tmp_path / "spin.toml")
+    assert list(cfg.components) == ["my-comp"] and cfg.base == "/base"
+    assert cfg.components["my-comp"].allowed_outbound_hosts == [
+        "redis://cache:6379", "http://*:*", "https://*:*", "http://self"]
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    app_dir = copy_example(tmp_path_factory.mktemp("legacy") / "app")
+    build_example(app_dir)
+    return app_dir
+
+
+def _responses(app_dir: Path, runtime: Runtime) -> list[tuple[int, str]]:
+    out = []
+    with App.load(app_dir, runtime=runtime) as app:
+        h = app.http_app(close_app=False)
+        try:
+            for method, path, body in [("GET", "/api/hello", b""), ("GET", "/api/hello", b""),
+                                       ("PUT", "/api/notes/n1", b"note one"), ("GET", "/api/notes/n1", b""),
+                                       ("GET", "/api/notes", b""), ("GET", "/api/headers", b""),
+                                       ("GET", "/api/static/about.txt", b""), ("GET", "/cgi/info?a=1", b""),
+                                       ("GET", "/nowhere", b"")]:
+                r = h.handle(Request(method, path.split("?")[0], query=path.partition("?")[2], body=body,
+                                     headers=[("host", "127.0.0.1:3000"), ("user-agent", "pytest")]))
+                out.append((r.status, r.text))
+        finally:
+            h.close()
+    return out
+
+
+@pytest.mark.slow
+def test_v1_manifest_serves_what_v2_serves(example: Path, tmp_path: Path) -> None:
+    v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
+    for d in (v1_dir, v2_dir):
+        shutil.copytree(example, d, ignore=shutil.ignore_patterns(".wasmhive"))
+    (v1_dir / "spin.toml").write_text(EXAMPLE_V1)
+    with Runtime(concurrency=False) as rt:
+        want, got = _responses(v2_dir, rt), _responses(v1_dir, rt)
+    assert [s for s, _ in want] == [200, 200, 201, 200, 200, 200, 200, 200, 404]
+    assert got == want
