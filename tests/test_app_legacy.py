@@ -128,3 +128,75 @@ def test_v1_manifest_serves_what_v2_serves(example: Path, tmp_path: Path) -> Non
         want, got = _responses(v2_dir, rt), _responses(v1_dir, rt)
     assert [s for s, _ in want] == [200, 200, 201, 200, 200, 200, 200, 200, 404]
     assert got == want
+
+
+# -- Spin 0.x core modules: the pre-component `handle-http-request` ABI --------------------------------
+
+@pytest.fixture(scope="module")
+def legacy_app(tmp_path_factory: pytest.TempPathFactory, guest_cache: Path) -> Path:
+    """tests/app/legacy: a v1 manifest and a Spin 0.x module built with zig from legacy.c."""
+    from wasmhive.app.toolchains import zig_cc
+
+    here = Path(__file__).parent / "app" / "legacy"
+    dest = tmp_path_factory.mktemp("legacy-app")
+    shutil.copy(here / "spin.toml", dest / "spin.toml")
+    zig_cc(here / "legacy.c", dest / "legacy.wasm", flags=("-O2", "-s", "-mexec-model=reactor"),
+           cache_dir=guest_cache)
+    return dest
+
+
+def test_spin_0x_module_reads_the_request_and_answers(legacy_app: Path) -> None:
+    import httpx
+
+    from app_fixtures import Server
+
+    server = Server(legacy_app / "spin.toml").wait()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            r = client.post("/legacy/echo/a%20b?x=1&y=2", content=b"hello module", headers={"x-echo": "echoed"})
+            assert r.status_code == 200, server.output()
+            assert r.content == b"body=hello module"
+            assert r.headers["x-method"] == "POST"
+            assert r.headers["x-uri"] == "/legacy/echo/a%20b?x=1&y=2"  # path and query, as sent
+            assert r.headers["x-echo"] == "echoed"
+            assert r.headers["x-path-info"] == "/echo/a b"  # Spin's routing headers are in the list too
+            assert int(r.headers["x-header-count"]) >= 10
+            assert r.headers["x-env"] == "hello from the manifest"
+            assert r.headers["x-params"] == "none"
+            r = client.get("/legacy/echo")
+            assert (r.status_code, r.text, r.headers["x-method"]) == (200, "no body", "GET")
+            for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+                assert client.request(method, "/legacy/echo").headers["x-method"] == method
+            assert client.request("TRACE", "/legacy/echo").status_code == 405
+        assert "[legacy stderr] legacy module: POST /legacy/echo/a%20b?x=1&y=2" in server.output()
+    finally:
+        server.kill()
+
+
+@pytest.mark.parametrize(("path", "logged"), [
+    ("bad-pointer", "the response headers list at 0xfffffff0 (64 bytes) is outside the module's memory"),
+    ("bad-body", "the response body at 0x7ffffff0 (64 bytes) is outside the module's memory"),
+    ("bad-status", "response status 42 (must be 100-599)"),
+    ("bad-header", "response header #1 'x-evil' is not a valid HTTP header"),
+    ("bad-return", "the response record at 0xffffff00 (28 bytes) is outside the module's memory"),
+    ("trap", "guest failed"),
+])
+def test_spin_0x_module_bad_answers_are_500s(legacy_app: Path, path: str, logged: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.ERROR, "wasmhive.http.spin_core")
+    with App.load(legacy_app) as app:
+        h = app.http_app(close_app=False)
+        try:
+            r = h.handle(Request("GET", f"/legacy/{path}", headers=[("host", "127.0.0.1:3000")]))
+            assert (r.status, r.body) == (500, b"")
+            lines = [rec.getMessage() for rec in caplog.records]
+            assert any(line.startswith("component `legacy` (route /legacy/...): ") and logged in line
+                       for line in lines), lines
+            assert "set-cookie" not in dict(r.headers)
+            # The next request is served normally: nothing of the bad one is left.
+            ok = h.handle(Request("GET", "/legacy/echo", headers=[("host", "127.0.0.1:3000")]))
+            assert (ok.status, ok.text) == (200, "no body")
+        finally:
+            h.close()

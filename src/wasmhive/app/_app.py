@@ -220,6 +220,14 @@ class App:
                                 files_root=self.capabilities.state("files").get(comp.id),
                                 environment=comp.environment)
             return WagiRouteExecutor(wagi, route, **self._body_limit())
+        if comp.source.read_bytes()[:8] == b"\0asm\x01\0\0\0":  # a core module: Spin 0.x's HTTP ABI
+            from ..http._spin_core import SpinCoreExecutor
+            from ..http._wagi import WagiRouteExecutor
+
+            core = SpinCoreExecutor(self.runtime, comp.source, component_id=comp.id, limits=limits,
+                                    files_root=self.capabilities.state("files").get(comp.id),
+                                    environment=comp.environment)
+            return WagiRouteExecutor(core, route, **self._body_limit())
         return self._http_executor(comp, limits)
 
     def _http_executor(self, comp: ComponentConfig, limits: Limits) -> Any:
