@@ -168,6 +168,12 @@ def test_spin_0x_module_reads_the_request_and_answers(legacy_app: Path) -> None:
             for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
                 assert client.request(method, "/legacy/echo").headers["x-method"] == method
             assert client.request("TRACE", "/legacy/echo").status_code == 405
+            # spin-config's get-config: the component's `config` (v1), rendered from the app's variables.
+            r = client.get("/legacy/config")
+            assert r.status_code == 200, server.output()
+            assert r.headers["x-config"] == "hello config world"
+            assert r.headers["x-config-missing"] == "err:3:no config value for 'missing'"  # `other`
+            assert r.headers["x-config-bad"].startswith("err:1:invalid key 'Bad-Key'")  # `invalid-key`
         assert "[legacy stderr] legacy module: POST /legacy/echo/a%20b?x=1&y=2" in server.output()
     finally:
         server.kill()
@@ -180,6 +186,7 @@ def test_spin_0x_module_reads_the_request_and_answers(legacy_app: Path) -> None:
     ("bad-header", "response header #1 'x-evil' is not a valid HTTP header"),
     ("bad-return", "the response record at 0xffffff00 (28 bytes) is outside the module's memory"),
     ("trap", "guest failed"),
+    ("config-bad-pointer", "spin-config.get-config: key or result pointer outside the module's memory"),
 ])
 def test_spin_0x_module_bad_answers_are_500s(legacy_app: Path, path: str, logged: str,
                                              caplog: pytest.LogCaptureFixture) -> None:

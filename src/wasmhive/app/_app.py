@@ -226,7 +226,8 @@ class App:
 
             core = SpinCoreExecutor(self.runtime, comp.source, component_id=comp.id, limits=limits,
                                     files_root=self.capabilities.state("files").get(comp.id),
-                                    environment=comp.environment)
+                                    environment=comp.environment,
+                                    config=self.capabilities.state("variables").component(comp.id))
             return WagiRouteExecutor(core, route, **self._body_limit())
         return self._http_executor(comp, limits)
 

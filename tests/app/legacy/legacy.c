@@ -9,6 +9,9 @@
 //   .../bad-pointer  a headers list pointing outside memory      .../bad-body    a body outside memory
 //   .../bad-status   status 42                                     .../bad-header  a header value with CRLF
 //   .../bad-return   a response pointer outside memory            .../trap        a trap
+//   .../config       spin-config's get-config: x-config (key "greeting"), x-config-missing ("missing"),
+//                    x-config-bad ("Bad-Key"): the value, or "err:<case>:<message>"
+//   .../config-bad-pointer   get-config with a key pointer outside memory (the host must trap it)
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,24 @@ void *canonical_abi_realloc(void *ptr, uint32_t old_size, uint32_t align, uint32
 __attribute__((export_name("canonical_abi_free")))
 void canonical_abi_free(void *ptr, uint32_t size, uint32_t align) {
   if (size) free(ptr);
+}
+
+// spin-config's get-config (wit-bindgen 0.2 import): key ptr/len, then where to write the result.
+__attribute__((import_module("spin-config"), import_name("get-config")))
+void spin_config_get_config(char *key, uint32_t key_len, uint8_t *ret);
+
+static char CONFIG_OUT[3][128];
+static uint8_t CONFIG_RET[16] __attribute__((aligned(4)));
+
+static str_t config(int slot, const char *key, uint32_t key_len) {
+  spin_config_get_config((char *)key, key_len, CONFIG_RET);
+  char *ptr = (char *)(uintptr_t)*(uint32_t *)(CONFIG_RET + (CONFIG_RET[0] ? 8 : 4));
+  uint32_t len = *(uint32_t *)(CONFIG_RET + (CONFIG_RET[0] ? 12 : 8));
+  if (CONFIG_RET[0])
+    snprintf(CONFIG_OUT[slot], sizeof CONFIG_OUT[slot], "err:%d:%.*s", CONFIG_RET[4], (int)len, ptr);
+  else
+    snprintf(CONFIG_OUT[slot], sizeof CONFIG_OUT[slot], "%.*s", (int)len, ptr);
+  return (str_t){CONFIG_OUT[slot], strlen(CONFIG_OUT[slot])};
 }
 
 static const char *METHODS[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
@@ -79,6 +100,14 @@ uint32_t handle_http_request(int32_t method, char *uri, uint32_t uri_len, pair_t
     set(200, OUT, 1, 0, 0, 0);
   } else if (ends_with(uri, path_len, "/bad-return")) {
     return 0xFFFFFF00u;
+  } else if (ends_with(uri, path_len, "/config")) {
+    OUT[0] = (pair_t){lit("x-config"), config(0, "greeting", 8)};
+    OUT[1] = (pair_t){lit("x-config-missing"), config(1, "missing", 7)};
+    OUT[2] = (pair_t){lit("x-config-bad"), config(2, "Bad-Key", 7)};
+    set(200, OUT, 3, 0, 0, 0);
+  } else if (ends_with(uri, path_len, "/config-bad-pointer")) {
+    spin_config_get_config((char *)0xFFFFFFF0u, 64, CONFIG_RET);
+    set(200, 0, 0, 0, 0, 0);
   } else if (ends_with(uri, path_len, "/trap")) {
     __builtin_trap();
   } else {
