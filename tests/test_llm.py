@@ -86,6 +86,14 @@ def test_models_are_denied_unless_listed_and_unserved_ones_unsupported(tmp_path:
             # The local engine has no text generation.
             r = client.post(f"/llm/infer/{MODEL}", content=b"hello")
             assert (r.status_code, r.text) == (500, "Error_ModelNotSupported")
+            # Bad input from the guest: too many texts, too large a prompt.
+            r = client.post(f"/llm/embed/{MODEL}", content=json.dumps(["x"] * 4097))
+            assert (r.status_code, r.text) == (500, "Error_InvalidInput: at most 4096 texts of 1048576 bytes in all")
+            r = client.post(f"/llm/infer/{MODEL}", content=b"x" * (1024 * 1024 + 1))
+            assert (r.status_code, r.text) == (500, "Error_InvalidInput: the prompt is larger than 1048576 bytes")
+            # Empty input is fine: no vectors.
+            r = client.post(f"/llm/embed/{MODEL}", content=b"[]")
+            assert r.json() == {"embeddings": [], "prompt_token_count": 0}
             # A model outside ai_models stays denied for the granted component too.
             r = client.post("/llm/infer/other-model", content=b"hello")
             assert r.text.startswith("Error_InvalidInput: The component does not have access to use 'other-model'")
