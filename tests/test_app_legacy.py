@@ -186,7 +186,7 @@ def test_spin_0x_module_reads_the_request_and_answers(legacy_app: Path) -> None:
     ("bad-header", "response header #1 'x-evil' is not a valid HTTP header"),
     ("bad-return", "the response record at 0xffffff00 (28 bytes) is outside the module's memory"),
     ("trap", "guest failed"),
-    ("config-bad-pointer", "spin-config.get-config: key or result pointer outside the module's memory"),
+    ("config-bad-pointer", "spin-config.get-config: the key at 0xfffffff0 (64 bytes) is outside the module's memory"),
 ])
 def test_spin_0x_module_bad_answers_are_500s(legacy_app: Path, path: str, logged: str,
                                              caplog: pytest.LogCaptureFixture) -> None:
@@ -207,3 +207,67 @@ def test_spin_0x_module_bad_answers_are_500s(legacy_app: Path, path: str, logged
             assert (ok.status, ok.text) == (200, "no body")
         finally:
             h.close()
+
+
+def _s(v: str | bytes) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def test_spin_0x_module_outbound_http(legacy_app: Path, tmp_path: Path) -> None:
+    """wasi-outbound-http's `request`, allowed by v1 `allowed_http_hosts` (a real loopback server)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from app_fixtures import free_port
+    from wasmhive.app import App
+
+    seen: list[tuple[str, str, str | None, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            seen.append((self.command, self.path, self.headers.get("x-from"), body))
+            self.send_response(201)
+            self.send_header("content-type", "text/x-pong")
+            self.send_header("content-length", "4")
+            self.end_headers()
+            self.wfile.write(b"pong")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port, closed = server.server_address[1], free_port()
+    app_dir = tmp_path / "app"
+    shutil.copytree(legacy_app, app_dir)
+    manifest = app_dir / "spin.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'source = "legacy.wasm"\n', f'source = "legacy.wasm"\nallowed_http_hosts = ["127.0.0.1:{port}", '
+        f'"127.0.0.1:{closed}"]\n'))
+    try:
+        with App.load(app_dir) as app:
+            h = app.http_app(close_app=False)
+
+            def outbound(target: str) -> tuple[int, dict[str, str], bytes]:
+                r = h.handle(Request("GET", "/legacy/outbound", headers=[("host", "127.0.0.1:3000"),
+                                                                         ("x-target", target)]))
+                return r.status, {_s(k): _s(v) for k, v in r.headers}, r.body
+            try:
+                status, headers, body = outbound(f"http://127.0.0.1:{port}/hook?q=1")
+                assert (status, headers["x-outbound"], headers["x-outbound-type"], body) == (
+                    200, "ok 201", "text/x-pong", b"pong")
+                assert seen == [("POST", "/hook?q=1", "legacy", b"ping")]
+                # Not in allowed_http_hosts: destination-not-allowed (1), nothing sent.
+                assert outbound(f"http://127.0.0.1:{port + 1 if port + 1 != closed else port + 2}/")[1][
+                    "x-outbound"] == "err 1"
+                assert outbound("http://localhost:1/")[1]["x-outbound"] == "err 1"
+                assert outbound("not a url")[1]["x-outbound"] == "err 2"  # invalid-url
+                # Allowed but nothing listening: request-error (3).
+                assert outbound(f"http://127.0.0.1:{closed}/")[1]["x-outbound"] == "err 3"
+                assert len(seen) == 1
+            finally:
+                h.close()
+    finally:
+        server.shutdown()
+        server.server_close()

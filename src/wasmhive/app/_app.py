@@ -227,7 +227,8 @@ class App:
             core = SpinCoreExecutor(self.runtime, comp.source, component_id=comp.id, limits=limits,
                                     files_root=self.capabilities.state("files").get(comp.id),
                                     environment=comp.environment,
-                                    config=self.capabilities.state("variables").component(comp.id))
+                                    config=self.capabilities.state("variables").component(comp.id),
+                                    outbound=self.capabilities.instance(comp.id).states.get("outbound_http"))
             return WagiRouteExecutor(core, route, **self._body_limit())
         return self._http_executor(comp, limits)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
-import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from ..errors import ConfigError, DeadlineExceeded, GuestError, LimitExceeded, W
 from ..runtime import Compiled, Limits, Preopen, Runtime, Sandbox
 from ._logs import guest_line
 from ._router import RouteMatch
+from ._spin_core_imports import CONFIG_IMPORT, HTTP_IMPORT, CallState, host_linker
 from ._wagi import WagiRequest, WagiResponse
 
 __all__ = ["EXPORT", "AbiError", "SpinCoreExecutor", "is_spin_core_module"]
@@ -42,14 +43,11 @@ log = logging.getLogger("wasmhive.http.spin_core")
 
 EXPORT = "handle-http-request"
 REALLOC = "canonical_abi_realloc"
-CONFIG_IMPORT = ("spin-config", "get-config")
-CONFIG_ERRORS = {"invalid-key": 1, "other": 3}  # spin-config's `error` cases we answer (provider 0, schema 2)
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 RESPONSE_SIZE = 28
 MAX_HEADERS = 4096  # response headers a module may return
 _WASI = ("wasi_snapshot_preview1", "wasi_unstable")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class AbiError(ValueError):
@@ -73,11 +71,11 @@ def _check_exports(compiled: Compiled, component_id: str) -> None:
     if not isinstance(found.get("memory"), wasmtime.MemoryType):
         raise ConfigError(f"component `{component_id}`: a Spin 0.x module must export its `memory`")
     other = sorted({f"{i.module}.{i.name}" for i in compiled.module.imports
-                    if i.module not in _WASI and (i.module, i.name) != CONFIG_IMPORT})
+                    if i.module not in _WASI and (i.module, i.name) not in (CONFIG_IMPORT, HTTP_IMPORT)})
     if other:
         raise ConfigError(f"component `{component_id}`: this Spin 0.x module imports {', '.join(other[:5])}, which "
-                          "wasmhive does not provide to pre-component modules (only WASI preview 1 and "
-                          "spin-config's get-config)")
+                          "wasmhive does not provide to pre-component modules (only WASI preview 1, "
+                          "spin-config's get-config and wasi-outbound-http's request)")
 
 
 class _Guest:
@@ -159,72 +157,13 @@ def call_handler(guest: _Guest, method: int, uri: str, headers: list[tuple[str, 
     return WagiResponse(status, out_headers, out_body)
 
 
-class _Violations(threading.local):
-    """What a host call saw the module do wrong during this thread's request (host functions never raise:
-    they record it, return, and the executor answers 500 once the export returns)."""
-
-    error: str | None = None
-
-
-def _config_linker(engine: wasmtime.Engine, config: Mapping[str, str], seen: _Violations) -> wasmtime.Linker:
-    """WASI preview 1 plus Spin 0.x's `spin-config.get-config(key ptr, key len, result ptr)`: the
-    component's variables (v1 `[component.config]`). The result is written at `result ptr`:
-    tag u8 at 0 (0 ok, 1 err); ok: the value (ptr at 4, len at 8, allocated with the module's
-    `canonical_abi_realloc`); err: the error case u8 at 4 and its message (ptr at 8, len at 12)."""
-    i32 = wasmtime.ValType.i32()
-
-    def answer(caller: wasmtime.Caller, key_ptr: int, key_len: int, ret: int) -> str | None:
-        memory, realloc = caller.get("memory"), caller.get(REALLOC)
-        if not isinstance(memory, wasmtime.Memory) or not isinstance(realloc, wasmtime.Func):
-            return f"the module exports no memory or {REALLOC}"
-        size = memory.data_len(caller)
-        if key_ptr + key_len > size or ret % 4 or ret + 16 > size:
-            return "key or result pointer outside the module's memory"
-        try:
-            key = bytes(memory.read(caller, key_ptr, key_ptr + key_len)).decode("utf-8")
-        except UnicodeDecodeError:
-            return "the key is not UTF-8"
-        value = config.get(key)
-        err: int | None = None
-        if not _KEY.fullmatch(key):
-            err, text = CONFIG_ERRORS["invalid-key"], f"invalid key {key[:64]!r}: lowercase letters, digits and _"
-        elif value is None:
-            err, text = CONFIG_ERRORS["other"], f"no config value for {key!r}"
-        else:
-            text = value
-        data = text.encode()
-        try:
-            ptr = realloc(caller, 0, 0, 1, len(data)) & 0xFFFFFFFF
-        except wasmtime.Trap as e:
-            return f"{REALLOC} trapped: {str(e).splitlines()[0]}"
-        if ptr + len(data) > memory.data_len(caller):
-            return f"{REALLOC} returned a block outside memory"
-        memory.write(caller, data, ptr)
-        record = (struct.pack("<BxxxII", 0, ptr, len(data)) if err is None
-                  else struct.pack("<BxxxBxxxII", 1, err, ptr, len(data)))
-        memory.write(caller, record, ret)
-        return None
-
-    def get_config(caller: wasmtime.Caller, key_ptr: int, key_len: int, ret: int) -> None:
-        try:
-            problem = answer(caller, key_ptr & 0xFFFFFFFF, key_len & 0xFFFFFFFF, ret & 0xFFFFFFFF)
-        except Exception as e:  # a host bug: still never an exception through wasmtime
-            problem = f"internal error: {e}"
-        if problem is not None and seen.error is None:
-            seen.error = f"spin-config.get-config: {problem}"
-
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    linker.define_func(*CONFIG_IMPORT, wasmtime.FuncType([i32, i32, i32], []), get_config, access_caller=True)
-    return linker
-
-
 class SpinCoreExecutor:
     """Runs one Spin 0.x HTTP module per request (the `WagiRouteExecutor` seam: `handle(req, match)`)."""
 
     def __init__(self, runtime: Runtime, module: Compiled | str | Path, *, component_id: str,
                  limits: Limits | None = None, files_root: Path | None = None,
-                 environment: Mapping[str, str] | None = None, config: Mapping[str, str] | None = None) -> None:
+                 environment: Mapping[str, str] | None = None, config: Mapping[str, str] | None = None,
+                 outbound: Any = None) -> None:
         self.runtime = runtime
         self.compiled = module if isinstance(module, Compiled) else runtime.load(module)
         self.component_id = component_id
@@ -234,10 +173,11 @@ class SpinCoreExecutor:
         self.limits = limits or Limits(timeout=30.0)
         self.dirs = [Preopen(files_root, "/", read_only=True)] if files_root is not None else []
         self.environment = dict(environment or {})
-        imports = {(i.module, i.name) for i in self.compiled.module.imports}
-        self.seen = _Violations()
-        self.linker = (_config_linker(runtime.engine, dict(config or {}), self.seen) if CONFIG_IMPORT in imports
-                       else None)
+        imports = {(i.module, i.name or "") for i in self.compiled.module.imports}
+        self.seen = CallState()
+        self.linker = host_linker(runtime.engine, imports, self.seen, config=config or {}, policy=outbound)
+        if HTTP_IMPORT in imports and outbound is None:
+            raise ConfigError(f"component `{component_id}`: imports wasi-outbound-http but has no outbound policy")
 
     def handle(self, req: WagiRequest, match: RouteMatch) -> WagiResponse:
         """Serve one request in a fresh instance (never raises)."""
@@ -253,6 +193,7 @@ class SpinCoreExecutor:
                           stderr="capture")
         inst = None
         self.seen.error = None
+        self.seen.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         try:
             inst = self.runtime.instantiate(self.compiled, limits=self.limits, sandbox=sandbox, linker=self.linker)
             if inst.export("_initialize") is not None:  # a WASI reactor's constructors

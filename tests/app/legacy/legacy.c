@@ -11,7 +11,10 @@
 //   .../bad-return   a response pointer outside memory            .../trap        a trap
 //   .../config       spin-config's get-config: x-config (key "greeting"), x-config-missing ("missing"),
 //                    x-config-bad ("Bad-Key"): the value, or "err:<case>:<message>"
-//   .../config-bad-pointer   get-config with a key pointer outside memory (the host must trap it)
+//   .../config-bad-pointer   get-config with a key pointer outside memory (the host must refuse it)
+//   .../outbound     wasi-outbound-http's request: POST "ping" with x-from: legacy to the URL in the
+//                    request header x-target; answers x-outbound ("ok <status>" or "err <http-error>"),
+//                    x-outbound-type (the response's content-type) and the response body
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,15 @@ void canonical_abi_free(void *ptr, uint32_t size, uint32_t align) {
 // spin-config's get-config (wit-bindgen 0.2 import): key ptr/len, then where to write the result.
 __attribute__((import_module("spin-config"), import_name("get-config")))
 void spin_config_get_config(char *key, uint32_t key_len, uint8_t *ret);
+
+// wasi-outbound-http's request (wit-bindgen 0.2 import): the request flattened, then the result pointer.
+__attribute__((import_module("wasi-outbound-http"), import_name("request")))
+void wasi_outbound_http_request(int32_t method, char *uri, uint32_t uri_len, pair_t *headers, uint32_t nheaders,
+                                pair_t *params, uint32_t nparams, int32_t has_body, const void *body, uint32_t body_len,
+                                uint8_t *ret);
+
+static uint8_t HTTP_RET[32] __attribute__((aligned(4)));
+static char OUTBOUND[64];
 
 static char CONFIG_OUT[3][128];
 static uint8_t CONFIG_RET[16] __attribute__((aligned(4)));
@@ -108,6 +120,23 @@ uint32_t handle_http_request(int32_t method, char *uri, uint32_t uri_len, pair_t
   } else if (ends_with(uri, path_len, "/config-bad-pointer")) {
     spin_config_get_config((char *)0xFFFFFFF0u, 64, CONFIG_RET);
     set(200, 0, 0, 0, 0, 0);
+  } else if (ends_with(uri, path_len, "/outbound")) {
+    str_t target = header(headers, nheaders, "x-target");
+    pair_t out_headers[1] = {{lit("x-from"), lit("legacy")}};
+    wasi_outbound_http_request(1, target.ptr, target.len, out_headers, 1, 0, 0, 1, "ping", 4, HTTP_RET);
+    if (HTTP_RET[0]) {
+      snprintf(OUTBOUND, sizeof OUTBOUND, "err %d", HTTP_RET[4]);
+      OUT[0] = (pair_t){lit("x-outbound"), lit(OUTBOUND)};
+      set(200, OUT, 1, 0, 0, 0);
+    } else {
+      snprintf(OUTBOUND, sizeof OUTBOUND, "ok %d", *(uint16_t *)(HTTP_RET + 4));
+      OUT[0] = (pair_t){lit("x-outbound"), lit(OUTBOUND)};
+      OUT[1] = (pair_t){lit("x-outbound-type"), lit("")};
+      if (HTTP_RET[8])
+        OUT[1].value = header((pair_t *)(uintptr_t)*(uint32_t *)(HTTP_RET + 12), *(uint32_t *)(HTTP_RET + 16),
+                              "content-type");
+      set(200, OUT, 2, HTTP_RET[20], (void *)(uintptr_t)*(uint32_t *)(HTTP_RET + 24), *(uint32_t *)(HTTP_RET + 28));
+    }
   } else if (ends_with(uri, path_len, "/trap")) {
     __builtin_trap();
   } else {
