@@ -271,3 +271,13 @@ def test_spin_0x_module_outbound_http(legacy_app: Path, tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_core_module_without_the_export_is_refused_at_start_up(tmp_path: Path) -> None:
+    from wasmhive.app import App
+
+    (tmp_path / "cmd.wat").write_text('(module (memory (export "memory") 1) (func (export "_start")))')
+    (tmp_path / "spin.toml").write_text('spin_manifest_version = 2\n[application]\nname = "x"\n[[trigger.http]]\n'
+                                        'route = "/..."\ncomponent = "cmd"\n[component.cmd]\nsource = "cmd.wat"\n')
+    with pytest.raises(ConfigError, match=r"must export `handle-http-request` .*executor = \{ type = \"wagi\" \}"):
+        App.load(tmp_path)

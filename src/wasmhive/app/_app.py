@@ -220,11 +220,12 @@ class App:
                                 files_root=self.capabilities.state("files").get(comp.id),
                                 environment=comp.environment)
             return WagiRouteExecutor(wagi, route, **self._body_limit())
-        if comp.source.read_bytes()[:8] == b"\0asm\x01\0\0\0":  # a core module: Spin 0.x's HTTP ABI
+        compiled = self.runtime.load(comp.source)  # kept in memory: `_http_executor` gets it again for free
+        if compiled.kind == "module":  # not a component: a Spin 0.x module (`handle-http-request`)
             from ..http._spin_core import SpinCoreExecutor
             from ..http._wagi import WagiRouteExecutor
 
-            core = SpinCoreExecutor(self.runtime, comp.source, component_id=comp.id, limits=limits,
+            core = SpinCoreExecutor(self.runtime, compiled, component_id=comp.id, limits=limits,
                                     files_root=self.capabilities.state("files").get(comp.id),
                                     environment=comp.environment,
                                     config=self.capabilities.state("variables").component(comp.id),

@@ -63,6 +63,10 @@ def _check_exports(compiled: Compiled, component_id: str) -> None:
     i32 = wasmtime.ValType.i32()
     want = {EXPORT: ([i32] * 10, [i32]), REALLOC: ([i32] * 4, [i32])}
     found = {e.name: e.type for e in compiled.module.exports}
+    if EXPORT not in found:
+        hint = " (a WASI command module: give its route `executor = { type = \"wagi\" }`)" if "_start" in found else ""
+        raise ConfigError(f"component `{component_id}`: a core module on an HTTP route must export `{EXPORT}` "
+                          f"(Spin 0.x's HTTP ABI){hint}")
     for name, (params, results) in want.items():
         ty = found.get(name)
         if not isinstance(ty, wasmtime.FuncType) or list(ty.params) != params or list(ty.results) != results:
