@@ -153,10 +153,11 @@ def test_key_value_seed(app_dir: Path, runtime: Runtime) -> None:
 def test_unknown_fields_warned(app_dir: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     manifest = app_dir / "spin.toml"
-    manifest.write_text(manifest.read_text().replace('[component.cgi]\n', '[component.cgi]\nai_models = ["llama"]\n'))
+    manifest.write_text(manifest.read_text().replace(
+        '[component.cgi]\n', '[component.cgi]\ndependencies_inherit_configuration = true\n'))
     with App.load(app_dir, runtime=runtime) as app:
-        assert any("`ai_models` is not supported yet" in w for w in app.config.warnings)
-    assert "ai_models" in caplog.text
+        assert any("`dependencies_inherit_configuration` is not supported yet" in w for w in app.config.warnings)
+    assert "dependencies_inherit_configuration" in caplog.text
 
 
 def test_loopback_and_kill_9(app_dir: Path) -> None:

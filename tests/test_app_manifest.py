@@ -132,9 +132,9 @@ def test_semantic_errors_point_at_a_line(tmp_path: Path, snippet: str, message: 
     assert str(tmp_path / "spin.toml") + ":" in str(e.value)
 
 
-def test_spin_manifest_version_1_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="only 2"):
-        parse_manifest('spin_manifest_version = "1"\nname = "x"\n', tmp_path / "spin.toml")
+def test_spin_manifest_version_3_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is not supported \(1 or 2\)"):
+        parse_manifest('spin_manifest_version = "3"\nname = "x"\n', tmp_path / "spin.toml")
 
 
 def test_missing_manifest(tmp_path: Path) -> None:

@@ -228,6 +228,17 @@ class App:
                                 environment=comp.environment,
                                 tee=self.capabilities.state("sealing").guests.get(comp.id))
             return WagiRouteExecutor(wagi, route, **self._body_limit())
+        compiled = self.runtime.load(comp.source)  # kept in memory: `_http_executor` gets it again for free
+        if compiled.kind == "module":  # not a component: a Spin 0.x module (`handle-http-request`)
+            from ..http._spin_core import SpinCoreExecutor
+            from ..http._wagi import WagiRouteExecutor
+
+            core = SpinCoreExecutor(self.runtime, compiled, component_id=comp.id, limits=limits,
+                                    files_root=self.capabilities.state("files").get(comp.id),
+                                    environment=comp.environment,
+                                    config=self.capabilities.state("variables").component(comp.id),
+                                    outbound=self.capabilities.instance(comp.id).states.get("outbound_http"))
+            return WagiRouteExecutor(core, route, **self._body_limit())
         return self._http_executor(comp, limits)
 
     def _http_executor(self, comp: ComponentConfig, limits: Limits) -> Any:

@@ -33,6 +33,7 @@ from ..appconfig import (
 )
 from ..errors import ConfigError
 from ._remote import DIGEST, cached_path
+from ._manifest_v1 import is_v1, v1_to_v2
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 
@@ -47,7 +48,7 @@ _COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbou
               "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
               "ai_models", "dependencies", "dependencies_inherit_configuration"}
 _COMPONENT |= {"sealing", "attestation"}  # wasmhive:tee grants (wasmhive's own; Spin has no such fields)
-_UNSUPPORTED_COMPONENT = {"ai_models", "dependencies", "dependencies_inherit_configuration"}
+_UNSUPPORTED_COMPONENT = {"dependencies", "dependencies_inherit_configuration"}
 _HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
 _BUILD = {"command", "workdir", "watch"}
 _EXECUTOR = {"type", "argv", "entrypoint"}
@@ -221,13 +222,15 @@ def parse_manifest(text: str, path: str | Path = "wasmhive.toml") -> AppConfig:
     path = Path(path)
     doc = load_toml(text, path)
     ctx = _Ctx(path, text)
+    if is_v1(doc):  # Spin manifest version 1: converted as Spin converts it
+        doc = v1_to_v2(doc, ctx)
     version = doc.get("spin_manifest_version", doc.get("wasmhive_manifest_version"))
     if "spin_manifest_version" in doc and version not in (2, "2"):
-        raise ctx.error(f"spin_manifest_version = {version!r} is not supported (only 2)", "spin_manifest_version")
+        raise ctx.error(f"spin_manifest_version = {version!r} is not supported (1 or 2)", "spin_manifest_version")
     if "wasmhive_manifest_version" in doc and doc["wasmhive_manifest_version"] not in (1, "1"):
         raise ctx.error("wasmhive_manifest_version must be 1", "wasmhive_manifest_version")
     if path.name == "spin.toml" and "spin_manifest_version" not in doc:
-        raise ctx.error("spin.toml needs `spin_manifest_version = 2` (version 1 manifests are not supported)")
+        raise ctx.error("spin.toml needs `spin_manifest_version = 2` (or \"1\" for a version 1 manifest)")
     ctx.check_keys(doc, _TOP, "manifest", header="")
 
     app = _table(ctx, doc, "application", "[application]")
@@ -423,6 +426,7 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         build=build,
         limits=_limits(ctx, spec.get("limits", {}), f"[component.{cid}.limits]"),
         **_tee_grants(ctx, cid, spec),
+        ai_models=_str_list(ctx, spec.get("ai_models", []), "ai_models", "ai_models"),  # llm capability
     )
 
 

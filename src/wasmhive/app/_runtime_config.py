@@ -17,6 +17,7 @@ from ._manifest import _Ctx, load_toml
 __all__ = ["SUPPORTED_TABLES", "load_runtime_config", "runtime_config_warnings"]
 
 SUPPORTED_TABLES = frozenset({"key_value_store", "outbound_http", "sqlite_database"})
+SUPPORTED_TABLES |= {"llm_compute"}  # the LLM capability's engine (capabilities/llm)
 
 
 def _read(path: Path) -> str:

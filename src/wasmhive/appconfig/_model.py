@@ -70,6 +70,7 @@ class ComponentConfig:
     # confidential computing (wasmhive.tee): the wasmhive:tee interfaces, denied unless granted here
     sealing: bool = False
     attestation: bool = False
+    ai_models: list[str] = field(default_factory=list)  # the LLM models it may use (deny by default)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ._factor import Factor, InstanceContext, StateOf
 from .files import FilesFactor
 from .key_value import KeyValueFactor
 from .mqtt import MqttFactor
+from .llm import LlmFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
 from .sqlite import SqliteFactor
@@ -27,6 +28,7 @@ FACTORS: list[type[Factor]] = [
     OutboundRedisFactor,
     SqliteFactor,
     SealingFactor,
+    LlmFactor,
 ]
 
 

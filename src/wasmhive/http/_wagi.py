@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from .._version import __version__
@@ -51,6 +51,7 @@ class WagiRequest:
     server_port: int = 3000
     client_addr: str = "127.0.0.1:0"
     http_version: str = "1.1"
+    raw_path: str = ""  # the path as the client sent it (percent-encoded); Spin 0.x modules get it in `uri`
 
     @property
     def full_url(self) -> str:
@@ -212,10 +213,20 @@ class WagiExecutor:
         return resp
 
 
+class ModuleExecutor(Protocol):
+    """What `WagiRouteExecutor` drives: a `WagiExecutor`, or a Spin 0.x module's (`_spin_core.py`)."""
+
+    component_id: str
+    limits: Limits
+
+    def handle(self, req: WagiRequest, match: RouteMatch) -> WagiResponse:
+        """Serve one buffered request (never raises)."""
+
+
 class WagiRouteExecutor:
     """A `WagiExecutor` bound to its route, serving the HTTP trigger's `Exchange` (the `Executor` seam)."""
 
-    def __init__(self, executor: WagiExecutor, route: Route, *, body_limit: int | None = 10 * 1000 * 1000) -> None:
+    def __init__(self, executor: ModuleExecutor, route: Route, *, body_limit: int | None = 10 * 1000 * 1000) -> None:
         self.executor = executor
         self.route = route
         self.name = executor.component_id
@@ -270,6 +281,6 @@ class WagiRouteExecutor:
             req.authority, "", "")
         wreq = WagiRequest(req.method, path, req.query, [(k, v) for k, v in req.headers if not k.startswith("spin-")],
                            body, req.scheme, host or "127.0.0.1", int(port) if port.isdigit() else (
-                               443 if req.scheme == "https" else 80), req.client, req.http_version)
+                               443 if req.scheme == "https" else 80), req.client, req.http_version, req.path)
         resp = self.executor.handle(wreq, match)
         ex.respond(resp.status, [(k.lower(), v.encode("latin-1")) for k, v in resp.headers], resp.body)
