@@ -32,8 +32,8 @@ from ..appconfig import (
     mount_point_problem,
 )
 from ..errors import ConfigError
-from ._remote import DIGEST, cached_path
 from ._manifest_v1 import is_v1, v1_to_v2
+from ._remote import DIGEST, cached_path
 
 __all__ = ["MANIFEST_NAMES", "find_manifest", "load_manifest", "parse_manifest"]
 

@@ -8,12 +8,12 @@ from ..appconfig import AppConfig
 from ._factor import Factor, InstanceContext, StateOf
 from .files import FilesFactor
 from .key_value import KeyValueFactor
-from .mqtt import MqttFactor
 from .llm import LlmFactor
+from .mqtt import MqttFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
-from .sqlite import SqliteFactor
 from .sealing import SealingFactor
+from .sqlite import SqliteFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
