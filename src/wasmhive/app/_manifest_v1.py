@@ -15,11 +15,8 @@ PostgreSQL host (v1 had no way to say which); our address policy still applies t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from ._manifest import _Ctx
 
 __all__ = ["is_v1", "v1_to_v2"]
 
@@ -40,7 +37,7 @@ def is_v1(doc: dict[str, Any]) -> bool:
     return version in ("1", 1) and ("spin_manifest_version" in doc or "spin_version" in doc)
 
 
-def _hosts(ctx: _Ctx, cid: str, entries: Any) -> list[str]:
+def _hosts(ctx: Any, cid: str, entries: Any) -> list[str]:
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise ctx.error(f"component `{cid}`: allowed_http_hosts must be a list of strings", "allowed_http_hosts")
     if "insecure:allow-all" in entries:
@@ -63,7 +60,7 @@ def _hosts(ctx: _Ctx, cid: str, entries: Any) -> list[str]:
     return out
 
 
-def v1_to_v2(doc: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
+def v1_to_v2(doc: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The version 2 document for v1 manifest `doc` (errors point at the v1 text through `ctx`)."""
     ctx.check_keys(doc, _TOP, "manifest (version 1)", header="")
     trigger = doc.get("trigger")
