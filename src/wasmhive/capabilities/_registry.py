@@ -9,6 +9,7 @@ from ._factor import Factor, InstanceContext, StateOf
 from .files import FilesFactor
 from .key_value import KeyValueFactor
 from .outbound_http import OutboundHttpFactor
+from .rdbms import RdbmsFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
@@ -19,6 +20,7 @@ FACTORS: list[type[Factor]] = [
     KeyValueFactor,
     OutboundHttpFactor,
     FilesFactor,
+    RdbmsFactor,
 ]
 
 
