@@ -19,12 +19,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app_fixtures import free_port
 
-__all__ = ["MariaDB", "Postgres", "mariadb_server", "postgres_server"]
+__all__ = ["MariaDB", "Postgres", "mariadb_server", "postgres_server", "q", "rdbms_app", "run", "x"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -206,10 +207,45 @@ def mariadb_server() -> Iterator[MariaDB]:
     try:
         db.start()
         # root has no password and is reachable only over the server's private socket.
-        db.sql("CREATE DATABASE spin", database=None)
+        db.sql("CREATE DATABASE spin CHARACTER SET utf8mb4", database=None)
         db.sql("CREATE USER 'spin'@'127.0.0.1' IDENTIFIED BY 'spinpw'", database=None)
         db.sql("GRANT ALL ON spin.* TO 'spin'@'127.0.0.1'", database=None)
         yield db
     finally:
         db.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the guest (tests/app/rdbms) and how tests talk to it -------------------------------------------
+APP = Path(__file__).parent / "app" / "rdbms"
+
+
+@pytest.fixture(scope="module")
+def rdbms_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spin-sdk guest (tests/app/rdbms) copied and built; its `spin.toml`."""
+    from app_fixtures import build_spin_sdk_app
+
+    dest = tmp_path_factory.mktemp("rdbms")
+    shutil.copy(APP / "spin.toml", dest / "spin.toml")
+    shutil.copy(APP / "app.py", dest / "app.py")
+    build_spin_sdk_app(dest / "app.py", dest / "app.wasm")
+    return dest / "spin.toml"
+
+
+def run(server: Any, iface: str, address: str, *ops: dict[str, Any], status: int = 200) -> list[Any]:
+    """POST a job to the guest: open `address` through `iface` ("pg2", "pg3", "pg4", "mysql"), run `ops`."""
+    import httpx
+
+    r = httpx.post(server.url + "/db", json={"iface": iface, "address": address, "ops": list(ops)}, timeout=60)
+    assert r.status_code == status, server.output()[-3000:]
+    return r.json() if status == 200 else []  # type: ignore[no-any-return]
+
+
+def q(sql: str, *params: list[Any]) -> dict[str, Any]:
+    """A `query` op with `[case, value]` parameters."""
+    return {"op": "query", "sql": sql, "params": list(params)}
+
+
+def x(sql: str, *params: list[Any]) -> dict[str, Any]:
+    """An `execute` op with `[case, value]` parameters."""
+    return {"op": "execute", "sql": sql, "params": list(params)}

@@ -24,7 +24,8 @@ def test_spin_sdk_app_unchanged(spin_app: Path) -> None:
             assert r.status_code == 200, server.output()
             assert r.text == "hello from env #1 GET /a/b"
             assert client.post("/spin/x").text == "hello from env #2 POST /x"
-            # mysql and redis are imported but not backed: their own errors, not a link failure or a trap.
+            # mysql is backed (capabilities/rdbms) but the app allows no outbound host: connection-failed.
+            # redis is imported but not backed: its own error, not a link failure or a trap.
             r = client.get("/spin/unbacked")
             assert (r.status_code, r.text) == (503, "mysql: Error_ConnectionFailed\nredis: Error_InvalidAddress")
     finally:

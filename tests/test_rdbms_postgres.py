@@ -3,29 +3,14 @@ for a spin-sdk 3.4.1 guest under `wasmhive up spin.toml`, against a real Postgre
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from app_fixtures import Server, build_spin_sdk_app, free_port
-from rdbms_fixtures import Postgres, postgres_server  # noqa: F401  (a fixture)
-
-HERE = Path(__file__).parent / "app" / "rdbms"
-
-
-@pytest.fixture(scope="module")
-def rdbms_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The guest (tests/app/rdbms) built once for the module."""
-    dest = tmp_path_factory.mktemp("rdbms")
-    shutil.copy(HERE / "spin.toml", dest / "spin.toml")
-    shutil.copy(HERE / "app.py", dest / "app.py")
-    build_spin_sdk_app(dest / "app.py", dest / "app.wasm")
-    return dest / "spin.toml"
+from app_fixtures import Server, free_port
+from rdbms_fixtures import Postgres, postgres_server, q, rdbms_app, run, x  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +21,6 @@ def server(rdbms_app: Path, postgres_server: Postgres) -> Iterator[Server]:  # n
         yield srv.wait()
     finally:
         srv.kill()
-
-
-def run(server: Server, iface: str, address: str, *ops: dict[str, Any], status: int = 200) -> list[Any]:
-    r = httpx.post(server.url + "/db", json={"iface": iface, "address": address, "ops": list(ops)}, timeout=60)
-    assert r.status_code == status, server.output()[-3000:]
-    return r.json() if status == 200 else []
-
-
-def q(sql: str, *params: list[Any]) -> dict[str, Any]:
-    return {"op": "query", "sql": sql, "params": list(params)}
-
-
-def x(sql: str, *params: list[Any]) -> dict[str, Any]:
-    return {"op": "execute", "sql": sql, "params": list(params)}
 
 
 def test_v2_every_value_type_with_nulls(server: Server, postgres_server: Postgres) -> None:  # noqa: F811

@@ -53,10 +53,11 @@ class RdbmsApp:
     pools: dict[str, Pool] = field(default_factory=dict)
     watchdog: Watchdog = field(default_factory=Watchdog)
 
-    def pool(self, kind: str, close: Callable[[Any], None]) -> Pool:
+    def pool(self, kind: str) -> Pool:
+        """The pool of `kind` ("postgres", "mysql"); entries are (connection, idle since)."""
         pool = self.pools.get(kind)
         if pool is None:
-            pool = self.pools.setdefault(kind, Pool(lambda entry: close(entry[0])))
+            pool = self.pools.setdefault(kind, Pool(lambda entry: entry[0].close()))
         return pool
 
     def close(self) -> None:
@@ -124,7 +125,7 @@ class RdbmsFactor:
         host, port, params = driver.parse_address(address)
         ip = checked_address(inst.policy, kind, host, port)
         key = (ip, port, tuple(sorted(params.items())))
-        pool = inst.app.pool(kind, driver.Session.close_conn)
+        pool = inst.app.pool(kind)
         conn = None
         while (entry := pool.take(key)) is not None:
             conn, idle_since = entry
@@ -215,7 +216,7 @@ def _driver(kind: str) -> Any:
         if kind == "postgres":
             from . import _postgres as driver
         else:
-            from . import _mysql as driver  # type: ignore[attr-defined,no-redef]
+            from . import _mysql as driver  # type: ignore[no-redef]
     except ImportError as e:
         extra = "postgres" if kind == "postgres" else "mysql"
         raise RdbmsError("connection-failed", f"{kind} support is not installed on the host ({e.name} missing: "

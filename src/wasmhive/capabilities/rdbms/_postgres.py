@@ -396,9 +396,4 @@ class PgSession:
         except Exception:
             return False
 
-    @staticmethod
-    def close_conn(conn: Any) -> None:
-        conn.close()
-
-
 Session = PgSession
