@@ -25,7 +25,8 @@ import pytest
 
 from app_fixtures import free_port
 
-__all__ = ["MariaDB", "Postgres", "mariadb_server", "postgres_server", "q", "rdbms_app", "run", "x"]
+__all__ = ["MariaDB", "Postgres", "init_postgres", "mariadb_server", "postgres_argv", "postgres_missing",
+           "postgres_server", "q", "rdbms_app", "run", "x"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -88,11 +89,8 @@ class Postgres:
         if self.user is not None:
             os.chown(log, self.user.pw_uid, self.user.pw_gid)
         # `postgres` itself (not pg_ctl) so that the fixture owns the process and can kill -9 it.
-        self.proc = subprocess.Popen(
-            _as(self.user, [str(PG_BIN / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.datadir}",
-                            "-c", "fsync=off", "-c", "max_connections=50"]),
-            stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(postgres_argv(self.datadir, self.user, "127.0.0.1", self.port),
+                                     stdout=out, stderr=subprocess.STDOUT)
         out.close()
         _wait_port(self.port, self.proc, "postgres", log)
 
@@ -115,12 +113,10 @@ class Postgres:
             return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Postgres]:
-    """A real PostgreSQL 15 on a free loopback port for this test session (trust auth, user `postgres`)."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 is not installed (apt-get install -y postgresql; .ci/run does this)")
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'wasmhive[postgres]')")
+def init_postgres(trust_network: bool = False) -> tuple[Path, Path, pwd.struct_passwd | None]:
+    """A new PostgreSQL cluster (trust auth, superuser `postgres`) in a fresh temporary directory:
+    (that directory, the data directory, the user to run it as). `trust_network`: accept any IPv4 client
+    (for the namespace hosts of the multi-host test), not only loopback."""
     user = _user("postgres")
     work = _workdir("wasmhive-pg-", user)
     datadir = work / "data"
@@ -129,6 +125,37 @@ def postgres_server() -> Iterator[Postgres]:
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{proc.stdout}\n{proc.stderr}")
+    if trust_network:
+        with (datadir / "pg_hba.conf").open("a") as f:
+            f.write("host all all 0.0.0.0/0 trust\n")
+    return work, datadir, user
+
+
+def postgres_argv(datadir: Path, user: pwd.struct_passwd | None, listen: str, port: int) -> list[str]:
+    """The command line that runs `postgres` itself on `listen:port` (as `user` when we are root)."""
+    return _as(user, [str(PG_BIN / "postgres"), "-D", str(datadir), "-p", str(port),
+                      "-c", f"listen_addresses={listen}", "-c", f"unix_socket_directories={datadir}",
+                      "-c", "fsync=off", "-c", "max_connections=50"])
+
+
+def postgres_missing() -> str | None:
+    """Why the PostgreSQL tests cannot run here (server or psycopg missing), or None."""
+    if not (PG_BIN / "initdb").exists():
+        return "PostgreSQL 15 is not installed (apt-get install -y postgresql; .ci/run does this)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install 'wasmhive[postgres]')"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A real PostgreSQL 15 on a free loopback port for this test session (trust auth, user `postgres`)."""
+    why = postgres_missing()
+    if why:
+        pytest.skip(why)
+    work, datadir, user = init_postgres()
     pg = Postgres(free_port(), datadir, user)
     try:
         pg.start()
