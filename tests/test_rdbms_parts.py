@@ -47,7 +47,8 @@ def test_postgres_addresses() -> None:
     assert parse_address("postgres://u:p@db:6543/app")[:2] == ("db", 6543)
     assert parse_address("host=db user=u dbname=app")[:2] == ("db", 5432)
     for bad, why in (("host=db sslkey=/etc/shadow", "sslkey"), ("host=db passfile=/root/.pgpass", "passfile"),
-                     ("host=db hostaddr=10.0.0.1", "hostaddr"), ("host=a,b", "several hosts"),
+                     ("host=db hostaddr=10.0.0.1", "hostaddr"), ("host=db require_auth=gss", "require_auth"),
+                     ("host=db sslcertmode=allow", "sslcertmode"), ("host=a,b", "several hosts"),
                      ("user=u dbname=x", "no host"), ("postgres://db:notaport/x", "invalid")):
         with pytest.raises(RdbmsError, match=why) as e:
             parse_address(bad)
@@ -80,3 +81,22 @@ def test_watchdog_cancels_only_calls_past_their_deadline() -> None:
             pass
     finally:
         dog.close()
+
+
+def test_postgres_never_lends_the_host_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq fills unset keywords from the host's environment and files (PGPASSWORD, PGSERVICE, ~/.pgpass,
+    ~/.postgresql/postgresql.key, Kerberos): the connection string leaves none of them unset."""
+    pytest.importorskip("psycopg")
+    from psycopg.conninfo import conninfo_to_dict
+
+    from wasmhive.capabilities.rdbms._postgres import conninfo, parse_address
+
+    _, _, params = parse_address("postgres://app@db:5432/app")
+    got = conninfo_to_dict(conninfo(params, "10.1.2.3"))
+    assert got["password"] == "" and got["hostaddr"] == "10.1.2.3" and got["host"] == "db"
+    assert got["passfile"].startswith("/nonexistent/") and got["sslcertmode"] == "disable"
+    assert got["gssencmode"] == "disable" and got["require_auth"] == "!gss,!sspi"
+    assert "TimeZone=UTC" in got["options"]
+    _, _, params = parse_address("postgres://app:secret@db/app?options=-c%20search_path%3Dx")
+    got = conninfo_to_dict(conninfo(params, "10.1.2.3"))
+    assert got["password"] == "secret" and got["options"] == "-c search_path=x -c TimeZone=UTC"

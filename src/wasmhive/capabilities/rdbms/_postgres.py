@@ -23,12 +23,18 @@ from wasmtime.component import Record, Variant
 
 from ._errors import Cancelled, RdbmsError
 
-__all__ = ["PG_OIDS", "PgSession", "Session", "connect", "db_error", "param", "parse_address", "row_set"]
+__all__ = ["PG_OIDS", "PgSession", "Session", "connect", "conninfo", "db_error", "param", "parse_address", "row_set"]
 
-# Keywords that make libpq read files on the host (passwords, keys, service definitions) or pick the
-# address itself: never the guest's to set.
+# Keywords that make libpq read files on the host (passwords, keys, service definitions), use the host's
+# own credentials, or pick the address itself: never the guest's to set.
 _FORBIDDEN = frozenset({"passfile", "service", "servicefile", "sslcert", "sslkey", "sslrootcert", "sslcrl",
-                        "sslcrldir", "sslpassword", "hostaddr", "krbsrvname", "gssdelegation", "requirepeer"})
+                        "sslcrldir", "sslpassword", "sslcertmode", "hostaddr", "krbsrvname", "gssdelegation",
+                        "gssencmode", "gsslib", "require_auth", "requirepeer"})
+# What the host sets instead, so that libpq never lends the guest the host's credentials: no password
+# file (~/.pgpass), no client certificate (~/.postgresql/), no Kerberos/SSPI, and an explicit (empty)
+# password so that neither PGPASSWORD nor a PGSERVICE entry of the host's environment fills it in.
+_NO_FILE = "/nonexistent/wasmhive/no-pgpass"
+_HOST_SET = {"passfile": _NO_FILE, "sslcertmode": "disable", "gssencmode": "disable", "require_auth": "!gss,!sspi"}
 
 # The PostgreSQL type OIDs each WIT type maps from (pg_type.oid; fixed for built-in types).
 PG_OIDS = {
@@ -76,18 +82,22 @@ def parse_address(address: str) -> tuple[str, int, dict[str, str]]:
         raise RdbmsError("connection-failed", f"invalid port {port!r}") from None
 
 
+def conninfo(params: dict[str, str], ip: str) -> str:
+    """The libpq connection string for the guest's `params` at the checked address `ip`."""
+    from psycopg.conninfo import make_conninfo
+
+    options = (params.get("options", "") + " -c TimeZone=UTC").strip()
+    return make_conninfo("", **{"password": "", **params, **_HOST_SET, "hostaddr": ip, "options": options})
+
+
 def connect(params: dict[str, str], ip: str, timeout: float) -> Any:
     """A new autocommit psycopg connection to `ip` (already checked), in UTC, with our value adapters."""
     import psycopg
 
     # libpq counts connect_timeout in whole seconds (at least 2); the caller bounds it by the deadline.
     seconds = max(2, math.ceil(timeout))
-    options = (params.get("options", "") + " -c TimeZone=UTC").strip()
     try:
-        from psycopg.conninfo import make_conninfo
-
-        conn = psycopg.connect(make_conninfo("", **{**params, "hostaddr": ip, "options": options}),
-                               connect_timeout=seconds, autocommit=True)
+        conn = psycopg.connect(conninfo(params, ip), connect_timeout=seconds, autocommit=True)
     except psycopg.Error as e:
         raise RdbmsError("connection-failed", str(e).strip() or type(e).__name__) from None
     _adapt(conn)
