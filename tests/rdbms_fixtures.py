@@ -26,7 +26,7 @@ import pytest
 from app_fixtures import free_port
 
 __all__ = ["MariaDB", "Postgres", "init_postgres", "mariadb_server", "postgres_argv", "postgres_missing",
-           "postgres_server", "q", "rdbms_app", "run", "x"]
+           "postgres_server", "q", "rdbms_app", "run", "wait_accepting", "x"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -93,6 +93,7 @@ class Postgres:
                                      stdout=out, stderr=subprocess.STDOUT)
         out.close()
         _wait_port(self.port, self.proc, "postgres", log)
+        wait_accepting(self.address)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -111,6 +112,22 @@ class Postgres:
         with psycopg.connect(self.address, autocommit=True, connect_timeout=10) as conn:
             cur = conn.execute(statement)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
+
+
+def wait_accepting(address: str, timeout: float = 30) -> None:
+    """Wait until PostgreSQL at `address` accepts sessions (its port opens before recovery ends: "the
+    database system is starting up")."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(address, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def init_postgres(trust_network: bool = False) -> tuple[Path, Path, pwd.struct_passwd | None]:

@@ -202,7 +202,7 @@ def test_kill_one_node_loses_no_acknowledged_postgres_write(postgres_lab_possibl
 
     import psycopg
 
-    from rdbms_fixtures import init_postgres, postgres_argv
+    from rdbms_fixtures import init_postgres, postgres_argv, wait_accepting
 
     work, datadir, user = init_postgres(trust_network=True)
     try:
@@ -213,6 +213,7 @@ def test_kill_one_node_loses_no_acknowledged_postgres_write(postgres_lab_possibl
         with lab:
             lab.add_host("pg", 4, lambda ip: postgres_argv(datadir, user, ip, 5432), 5432)
             address = f"host={pg_ip} port=5432 user=postgres dbname=postgres"
+            wait_accepting(address)
             with psycopg.connect(address, autocommit=True, connect_timeout=10) as conn:
                 conn.execute("CREATE TABLE notes (k text PRIMARY KEY, v bytea NOT NULL)")
             with PostgresWriteLoad(lab.url, "pgkill", address) as load:

@@ -117,3 +117,13 @@ def test_long_query_ended_by_deadline(server: Server, mariadb_server: MariaDB) -
         time.sleep(0.1)
     out = run(server, "mysql", mariadb_server.url, q("SELECT 2 AS two"))
     assert out == [{"ok": {"columns": [["two", "int32"]], "rows": [[["Int32", 2]]]}}]
+
+
+def test_result_too_big_for_a_guest_is_refused(server: Server, mariadb_server: MariaDB) -> None:  # noqa: F811
+    # 70 rows of 1 MB: more than the 64 MiB a query may hand a guest; refused while the rows arrive
+    out = run(server, "mysql", mariadb_server.url, q("SELECT REPEAT('x', 1000000) AS r FROM seq_1_to_70"),
+              q("SELECT 1 AS one"))
+    assert out[0]["err"] == "Error_QueryFailed" and "larger than 64 MiB" in out[0]["msg"]
+    assert out[1]["err"] == "Error_QueryFailed"  # that connection was closed (the rest of the result unread)
+    out = run(server, "mysql", mariadb_server.url, q("SELECT 1 AS one"))  # and never reused
+    assert out == [{"ok": {"columns": [["one", "int32"]], "rows": [[["Int32", 1]]]}}]

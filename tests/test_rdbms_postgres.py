@@ -169,3 +169,11 @@ def test_long_query_ended_by_deadline(server: Server, postgres_server: Postgres)
         time.sleep(0.1)
     out = run(server, "pg2", postgres_server.address, q("SELECT 2 AS two"))
     assert out == [{"ok": {"columns": [["two", "int32"]], "rows": [[["Int32", 2]]]}}]
+
+
+def test_result_too_big_for_a_guest_is_refused(server: Server, postgres_server: Postgres) -> None:  # noqa: F811
+    # 70 rows of 1 MB: more than the 64 MiB a query may hand a guest; refused before any value is loaded
+    out = run(server, "pg2", postgres_server.address, q("SELECT repeat('x', 1000000) FROM generate_series(1, 70)"),
+              q("SELECT length(repeat('x', 1000000)) AS n FROM generate_series(1, 3)"))
+    assert out[0]["err"] == "Error_QueryFailed" and "larger than 64 MiB" in out[0]["msg"]
+    assert out[1]["ok"]["rows"] == [[["Int32", 1000000]]] * 3  # the connection goes on

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["CASES", "Cancelled", "RdbmsError"]
+__all__ = ["CASES", "MAX_RESULT_BYTES", "Cancelled", "RdbmsError"]
+
+# The most result data (the values' bytes, 8 per number) one `query` may hand a guest: a bigger result
+# would only exhaust the host's memory before the guest's (whose own limit is far lower by default).
+MAX_RESULT_BYTES = 64 << 20
 
 CASES = ("connection-failed", "bad-parameter", "query-failed", "value-conversion-failed", "other")
 

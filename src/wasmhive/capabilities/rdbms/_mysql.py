@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from wasmtime.component import Record, Variant
 
-from ._errors import Cancelled, RdbmsError
+from ._errors import MAX_RESULT_BYTES, Cancelled, RdbmsError
 
 __all__ = ["MySession", "Session", "bind", "connect", "parse_address"]
 
@@ -219,19 +219,38 @@ class MySession:
         import pymysql
 
         sql = bind(statement, [literal(self.conn, p) for p in params])
+        # Unbuffered: rows are read as they come, so a result too big for a guest is refused early.
+        cur = self.conn.cursor(pymysql.cursors.SSCursor)
         try:
-            with self.conn.cursor() as cur:
-                cur.execute(sql)
-                if not rows:
-                    return None
-                fields = list(cur._result.fields) if cur.description else []
-                return row_set(fields, list(cur.fetchall()) if fields else [])
+            cur.execute(sql)
+            if not rows:
+                return None
+            fields = list(cur._result.fields) if cur.description else []
+            return row_set(fields, self._read(cur) if fields else [])
         except pymysql.MySQLError as e:
             if guard.fired:
                 raise Cancelled from None
             if e.args and isinstance(e.args[0], int) and e.args[0] >= 2000:  # a client error: connection lost
                 self.broken = True
             raise RdbmsError("query-failed", _text(e)) from None
+        finally:
+            if self.broken:  # closing the cursor would read the rest of the result first
+                with contextlib.suppress(Exception):
+                    self.conn.close()
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def _read(self, cur: Any) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        total = 0
+        while batch := cur.fetchmany(256):
+            for row in batch:
+                total += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
+            out.extend(batch)
+            if total > MAX_RESULT_BYTES:
+                self.broken = True  # the rest of the result is still on the wire: never reuse this one
+                raise RdbmsError("query-failed", f"the result is larger than {MAX_RESULT_BYTES >> 20} MiB")
+        return out
 
     def reusable(self) -> bool:
         """Whether the connection can serve another request (an open transaction is rolled back)."""

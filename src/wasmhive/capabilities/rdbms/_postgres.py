@@ -21,7 +21,7 @@ from typing import Any
 
 from wasmtime.component import Record, Variant
 
-from ._errors import Cancelled, RdbmsError
+from ._errors import MAX_RESULT_BYTES, Cancelled, RdbmsError
 
 __all__ = ["PG_OIDS", "PgSession", "Session", "connect", "conninfo", "db_error", "param", "parse_address", "row_set"]
 
@@ -338,6 +338,21 @@ def db_error(e: Exception) -> RdbmsError:
     return RdbmsError("query-failed", text, fields)
 
 
+def _check_size(res: Any) -> None:
+    """`query-failed` when a result is too big to hand to a guest (checked before any value is loaded;
+    libpq has already buffered it: PostgreSQL's protocol has no cheaper way to learn a result's size)."""
+    rows, cols = res.ntuples, res.nfields
+    if rows * cols * 8 > MAX_RESULT_BYTES:
+        raise RdbmsError("query-failed", f"the result ({rows} rows) is larger than {MAX_RESULT_BYTES >> 20} MiB")
+    total = 0
+    for r in range(rows):
+        for c in range(cols):
+            value = res.get_value(r, c)  # the cell's bytes (psycopg exposes no PQgetlength)
+            total += 8 if value is None else max(len(value), 8)
+        if total > MAX_RESULT_BYTES:
+            raise RdbmsError("query-failed", f"the result is larger than {MAX_RESULT_BYTES >> 20} MiB")
+
+
 # -- one guest connection ---------------------------------------------------------------------------
 class PgSession:
     """A connection a guest opened (`connection.open`): statements run on it until the guest drops it."""
@@ -367,6 +382,7 @@ class PgSession:
                 description = cur.description
                 if not description:
                     return row_set([], [], self.version, str)
+                _check_size(cur.pgresult)
                 try:
                     fetched = cur.fetchall()
                 except psycopg.DataError as e:
