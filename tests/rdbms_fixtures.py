@@ -26,7 +26,7 @@ import pytest
 from app_fixtures import free_port
 
 __all__ = ["MariaDB", "Postgres", "init_postgres", "mariadb_server", "postgres_argv", "postgres_missing",
-           "postgres_server", "q", "rdbms_app", "run", "wait_accepting", "x"]
+           "postgres_server", "q", "rdbms_app", "run", "silent_port", "wait_accepting", "x"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -293,3 +293,33 @@ def q(sql: str, *params: list[Any]) -> dict[str, Any]:
 def x(sql: str, *params: list[Any]) -> dict[str, Any]:
     """An `execute` op with `[case, value]` parameters."""
     return {"op": "execute", "sql": sql, "params": list(params)}
+
+
+@pytest.fixture(scope="module")
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a server gone silent)."""
+    import threading
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(lsock.accept()[0])
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield int(lsock.getsockname()[1])
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            lsock.shutdown(socket.SHUT_RDWR)
+        lsock.close()
+        t.join(5)
+        for c in held:
+            c.close()

@@ -7,16 +7,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app_fixtures import Server, free_port
-from rdbms_fixtures import MariaDB, mariadb_server, q, rdbms_app, run, x  # noqa: F401  (fixtures)
+from app_fixtures import Server
+from rdbms_fixtures import MariaDB, mariadb_server, q, rdbms_app, run, silent_port, x  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
-def server(rdbms_app: Path, mariadb_server: MariaDB) -> Iterator[Server]:  # noqa: F811
+def server(rdbms_app: Path, mariadb_server: MariaDB, silent_port: int) -> Iterator[Server]:  # noqa: F811
     srv = Server(rdbms_app, "--timeout", "3s", env={"SPIN_VARIABLE_MYSQL_PORT": str(mariadb_server.port),
-                                                   "SPIN_VARIABLE_PG_PORT": str(free_port())})
+                                                   "SPIN_VARIABLE_PG_PORT": str(silent_port)})
     try:
         yield srv.wait()
     finally:
@@ -127,3 +128,13 @@ def test_result_too_big_for_a_guest_is_refused(server: Server, mariadb_server: M
     assert out[1]["err"] == "Error_QueryFailed"  # that connection was closed (the rest of the result unread)
     out = run(server, "mysql", mariadb_server.url, q("SELECT 1 AS one"))  # and never reused
     assert out == [{"ok": {"columns": [["one", "int32"]], "rows": [[["Int32", 1]]]}}]
+
+
+def test_silent_server_cannot_hold_the_guest(server: Server, silent_port: int) -> None:  # noqa: F811
+    """A PostgreSQL address that accepts and never answers: the request ends by its 3 s deadline (504, or
+    the guest's connection-failed when libpq's connect timeout came first), and nothing stays stuck."""
+    started = time.monotonic()
+    r = httpx.post(server.url + "/db", json={"iface": "pg2", "address": f"host=127.0.0.1 port={silent_port} user=x",
+                                             "ops": []}, timeout=60)
+    assert time.monotonic() - started < 30  # bound only
+    assert r.status_code == 504 or r.json()[0]["err"] == "Error_ConnectionFailed", r.text

@@ -7,16 +7,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app_fixtures import Server, free_port
-from rdbms_fixtures import Postgres, postgres_server, q, rdbms_app, run, x  # noqa: F401  (fixtures)
+from app_fixtures import Server
+from rdbms_fixtures import Postgres, postgres_server, q, rdbms_app, run, silent_port, x  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
-def server(rdbms_app: Path, postgres_server: Postgres) -> Iterator[Server]:  # noqa: F811
+def server(rdbms_app: Path, postgres_server: Postgres, silent_port: int) -> Iterator[Server]:  # noqa: F811
     srv = Server(rdbms_app, "--timeout", "3s", env={"SPIN_VARIABLE_PG_PORT": str(postgres_server.port),
-                                                   "SPIN_VARIABLE_MYSQL_PORT": str(free_port())})
+                                                   "SPIN_VARIABLE_MYSQL_PORT": str(silent_port)})
     try:
         yield srv.wait()
     finally:
@@ -177,3 +178,15 @@ def test_result_too_big_for_a_guest_is_refused(server: Server, postgres_server: 
               q("SELECT length(repeat('x', 1000000)) AS n FROM generate_series(1, 3)"))
     assert out[0]["err"] == "Error_QueryFailed" and "larger than 64 MiB" in out[0]["msg"]
     assert out[1]["ok"]["rows"] == [[["Int32", 1000000]]] * 3  # the connection goes on
+
+
+def test_silent_server_cannot_hold_the_guest(server: Server, silent_port: int) -> None:  # noqa: F811
+    """A MySQL address that accepts and never answers: the request ends by its 3 s deadline (504, or the
+    guest's connection-failed when the connect timeout came first), and nothing stays stuck."""
+    started = time.monotonic()
+    r = httpx.post(server.url + "/db", json={"iface": "mysql", "address": f"mysql://u:p@127.0.0.1:{silent_port}/db",
+                                             "ops": []}, timeout=60)
+    assert time.monotonic() - started < 30  # bound only: the connect timeout is the remaining deadline
+    assert r.status_code == 504 or r.json()[0]["err"] == "Error_ConnectionFailed", r.text
+    out = run(server, "pg2", f"host=127.0.0.1 port={silent_port} user=x", q("SELECT 1"))  # not permitted: pg
+    assert out[0]["err"] == "Error_ConnectionFailed"

@@ -126,19 +126,33 @@ class RdbmsFactor:
         ip = checked_address(inst.policy, kind, host, port)
         key = (ip, port, tuple(sorted(params.items())))
         pool = inst.app.pool(kind)
+        state = _host_state()
         conn = None
         while (entry := pool.take(key)) is not None:
             conn, idle_since = entry
-            if time.monotonic() - idle_since < PING_AFTER_IDLE or driver.Session.alive(conn):
-                break
+            try:
+                if time.monotonic() - idle_since < PING_AFTER_IDLE or self._ping(inst, driver, conn, state):
+                    break
+            except BaseException:  # the deadline passed while checking it
+                pool.discard(entry)
+                raise
             pool.discard(entry)
             conn = None
         if conn is None:
-            left = _remaining(_host_state())
+            left = _remaining(state)
             conn = driver.connect(params, ip, min(left, CONNECT_TIMEOUT) if left is not None else CONNECT_TIMEOUT)
         rep = next(inst.reps)
         inst.handles[rep] = driver.Session(conn, key, version)
         return rep
+
+    @staticmethod
+    def _ping(inst: RdbmsInstance, driver: Any, conn: Any, state: Any) -> bool:
+        # Bounded by the deadline like a statement: a server gone silent must not hold the guest.
+        _remaining(state)
+        with inst.app.watchdog.guard(None if state is None else state.deadline, lambda: driver.Session.abort(conn)):
+            alive: bool = driver.Session.alive(conn)
+        _remaining(state)
+        return alive
 
     def _run(self, inst: RdbmsInstance, rep: int, statement: str, params: list[Any], *, rows: bool) -> Any:
         session = inst.handles.get(rep)

@@ -57,12 +57,18 @@ def connect(params: dict[str, str], ip: str, timeout: float) -> Any:
     """A new autocommit PyMySQL connection to `ip` (already checked); `LOAD DATA LOCAL` stays off."""
     import pymysql
 
+    # connect_timeout bounds only the TCP connect: the handshake's reads and writes need their own bound
+    # (a server that accepts and never greets), lifted afterwards (statements have the watchdog).
+    t = max(timeout, 0.1)
     try:
-        return pymysql.connect(host=ip, port=int(params["port"]), user=params["user"], password=params["password"],
-                               database=params["database"] or None, connect_timeout=max(timeout, 0.1),
-                               autocommit=True, charset="utf8mb4", conv=_encoders(), local_infile=False)
+        conn = pymysql.connect(host=ip, port=int(params["port"]), user=params["user"], password=params["password"],
+                               database=params["database"] or None, connect_timeout=t, read_timeout=t,
+                               write_timeout=t, autocommit=True, charset="utf8mb4", conv=_encoders(),
+                               local_infile=False)
     except pymysql.MySQLError as e:
         raise RdbmsError("connection-failed", _text(e)) from None
+    conn._read_timeout = conn._write_timeout = None  # PyMySQL applies these before every read/write
+    return conn
 
 
 def _text(e: Exception) -> str:
@@ -209,10 +215,15 @@ class MySession:
             finally:
                 killer.close()
         finally:
-            sock = getattr(self.conn, "_sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self.abort(self.conn)
+
+    @staticmethod
+    def abort(conn: Any) -> None:
+        """Shut the connection's socket down: a call blocked on it returns at once (with an error)."""
+        sock = getattr(conn, "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def run(self, statement: str, params: list[Any], guard: Any, *, rows: bool) -> Any:
         """Run one statement under `guard`: a `row-set` when `rows`, else nothing (the WIT's `execute`)."""

@@ -12,8 +12,11 @@ date-times are UTC).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+import os
+import socket
 import struct
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -365,8 +368,13 @@ class PgSession:
         self.version = version
 
     def cancel(self) -> None:
-        """Ask the server to end the running statement (called from the watchdog thread)."""
-        self.conn.cancel_safe(timeout=2)
+        """Ask the server to end the running statement (called from the watchdog thread); if it cannot
+        be asked (unreachable), cut the connection so that the blocked call returns anyway."""
+        try:
+            self.conn.cancel_safe(timeout=2)
+        except Exception:
+            self.abort(self.conn)
+            raise
 
     def run(self, statement: str, params: list[Any], guard: Any, *, rows: bool) -> Any:
         """Run one statement under `guard` (a started `Watchdog.guard`): a `row-set` when `rows`, else
@@ -412,6 +420,12 @@ class PgSession:
             except Exception:
                 return False
         return False
+
+    @staticmethod
+    def abort(conn: Any) -> None:
+        """Shut the connection's socket down: a call blocked on it returns at once (with an error)."""
+        with contextlib.suppress(OSError, ValueError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
 
     @staticmethod
     def alive(conn: Any) -> bool:
