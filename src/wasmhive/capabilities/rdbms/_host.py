@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from wasmtime.component import Record, ResourceType, Variant
@@ -226,16 +227,17 @@ class RdbmsFactor:
 
 
 def _driver(kind: str) -> Any:
+    # Imported on first use: psycopg and PyMySQL are optional extras.
     try:
         if kind == "postgres":
-            from . import _postgres as driver
+            from ._postgres import Session, connect, parse_address
         else:
-            from . import _mysql as driver  # type: ignore[no-redef]
+            from ._mysql import Session, connect, parse_address  # type: ignore[assignment]
+        return SimpleNamespace(Session=Session, connect=connect, parse_address=parse_address)
     except ImportError as e:
         extra = "postgres" if kind == "postgres" else "mysql"
         raise RdbmsError("connection-failed", f"{kind} support is not installed on the host ({e.name} missing: "
                                               f"pip install 'wasmhive[{extra}]')") from None
-    return driver
 
 
 def _error(e: RdbmsError, version: int) -> Variant:
