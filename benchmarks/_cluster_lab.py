@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 READY = "/.well-known/wasmhive/ready"
@@ -129,6 +130,14 @@ class Lab:
             self.close()
             raise
         return self
+
+    def add_host(self, name: str, octet: int, argv: Callable[[str], list[str]], port: int) -> str:
+        """One more host on the lab network (e.g. a database server): `argv(ip)` runs in its namespace at
+        `<prefix>.<octet>`; returns that IP once `port` accepts connections. `close` removes it too."""
+        ip = f"{self.prefix}.{octet}"
+        self._spawn(name, self._host(name, ip), argv(ip))
+        _wait_port(ip, port, 30, lambda: self.log(name))
+        return ip
 
     def start_node(self, i: int) -> None:
         """Start `wasmhive up` on node host `i` (its own state directory; key-value in the lab's Redis)."""

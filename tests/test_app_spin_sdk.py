@@ -24,8 +24,8 @@ def test_spin_sdk_app_unchanged(spin_app: Path) -> None:
             assert r.status_code == 200, server.output()
             assert r.text == "hello from env #1 GET /a/b"
             assert client.post("/spin/x").text == "hello from env #2 POST /x"
-            # mysql is imported but not backed: its own error, not a link failure or a trap. Redis is backed
-            # (tests/test_outbound_redis.py) and refuses an address not in allowed_outbound_hosts.
+            # mysql is backed (capabilities/rdbms) and redis too (tests/test_outbound_redis.py), but this app allows
+            # no outbound host: mysql answers connection-failed, redis invalid-address.
             r = client.get("/spin/unbacked")
             assert (r.status_code, r.text) == (503, "mysql: Error_ConnectionFailed\nredis: Error_InvalidAddress")
     finally:

@@ -1,4 +1,5 @@
-"""Several `wasmhive up` hosts of one app behind HAProxy, Redis on its own host: crash and rolling restart.
+"""Several `wasmhive up` hosts of one app behind HAProxy, Redis (or PostgreSQL) on its own host: crash and
+rolling restart.
 
 Each host is a network namespace the test makes itself (`benchmarks/_cluster_lab.py`: `ip netns` + veth,
 always removed). A steady, bounded write load (PUT /api/notes/KEY through HAProxy) runs while a node is
@@ -20,6 +21,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 from _cluster_lab import Lab, missing  # noqa: E402
+from rdbms_fixtures import rdbms_app  # noqa: E402,F401  (a fixture: the spin-sdk guest of tests/app/rdbms)
 
 sys.path.remove(str(BENCH))
 
@@ -66,8 +68,7 @@ class WriteLoad:
                     return
                 key, value = f"{self.run}-{c}-{i}", f"value {c} {i}".encode()
                 try:
-                    r = client.put(f"/api/notes/{key}", content=value)
-                    ok, why = r.status_code == 201, f"{key}: HTTP {r.status_code}"
+                    ok, why = self.write(client, key, value)
                 except httpx.HTTPError as e:
                     ok, why = False, f"{key}: {e!r}"
                 with self._lock:
@@ -76,6 +77,11 @@ class WriteLoad:
                     else:
                         self.failed.append(why)
                         self.failures.append((time.monotonic(), c))
+
+    def write(self, client: httpx.Client, key: str, value: bytes) -> tuple[bool, str]:
+        """One write through the cluster: (acknowledged?, what happened)."""
+        r = client.put(f"/api/notes/{key}", content=value)
+        return r.status_code == 201, f"{key}: HTTP {r.status_code}"
 
     def __enter__(self) -> WriteLoad:
         for t in self._threads:
@@ -163,3 +169,66 @@ def test_cluster_benchmark_quick_runs(example_app: Path, compile_cache: Path, tm
     assert all(r["requests"] > 0 and r["errors"] == 0 for r in rows), rows
     assert result["autoscale"]["up_s"] > 0 and result["autoscale"]["down_s"] > 0
     assert "requests/s" in proc.stdout and "second worker serving" in proc.stdout
+
+
+class PostgresWriteLoad(WriteLoad):
+    """The same load, each write an INSERT through the guest's `fermyon:spin/postgres` connection."""
+
+    def __init__(self, url: str, run: str, address: str) -> None:
+        super().__init__(url, run)
+        self.address = address
+
+    def write(self, client: httpx.Client, key: str, value: bytes) -> tuple[bool, str]:
+        job = {"iface": "pg2", "address": self.address, "ops": [
+            {"op": "execute", "sql": "INSERT INTO notes VALUES ($1, $2)", "params": [["Str", key], ["Binary", value.hex()]]}]}
+        r = client.post("/db", json=job)
+        return r.status_code == 200 and r.json() == [{"ok": 1}], f"{key}: HTTP {r.status_code} {r.text[:200]}"
+
+
+@pytest.fixture
+def postgres_lab_possible() -> None:
+    from rdbms_fixtures import postgres_missing
+
+    why = missing() or postgres_missing()
+    if why:
+        pytest.skip(why)
+
+
+def test_kill_one_node_loses_no_acknowledged_postgres_write(postgres_lab_possible: None, rdbms_app: Path,  # noqa: F811
+                                                            compile_cache: Path, tmp_path: Path) -> None:
+    """The tests/app/rdbms guest writes to PostgreSQL on its own host; a node is killed with SIGKILL; every
+    acknowledged row is in the database, read back there directly."""
+    import shutil
+
+    import psycopg
+
+    from rdbms_fixtures import init_postgres, postgres_argv, wait_accepting
+
+    work, datadir, user = init_postgres(trust_network=True)
+    try:
+        lab = Lab(tmp_path / "lab", rdbms_app.parent, nodes=3, node_args=("--timeout", "10s"))
+        pg_ip = f"{lab.prefix}.4"
+        lab.env.update({"WASMHIVE_CACHE": str(compile_cache), "SPIN_VARIABLE_PG_HOST": pg_ip,
+                        "SPIN_VARIABLE_PG_PORT": "5432", "SPIN_VARIABLE_MYSQL_PORT": "3306"})
+        with lab:
+            lab.add_host("pg", 4, lambda ip: postgres_argv(datadir, user, ip, 5432), 5432)
+            address = f"host={pg_ip} port=5432 user=postgres dbname=postgres"
+            wait_accepting(address)
+            with psycopg.connect(address, autocommit=True, connect_timeout=10) as conn:
+                conn.execute("CREATE TABLE notes (k text PRIMARY KEY, v bytea NOT NULL)")
+            with PostgresWriteLoad(lab.url, "pgkill", address) as load:
+                _wait_for_progress(load, 100)
+                t_kill = time.monotonic()
+                lab.kill_node(1)
+                lab.wait_lb_status(1, "DOWN")
+                t_down = time.monotonic()
+                _wait_for_progress(load, 200)
+            clients = [c for _, c in load.failures]
+            assert all(clients.count(c) <= 2 for c in clients), load.failed
+            assert all(t_kill <= t <= t_down + 1.0 for t, _ in load.failures), (load.failures, t_kill, t_down)
+            with psycopg.connect(address, autocommit=True, connect_timeout=10) as conn:
+                stored = {k: bytes(v) for k, v in conn.execute("SELECT k, v FROM notes").fetchall()}
+            assert {k: stored.get(k) for k in load.acked} == load.acked  # every acknowledged row, as written
+            print(f"\n{len(load.acked)} rows acknowledged, {len(stored)} stored, {len(load.failed)} failed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -14,6 +14,7 @@ from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
 from .sealing import SealingFactor
 from .sqlite import SqliteFactor
+from .rdbms import RdbmsFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
@@ -29,6 +30,7 @@ FACTORS: list[type[Factor]] = [
     SqliteFactor,
     SealingFactor,
     LlmFactor,
+    RdbmsFactor,
 ]
 
 
