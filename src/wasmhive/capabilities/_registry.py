@@ -12,9 +12,9 @@ from .llm import LlmFactor
 from .mqtt import MqttFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
+from .rdbms import RdbmsFactor
 from .sealing import SealingFactor
 from .sqlite import SqliteFactor
-from .rdbms import RdbmsFactor
 from .variables import VariablesFactor
 
 __all__ = ["FACTORS", "AppCapabilities"]
