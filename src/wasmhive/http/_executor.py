@@ -20,7 +20,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from ..component._fastpath import ExportCall, take_host_error
+from ..component._hostcall import ExportCall, take_host_error
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
 from ..runtime import Compiled, Limits, Runtime
 from ..runtime._instance import out_of_memory

@@ -15,9 +15,10 @@ import wasmtime
 import wasmtime.component as wc
 from wasmtime.component import _types as t
 
-from ..component._fastpath import _tagged, define_func, define_resource
+from ..component._hostcall import define_func, define_resource
+from ..component._shapes import is_tagged
 from ._io import dropper
-from ._state import HOST_RESOURCES, current, resource_id
+from ._state import current, resource_id
 from ._streams import Pollable
 
 __all__ = ["link_denied"]
@@ -31,16 +32,15 @@ class Denied(Pollable):
 
 def _default(ty: t.ValType | None) -> Callable[[], Any]:
     """A zero-argument function producing the 'denied' value of `ty` (resources are created per call)."""
-    hr = HOST_RESOURCES
     if ty is None:
         return lambda: None
     if isinstance(ty, t.ResultType):
         err = _default(ty.err)
-        if _tagged(ty, hr):
+        if is_tagged(ty):
             return (lambda: wc.Variant("err")) if ty.err is None else (lambda: wc.Variant("err", err()))
         return err
     if isinstance(ty, t.OptionType):
-        return (lambda: wc.Variant("none")) if _tagged(ty, hr) else (lambda: None)
+        return (lambda: wc.Variant("none")) if is_tagged(ty) else (lambda: None)
     if isinstance(ty, t.EnumType):
         names = ty.names
         pick = next((n for n in _DENY_CASES if n in names), names[0])
@@ -51,8 +51,8 @@ def _default(ty: t.ValType | None) -> Callable[[], Any]:
         name = next((n for n in _DENY_CASES if n in empty), empty[0] if empty else None)
         if name is None:
             name, payload = cases[0][0], _default(cases[0][1])
-            return (lambda: wc.Variant(name, payload())) if _tagged(ty, hr) else payload
-        return (lambda: wc.Variant(name)) if _tagged(ty, hr) else (lambda: None)
+            return (lambda: wc.Variant(name, payload())) if is_tagged(ty) else payload
+        return (lambda: wc.Variant(name)) if is_tagged(ty) else (lambda: None)
     if isinstance(ty, t.ListType):
         return (lambda: b"") if isinstance(ty.element, t.U8) else (lambda: [])
     if isinstance(ty, t.String):
@@ -97,4 +97,4 @@ def link_denied(inst: wc.LinkerInstance, iface: str, ity: t.ComponentInstanceTyp
         ty = ext.ty
         if isinstance(ty, wc.FuncType):
             value = _default(ty.result)
-            define_func(inst, name, lambda *args, _v=value: _v(), host_resources=HOST_RESOURCES)
+            define_func(inst, name, lambda *args, _v=value: _v())

@@ -13,7 +13,7 @@ from typing import Any
 
 from wasmtime.component import LinkerInstance, Variant
 
-from ..component._fastpath import HostTrap, define_resource
+from ..component._hostcall import HostTrap, define_resource
 from ._fields import Fields, HeaderError
 from ._io import dropper, fn
 from ._state import HostState, Res, current

@@ -20,7 +20,7 @@ from wasmtime.component import _types as t
 import wasmhive.wasi._clocks_cli as _clocks_cli
 import wasmhive.wasi._io as _io
 
-from ..component._fastpath import HostTrap, define_func
+from ..component._hostcall import HostTrap, define_func
 from ._deny import link_denied
 from ._http_types import link_types
 from ._outgoing import link_outgoing_handler

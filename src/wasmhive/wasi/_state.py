@@ -15,37 +15,39 @@ from typing import Any
 
 import wasmtime.component as wc
 
-from ..component._fastpath import HostTrap
+from ..component._hostcall import HostTrap
+from ..component._restypes import allocate, register
 from ._streams import Waker
 
 __all__ = ["HOST_RESOURCES", "DeadlineHit", "HostState", "Res", "ResourceTable", "bound", "current", "resource_id"]
 
 
 class Res:
-    """Host resource type ids (`ResourceType.host(id)`) of the interfaces implemented in Python."""
+    """Host resource type ids (`ResourceType.host(id)`) of the interfaces implemented in Python, from the
+    component layer's one id space (`component._restypes`)."""
 
-    POLLABLE = 1
-    IO_ERROR = 2
-    INPUT_STREAM = 3
-    OUTPUT_STREAM = 4
-    FIELDS = 5
-    INCOMING_REQUEST = 6
-    OUTGOING_REQUEST = 7
-    REQUEST_OPTIONS = 8
-    RESPONSE_OUTPARAM = 9
-    INCOMING_RESPONSE = 10
-    INCOMING_BODY = 11
-    FUTURE_TRAILERS = 12
-    OUTGOING_RESPONSE = 13
-    OUTGOING_BODY = 14
-    FUTURE_INCOMING_RESPONSE = 15
+    POLLABLE = allocate("wasi:io/poll#pollable")
+    IO_ERROR = allocate("wasi:io/error#error")
+    INPUT_STREAM = allocate("wasi:io/streams#input-stream")
+    OUTPUT_STREAM = allocate("wasi:io/streams#output-stream")
+    FIELDS = allocate("wasi:http/types#fields")
+    INCOMING_REQUEST = allocate("wasi:http/types#incoming-request")
+    OUTGOING_REQUEST = allocate("wasi:http/types#outgoing-request")
+    REQUEST_OPTIONS = allocate("wasi:http/types#request-options")
+    RESPONSE_OUTPARAM = allocate("wasi:http/types#response-outparam")
+    INCOMING_RESPONSE = allocate("wasi:http/types#incoming-response")
+    INCOMING_BODY = allocate("wasi:http/types#incoming-body")
+    FUTURE_TRAILERS = allocate("wasi:http/types#future-trailers")
+    OUTGOING_RESPONSE = allocate("wasi:http/types#outgoing-response")
+    OUTGOING_BODY = allocate("wasi:http/types#outgoing-body")
+    FUTURE_INCOMING_RESPONSE = allocate("wasi:http/types#future-incoming-response")
 
 
-# id -> ResourceType, for the fast converters (host resources travel as integer reps).
+# id -> ResourceType of every id above and of `resource_id`'s (kept for callers that pass
+# `host_resources=HOST_RESOURCES`; the converters find host resources in the one registry).
 HOST_RESOURCES: dict[int, wc.ResourceType] = {
-    v: wc.ResourceType.host(v) for k, v in vars(Res).items() if k.isupper()
+    v: register(v) for k, v in vars(Res).items() if k.isupper()
 }
-_dynamic: dict[str, int] = {}
 _dynamic_lock = threading.Lock()
 
 
@@ -53,10 +55,8 @@ def resource_id(name: str) -> int:
     """A stable host id for a resource declared by a generated (deny-all) interface, e.g.
     `wasi:filesystem/types#descriptor` (version-less, so every 0.2.x shares it)."""
     with _dynamic_lock:
-        rid = _dynamic.get(name)
-        if rid is None:
-            rid = _dynamic[name] = 1000 + len(_dynamic)
-            HOST_RESOURCES[rid] = wc.ResourceType.host(rid)
+        rid = allocate(name)
+        HOST_RESOURCES[rid] = register(rid)
         return rid
 
 

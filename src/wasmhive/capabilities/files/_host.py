@@ -111,7 +111,8 @@ class FilesFactor:
 
     def link_filesystem(self, root: Any, state_of: StateOf, imports: Iterable[tuple[str, Any]], engine: Any) -> None:
         """Redefine the component's `wasi:filesystem/types` and `/preopens` imports over its files."""
-        from ...component._fastpath import _tagged, define_func
+        from ...component._hostcall import define_func
+        from ...component._shapes import is_tagged
         from ...wasi import HOST_RESOURCES, BufferInput, current
         from ...wasi._deny import link_denied
 
@@ -140,7 +141,7 @@ class FilesFactor:
             def result(fname: str, fn: Callable[..., Any]) -> Callable[..., Any]:
                 """Wrap `fn` (returns the ok value, raises FsError) in this import's result convention."""
                 rty = funcs[fname].result
-                tagged = _tagged(rty, HOST_RESOURCES)
+                tagged = is_tagged(rty)
 
                 def wrapper(*args: Any) -> Any:
                     try:

@@ -16,6 +16,7 @@ from typing import Any
 from wasmtime.component import Record, ResourceType, Variant
 
 from ...appconfig import AppConfig
+from ...component._restypes import allocate
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._backend import KeyValueBackend, KeyValueError
@@ -31,8 +32,10 @@ WASI_ATOMICS = "wasi:keyvalue/atomics@0.2.0-draft2"
 WASI_BATCH = "wasi:keyvalue/batch@0.2.0-draft2"
 INTERFACES = (*SPIN_INTERFACES, WASI_STORE, WASI_ATOMICS, WASI_BATCH)
 
-# Host resource type ids: unique among every host resource in a linker (0x6B76 = "kv").
-RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS = 0x6B760001, 0x6B760002, 0x6B760003, 0x6B760004
+# Host resource type ids, from the component layer's one id space (unique among all host resources).
+RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS = (allocate(name) for name in (
+    "fermyon:spin/key-value#store", "spin:key-value/key-value#store", "wasi:keyvalue/store#bucket",
+    "wasi:keyvalue/atomics#cas"))
 MAX_HANDLES = 256
 
 
@@ -77,10 +80,10 @@ class KeyValueFactor:
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define Spin's and WASI's key-value interfaces on a component linker's root instance.
 
-        Host functions use the fast host-call path (`wasmhive.component._fastpath`): resources travel
+        Host functions use the component layer's host-call path (`component._hostcall`): resources travel
         as integer reps, and every backend failure becomes the interface's `other` error.
         """
-        from ...component._fastpath import define_func, define_resource
+        from ...component._hostcall import define_func, define_resource
 
         hr = {rt: ResourceType.host(rt) for rt in (RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS)}
 
