@@ -237,3 +237,45 @@ def test_host_resources_share_one_id_space() -> None:
     assert host_id(wc.ResourceType.host(a.type_id)) == a.type_id
     assert host_id(wc.ResourceType.host(0x7FFF_FFF0)) is None  # never registered: a guest resource
     assert host_id(register(4242)) == 4242  # an id older code chose itself still works
+
+
+def test_host_calls_find_their_instance_state_from_their_own_store() -> None:
+    # Store A's guest calls the host, which (on the same thread) calls store B's guest, whose host call
+    # must see B's state, and A's again once B returns: state comes from the calling store, not the thread.
+    from wasmhive.wasi import HostState, attach, current
+
+    engine, component = component_engine()
+    seen: list[str] = []
+    other: dict[str, object] = {}
+
+    def add(a: int, b: int) -> int:
+        seen.append(current().name)
+        if a == 1:
+            store_b, func_b = other["b"]  # type: ignore[misc]
+            assert hc.ExportCall(func_b, store_b)(store_b, func_b, 0, 0) == 0  # type: ignore[arg-type]
+        seen.append(current().name)
+        return a + b
+
+    linker = wc.Linker(engine)
+    with linker.root() as root, root.add_instance("host") as h:
+        hc.define_resource(h, "counter", allocate("tests:state/host#counter"), lambda rep: None)
+        for name in ("[constructor]counter", "[method]counter.next", "echo", "maybe", "pairs", "mix"):
+            hc.define_func(h, name, lambda *a: None)
+        hc.define_func(h, "add", add)
+
+    def instance(name: str) -> tuple[wasmtime.Store, wc.Func]:
+        store = wasmtime.Store(engine)
+        func = linker.instantiate(store, component).get_func(store, "add")
+        assert func is not None
+        return store, func
+
+    (store_a, func_a), other["b"] = instance("a"), instance("b")
+    store_b = other["b"][0]  # type: ignore[index]
+    with attach(store_a, HostState(name="A")), attach(store_b, HostState(name="B")):
+        assert hc.ExportCall(func_a, store_a)(store_a, func_a, 1, 2) == 3
+    assert seen == ["A", "B", "B", "A"]
+
+    # Outside `attach` there is no state: the host call traps with a clear message, nothing else breaks.
+    with pytest.raises(wasmtime.WasmtimeError, match="no instance state attached to the calling store"):
+        hc.ExportCall(func_a, store_a)(store_a, func_a, 2, 2)
+    assert isinstance(hc.take_host_error(), hc.HostTrap)

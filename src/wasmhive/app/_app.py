@@ -231,13 +231,13 @@ class App:
         compiled = self.runtime.load(comp.source)
 
         def state_of() -> Any:
-            return current().extra["capabilities"]
+            return current().capabilities
 
         def link_extra(root: Any) -> None:
             caps.link_component(root, state_of, compiled.component, self.runtime.engine, comp.id)
 
         def prepare_extra(state: Any) -> None:
-            state.extra["capabilities"] = caps.instance(comp.id)
+            state.capabilities = caps.instance(comp.id)
 
         return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
                                 outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra,

@@ -10,6 +10,12 @@ guest traps with a message naming the function. (wasmtime-py's own slot is proce
 several threads in guests.) Async host functions (`wasmtime_component_linker_instance_add_func_async`)
 would be a second trampoline beside this one, sharing the registry and entries.
 
+While an entry (or a resource destructor) runs, `calling_store()` is the address of the
+`wasmtime_context_t` of the store making the call: how host code finds its per-instance state from
+the store itself (`wasi._state.current`), also when one thread runs guests of several stores nested
+(composition). It is kept per thread only because a Python host function has no other way to see
+the trampoline's argument.
+
 `define_func(inst, name, func)` is how host code defines a function in the `HOST` value convention
 (`_convert`): converters are built from the import's type on the first call, and resources whose type
 was defined with `define_resource` arrive and may be returned as integer reps.
@@ -47,12 +53,18 @@ from ._lift import lifter
 from ._lower import lowerer
 from ._restypes import allocate, register
 
-__all__ = ["Entry", "ExportCall", "HostTrap", "allocate", "define_entry", "define_func", "define_resource",
-           "pending", "take_host_error", "trap_error"]
+__all__ = ["Entry", "ExportCall", "HostTrap", "allocate", "calling_store", "define_entry", "define_func",
+           "define_resource", "pending", "take_host_error", "trap_error"]
 
 # A Python exception raised by a host function on this thread, kept until the export call that led to
 # it returns: our own per-thread slot, never wasmtime-py's process-wide one.
 pending = threading.local()
+_calling = threading.local()  # .ctx: the store context address of the host call running on this thread
+
+
+def calling_store() -> int:
+    """The `wasmtime_context_t` address of the store whose host call runs on this thread (0: none)."""
+    return getattr(_calling, "ctx", 0)
 
 
 class HostTrap(Exception):
@@ -95,16 +107,22 @@ _vp, _sz = ctypes.c_void_p, ctypes.c_size_t
 @ctypes.CFUNCTYPE(_sz, _sz, _vp, _vp, _vp, _sz, _vp, _sz)  # type: ignore[untyped-decorator]
 def _trampoline(env: int, ctx: int, ty: int, args: int, nargs: int, results: int, nres: int) -> int:
     entry = _REGISTRY[env]
+    prev = getattr(_calling, "ctx", 0)
+    _calling.ctx = ctx
     try:
         entry.call(ctx, ty, args or 0, nargs, results or 0, nres)
         return 0
     except BaseException as e:  # every failure must become a trap, never unwind into C
         return _fail(entry.name, e)
+    finally:
+        _calling.ctx = prev
 
 
 @ctypes.CFUNCTYPE(_sz, _sz, _vp, ctypes.c_uint32)  # type: ignore[untyped-decorator]
 def _dtor_trampoline(env: int, ctx: int, rep: int) -> int:
     name, dtor, with_store = _REGISTRY[env]
+    prev = getattr(_calling, "ctx", 0)
+    _calling.ctx = ctx or 0
     try:
         if with_store:
             dtor(ctx or 0, rep)
@@ -113,6 +131,8 @@ def _dtor_trampoline(env: int, ctx: int, rep: int) -> int:
         return 0
     except BaseException as e:  # same: never unwind into C
         return _fail(f"[resource-drop]{name}", e)
+    finally:
+        _calling.ctx = prev
 
 
 @ctypes.CFUNCTYPE(None, _vp)  # type: ignore[untyped-decorator]

@@ -192,7 +192,7 @@ def _new_body(st: HostState, request: OutgoingRequest | None = None) -> Outgoing
     """A body channel; an outbound request's is capped at the app's body limit and its content-length."""
     if request is None:
         return OutgoingBody(BodyChannel(st.waker))
-    limit = getattr(st.extra.get("http"), "body_limit", None)
+    limit = st.http.body_limit if st.http is not None else None
     return OutgoingBody(RequestBodyChannel(st.waker, limit=limit, expected=_declared_length(request.headers)))
 
 
