@@ -54,7 +54,7 @@ from ._lower import lowerer
 from ._restypes import allocate, register
 
 __all__ = ["Entry", "ExportCall", "HostTrap", "allocate", "calling_store", "define_entry", "define_func",
-           "define_resource", "pending", "take_host_error", "trap_error"]
+           "define_resource", "define_table", "pending", "take_host_error", "trap_error", "wit"]
 
 # A Python exception raised by a host function on this thread, kept until the export call that led to
 # it returns: our own per-thread slot, never wasmtime-py's process-wide one.
@@ -232,6 +232,35 @@ def define_resource(inst: wc.LinkerInstance, name: str, type_id: int, dtor: Call
                                                               _DTOR_TRAMPOLINE, idx, _FINALIZE)
     if err:
         raise wasmtime.WasmtimeError._from_ptr(err)
+
+
+def wit(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as host function `name` of its class's table (`define_table`)."""
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        if hasattr(func, "__wit__"):  # one helper serving several resources: each gets its own marked copy
+            shared = func
+
+            def func(*args: Any) -> Any:
+                return shared(*args)
+        func.__wit__ = name  # type: ignore[attr-defined]
+        return func
+    return mark
+
+
+def define_table(inst: wc.LinkerInstance, table: object,
+                 define: Callable[[wc.LinkerInstance, str, Callable[..., Any]], None] = define_func) -> list[str]:
+    """Define every method of `table` marked with `@wit(name)` as host function `name` (via `define`).
+
+    A host interface is written as one small class per resource: its methods are the resource's
+    functions, each naming its WIT function. Returns the names defined.
+    """
+    names = []
+    for attr in dir(type(table)):
+        name = getattr(getattr(type(table), attr), "__wit__", None)
+        if isinstance(name, str):
+            define(inst, name, getattr(table, attr))
+            names.append(name)
+    return names
 
 
 class ExportCall:

@@ -22,7 +22,7 @@ import wasmhive.wasi._io as _io
 
 from ..component._hostcall import HostTrap, define_func
 from ._deny import link_denied
-from ._http_types import link_types
+from ._http_host import link_types
 from ._outgoing import link_outgoing_handler
 from ._state import HOST_RESOURCES
 
