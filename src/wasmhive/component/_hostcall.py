@@ -248,16 +248,20 @@ def wit(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def define_table(inst: wc.LinkerInstance, table: object,
-                 define: Callable[[wc.LinkerInstance, str, Callable[..., Any]], None] = define_func) -> list[str]:
+                 define: Callable[[wc.LinkerInstance, str, Callable[..., Any]], None] = define_func, *,
+                 resource: str = "") -> list[str]:
     """Define every method of `table` marked with `@wit(name)` as host function `name` (via `define`).
 
     A host interface is written as one small class per resource: its methods are the resource's
-    functions, each naming its WIT function. Returns the names defined.
+    functions, each naming its WIT function; `{r}` in a name stands for `resource` (one class serving
+    resources of several interfaces, e.g. Spin's `store` and wasi:keyvalue's `bucket`). Returns the
+    names defined.
     """
     names = []
     for attr in dir(type(table)):
         name = getattr(getattr(type(table), attr), "__wit__", None)
         if isinstance(name, str):
+            name = name.replace("{r}", resource)
             define(inst, name, getattr(table, attr))
             names.append(name)
     return names
