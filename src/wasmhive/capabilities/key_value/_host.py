@@ -19,7 +19,7 @@ from ...appconfig import AppConfig
 from ...component._hostcall import define_func, define_resource, define_table, wit
 from ...component._restypes import allocate
 from ...wasi._calls import start_call
-from .._factor import StateOf
+from .._factor import InstanceState, StateOf
 from ._backend import KeyValueBackend, KeyValueError
 from ._config import KeyValueApp, open_stores
 
@@ -134,11 +134,7 @@ class _KeyValueHost:
     """What every key-value table shares: the calling instance's state and its handles."""
 
     def __init__(self, name: str, state_of: StateOf) -> None:
-        self.name, self.state_of = name, state_of
-
-    def inst(self) -> KeyValueInstance:
-        state: KeyValueInstance = self.state_of().states[self.name]
-        return state
+        self.inst = InstanceState[KeyValueInstance](name, state_of)
 
     def handle(self, rep: int) -> KeyValueBackend:
         backend = self.inst().handles.get(rep)
