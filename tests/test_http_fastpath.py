@@ -279,3 +279,32 @@ def test_host_calls_find_their_instance_state_from_their_own_store() -> None:
     with pytest.raises(wasmtime.WasmtimeError, match="no instance state attached to the calling store"):
         hc.ExportCall(func_a, store_a)(store_a, func_a, 2, 2)
     assert isinstance(hc.take_host_error(), hc.HostTrap)
+
+
+def test_deny_all_answers_built_from_the_import_types() -> None:
+    # `wasi._deny.link_denied` answers every function of an interface from its type alone (read into the
+    # component model): zero values, empty lists, the error case of a result, inert owned resources.
+    from wasmhive.wasi import HostState, attach
+    from wasmhive.wasi._deny import link_denied
+
+    engine, component = component_engine()
+    ity = component.type.imports(engine)["host"].ty
+    linker = wc.Linker(engine)
+    with linker.root() as root, root.add_instance("host") as h:
+        link_denied(h, "tests:deny/host", ity, engine, [])
+    store = wasmtime.Store(engine)
+    inst = linker.instantiate(store, component)
+
+    def run(name: str, *args: object) -> object:
+        func = inst.get_func(store, name)
+        assert func is not None
+        return hc.ExportCall(func, store)(store, func, *args)
+
+    state = HostState(name="denied")
+    with attach(store, state):
+        assert run("add", 1, 2) == 0
+        assert run("echo", b"data") == b""
+        assert run("maybe", 5) == ""  # result<option<u32>, string>: the error case, not ok(none)
+        assert run("pairs", [("a", b"b")]) == []
+        assert run("mix", 1.5, "x", True) == (0.0, "\0", False)
+        assert run("count", 1, 2) == 0  # an inert `counter` (own) is made, used and dropped
