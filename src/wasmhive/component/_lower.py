@@ -191,6 +191,8 @@ def _list(ty: m.ListOf, conv: str) -> Lower:
         if isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__iter__") or (
                 conv != HOST and not isinstance(v, (list, tuple, bytearray))):
             raise BadValue(f"expects {ty.wit()} (a list), got {_describe(v)}")
+        if not isinstance(v, (list, tuple, bytearray)):
+            v = list(v)  # any other iterable (HOST convention): read it once
         if fast is None:
             slow(v, a, ctx)
             return
