@@ -12,8 +12,8 @@ Cases, each measured in the same run for both paths on the same component instan
 Raw = `Func.__call__(store, *args)` from wasmtime-py 50 (and `LinkerInstance.add_func` for the host
 import). Goal: wasmhive adds < 25% to the raw call (ratio ≤ 1.25); here it is faster, because the
 converters are built once per function instead of re-reading the function type on every call.
-The host-call rows have a third column: `component/_fastpath.py`'s `define_func` trampoline as the WASI
-layer defines every `wasi:*` function (`wasi/_io.py`, with the WASI host resource ids), beside the
+The host-call rows have a third column: `component/_hostcall.py`'s `define_func` (HOST value convention)
+as the WASI layer defines every `wasi:*` function (`wasi/_io.py`, with the WASI host resource ids), beside the
 typed-call path (`Runtime.component(imports=...)`, `component/_host.py`) and the stock `add_func`;
 the 4 KiB list is what a guest's `blocking-write-and-flush` hands over.
 A full run records its table in benchmarks/RESULTS.md.
@@ -136,8 +136,8 @@ def _raw_calc(engine: wasmtime.Engine, component: wc.Component) -> tuple[wasmtim
 def _host_calls(rt: Any, wat: str, name: str, fn: Callable[..., Any], check_args: tuple[int, ...], expect: int,
                 case: str, n: int, repeat: int) -> dict[str, Any]:
     """Per-call cost of a host import `name` made from the guest's `run(n, ...)`: stock `add_func`, our
-    typed-call imports, and the `_fastpath.define_func` trampoline the WASI layer uses."""
-    from wasmhive.component._fastpath import define_func
+    typed-call imports, and `_hostcall.define_func` as the WASI layer uses it."""
+    from wasmhive.component._hostcall import define_func
     from wasmhive.wasi import HOST_RESOURCES
 
     component = rt.load(wat.encode()).component

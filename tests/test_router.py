@@ -85,3 +85,38 @@ def test_health_paths_and_reserved() -> None:
 def test_bad_routes(bad: str) -> None:
     with pytest.raises(ConfigError):
         Router([(bad, 1)])
+
+
+def test_a_request_is_routed_once_and_the_match_travels_with_it() -> None:
+    # The trigger routes once; the executor (behind the app's Spin-header wrapper) gets that match on
+    # the exchange and builds Spin's headers from it, without routing again.
+    from wasmhive.app._app import SpinHeaders
+    from wasmhive.http._app import HttpApp
+    from wasmhive.http._router import Route, RouteMatch
+    from wasmhive.http._types import Request
+
+    calls: list[str] = []
+
+    class Counting(Router):
+        def match(self, path: str) -> RouteMatch | None:
+            calls.append(path)
+            return super().match(path)
+
+    seen: list[tuple[RouteMatch, list[tuple[str, str]]]] = []
+
+    class Recorder:
+        name = "rec"
+
+        def run(self, ex) -> None:  # type: ignore[no-untyped-def]
+            seen.append((ex.match, ex.request.headers))
+            ex.respond(200, [], b"ok")
+
+    route = Route.parse("/users/:id/...", None, base="/api")
+    app = HttpApp(Counting([("/users/:id/...", SpinHeaders(Recorder(), route))], base="/api"))
+    r = app.handle(Request(path="/api/users/7/posts", headers=[("spin-path-info", "forged")]))
+    assert r.status == 200
+    assert calls == ["/api/users/7/posts"]
+    match, headers = seen[0]
+    assert match.route is route and match.params == {"id": "7"} and match.path_info == "/posts"
+    assert ("spin-path-info", "/posts") in headers and ("spin-path-info", "forged") not in headers
+    assert ("spin-path-match-id", "7") in headers

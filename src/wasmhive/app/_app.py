@@ -62,9 +62,16 @@ class SpinHeaders:
         from ..http._router import RouteMatch
 
         req = ex.request
-        path = unquote(req.path)
-        params = self.route.match([s for s in path.split("/") if s]) or {}
-        match = RouteMatch(self.route, path, params)
+        routed = ex.match
+        if isinstance(routed, RouteMatch):  # the trigger routed it: same route, now as the app names it
+            match = RouteMatch(self.route, routed.path, routed.params)
+        else:  # a chained request (`<id>.spin.internal`): the whole-component route `/...`
+            path = unquote(req.path)
+            match = RouteMatch(self.route, path, self.route.match([s for s in path.split("/") if s]) or {})
+        ex.match = match
+        if not getattr(self.executor, "spin_headers", True):  # e.g. WAGI: takes the match itself
+            self.executor.run(ex)
+            return
         full_url = f"{req.scheme}://{req.authority}{req.path_with_query}"
         spin = match.spin_headers(full_url=full_url, client_addr=req.client)
         ex.request = replace(req, headers=[(k, v) for k, v in req.headers if not k.lower().startswith("spin-")] + spin)
@@ -250,13 +257,13 @@ class App:
         compiled = self.runtime.load(comp.source)
 
         def state_of() -> Any:
-            return current().extra["capabilities"]
+            return current().capabilities
 
         def link_extra(root: Any) -> None:
             caps.link_component(root, state_of, compiled.component, self.runtime.engine, comp.id)
 
         def prepare_extra(state: Any) -> None:
-            state.extra["capabilities"] = caps.instance(comp.id)
+            state.capabilities = caps.instance(comp.id)
 
         return WasiHttpExecutor(self.runtime, compiled, name=comp.id, limits=limits, env=dict(comp.environment),
                                 outbound=policy, link_extra=link_extra, prepare_extra=prepare_extra,

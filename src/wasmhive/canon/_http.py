@@ -69,7 +69,7 @@ class CanonHttpExecutor:
         deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.name)
         state.waker = ex.waker
-        state.extra["http"] = HttpContext(self.outbound, self.body_limit, None)
+        state.http = HttpContext(self.outbound, self.body_limit, None)
         outgoing: list[OutgoingResponse] = []
 
         def on_set(resp: OutgoingResponse | Any) -> None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ..appconfig import AppConfig
 
-__all__ = ["Factor", "InstanceContext", "StateOf"]
+__all__ = ["Factor", "InstanceContext", "InstanceState", "StateOf"]
 
 
 @dataclass
@@ -42,8 +42,20 @@ class InstanceContext:
                 close()
 
 
-# state_of() -> the InstanceContext of the instance whose guest is making the host call on this thread.
+# state_of() -> the InstanceContext of the instance whose guest is making the host call (found from its store).
 StateOf = Callable[[], InstanceContext]
+S = TypeVar("S")
+
+
+class InstanceState(Generic[S]):
+    """One factor's per-instance state, typed: `state()` is what its `prepare` made for the calling instance."""
+
+    def __init__(self, name: str, state_of: StateOf) -> None:
+        self.name, self.state_of = name, state_of
+
+    def __call__(self) -> S:
+        state: S = self.state_of().states[self.name]
+        return state
 
 
 class Factor(Protocol):

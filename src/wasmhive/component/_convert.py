@@ -1,15 +1,20 @@
-"""Converters between Python values and `wasmtime_component_val_t`, built once per WIT type.
+"""The component layer's value conversion: the C layout, the address-level C calls, the value conventions.
 
-The builders live in `_lower.py` (`lowerer`) and `_lift.py` (`lifter`); this module holds what they
-share: the C layout, our own ctypes prototypes, errors. `lowerer(ty)` returns `lower(value, cval, ctx)` writing into a C value; `lifter(ty)` returns
-`lift(cval, ctx) -> value` reading one without freeing it (the caller deletes the top-level value
-once, which frees everything below it). `ctx` is whatever owns resource handles (an instance).
+One builder per direction turns a WIT type (`_model`) into a converter once: `_lower.lowerer(ty, conv)`
+returns `lower(value, addr, ctx)` writing a Python value into the `wasmtime_component_val_t` at `addr`;
+`_lift.lifter(ty, classes, conv)` returns `lift(addr, ctx) -> value` reading one without freeing it
+(the owner deletes the top-level value once, which frees everything below it). Converters work on raw
+addresses (no ctypes struct objects on the hot path); `ctx` is what resource handles need: the
+instance for typed calls, the `HostCall` of a typed host import, or the caller's `wasmtime_context_t`
+address for host functions in the `HOST` convention.
+
+`conv` picks the Python shape of records, variants, options, results and resources (see
+`docs/ARCHITECTURE.md`, "Components from Python"): `TYPED` (wasmhive's `_values` classes) or `HOST`
+(wasmtime-py's `Record`/`Variant`, bare values when every case has its own Python class, host resources
+as integer reps), which the WASI layer and the capabilities are written against.
 
 Lists of numbers and `list<u8>` move through the C array with `memoryview` slices instead of one
-Python call per element: the layout is fixed (32-byte values, payload at offset 8). `read_bytes`,
-`write_bytes` and `read_numbers` work on a vallist's address and are shared with `_fastpath.py`
-(the wasi:http host's converters), as are the C layout constants and the per-thread host-error slot
-(`_func.pending`).
+Python call per element: the layout is fixed (32-byte values, payload at offset 8).
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ import wasmhive.component._model as m
 
 from ..runtime._capi import ffi, prototype
 
-__all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower", "make_error", "pyname",
-           "read_bytes", "read_numbers", "values", "write_bytes"]
+__all__ = ["FAST", "HOST", "INT_FIELDS", "PAYLOAD", "TYPED", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower",
+           "make_error", "pyname", "read_bytes", "read_name", "read_numbers", "values", "write_bytes", "write_name"]
 
-Lower = Callable[[Any, Any, Any], None]
-Lift = Callable[[Any, Any], Any]
+# lower(value, addr, ctx) and lift(addr, ctx) -> value; `addr` is a `wasmtime_component_val_t`'s address.
+Lower = Callable[[Any, int, Any], None]
+Lift = Callable[[int, Any], Any]
+
+# The two value conventions (module doc).
+TYPED = "typed"
+HOST = "host"
 
 VAL = ffi.wasmtime_component_val_t
 VAL_SIZE = ctypes.sizeof(VAL)
@@ -35,27 +45,55 @@ PAYLOAD = VAL.of.offset
 K = {name: getattr(ffi, f"WASMTIME_COMPONENT_{name.upper()}").value for name in (
     "bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char", "string", "list",
     "record", "tuple", "variant", "enum", "option", "result", "flags", "resource")}
-
-
-
-
+assert K["bool"] == 0  # a zeroed value is a `bool`: deleting it is a no-op (converters rely on it)
 
 _P = ctypes.POINTER
-byte_vec_new = prototype("wasm_byte_vec_new", [_P(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p])
-vallist_new_uninit = prototype("wasmtime_component_vallist_new_uninit", [_P(ffi.wasmtime_component_vallist_t),
-                                                                      ctypes.c_size_t])
-valtuple_new_uninit = prototype("wasmtime_component_valtuple_new_uninit", [_P(ffi.wasmtime_component_valtuple_t),
-                                                                        ctypes.c_size_t])
-valrecord_new_uninit = prototype("wasmtime_component_valrecord_new_uninit",
-                              [_P(ffi.wasmtime_component_valrecord_t), ctypes.c_size_t])
-valflags_new_uninit = prototype("wasmtime_component_valflags_new_uninit", [_P(ffi.wasmtime_component_valflags_t),
-                                                                        ctypes.c_size_t])
-val_new = prototype("wasmtime_component_val_new", [_P(VAL)], _P(VAL))
-val_delete = prototype("wasmtime_component_val_delete", [_P(VAL)])
-resource_clone = prototype("wasmtime_component_resource_any_clone", [_P(ffi.wasmtime_component_resource_any_t)],
-                        _P(ffi.wasmtime_component_resource_any_t))
-_memset, _memmove, _string_at, _byref = ctypes.memset, ctypes.memmove, ctypes.string_at, ctypes.byref
-_addr = ctypes.addressof
+_string_at = ctypes.string_at
+
+# The C calls the converters make, on plain addresses (no ctypes objects on the hot path).
+_vp, _sz = ctypes.c_void_p, ctypes.c_size_t
+byte_vec_new_at = prototype("wasm_byte_vec_new", [_vp, _sz, ctypes.c_char_p])
+vallist_new_at = prototype("wasmtime_component_vallist_new_uninit", [_vp, _sz])
+valrecord_new_at = prototype("wasmtime_component_valrecord_new_uninit", [_vp, _sz])
+valflags_new_at = prototype("wasmtime_component_valflags_new_uninit", [_vp, _sz])
+val_new_at = prototype("wasmtime_component_val_new", [_vp], _vp)
+val_delete_at = prototype("wasmtime_component_val_delete", [_vp])
+any_clone_at = prototype("wasmtime_component_resource_any_clone", [_vp], _vp)
+any_to_host_at = prototype("wasmtime_component_resource_any_to_host", [_vp, _vp, _vp], _vp)
+host_new = prototype("wasmtime_component_resource_host_new", [ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32], _vp)
+host_rep = prototype("wasmtime_component_resource_host_rep", [_vp], ctypes.c_uint32)
+host_delete = prototype("wasmtime_component_resource_host_delete", [_vp])
+host_to_any = prototype("wasmtime_component_resource_host_to_any", [_vp, _vp, _vp], _vp)
+error_new = prototype("wasmtime_error_new", [ctypes.c_char_p], _vp)
+func_call_at = prototype("wasmtime_component_func_call", [_vp, _vp, _vp, _sz, _vp, _sz], _vp)
+ENTRY_VAL = ffi.wasmtime_component_valrecord_entry.val.offset
+u8_at = ctypes.c_uint8.from_address
+u64_at = ctypes.c_uint64.from_address
+ptr_at = ctypes.c_void_p.from_address
+
+
+def rd(addr: int) -> int:
+    """The pointer stored at `addr` (0 for NULL)."""
+    return ptr_at(addr).value or 0
+
+
+def read_name(vec: int) -> str:
+    """The UTF-8 text of the `wasm_byte_vec_t` (a string, enum case or name) at address `vec`."""
+    n = u64_at(vec).value
+    return _string_at(rd(vec + 8), n).decode() if n else ""
+
+
+def write_name(vec: int, text: str) -> None:
+    """Fill the uninitialised `wasm_byte_vec_t` at address `vec` with `text` as UTF-8."""
+    raw = text.encode()
+    byte_vec_new_at(vec, len(raw), raw)
+
+
+def raise_error(err: int) -> None:
+    """Raise the `wasmtime_error_t` at `err` as a `WasmtimeError` (taking ownership of it)."""
+    from wasmtime import WasmtimeError
+
+    raise WasmtimeError._from_ptr(ctypes.cast(err, _P(ffi.wasmtime_error_t)))
 
 
 class BadValue(Exception):
@@ -95,7 +133,6 @@ _FMT = {fmt: (fmt, per, idx) for fmt, per, idx in FAST.values()}
 
 
 _KIND_U8 = bytes([K["u8"]])
-_vallist_new_uninit_addr = prototype("wasmtime_component_vallist_new_uninit", [ctypes.c_void_p, ctypes.c_size_t])
 
 
 def _slots(data: int, n: int) -> memoryview:
@@ -112,7 +149,7 @@ def read_bytes(vallist: int) -> bytes:
 def write_bytes(vallist: int, data: Any) -> None:
     """Fill the (uninitialised) `wasmtime_component_vallist_t` at address `vallist` with `data` as `list<u8>`."""
     n = len(data)
-    _vallist_new_uninit_addr(vallist, n)
+    vallist_new_at(vallist, n)
     if n:
         mv = _slots(ctypes.c_void_p.from_address(vallist + 8).value or 0, n)
         mv[0::VAL_SIZE] = _KIND_U8 * n

@@ -8,30 +8,23 @@ allocation of argument arrays, no post-call re-reading of the function type.
 from __future__ import annotations
 
 import ctypes
-import threading
 from typing import Any
 
 from wasmtime import WasmtimeError
 
 import wasmhive.component._model as m
 
-from ..runtime._capi import ffi, prototype
-from ._convert import VAL, VAL_SIZE, BadValue, make_error, pyname, val_delete, values
+from ..runtime._capi import ffi
+from ._convert import VAL, VAL_SIZE, BadValue, func_call_at, make_error, pyname, val_delete_at, values
+from ._hostcall import take_host_error
 from ._lift import lifter
 from ._lower import lowerer
 from ._values import Err, Record, ResultError
 
-__all__ = ["BoundFunc", "Plan", "pending"]
+__all__ = ["BoundFunc", "Plan", "take_pending"]
 
 _P = ctypes.POINTER
-func_call = prototype("wasmtime_component_func_call",
-                   [_P(ffi.wasmtime_component_func_t), _P(ffi.wasmtime_context_t), _P(VAL), ctypes.c_size_t,
-                    _P(VAL), ctypes.c_size_t], ctypes.c_void_p)
-_byref, _memset = ctypes.byref, ctypes.memset
-
-# A Python exception raised by a host function on this thread, kept until the export call that led
-# to it returns: our own per-thread slot, never wasmtime-py's process-wide one.
-pending = threading.local()
+_memset, _addressof = ctypes.memset, ctypes.addressof
 
 
 class Plan:
@@ -81,16 +74,17 @@ _MISSING = object()
 class BoundFunc:
     """A component function of one live instance, callable with Python values."""
 
-    __slots__ = ("__name__", "fref", "func", "inst", "nres", "params", "plan", "resref", "result")
+    __slots__ = ("__name__", "faddr", "func", "inst", "nres", "paddr", "params", "plan", "raddr", "result")
 
     def __init__(self, plan: Plan, inst: Any, func: Any) -> None:
         self.plan = plan
         self.inst = inst
         self.func = func  # keeps the wasmtime Func (and its struct) alive
-        self.fref = _byref(func._func)
+        self.faddr = _addressof(func._func)
         self.params = (VAL * max(plan.n, 1))()
+        self.paddr = _addressof(self.params)
         self.result = VAL()
-        self.resref = _byref(self.result)
+        self.raddr = _addressof(self.result)
         self.nres = 0 if plan.sig.result is None else 1
         self.__name__ = plan.sig.short
 
@@ -105,12 +99,12 @@ class BoundFunc:
         plan = self.plan
         if kwargs or len(args) != plan.n:
             args = plan.bind(args, kwargs)
-        params = self.params
+        base = self.paddr
         inst = self.inst
         i = 0
         try:
             for lower in plan.lowers:
-                lower(args[i], params[i], inst)
+                lower(args[i], base + i * VAL_SIZE, inst)
                 i += 1
         except BadValue as e:
             self._clear(i)
@@ -119,10 +113,10 @@ class BoundFunc:
             self._clear(i)
             raise
         inst._before_call()
-        err = func_call(self.fref, inst._cptr, params, plan.n, self.resref, self.nres)
+        err = func_call_at(self.faddr, inst._addr, base, plan.n, self.raddr, self.nres)
         for j in plan.owned:
-            p = _byref(params[j])
-            val_delete(p)
+            p = base + j * VAL_SIZE
+            val_delete_at(p)
             _memset(p, 0, VAL_SIZE)
         if err:
             raise inst._call_error(err, plan.qualname)
@@ -130,12 +124,12 @@ class BoundFunc:
         if lift is None:
             return None
         try:
-            value = lift(self.result, inst)
+            value = lift(self.raddr, inst)
         finally:
             if plan.result_owned:
                 # The next call assigns into this slot, which drops what is there: leave it empty.
-                val_delete(self.resref)
-                _memset(self.resref, 0, VAL_SIZE)
+                val_delete_at(self.raddr)
+                _memset(self.raddr, 0, VAL_SIZE)
         if plan.unwrap:
             if isinstance(value, Err):
                 raise ResultError(value.value, function=plan.qualname)
@@ -144,17 +138,14 @@ class BoundFunc:
 
     def _clear(self, upto: int) -> None:
         # Delete the arguments lowered before a bad one; the bad one may be half-built: leak, not crash.
+        # The bad one itself is deleted too: lowering writes its kind only once it owns valid memory.
         for j in self.plan.owned:
-            if j < upto:
-                val_delete(_byref(self.params[j]))
-        _memset(self.params, 0, VAL_SIZE * max(self.plan.n, 1))
+            if j <= upto:
+                val_delete_at(self.paddr + j * VAL_SIZE)
+        _memset(self.paddr, 0, VAL_SIZE * max(self.plan.n, 1))
 
 
-def take_pending() -> BaseException | None:
-    """The host-function exception recorded on this thread, if any (cleared)."""
-    exc = getattr(pending, "exc", None)
-    pending.exc = None
-    return exc
+take_pending = take_host_error
 
 
 def error_from_ptr(err: int) -> WasmtimeError:

@@ -19,17 +19,19 @@ from typing import Any
 import wasmtime.component as wc
 from wasmtime import StoreContext
 
+from ..runtime._capi import ffi
 from ._convert import BadValue
+from ._restypes import allocate
 
 __all__ = ["HostCall", "HostResource", "store_addr"]
 
 log = logging.getLogger("wasmhive.component")
-_TYPE_IDS = itertools.count(1)
+_INSTANCES = itertools.count(1)
 
 
 def store_addr(context: Any) -> int:
-    """A stable key for a store from its `wasmtime_context_t` pointer."""
-    return ctypes.addressof(context.contents)
+    """A stable key for a store from its `wasmtime_context_t` pointer (or address)."""
+    return context if isinstance(context, int) else ctypes.addressof(context.contents)
 
 
 class HostResource:
@@ -37,7 +39,8 @@ class HostResource:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.type_id = next(_TYPE_IDS)
+        # A type of its own in the one host id space (two components' `bucket`s are different types).
+        self.type_id = allocate(f"component-import:{name}#{next(_INSTANCES)}")
         self.tables: dict[int, dict[int, Any]] = {}
         self._reps = itertools.count(1)
         self._lock = threading.Lock()
@@ -55,10 +58,10 @@ class HostResource:
         except KeyError:
             raise BadValue(f"unknown {self.name} handle (rep {rep})") from None
 
-    def dtor(self, store: StoreContext, rep: int) -> None:
-        """wasmtime's destructor callback: the guest dropped its last handle."""
+    def dtor(self, addr: int, rep: int) -> None:
+        """The destructor (`define_resource(..., with_store=True)`): the guest dropped its last handle."""
         try:
-            obj = self.tables.get(store_addr(store._context()), {}).pop(rep, None)
+            obj = self.tables.get(addr, {}).pop(rep, None)
             _close(obj)
         except Exception:  # never into wasmtime
             log.exception("closing host resource %s failed", self.name)
@@ -82,9 +85,9 @@ class HostCall:
 
     __slots__ = ("addr", "resources", "store")
 
-    def __init__(self, context: Any, resources: dict[str, HostResource]) -> None:
-        self.store = StoreContext(context)
-        self.addr = store_addr(context)
+    def __init__(self, context: int, resources: dict[str, HostResource]) -> None:
+        self.store = StoreContext(ctypes.cast(context, ctypes.POINTER(ffi.wasmtime_context_t)))
+        self.addr = context
         self.resources = resources
 
     def wrap_resource(self, name: str, raw: Any, owned: bool) -> Any:

@@ -1,6 +1,7 @@
-"""Lifting: `wasmtime_component_val_t` → Python values, one function built per WIT type.
+"""Lifting: a `wasmtime_component_val_t` (by address) → a Python value, one function built per WIT type.
 
-A lifter reads without freeing; the caller deletes the top-level C value once afterwards.
+A lifter reads without freeing; the value's owner deletes the top-level C value once afterwards. See
+`_convert` for the calling convention and the two value conventions.
 """
 
 from __future__ import annotations
@@ -8,119 +9,207 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+import wasmtime.component as wc
+
 import wasmhive.component._model as m
 
-from ._convert import FAST, INT_FIELDS, PAYLOAD, Lift, pyname, read_bytes, read_numbers, resource_clone
+from ..runtime._capi import ffi
+from ._convert import (
+    ENTRY_SIZE,
+    ENTRY_VAL,
+    FAST,
+    HOST,
+    PAYLOAD,
+    VAL_SIZE,
+    BadValue,
+    Lift,
+    any_clone_at,
+    any_to_host_at,
+    host_delete,
+    host_rep,
+    pyname,
+    raise_error,
+    rd,
+    read_bytes,
+    read_name,
+    read_numbers,
+    u8_at,
+    u64_at,
+)
+from ._shapes import cases as case_list
+from ._shapes import tagged
 from ._values import Err, Ok, Record, Some, Variant, record_class
 
 __all__ = ["lifter"]
 
-_string_at, _addressof = ctypes.string_at, ctypes.addressof
+_SCALARS: dict[str, Any] = {
+    "bool": ctypes.c_bool, "s8": ctypes.c_int8, "u8": ctypes.c_uint8, "s16": ctypes.c_int16, "u16": ctypes.c_uint16,
+    "s32": ctypes.c_int32, "u32": ctypes.c_uint32, "s64": ctypes.c_int64, "u64": ctypes.c_uint64,
+    "f32": ctypes.c_float, "f64": ctypes.c_double,
+}
+_ANY = ctypes.POINTER(ffi.wasmtime_component_resource_any_t)
 
-def _string(vec: Any) -> str:
-    return _string_at(vec.data, vec.size).decode() if vec.size else ""
 
-
-def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None) -> Lift:
+def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None, conv: str = "typed") -> Lift:
     """Build the lifting function for `ty`. `classes` collects the record classes (one per record type)."""
     classes = {} if classes is None else classes
     if isinstance(ty, m.Prim):
-        name = ty.name
-        if name == "bool":
-            return lambda c, ctx: bool(c.of.boolean)
-        if name in INT_FIELDS or name in ("f32", "f64"):
-            fld = name
-            if name == "u32":
-                return lambda c, ctx: c.of.u32
-            if name == "s32":
-                return lambda c, ctx: c.of.s32
-            return lambda c, ctx: getattr(c.of, fld)
-        if name == "char":
-            return lambda c, ctx: chr(c.of.character)
-        return lambda c, ctx: _string(c.of.string)
+        return _prim(ty.name)
     if isinstance(ty, m.ListOf):
         fast = FAST.get(ty.elem.name) if isinstance(ty.elem, m.Prim) else None
-        if fast is not None and isinstance(ty.elem, m.Prim):
+        if fast is not None:
             fmt = fast[0]
             if fmt == "B":
-                return lambda c, ctx: read_bytes(_addressof(c) + PAYLOAD)
-            return lambda c, ctx: read_numbers(_addressof(c) + PAYLOAD, fmt)
-        elem = lifter(ty.elem, classes)
+                return lambda a, ctx: read_bytes(a + PAYLOAD)
+            return lambda a, ctx: read_numbers(a + PAYLOAD, fmt)
+        elem = lifter(ty.elem, classes, conv)
 
-        def lift_list(c: Any, ctx: Any) -> list[Any]:
-            lst = c.of.list
-            data = lst.data
-            return [elem(data[i], ctx) for i in range(lst.size)]
+        def lift_list(a: int, ctx: Any) -> list[Any]:
+            n, data = u64_at(a + PAYLOAD).value, rd(a + PAYLOAD + 8)
+            return [elem(data + i * VAL_SIZE, ctx) for i in range(n)]
         return lift_list
     if isinstance(ty, m.TupleOf):
-        elems = [lifter(e, classes) for e in ty.elems]
+        elems = [lifter(e, classes, conv) for e in ty.elems]
 
-        def lift_tuple(c: Any, ctx: Any) -> tuple[Any, ...]:
-            data = c.of.tuple.data
-            return tuple(lf(data[i], ctx) for i, lf in enumerate(elems))
+        def lift_tuple(a: int, ctx: Any) -> tuple[Any, ...]:
+            data = rd(a + PAYLOAD + 8)
+            return tuple(lf(data + i * VAL_SIZE, ctx) for i, lf in enumerate(elems))
         return lift_tuple
     if isinstance(ty, m.Record):
-        cls = classes.get(ty)
-        if cls is None:
-            cls = classes[ty] = record_class(tuple(n for n, _ in ty.fields), ty.name)
-        fields = [lifter(t, classes) for _, t in ty.fields]
-        new = cls.__new__
-        setters = [(pyname(n), lf) for (n, _), lf in zip(ty.fields, fields, strict=False)]
-        osa = object.__setattr__
-
-        def lift_record(c: Any, ctx: Any) -> Record:
-            data = c.of.record.data
-            obj = new(cls)
-            for i, (attr, lf) in enumerate(setters):
-                osa(obj, attr, lf(data[i].val, ctx))
-            return obj
-        return lift_record
-    if isinstance(ty, m.Variant):
-        cases = {name: (None if t is None else lifter(t, classes)) for name, t in ty.cases}
-
-        def lift_variant(c: Any, ctx: Any) -> Variant:
-            var = c.of.variant
-            tag = _string(var.discriminant)
-            lf = cases[tag]
-            return Variant(tag, None if lf is None else lf(var.val.contents, ctx))
-        return lift_variant
+        return _record(ty, classes, conv)
     if isinstance(ty, m.Enum):
-        return lambda c, ctx: _string(c.of.enumeration)
+        return lambda a, ctx: read_name(a + PAYLOAD)
     if isinstance(ty, m.Flags):
-        def lift_flags(c: Any, ctx: Any) -> set[str]:
-            fl = c.of.flags
-            return {_string(fl.data[i]) for i in range(fl.size)}
+        def lift_flags(a: int, ctx: Any) -> set[str]:
+            n, data = u64_at(a + PAYLOAD).value, rd(a + PAYLOAD + 8)
+            return {read_name(data + 16 * i) for i in range(n)}
         return lift_flags
+    if isinstance(ty, (m.Variant, m.OptionOf, m.ResultOf)):
+        return _host_variant(ty, classes) if conv == HOST else _typed_variant(ty, classes)
+    if isinstance(ty, (m.Own, m.Borrow)):
+        return _resource(ty, conv)
+    raise NotImplementedError(ty)
+
+
+def _prim(name: str) -> Lift:
+    if name == "char":
+        from_u32 = ctypes.c_uint32.from_address
+        return lambda a, ctx: chr(from_u32(a + PAYLOAD).value)
+    if name == "string":
+        return lambda a, ctx: read_name(a + PAYLOAD)
+    from_addr = _SCALARS[name].from_address
+    return lambda a, ctx: from_addr(a + PAYLOAD).value
+
+
+def _record(ty: m.Record, classes: dict[m.WitType, type[Record]], conv: str) -> Lift:
+    fields = [(n, pyname(n), lifter(t, classes, conv)) for n, t in ty.fields]
+    if conv == HOST:
+        new_host = wc.Record
+
+        def lift_host_record(a: int, ctx: Any) -> Any:
+            data, rec = rd(a + PAYLOAD + 8), new_host()
+            for i, (name, _, lf) in enumerate(fields):
+                setattr(rec, name, lf(data + i * ENTRY_SIZE + ENTRY_VAL, ctx))
+            return rec
+        return lift_host_record
+    cls = classes.get(ty)
+    if cls is None:
+        cls = classes[ty] = record_class(tuple(n for n, _ in ty.fields), ty.name)
+    new = cls.__new__
+    osa = object.__setattr__
+
+    def lift_record(a: int, ctx: Any) -> Record:
+        data = rd(a + PAYLOAD + 8)
+        obj = new(cls)
+        for i, (_, attr, lf) in enumerate(fields):
+            osa(obj, attr, lf(data + i * ENTRY_SIZE + ENTRY_VAL, ctx))
+        return obj
+    return lift_record
+
+
+def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitType, type[Record]]) -> Lift:
     if isinstance(ty, m.OptionOf):
         inner = lifter(ty.inner, classes)
         nested = isinstance(ty.inner, m.OptionOf)
 
-        def lift_option(c: Any, ctx: Any) -> Any:
-            p = c.of.option
+        def lift_option(a: int, ctx: Any) -> Any:
+            p = rd(a + PAYLOAD)
             if not p:
                 return None
-            v = inner(p.contents, ctx)
+            v = inner(p, ctx)
             return Some(v) if nested else v
         return lift_option
     if isinstance(ty, m.ResultOf):
         ok = None if ty.ok is None else lifter(ty.ok, classes)
         err = None if ty.err is None else lifter(ty.err, classes)
 
-        def lift_result(c: Any, ctx: Any) -> Any:
-            r = c.of.result
-            if r.is_ok:
-                return Ok(None if ok is None else ok(r.val.contents, ctx))
-            return Err(None if err is None else err(r.val.contents, ctx))
+        def lift_result(a: int, ctx: Any) -> Any:
+            p = rd(a + PAYLOAD + 8)
+            if u8_at(a + PAYLOAD).value:
+                return Ok(None if ok is None or not p else ok(p, ctx))
+            return Err(None if err is None or not p else err(p, ctx))
         return lift_result
-    if isinstance(ty, (m.Own, m.Borrow)):
-        rname = ty.resource
-        owned = isinstance(ty, m.Own)
+    cases = {name: (None if t is None else lifter(t, classes)) for name, t in ty.cases}
 
-        def lift_resource(c: Any, ctx: Any) -> Any:
-            from wasmtime.component import ResourceAny
+    def lift_variant(a: int, ctx: Any) -> Variant:
+        tag = read_name(a + PAYLOAD)
+        lf = _case(cases, tag)
+        p = rd(a + PAYLOAD + 16)
+        return Variant(tag, None if lf is None or not p else lf(p, ctx))
+    return lift_variant
 
-            raw = ResourceAny._from_ptr(resource_clone(c.of.resource))
-            return ctx.wrap_resource(rname, raw, owned)
-        return lift_resource
-    raise NotImplementedError(ty)
+
+def _case(cases: dict[str, Lift | None], tag: str) -> Lift | None:
+    try:
+        return cases[tag]
+    except KeyError:
+        raise BadValue(f"unknown case {tag!r} (cases: {', '.join(cases)})") from None
+
+
+def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitType, type[Record]]) -> Lift:
+    # wasmtime-py's shape: `Variant(tag, payload)` when two cases share a Python class, else the bare payload.
+    is_tagged = tagged(ty)
+    HV = wc.Variant
+    if isinstance(ty, m.OptionOf):
+        some = lifter(ty.inner, classes, HOST)
+        if is_tagged:
+            return lambda a, ctx: HV("some", some(p, ctx)) if (p := rd(a + PAYLOAD)) else HV("none")
+        return lambda a, ctx: some(p, ctx) if (p := rd(a + PAYLOAD)) else None
+    cases = {name: (None if t is None else lifter(t, classes, HOST)) for name, t in case_list(ty)}
+
+    def finish(name: str, p: int, ctx: Any) -> Any:
+        lf = _case(cases, name)
+        value = lf(p, ctx) if lf is not None and p else None
+        if is_tagged:
+            return HV(name) if lf is None else HV(name, value)
+        return value
+
+    if isinstance(ty, m.ResultOf):
+        return lambda a, ctx: finish("ok" if u8_at(a + PAYLOAD).value else "err", rd(a + PAYLOAD + 8), ctx)
+    return lambda a, ctx: finish(read_name(a + PAYLOAD), rd(a + PAYLOAD + 16), ctx)
+
+
+def _resource(ty: m.Own | m.Borrow, conv: str) -> Lift:
+    if conv == HOST:
+        if ty.host_id is None:
+            return lambda a, ctx: wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
+
+        def lift_rep(a: int, ctx: Any) -> int:
+            # To the host's rep; for a borrow this also ends the borrow (wasmtime requires it before returning).
+            out = ctypes.c_void_p()
+            err = any_to_host_at(ctx, rd(a + PAYLOAD), ctypes.byref(out))
+            if err:
+                raise_error(err)
+            try:
+                return int(host_rep(out.value))
+            finally:
+                host_delete(out.value)
+        return lift_rep
+    rname = ty.resource
+    owned = isinstance(ty, m.Own)
+
+    def lift_resource(a: int, ctx: Any) -> Any:
+        raw = wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
+        return ctx.wrap_resource(rname, raw, owned)
+    return lift_resource
 

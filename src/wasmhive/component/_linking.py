@@ -27,7 +27,8 @@ import wasmhive.component._model as m
 from ..errors import LinkError
 from ._convert import pyname
 from ._func import BoundFunc
-from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider, trap_error
+from ._host import ForwardFunc, HostFunc, check_same, define_func, lookup_import, resolve_provider
+from ._hostcall import HostTrap, define_resource
 from ._hostres import HostResource
 from ._values import Record, class_name
 
@@ -143,7 +144,7 @@ class ImportLinks:
                 try:
                     for rname in _declared_resources(item):
                         hr = self._host_resources[rname] = HostResource(rname)
-                        li.add_resource(rname, wc.ResourceType.host(hr.type_id), hr.dtor)
+                        define_resource(li, rname, hr.type_id, hr.dtor, with_store=True)
                     for fname, fsig in item.funcs.items():
                         define_func(li, fname, self._entry(f"{name}.{fname}", fsig, provider, name))
                 finally:
@@ -162,14 +163,14 @@ class ImportLinks:
         # (wasmtime's define_unknown_imports_as_traps would also stub WASI 0.2.x imports that the
         # linker serves by semver matching, breaking them: stub only what nobody provides.)
         def trap(qual: str) -> Any:
-            return lambda *_: trap_error(f"import {qual} is not provided (stubbed)")
+            return _Stub(qual)
         if isinstance(item, m.FuncSig):
             define_func(root, name, trap(name))
             return
         li = root.add_instance(name)
         try:
             for rname in _declared_resources(item):
-                li.add_resource(rname, wc.ResourceType.host(HostResource(rname).type_id), lambda _s, _r: None)
+                define_resource(li, rname, HostResource(rname).type_id, lambda _r: None)
             for fname in item.funcs:
                 define_func(li, fname, trap(f"{name}.{fname}"))
         finally:
@@ -209,12 +210,28 @@ class ImportLinks:
         if not isinstance(have, m.FuncSig):
             raise LinkError(f"import {qualname}: {dep.name} exports no function {fsig.name!r}")
         check_same(qualname, fsig, have)
-        key = id(dep)
+        return _SameStore(qualname, id(dep), dep_iface, fsig.name)
 
-        def entry(context: Any, args: Any, nargs: int, results: Any, nres: int) -> int:
-            inst = _STORE_DEPS[ctypes.addressof(context.contents)][key]
-            return ForwardFunc(qualname, inst.bound(dep_iface, fsig.name))(context, args, nargs, results, nres)
-        return entry
+
+class _Stub:
+    """An import nobody provides (`stub_imports=True`): calling it traps."""
+
+    def __init__(self, qualname: str) -> None:
+        self.name = qualname
+
+    def call(self, context: int, ty: int, args: int, nargs: int, results: int, nres: int) -> None:
+        raise HostTrap(f"import {self.name} is not provided (stubbed)")
+
+
+class _SameStore:
+    """An import served by a dependency instantiated in the caller's own store (found per call)."""
+
+    def __init__(self, qualname: str, key: int, iface: str | None, fname: str) -> None:
+        self.name, self.key, self.iface, self.fname = qualname, key, iface, fname
+
+    def call(self, context: int, ty: int, args: int, nargs: int, results: int, nres: int) -> None:
+        inst = _STORE_DEPS[context][self.key]
+        ForwardFunc(self.name, inst.bound(self.iface, self.fname)).call(context, ty, args, nargs, results, nres)
 
 
 

@@ -1,317 +1,374 @@
-"""Lowering: Python values → `wasmtime_component_val_t`, one function built per WIT type."""
+"""Lowering: a Python value → a `wasmtime_component_val_t` (by address), one function built per WIT type.
+
+Every value is checked against its type; a bad one raises `BadValue` naming where inside the value it
+is (`path`). The payload is written before the kind byte, so a failure leaves a valid (default) value
+behind that the owner can still delete. See `_convert` for the calling and value conventions.
+"""
 
 from __future__ import annotations
 
 import array
 import ctypes
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+import wasmtime.component as wc
 
 import wasmhive.component._model as m
 
 from ._convert import (
     ENTRY_SIZE,
+    ENTRY_VAL,
     FAST,
-    INT_FIELDS,
+    HOST,
+    PAYLOAD,
     VAL,
     VAL_SIZE,
     BadValue,
     K,
     Lower,
     _describe,
-    byte_vec_new,
+    any_clone_at,
+    host_delete,
+    host_new,
+    host_to_any,
+    ptr_at,
     pyname,
-    resource_clone,
-    val_new,
-    valflags_new_uninit,
-    vallist_new_uninit,
-    valrecord_new_uninit,
-    valtuple_new_uninit,
+    raise_error,
+    rd,
+    u8_at,
+    val_new_at,
+    valflags_new_at,
+    vallist_new_at,
+    valrecord_new_at,
+    write_bytes,
+    write_name,
 )
+from ._shapes import cases as case_list
+from ._shapes import classes, tagged
 from ._values import Err, Ok, ResultError, Some, Variant
 
 __all__ = ["lowerer"]
 
-_memset, _memmove, _byref = ctypes.memset, ctypes.memmove, ctypes.byref
+_memset, _memmove = ctypes.memset, ctypes.memmove
+_STAGE_LIMIT = 8192  # `list<u8>` up to this many bytes is staged in a bytearray, longer ones written in place
+_SCALARS: dict[str, Any] = {
+    "s8": ctypes.c_int8, "u8": ctypes.c_uint8, "s16": ctypes.c_int16, "u16": ctypes.c_uint16,
+    "s32": ctypes.c_int32, "u32": ctypes.c_uint32, "s64": ctypes.c_int64, "u64": ctypes.c_uint64,
+    "f32": ctypes.c_float, "f64": ctypes.c_double,
+}
 
-def _set_name(vec: Any, text: str) -> None:
-    data = text.encode()
-    byte_vec_new(_byref(vec), len(data), data)
 
-
-def lowerer(ty: m.WitType, classes: dict[int, Any] | None = None) -> Lower:
-    """Build the lowering function for `ty`."""
+def lowerer(ty: m.WitType, conv: str = "typed") -> Lower:
+    """Build the lowering function for `ty` in convention `conv`."""
     if isinstance(ty, m.Prim):
-        return _prim_lowerer(ty.name)
+        return _prim(ty.name)
     if isinstance(ty, m.ListOf):
-        return _list_lowerer(ty)
+        return _list(ty, conv)
     if isinstance(ty, m.TupleOf):
-        elems = [lowerer(e) for e in ty.elems]
-        n = len(elems)
-        kind = K["tuple"]
-
-        def lower_tuple(v: Any, c: Any, ctx: Any) -> None:
-            if not isinstance(v, (tuple, list)):
-                raise BadValue(f"expects {ty.wit()}, got {_describe(v)}")
-            if len(v) != n:
-                raise BadValue(f"expects a tuple of {n} values, got {len(v)}")
-            c.kind = kind
-            t = c.of.tuple
-            valtuple_new_uninit(_byref(t), n)
-            _memset(t.data, 0, n * VAL_SIZE)
-            data = t.data
-            for i, (lo, x) in enumerate(zip(elems, v, strict=False)):
-                try:
-                    lo(x, data[i], ctx)
-                except BadValue as e:
-                    e.path.insert(0, f"[{i}]")
-                    raise
-        return lower_tuple
+        return _tuple(ty, conv)
     if isinstance(ty, m.Record):
-        fields = [(name, pyname(name), lowerer(fty)) for name, fty in ty.fields]
-        n = len(fields)
-        kind = K["record"]
-        names = [f for f, _, _ in fields]
-
-        def lower_record(v: Any, c: Any, ctx: Any) -> None:
-            if isinstance(v, Mapping):
-                unknown = [k for k in v if k not in names and str(k).replace("_", "-") not in names]
-                if unknown:
-                    raise BadValue(f"{ty.wit()} has no field {unknown[0]!r} (fields: {', '.join(names)})")
-                get: Callable[[str, str], Any] = lambda f, a: v[f] if f in v else v[a]  # noqa: E731
-            else:
-                get = lambda f, a: getattr(v, a)  # noqa: E731
-            c.kind = kind
-            rec = c.of.record
-            valrecord_new_uninit(_byref(rec), n)
-            _memset(rec.data, 0, n * ENTRY_SIZE)
-            data = rec.data
-            for i, (name, attr, lo) in enumerate(fields):
-                try:
-                    x = get(name, attr)
-                except (KeyError, AttributeError):
-                    raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}") from None
-                entry = data[i]
-                _set_name(entry.name, name)
-                try:
-                    lo(x, entry.val, ctx)
-                except BadValue as e:
-                    e.path.insert(0, f".{name}")
-                    raise
-        return lower_record
-    if isinstance(ty, m.Variant):
-        return _variant_lowerer(ty)
+        return _record(ty, conv)
     if isinstance(ty, m.Enum):
-        allowed = set(ty.names)
-        kind = K["enum"]
-
-        def lower_enum(v: Any, c: Any, ctx: Any) -> None:
-            if not isinstance(v, str):
-                v = getattr(v, "name", v)  # a Python Enum member named like the case
-                if isinstance(v, str):
-                    v = v.lower().replace("_", "-")
-            if not isinstance(v, str):
-                raise BadValue(f"expects {ty.wit()} (one of {', '.join(ty.names)}), got {_describe(v)}")
-            if v not in allowed:
-                raise BadValue(f"{v!r} is not a case of {ty.wit()} (one of {', '.join(ty.names)})",
-                               range_error=True)
-            c.kind = kind
-            _set_name(c.of.enumeration, v)
-        return lower_enum
+        return _enum(ty)
     if isinstance(ty, m.Flags):
-        allowed = set(ty.names)
-        kind = K["flags"]
-
-        def lower_flags(v: Any, c: Any, ctx: Any) -> None:
-            if isinstance(v, Mapping):
-                v = {k for k, on in v.items() if on}
-            if isinstance(v, str) or not isinstance(v, (set, frozenset, list, tuple)):
-                raise BadValue(f"expects {ty.wit()} as a set of names ({', '.join(ty.names)}), got {_describe(v)}")
-            chosen = set(v)
-            bad = [x for x in chosen if x not in allowed]
-            if bad:
-                raise BadValue(f"{bad[0]!r} is not a flag of {ty.wit()} ({', '.join(ty.names)})", range_error=True)
-            c.kind = kind
-            fl = c.of.flags
-            valflags_new_uninit(_byref(fl), len(chosen))
-            for i, name in enumerate(x for x in ty.names if x in chosen):
-                _set_name(fl.data[i], name)
-        return lower_flags
-    if isinstance(ty, m.OptionOf):
-        inner = lowerer(ty.inner)
-        kind = K["option"]
-
-        def lower_option(v: Any, c: Any, ctx: Any) -> None:
-            if v is None:
-                c.kind = kind
-                c.of.option = None
-                return
-            if isinstance(v, Some):
-                v = v.value  # explicit some(...); a bare value means some(value) too
-            tmp = VAL()
-            inner(v, tmp, ctx)
-            c.kind = kind
-            c.of.option = val_new(_byref(tmp))
-        return lower_option
-    if isinstance(ty, m.ResultOf):
-        return _result_lowerer(ty)
+        return _flags(ty)
+    if isinstance(ty, (m.Variant, m.OptionOf, m.ResultOf)):
+        return _host_variant(ty) if conv == HOST else _typed_variant(ty)
     if isinstance(ty, (m.Own, m.Borrow)):
-        own = isinstance(ty, m.Own)
-        kind = K["resource"]
-
-        def lower_resource(v: Any, c: Any, ctx: Any) -> None:
-            raw = getattr(v, "_wasmhive_resource", None)
-            if raw is None:
-                host = getattr(ctx, "host_resource", None)  # a host-implemented resource's object
-                if host is None:
-                    raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
-                raw = host(ty.resource, v)
-            elif own:
-                v._wasmhive_moved()
-            c.kind = kind
-            c.of.resource = resource_clone(raw.ptr())
-        return lower_resource
+        return _host_resource(ty) if conv == HOST else _resource(ty)
     raise NotImplementedError(ty)
 
 
+def _boxed(lower: Lower, v: Any, ctx: Any) -> int:
+    """A heap `wasmtime_component_val_t` holding `v` (option/variant/result payloads are boxed)."""
+    tmp = VAL()
+    lower(v, ctypes.addressof(tmp), ctx)
+    return int(val_new_at(ctypes.addressof(tmp)))
 
 
-def _prim_lowerer(name: str) -> Lower:
+def _prim(name: str) -> Lower:
     kind = K[name]
     if name in m.INT_RANGES:
         lo, hi = m.INT_RANGES[name]
-        fld = INT_FIELDS[name]
+        from_addr = _SCALARS[name].from_address
 
-        def lower_int(v: Any, c: Any, ctx: Any) -> None:
+        def lower_int(v: Any, a: int, ctx: Any) -> None:
             if v.__class__ is not int and (not isinstance(v, int) or isinstance(v, bool)):
                 raise BadValue(f"expects {name}, got {_describe(v)}")
             if not lo <= v <= hi:
                 raise BadValue(f"{v} is out of range for {name} ({lo}..{hi})", range_error=True)
-            c.kind = kind
-            setattr(c.of, fld, v)
-        # Specialised setters for the common 32-bit cases avoid setattr's name lookup.
-        if name == "u32":
-            def lower_u32(v: Any, c: Any, ctx: Any) -> None:
-                if v.__class__ is not int or not 0 <= v <= 0xFFFFFFFF:
-                    lower_int(v, c, ctx)
-                    return
-                c.kind = kind
-                c.of.u32 = v
-            return lower_u32
-        if name == "s32":
-            def lower_s32(v: Any, c: Any, ctx: Any) -> None:
-                if v.__class__ is not int or not -0x80000000 <= v <= 0x7FFFFFFF:
-                    lower_int(v, c, ctx)
-                    return
-                c.kind = kind
-                c.of.s32 = v
-            return lower_s32
+            from_addr(a + PAYLOAD).value = v
+            u8_at(a).value = kind
         return lower_int
     if name == "bool":
-        def lower_bool(v: Any, c: Any, ctx: Any) -> None:
+        from_bool = ctypes.c_bool.from_address
+
+        def lower_bool(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, bool):
                 raise BadValue(f"expects bool, got {_describe(v)}")
-            c.kind = kind
-            c.of.boolean = v
+            from_bool(a + PAYLOAD).value = v
+            u8_at(a).value = kind
         return lower_bool
     if name in ("f32", "f64"):
-        def lower_float(v: Any, c: Any, ctx: Any) -> None:
+        from_float = _SCALARS[name].from_address
+
+        def lower_float(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, (float, int)) or isinstance(v, bool):
                 raise BadValue(f"expects {name}, got {_describe(v)}")
-            c.kind = kind
-            setattr(c.of, name, float(v))
+            from_float(a + PAYLOAD).value = float(v)
+            u8_at(a).value = kind
         return lower_float
     if name == "char":
-        def lower_char(v: Any, c: Any, ctx: Any) -> None:
+        from_u32 = ctypes.c_uint32.from_address
+
+        def lower_char(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, str) or len(v) != 1:
                 raise BadValue(f"expects char (a one-character str), got {_describe(v)}")
             if 0xD800 <= ord(v) <= 0xDFFF:
                 raise BadValue("a surrogate is not a Unicode scalar value", range_error=True)
-            c.kind = kind
-            c.of.character = ord(v)
+            from_u32(a + PAYLOAD).value = ord(v)
+            u8_at(a).value = kind
         return lower_char
-    if name == "string":
-        def lower_string(v: Any, c: Any, ctx: Any) -> None:
-            if not isinstance(v, str):
-                raise BadValue(f"expects string, got {_describe(v)}")
-            try:
-                data = v.encode()
-            except UnicodeEncodeError:
-                raise BadValue("string contains a lone surrogate", range_error=True) from None
-            c.kind = kind
-            byte_vec_new(_byref(c.of.string), len(data), data)
-        return lower_string
-    raise NotImplementedError(name)
+
+    def lower_string(v: Any, a: int, ctx: Any) -> None:
+        if not isinstance(v, str):
+            raise BadValue(f"expects string, got {_describe(v)}")
+        try:
+            write_name(a + PAYLOAD, v)
+        except UnicodeEncodeError:
+            raise BadValue("string contains a lone surrogate", range_error=True) from None
+        u8_at(a).value = kind
+    return lower_string
 
 
-
-
-def _list_lowerer(ty: m.ListOf) -> Lower:
-    elem = lowerer(ty.elem)
+def _list(ty: m.ListOf, conv: str) -> Lower:
     kind = K["list"]
     elem_name = ty.elem.name if isinstance(ty.elem, m.Prim) else None
-    fast = FAST.get(elem_name) if elem_name else None
-    is_bytes = elem_name == "u8"
-    ekind = K[elem_name] if fast and elem_name else 0
+    if elem_name == "u8":
+        u8 = bytes([K["u8"]])
 
-    def slow(v: Any, c: Any, ctx: Any) -> None:
-        n = len(v)
-        lst = c.of.list
-        vallist_new_uninit(_byref(lst), n)
+        def lower_bytes(v: Any, a: int, ctx: Any) -> None:
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                n = len(v)
+                if n > _STAGE_LIMIT:
+                    write_bytes(a + PAYLOAD, v)  # one strided copy straight into the C array
+                else:  # staged in a bytearray, then one memmove: faster for small lists (measured)
+                    buf = bytearray(n * VAL_SIZE)
+                    buf[0::VAL_SIZE] = u8 * n
+                    buf[PAYLOAD::VAL_SIZE] = v
+                    vallist_new_at(a + PAYLOAD, n)
+                    if n:
+                        _memmove(rd(a + PAYLOAD + 8), (ctypes.c_char * len(buf)).from_buffer(buf), len(buf))
+            elif isinstance(v, (list, tuple)):
+                slow(v, a, ctx)
+            else:
+                raise BadValue(f"expects {ty.wit()} (bytes), got {_describe(v)}")
+            u8_at(a).value = kind
+    elem = lowerer(ty.elem, conv)
+    fast = FAST.get(elem_name) if elem_name else None
+    ekind = bytes([K[elem_name]]) if fast and elem_name else b""
+
+    def slow(v: Any, a: int, ctx: Any) -> None:
+        items = v if isinstance(v, (list, tuple)) else list(v)
+        n = len(items)
+        vallist_new_at(a + PAYLOAD, n)
+        data = rd(a + PAYLOAD + 8)
         if n:
-            _memset(lst.data, 0, n * VAL_SIZE)
-        data = lst.data
-        for i, x in enumerate(v):
+            _memset(data, 0, n * VAL_SIZE)
+        u8_at(a).value = kind  # from here the owner frees the (partly filled, zeroed) array
+        for i, x in enumerate(items):
             try:
-                elem(x, data[i], ctx)
+                elem(x, data + i * VAL_SIZE, ctx)
             except BadValue as e:
                 e.path.insert(0, f"[{i}]")
                 raise
 
-    def lower_list(v: Any, c: Any, ctx: Any) -> None:
-        if is_bytes and isinstance(v, (bytes, bytearray, memoryview)):
-            payload: Any = bytes(v)
-        elif isinstance(v, (list, tuple)) or (not is_bytes and isinstance(v, (bytes, bytearray))):
-            payload = None
-        else:
-            raise BadValue(f"expects {ty.wit()}{' (bytes)' if is_bytes else ' (a list)'}, got {_describe(v)}")
-        c.kind = kind
+    if elem_name == "u8":
+        return lower_bytes
+
+    def lower_list(v: Any, a: int, ctx: Any) -> None:
+        if isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__iter__") or (
+                conv != HOST and not isinstance(v, (list, tuple, bytearray))):
+            raise BadValue(f"expects {ty.wit()} (a list), got {_describe(v)}")
+        if not isinstance(v, (list, tuple, bytearray)):
+            v = list(v)  # any other iterable (HOST convention): read it once
         if fast is None:
-            slow(v, c, ctx)
+            slow(v, a, ctx)
             return
         fmt, per, idx = fast
-        n = len(v)
         try:
-            if payload is None:
-                if fmt in "fd":
-                    if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
-                        raise TypeError
-                elif any(x.__class__ is not int for x in v):
+            if fmt in "fd":
+                if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
                     raise TypeError
-                payload = array.array(fmt, v)
+            elif any(x.__class__ is not int for x in v):
+                raise TypeError
+            payload = array.array(fmt, v)
         except (TypeError, OverflowError):
-            slow(v, c, ctx)  # finds and reports the bad element
+            slow(v, a, ctx)  # finds and reports the bad element
             return
+        n = len(payload)
         buf = bytearray(n * VAL_SIZE)
-        buf[0::VAL_SIZE] = bytes([ekind]) * n
-        mv = memoryview(buf).cast(fmt)  # type: ignore[call-overload]
-        mv[idx::per] = payload if not isinstance(payload, bytes) else memoryview(payload).cast(fmt)  # type: ignore[call-overload]
-        lst = c.of.list
-        vallist_new_uninit(_byref(lst), n)
+        buf[0::VAL_SIZE] = ekind * n
+        memoryview(buf).cast(fmt)[idx::per] = payload  # type: ignore[call-overload]
+        vallist_new_at(a + PAYLOAD, n)
         if n:
-            _memmove(lst.data, (ctypes.c_char * len(buf)).from_buffer(buf), n * VAL_SIZE)
+            _memmove(rd(a + PAYLOAD + 8), (ctypes.c_char * len(buf)).from_buffer(buf), n * VAL_SIZE)
+        u8_at(a).value = kind
     return lower_list
 
 
-def _variant_lowerer(ty: m.Variant) -> Lower:
-    cases = {name: (None if t is None else lowerer(t)) for name, t in ty.cases}
-    kind = K["variant"]
-    names = ", ".join(cases)
+def _tuple(ty: m.TupleOf, conv: str) -> Lower:
+    elems = [lowerer(e, conv) for e in ty.elems]
+    n = len(elems)
+    kind = K["tuple"]
 
-    def lower_variant(v: Any, c: Any, ctx: Any) -> None:
-        if isinstance(v, Variant):
-            tag, payload = v.tag, v.value
-        elif isinstance(v, str) and v in cases and cases[v] is None:
+    def lower_tuple(v: Any, a: int, ctx: Any) -> None:
+        if not isinstance(v, (tuple, list)):
+            raise BadValue(f"expects {ty.wit()}, got {_describe(v)}")
+        if len(v) != n:
+            raise BadValue(f"expects a tuple of {n} values, got {len(v)}")
+        vallist_new_at(a + PAYLOAD, n)  # a valtuple has the same layout
+        data = rd(a + PAYLOAD + 8)
+        _memset(data, 0, n * VAL_SIZE)
+        u8_at(a).value = kind
+        for i, (lo, x) in enumerate(zip(elems, v, strict=False)):
+            try:
+                lo(x, data + i * VAL_SIZE, ctx)
+            except BadValue as e:
+                e.path.insert(0, f"[{i}]")
+                raise
+    return lower_tuple
+
+
+def _record(ty: m.Record, conv: str) -> Lower:
+    fields = [(name, pyname(name), lowerer(fty, conv)) for name, fty in ty.fields]
+    n = len(fields)
+    kind = K["record"]
+    names = [f for f, _, _ in fields]
+    missing = object()
+
+    def lower_record(v: Any, a: int, ctx: Any) -> None:
+        if isinstance(v, Mapping):
+            unknown = [k for k in v if k not in names and str(k).replace("_", "-") not in names]
+            if unknown:
+                raise BadValue(f"{ty.wit()} has no field {unknown[0]!r} (fields: {', '.join(names)})")
+        valrecord_new_at(a + PAYLOAD, n)
+        data = rd(a + PAYLOAD + 8)
+        _memset(data, 0, n * ENTRY_SIZE)
+        u8_at(a).value = kind
+        for i, (name, attr, lo) in enumerate(fields):
+            if isinstance(v, Mapping):
+                x = v.get(name, v.get(attr, missing))
+            else:  # our record classes use `attr`; wasmtime-py's `Record` may carry the WIT name itself
+                x = getattr(v, attr, missing)
+                if x is missing:
+                    x = getattr(v, name, missing)
+            if x is missing:
+                raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
+            entry = data + i * ENTRY_SIZE
+            write_name(entry, name)
+            try:
+                lo(x, entry + ENTRY_VAL, ctx)
+            except BadValue as e:
+                e.path.insert(0, f".{name}")
+                raise
+    return lower_record
+
+
+def _enum(ty: m.Enum) -> Lower:
+    allowed = set(ty.names)
+    kind = K["enum"]
+
+    def lower_enum(v: Any, a: int, ctx: Any) -> None:
+        if not isinstance(v, str):
+            v = getattr(v, "name", v)  # a Python Enum member named like the case
+            if isinstance(v, str):
+                v = v.lower().replace("_", "-")
+        if not isinstance(v, str):
+            raise BadValue(f"expects {ty.wit()} (one of {', '.join(ty.names)}), got {_describe(v)}")
+        if v not in allowed:
+            raise BadValue(f"{v!r} is not a case of {ty.wit()} (one of {', '.join(ty.names)})", range_error=True)
+        write_name(a + PAYLOAD, v)
+        u8_at(a).value = kind
+    return lower_enum
+
+
+def _flags(ty: m.Flags) -> Lower:
+    allowed = set(ty.names)
+    kind = K["flags"]
+
+    def lower_flags(v: Any, a: int, ctx: Any) -> None:
+        if isinstance(v, Mapping):
+            v = {k for k, on in v.items() if on}
+        if isinstance(v, str) or not isinstance(v, (set, frozenset, list, tuple)):
+            raise BadValue(f"expects {ty.wit()} as a set of names ({', '.join(ty.names)}), got {_describe(v)}")
+        chosen = set(v)
+        bad = [x for x in chosen if x not in allowed]
+        if bad:
+            raise BadValue(f"{bad[0]!r} is not a flag of {ty.wit()} ({', '.join(ty.names)})", range_error=True)
+        picked = [x for x in ty.names if x in chosen]
+        valflags_new_at(a + PAYLOAD, len(picked))
+        data = rd(a + PAYLOAD + 8)
+        for i, name in enumerate(picked):
+            write_name(data + 16 * i, name)
+        u8_at(a).value = kind
+    return lower_flags
+
+
+def _set_case(ty: m.Variant | m.OptionOf | m.ResultOf, a: int, tag: str, boxed: int) -> None:
+    """Write the discriminant and the boxed payload (0: none) of a variant-like value at `a`."""
+    if isinstance(ty, m.OptionOf):
+        ptr_at(a + PAYLOAD).value = boxed or None
+        u8_at(a).value = K["option"]
+    elif isinstance(ty, m.ResultOf):
+        ptr_at(a + PAYLOAD + 8).value = boxed or None
+        ctypes.c_bool.from_address(a + PAYLOAD).value = tag == "ok"
+        u8_at(a).value = K["result"]
+    else:
+        ptr_at(a + PAYLOAD + 16).value = boxed or None
+        write_name(a + PAYLOAD, tag)
+        u8_at(a).value = K["variant"]
+
+
+def _payload(lo: Lower | None, tag: str, v: Any, ctx: Any) -> int:
+    if lo is None:
+        return 0
+    try:
+        return _boxed(lo, v, ctx)
+    except BadValue as e:
+        e.path.insert(0, f"<{tag}>")
+        raise
+
+
+def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
+    lowers = {name: (None if t is None else lowerer(t)) for name, t in case_list(ty)}
+    names = ", ".join(lowers)
+
+    if isinstance(ty, m.OptionOf):
+        inner = lowers["some"]
+
+        def lower_option(v: Any, a: int, ctx: Any) -> None:
+            if v is None:
+                _set_case(ty, a, "none", 0)
+                return
+            if isinstance(v, Some):
+                v = v.value  # explicit some(...); a bare value means some(value) too
+            _set_case(ty, a, "some", _payload(inner, "some", v, ctx))
+        return lower_option
+    if isinstance(ty, m.ResultOf):
+        def lower_result(v: Any, a: int, ctx: Any) -> None:
+            if isinstance(v, (Err, ResultError)):
+                tag, payload = "err", v.value
+            else:
+                tag, payload = "ok", (v.value if isinstance(v, Ok) else v)
+            _set_case(ty, a, tag, _payload(lowers[tag], tag, payload, ctx))
+        return lower_result
+
+    def lower_variant(v: Any, a: int, ctx: Any) -> None:
+        if isinstance(v, (Variant, wc.Variant)):
+            tag, payload = v.tag, (v.value if isinstance(v, Variant) else v.payload)
+        elif isinstance(v, str) and v in lowers and lowers[v] is None:
             tag, payload = v, None
         elif isinstance(v, Mapping) and "tag" in v:
             tag, payload = v["tag"], v.get("value")
@@ -321,45 +378,83 @@ def _variant_lowerer(ty: m.Variant) -> Lower:
             tag, payload = v
         else:
             raise BadValue(f"expects {ty.wit()} (Variant(tag, value); cases: {names}), got {_describe(v)}")
-        if tag not in cases:
+        if tag not in lowers:
             raise BadValue(f"{tag!r} is not a case of {ty.wit()} (cases: {names})", range_error=True)
-        lo = cases[tag]
-        c.kind = kind
-        _set_name(c.of.variant.discriminant, tag)
-        if lo is None:
-            c.of.variant.val = None
-            return
-        tmp = VAL()
-        try:
-            lo(payload, tmp, ctx)
-        except BadValue as e:
-            e.path.insert(0, f"<{tag}>")
-            raise
-        c.of.variant.val = val_new(_byref(tmp))
+        _set_case(ty, a, tag, _payload(lowers[tag], tag, payload, ctx))
     return lower_variant
 
 
-def _result_lowerer(ty: m.ResultOf) -> Lower:
-    ok = None if ty.ok is None else lowerer(ty.ok)
-    err = None if ty.err is None else lowerer(ty.err)
-    kind = K["result"]
+def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
+    is_tagged = tagged(ty)
+    cases = [(name, None if t is None else lowerer(t, HOST), classes(t)) for name, t in case_list(ty)]
+    by_name = {name: lo for name, lo, _ in cases}
+    # Untagged: the cases with a specific class first, then the one (if any) that takes anything, so
+    # `result<option<T>, E>` can return its error (wasmtime-py's own lowering cannot).
+    specific = [(n, lo, tuple(cs)) for n, lo, cs in cases if object not in cs]
+    catch_all = [(n, lo) for n, lo, cs in cases if object in cs]
+    option = isinstance(ty, m.OptionOf)
 
-    def lower_result(v: Any, c: Any, ctx: Any) -> None:
-        if isinstance(v, (Err, ResultError)):
-            is_ok, payload, lo = False, v.value, err
+    def pick(v: Any) -> tuple[str, Lower | None, Any]:
+        if is_tagged:
+            if not isinstance(v, wc.Variant) or v.tag not in by_name:
+                raise BadValue(f"expects {ty.wit()} as a Variant with one of {sorted(by_name)}, got {_describe(v)}")
+            return v.tag, by_name[v.tag], v.payload
+        if option:
+            return ("none", None, None) if v is None else ("some", by_name["some"], v)
+        for name, lo, cls in specific:
+            if isinstance(v, cls):
+                return name, lo, v
+        if catch_all:
+            name, lo = catch_all[0]
+            if lo is not None or v is None:
+                return name, lo, v
+        raise BadValue(f"{_describe(v)} fits no case of {ty.wit()} ({', '.join(by_name)})")
+
+    def lower_host_variant(v: Any, a: int, ctx: Any) -> None:
+        tag, lo, payload = pick(v)
+        _set_case(ty, a, tag, _payload(lo, tag, payload, ctx))
+    return lower_host_variant
+
+
+def _resource(ty: m.Own | m.Borrow) -> Lower:
+    own = isinstance(ty, m.Own)
+    kind = K["resource"]
+
+    def lower_resource(v: Any, a: int, ctx: Any) -> None:
+        raw = getattr(v, "_wasmhive_resource", None)
+        if raw is None:
+            host = getattr(ctx, "host_resource", None)  # a host-implemented resource's object
+            if host is None:
+                raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+            raw = host(ty.resource, v)
+        elif own:
+            v._wasmhive_moved()
+        ptr_at(a + PAYLOAD).value = any_clone_at(ctypes.cast(raw.ptr(), ctypes.c_void_p).value)
+        u8_at(a).value = kind
+    return lower_resource
+
+
+def _host_resource(ty: m.Own | m.Borrow) -> Lower:
+    rid = ty.host_id
+    owned = isinstance(ty, m.Own)
+    kind = K["resource"]
+
+    def lower_host_resource(v: Any, a: int, ctx: Any) -> None:
+        if isinstance(v, wc.ResourceAny):
+            ptr = any_clone_at(ctypes.cast(v.ptr(), ctypes.c_void_p).value)
         else:
-            is_ok, payload, lo = True, (v.value if isinstance(v, Ok) else v), ok
-        c.kind = kind
-        c.of.result.is_ok = is_ok
-        if lo is None:
-            c.of.result.val = None
-            return
-        tmp = VAL()
-        try:
-            lo(payload, tmp, ctx)
-        except BadValue as e:
-            e.path.insert(0, "<ok>" if is_ok else "<err>")
-            raise
-        c.of.result.val = val_new(_byref(tmp))
-    return lower_result
-
+            if isinstance(v, wc.ResourceHost):
+                host = host_new(v.owned, v.rep, v.type)
+            elif isinstance(v, int) and not isinstance(v, bool) and rid is not None and 0 <= v <= 0xFFFFFFFF:
+                host = host_new(owned, v, rid)
+            else:
+                raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+            out = ctypes.c_void_p()
+            err = host_to_any(ctx, host, ctypes.byref(out))
+            host_delete(host)
+            if err:
+                raise_error(err)
+            ptr = out.value
+        ptr_at(a + PAYLOAD).value = ptr
+        u8_at(a).value = kind
+    return lower_host_resource

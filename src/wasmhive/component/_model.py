@@ -14,9 +14,12 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from ._restypes import host_id
+
 __all__ = [
     "Borrow", "Enum", "Flags", "FuncSig", "InterfaceSig", "ListOf", "OptionOf", "Own", "Prim", "Record",
-    "ResultOf", "Signature", "TupleOf", "Variant", "WitType", "read_signature", "wit_name",
+    "ResultOf", "Signature", "TupleOf", "Variant", "WitType", "read_func", "read_signature", "read_type",
+    "wit_name",
 ]
 
 PRIMS = ("bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char", "string")
@@ -117,6 +120,8 @@ class Own:
     """An owned handle to resource `resource` (a name, or `resource#N` when the name is unknown)."""
 
     resource: str
+    # The host resource type id (`_restypes`) when the host implements the resource, else None.
+    host_id: int | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return self.resource
@@ -125,6 +130,7 @@ class Own:
 @dataclass(frozen=True)
 class Borrow:
     resource: str
+    host_id: int | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return f"borrow<{self.resource}>"
@@ -235,9 +241,9 @@ class _Reader:
             ok, err = ty.ok, ty.err
             return ResultOf(None if ok is None else self.read(ok), None if err is None else self.read(err))
         if isinstance(ty, wc.OwnType):
-            return Own(self.resource_name(ty.ty))
+            return Own(self.resource_name(ty.ty), host_id(ty.ty))
         if isinstance(ty, wc.BorrowType):
-            return Borrow(self.resource_name(ty.ty))
+            return Borrow(self.resource_name(ty.ty), host_id(ty.ty))
         raise NotImplementedError(f"WIT type {type(ty).__name__} is not supported by wasmhive yet")
 
     def func(self, name: str, fty: wc.FuncType) -> FuncSig:
@@ -250,6 +256,16 @@ _PRIM_CLASSES = [
     (wc.S8, "s8"), (wc.U8, "u8"), (wc.S16, "s16"), (wc.U16, "u16"), (wc.S32, "s32"), (wc.U32, "u32"),
     (wc.S64, "s64"), (wc.U64, "u64"), (wc.F32, "f32"), (wc.F64, "f64"), (wc.Char, "char"), (wc.String, "string"),
 ]
+
+
+def read_func(name: str, fty: wc.FuncType) -> FuncSig:
+    """One function type (e.g. the type of a host import wasmtime hands a host call) in the model."""
+    return _Reader([], []).func(name, fty)
+
+
+def read_type(ty: Any) -> WitType:
+    """One wasmtime value type in the model (resources named by position)."""
+    return _Reader([], []).read(ty)
 
 
 def _read_instance(name: str, ity: wc.ComponentInstanceType, engine: wasmtime.Engine) -> InterfaceSig:

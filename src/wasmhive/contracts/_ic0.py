@@ -88,270 +88,296 @@ def _unsupported(c: Canister, name: str) -> Callable[..., Any]:
     return f
 
 
-def _api(c: Canister) -> dict[str, Callable[..., Any]]:
-    vm = c.vm
+class _Ic0:
+    """The system API bound to one canister: each public method is the `ic0` import of its name."""
 
-    def ctx_kind(allowed: set[str], name: str) -> None:
-        if c.ctx.kind not in allowed:
-            raise c.trap(f"ic0.{name} cannot be called in a {c.ctx.kind} message")
+    def __init__(self, c: Canister) -> None:
+        self.c = c
 
-    # -- message arguments and caller --------------------------------------------------------------
-    def msg_arg_data_size() -> int:
-        if c.ctx.kind == "reject":
-            raise c.trap("ic0.msg_arg_data_size cannot be called in a reject callback")
-        return len(c.ctx.arg)
+    def _ctx_kind(self, allowed: set[str], name: str) -> None:
+        if self.c.ctx.kind not in allowed:
+            raise self.c.trap(f"ic0.{name} cannot be called in a {self.c.ctx.kind} message")
 
-    def _copy(name: str, data: bytes, dst: int, off: int, size: int) -> None:
+    def _copy(self, name: str, data: bytes, dst: int, off: int, size: int) -> None:
         if off + size > len(data):
-            raise c.trap(f"ic0.{name} out of bounds: [{off}, {off + size}) of {len(data)} bytes")
-        c.write(dst, data[off:off + size])
+            raise self.c.trap(f"ic0.{name} out of bounds: [{off}, {off + size}) of {len(data)} bytes")
+        self.c.write(dst, data[off:off + size])
 
-    def msg_arg_data_copy(dst: int, off: int, size: int) -> None:
-        _copy("msg_arg_data_copy", c.ctx.arg, dst, off, size)
+    def _pending(self, name: str) -> Call:
+        if self.c.ctx.pending is None:
+            raise self.c.trap(f"ic0.{name}: no call is being built (call ic0.call_new first)")
+        return self.c.ctx.pending
 
-    def msg_caller_size() -> int:
-        return len(c.ctx.caller)
 
-    def msg_caller_copy(dst: int, off: int, size: int) -> None:
-        _copy("msg_caller_copy", c.ctx.caller, dst, off, size)
+class _Message(_Ic0):
+    """Message arguments, caller, method name and reject details."""
 
-    def msg_method_name_size() -> int:
-        return len(c.ctx.method.encode())
+    def msg_arg_data_size(self) -> int:
+        if self.c.ctx.kind == "reject":
+            raise self.c.trap("ic0.msg_arg_data_size cannot be called in a reject callback")
+        return len(self.c.ctx.arg)
 
-    def msg_method_name_copy(dst: int, off: int, size: int) -> None:
-        _copy("msg_method_name_copy", c.ctx.method.encode(), dst, off, size)
+    def msg_arg_data_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("msg_arg_data_copy", self.c.ctx.arg, dst, off, size)
 
-    def msg_reject_code() -> int:
-        return c.ctx.reject_code
+    def msg_caller_size(self) -> int:
+        return len(self.c.ctx.caller)
 
-    def msg_reject_msg_size() -> int:
-        return len(c.ctx.reject_msg.encode())
+    def msg_caller_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("msg_caller_copy", self.c.ctx.caller, dst, off, size)
 
-    def msg_reject_msg_copy(dst: int, off: int, size: int) -> None:
-        _copy("msg_reject_msg_copy", c.ctx.reject_msg.encode(), dst, off, size)
+    def msg_method_name_size(self) -> int:
+        return len(self.c.ctx.method.encode())
 
-    def msg_deadline() -> int:
+    def msg_method_name_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("msg_method_name_copy", self.c.ctx.method.encode(), dst, off, size)
+
+    def msg_reject_code(self) -> int:
+        return self.c.ctx.reject_code
+
+    def msg_reject_msg_size(self) -> int:
+        return len(self.c.ctx.reject_msg.encode())
+
+    def msg_reject_msg_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("msg_reject_msg_copy", self.c.ctx.reject_msg.encode(), dst, off, size)
+
+    def msg_deadline(self) -> int:
         return 0
 
-    # -- replying ------------------------------------------------------------------------------------
-    def _answerable(name: str) -> None:
-        ctx = c.ctx
-        ctx_kind(_REPLY_KINDS, name)
+
+class _Reply(_Ic0):
+    """Answering the current call."""
+
+    def _answerable(self, name: str) -> None:
+        ctx = self.c.ctx
+        self._ctx_kind(_REPLY_KINDS, name)
         if ctx.call_ctx is None or ctx.call_ctx.replied or ctx.reply is not None or ctx.rejected is not None:
-            raise c.trap(f"ic0.{name}: the call has already been answered")
+            raise self.c.trap(f"ic0.{name}: the call has already been answered")
 
-    def msg_reply_data_append(src: int, size: int) -> None:
-        _answerable("msg_reply_data_append")
-        c.ctx.reply_buf += c.read(src, size)
-        if len(c.ctx.reply_buf) > vm.max_reply:
-            raise c.trap(f"reply exceeds {vm.max_reply} bytes")
+    def msg_reply_data_append(self, src: int, size: int) -> None:
+        self._answerable("msg_reply_data_append")
+        self.c.ctx.reply_buf += self.c.read(src, size)
+        if len(self.c.ctx.reply_buf) > self.c.vm.max_reply:
+            raise self.c.trap(f"reply exceeds {self.c.vm.max_reply} bytes")
 
-    def msg_reply() -> None:
-        _answerable("msg_reply")
-        c.ctx.reply = bytes(c.ctx.reply_buf)
+    def msg_reply(self) -> None:
+        self._answerable("msg_reply")
+        self.c.ctx.reply = bytes(self.c.ctx.reply_buf)
 
-    def msg_reject(src: int, size: int) -> None:
-        _answerable("msg_reject")
-        c.ctx.rejected = (4, c.read(src, size).decode("utf-8", "replace"))
+    def msg_reject(self, src: int, size: int) -> None:
+        self._answerable("msg_reject")
+        self.c.ctx.rejected = (4, self.c.read(src, size).decode("utf-8", "replace"))
 
-    # -- cycles ------------------------------------------------------------------------------------
-    def _available() -> int:
-        cc = c.ctx.call_ctx
-        return cc.cycles if cc is not None and c.ctx.kind in _REPLY_KINDS else 0
 
-    def msg_cycles_available() -> int:
-        return min(_available(), (1 << 64) - 1)
+class _Cycles(_Ic0):
+    """Cycles: attached, refunded, accepted, the balance."""
 
-    def msg_cycles_available128(dst: int) -> None:
-        c.write(dst, _u128(_available()))
+    def _available(self) -> int:
+        cc = self.c.ctx.call_ctx
+        return cc.cycles if cc is not None and self.c.ctx.kind in _REPLY_KINDS else 0
 
-    def msg_cycles_refunded() -> int:
-        return min(c.ctx.refunded, (1 << 64) - 1)
+    def msg_cycles_available(self) -> int:
+        return min(self._available(), (1 << 64) - 1)
 
-    def msg_cycles_refunded128(dst: int) -> None:
-        c.write(dst, _u128(c.ctx.refunded))
+    def msg_cycles_available128(self, dst: int) -> None:
+        self.c.write(dst, _u128(self._available()))
 
-    def _accept(maximum: int) -> int:
-        cc = c.ctx.call_ctx
-        if cc is None or c.ctx.kind not in _REPLY_KINDS:
+    def msg_cycles_refunded(self) -> int:
+        return min(self.c.ctx.refunded, (1 << 64) - 1)
+
+    def msg_cycles_refunded128(self, dst: int) -> None:
+        self.c.write(dst, _u128(self.c.ctx.refunded))
+
+    def _accept(self, maximum: int) -> int:
+        cc = self.c.ctx.call_ctx
+        if cc is None or self.c.ctx.kind not in _REPLY_KINDS:
             return 0
         amount = min(maximum, cc.cycles)
         cc.cycles -= amount
-        c.ctx.accepted += amount
-        c.cycles += amount
+        self.c.ctx.accepted += amount
+        self.c.cycles += amount
         return amount
 
-    def msg_cycles_accept(maximum: int) -> int:
-        return _accept(maximum)
+    def msg_cycles_accept(self, maximum: int) -> int:
+        return self._accept(maximum)
 
-    def msg_cycles_accept128(hi: int, lo: int, dst: int) -> None:
-        c.write(dst, _u128(_accept((hi << 64) | lo)))
+    def msg_cycles_accept128(self, hi: int, lo: int, dst: int) -> None:
+        self.c.write(dst, _u128(self._accept((hi << 64) | lo)))
 
-    def canister_cycle_balance() -> int:
-        return min(c.cycles, (1 << 64) - 1)
+    def canister_cycle_balance(self) -> int:
+        return min(self.c.cycles, (1 << 64) - 1)
 
-    def canister_cycle_balance128(dst: int) -> None:
-        c.write(dst, _u128(c.cycles))
+    def canister_cycle_balance128(self, dst: int) -> None:
+        self.c.write(dst, _u128(self.c.cycles))
 
-    def cycles_burn128(hi: int, lo: int, dst: int) -> None:
-        amount = min((hi << 64) | lo, c.cycles)
-        c.cycles -= amount
-        c.write(dst, _u128(amount))
+    def cycles_burn128(self, hi: int, lo: int, dst: int) -> None:
+        amount = min((hi << 64) | lo, self.c.cycles)
+        self.c.cycles -= amount
+        self.c.write(dst, _u128(amount))
 
-    # -- canister ----------------------------------------------------------------------------------
-    def canister_self_size() -> int:
-        return len(c.id.raw)
 
-    def canister_self_copy(dst: int, off: int, size: int) -> None:
-        _copy("canister_self_copy", c.id.raw, dst, off, size)
+class _Self(_Ic0):
+    """The canister itself and its subnet."""
 
-    def subnet_self_size() -> int:
-        return len(vm.subnet.raw)
+    def canister_self_size(self) -> int:
+        return len(self.c.id.raw)
 
-    def subnet_self_copy(dst: int, off: int, size: int) -> None:
-        _copy("subnet_self_copy", vm.subnet.raw, dst, off, size)
+    def canister_self_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("canister_self_copy", self.c.id.raw, dst, off, size)
 
-    def canister_status() -> int:
+    def subnet_self_size(self) -> int:
+        return len(self.c.vm.subnet.raw)
+
+    def subnet_self_copy(self, dst: int, off: int, size: int) -> None:
+        self._copy("subnet_self_copy", self.c.vm.subnet.raw, dst, off, size)
+
+    def canister_status(self) -> int:
         return 1  # running
 
-    def canister_version() -> int:
-        return c.version
+    def canister_version(self) -> int:
+        return self.c.version
 
-    def is_controller(src: int, size: int) -> int:
-        return 1 if c.read(src, size) in c.controllers else 0
+    def is_controller(self, src: int, size: int) -> int:
+        return 1 if self.c.read(src, size) in self.c.controllers else 0
 
-    def in_replicated_execution() -> int:
-        return 0 if c.ctx.kind in ("query", "composite_query") else 1
+    def in_replicated_execution(self) -> int:
+        return 0 if self.c.ctx.kind in ("query", "composite_query") else 1
 
-    def accept_message() -> None:
-        if c.ctx.kind != "inspect":
-            raise c.trap("ic0.accept_message is only for canister_inspect_message")
-        if c.ctx.accepted_message:
-            raise c.trap("ic0.accept_message called twice")
-        c.ctx.accepted_message = True
+    def accept_message(self) -> None:
+        if self.c.ctx.kind != "inspect":
+            raise self.c.trap("ic0.accept_message is only for canister_inspect_message")
+        if self.c.ctx.accepted_message:
+            raise self.c.trap("ic0.accept_message called twice")
+        self.c.ctx.accepted_message = True
 
-    # -- outgoing calls ---------------------------------------------------------------------------
-    def call_new(callee_src: int, callee_size: int, name_src: int, name_size: int, reply_fun: int,
+
+class _Calls(_Ic0):
+    """Building and performing inter-canister calls."""
+
+    def call_new(self, callee_src: int, callee_size: int, name_src: int, name_size: int, reply_fun: int,
                  reply_env: int, reject_fun: int, reject_env: int) -> None:
-        ctx_kind(_CALL_KINDS, "call_new")
-        if c.ctx.pending is not None:
-            raise c.trap("ic0.call_new: a call is already being built")
-        c.ctx.pending = Call(c.id, c.read(callee_src, callee_size),
-                             c.read(name_src, name_size).decode("utf-8", "replace"),
+        self._ctx_kind(_CALL_KINDS, "call_new")
+        if self.c.ctx.pending is not None:
+            raise self.c.trap("ic0.call_new: a call is already being built")
+        self.c.ctx.pending = Call(self.c.id, self.c.read(callee_src, callee_size),
+                             self.c.read(name_src, name_size).decode("utf-8", "replace"),
                              (reply_fun, reply_env), (reject_fun, reject_env))
 
-    def _pending(name: str) -> Call:
-        if c.ctx.pending is None:
-            raise c.trap(f"ic0.{name}: no call is being built (call ic0.call_new first)")
-        return c.ctx.pending
-
-    def call_data_append(src: int, size: int) -> None:
-        p = _pending("call_data_append")
+    def call_data_append(self, src: int, size: int) -> None:
+        p = self._pending("call_data_append")
         if len(p.data) + size > MAX_RESPONSE_BYTES:
-            raise c.trap(f"ic0.call_data_append: a call's argument is limited to {MAX_RESPONSE_BYTES} bytes")
-        p.data += c.read(src, size)
+            raise self.c.trap(f"ic0.call_data_append: a call's argument is limited to {MAX_RESPONSE_BYTES} bytes")
+        p.data += self.c.read(src, size)
 
-    def call_on_cleanup(fun: int, env: int) -> None:
-        p = _pending("call_on_cleanup")
+    def call_on_cleanup(self, fun: int, env: int) -> None:
+        p = self._pending("call_on_cleanup")
         if p.cleanup is not None:
-            raise c.trap("ic0.call_on_cleanup called twice")
+            raise self.c.trap("ic0.call_on_cleanup called twice")
         p.cleanup = (fun, env)
 
-    def call_with_best_effort_response(timeout: int) -> None:
-        _pending("call_with_best_effort_response")
+    def call_with_best_effort_response(self, timeout: int) -> None:
+        self._pending("call_with_best_effort_response")
 
-    def _add_cycles(amount: int) -> None:
-        p = _pending("call_cycles_add")
-        if amount > c.cycles:
-            raise c.trap(f"ic0.call_cycles_add: {amount} cycles requested, {c.cycles} available")
-        c.cycles -= amount
+    def _add_cycles(self, amount: int) -> None:
+        p = self._pending("call_cycles_add")
+        if amount > self.c.cycles:
+            raise self.c.trap(f"ic0.call_cycles_add: {amount} cycles requested, {self.c.cycles} available")
+        self.c.cycles -= amount
         p.cycles += amount
 
-    def call_cycles_add(amount: int) -> None:
-        _add_cycles(amount)
+    def call_cycles_add(self, amount: int) -> None:
+        self._add_cycles(amount)
 
-    def call_cycles_add128(hi: int, lo: int) -> None:
-        _add_cycles((hi << 64) | lo)
+    def call_cycles_add128(self, hi: int, lo: int) -> None:
+        self._add_cycles((hi << 64) | lo)
 
-    def call_perform() -> int:
-        p = _pending("call_perform")
-        c.ctx.pending = None
-        limits = vm.limits
+    def call_perform(self) -> int:
+        p = self._pending("call_perform")
+        self.c.ctx.pending = None
+        limits = self.c.vm.limits
         # A call not made returns its attached cycles and a non-zero code (SYS_TRANSIENT), as on the IC.
-        if c.outstanding_calls + len(c.ctx.calls) >= limits.max_outstanding_calls:
-            c.cycles += p.cycles
+        if self.c.outstanding_calls + len(self.c.ctx.calls) >= limits.max_outstanding_calls:
+            self.c.cycles += p.cycles
             return SYS_TRANSIENT
-        if c.ctx.replicated:
+        if self.c.ctx.replicated:
             cost = CALL_FEE + BYTE_FEE * (len(p.method.encode()) + len(p.data))
-            if c.cycles < cost + RESPONSE_RESERVE:
-                c.cycles += p.cycles
+            if self.c.cycles < cost + RESPONSE_RESERVE:
+                self.c.cycles += p.cycles
                 return SYS_TRANSIENT
-            c.cycles -= cost + RESPONSE_RESERVE
+            self.c.cycles -= cost + RESPONSE_RESERVE
             p.reserved = RESPONSE_RESERVE
-        p.context = c.ctx.call_ctx
-        c.ctx.calls.append(p)
+        p.context = self.c.ctx.call_ctx
+        self.c.ctx.calls.append(p)
         return 0
 
-    # -- stable memory --------------------------------------------------------------------------
-    def stable64_size() -> int:
-        return len(c.stable) // 65536
 
-    def stable64_grow(pages: int) -> int:
-        r = c.stable_grow(pages, vm.limits.max_stable // 65536)
+class _Stable(_Ic0):
+    """Stable memory, 64- and 32-bit."""
+
+    def stable64_size(self) -> int:
+        return len(self.c.stable) // 65536
+
+    def stable64_grow(self, pages: int) -> int:
+        r = self.c.stable_grow(pages, self.c.vm.limits.max_stable // 65536)
         return r if r >= 0 else (1 << 64) - 1
 
-    def stable64_read(dst: int, off: int, size: int) -> None:
-        if off + size > len(c.stable):
-            raise c.trap(f"stable memory read out of bounds: [{off}, {off + size}) of {len(c.stable)}")
-        c.write(dst, bytes(c.stable[off:off + size]))
+    def stable64_read(self, dst: int, off: int, size: int) -> None:
+        if off + size > len(self.c.stable):
+            raise self.c.trap(f"stable memory read out of bounds: [{off}, {off + size}) of {len(self.c.stable)}")
+        self.c.write(dst, bytes(self.c.stable[off:off + size]))
 
-    def stable64_write(off: int, src: int, size: int) -> None:
-        c.stable_write(off, c.read(src, size))
+    def stable64_write(self, off: int, src: int, size: int) -> None:
+        self.c.stable_write(off, self.c.read(src, size))
 
-    def stable_size() -> int:
-        return len(c.stable) // 65536
+    def stable_size(self) -> int:
+        return len(self.c.stable) // 65536
 
-    def stable_grow(pages: int) -> int:
-        r = c.stable_grow(pages, min(65536, vm.limits.max_stable // 65536))
+    def stable_grow(self, pages: int) -> int:
+        r = self.c.stable_grow(pages, min(65536, self.c.vm.limits.max_stable // 65536))
         return r if r >= 0 else 0xFFFFFFFF
 
-    # -- misc --------------------------------------------------------------------------------------
-    def time() -> int:
-        return c.ctx.time
 
-    def global_timer_set(t: int) -> int:
-        if c.ctx.kind in ("query", "composite_query"):
-            raise c.trap("ic0.global_timer_set cannot be called in a query")
-        old = c.timer
-        c.timer = t
+class _Misc(_Ic0):
+    """Time, timers, certification, logging, traps."""
+
+    def time(self) -> int:
+        return self.c.ctx.time
+
+    def global_timer_set(self, t: int) -> int:
+        if self.c.ctx.kind in ("query", "composite_query"):
+            raise self.c.trap("ic0.global_timer_set cannot be called in a query")
+        old = self.c.timer
+        self.c.timer = t
         return old
 
-    def performance_counter(kind: int) -> int:
-        used: int = c.ctx.fuel_limit - c.store.get_fuel()
+    def performance_counter(self, kind: int) -> int:
+        used: int = self.c.ctx.fuel_limit - self.c.store.get_fuel()
         return used
 
-    def certified_data_set(src: int, size: int) -> None:
+    def certified_data_set(self, src: int, size: int) -> None:
         if size > 32:
-            raise c.trap("ic0.certified_data_set: at most 32 bytes")
-        c.certified = c.read(src, size)
+            raise self.c.trap("ic0.certified_data_set: at most 32 bytes")
+        self.c.certified = self.c.read(src, size)
 
-    def data_certificate_present() -> int:
+    def data_certificate_present(self) -> int:
         return 0
 
-    def debug_print(src: int, size: int) -> None:
-        text = c.read(src, size).decode("utf-8", "replace")
-        c.ctx.logs.append(text)
-        log.info("[%s] %s", c.name, text)
+    def debug_print(self, src: int, size: int) -> None:
+        text = self.c.read(src, size).decode("utf-8", "replace")
+        self.c.ctx.logs.append(text)
+        log.info("[%s] %s", self.c.name, text)
 
-    def trap(src: int, size: int) -> None:
-        raise c.trap(c.read(src, size).decode("utf-8", "replace") or "canister trapped explicitly")
+    def trap(self, src: int, size: int) -> None:
+        raise self.c.trap(self.c.read(src, size).decode("utf-8", "replace") or "canister trapped explicitly")
 
-    api: dict[str, Callable[..., Any]] = {name: fn for name, fn in locals().items()
-                                          if callable(fn) and not name.startswith("_") and name not in (
-                                              "ctx_kind",)}
+
+def _api(c: Canister) -> dict[str, Callable[..., Any]]:
+    """Every `ic0` function the VM offers, by import name, bound to canister `c` (one table per group)."""
+    api: dict[str, Callable[..., Any]] = {}
+    for group in (_Message, _Reply, _Cycles, _Self, _Calls, _Stable, _Misc):
+        table = group(c)
+        api.update({name: getattr(table, name) for name in vars(group) if not name.startswith("_")})
     # The 32-bit stable API shares its read/write implementation with the 64-bit one.
-    api["stable_read"] = stable64_read
-    api["stable_write"] = stable64_write
-    api["msg_cycles_accept128"] = msg_cycles_accept128
-    api["cycles_burn128"] = cycles_burn128
+    api["stable_read"] = api["stable64_read"]
+    api["stable_write"] = api["stable64_write"]
     return api

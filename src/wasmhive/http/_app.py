@@ -196,7 +196,8 @@ class HttpApp:
             self._access(req, early.status, len(early.body), t0, "")
             return early
         executor = match.target
-        ex = Exchange(req, BufferInput(req.body), route=match.route.raw, component=getattr(executor, "name", ""))
+        ex = Exchange(req, BufferInput(req.body), route=match.route.raw, component=getattr(executor, "name", ""),
+                      match=match)
         event = threading.Event()
         ex.notify = event.set
         finished = threading.Event()
@@ -374,7 +375,8 @@ class HttpApp:
             channel = ChannelInput(waker, demand)
             channel.feed(prefix)
             body = channel
-        ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""))
+        ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""),
+                      match=match)
         ex.notify = notify
         def on_done() -> None:  # on the guest thread
             nonlocal executor_done

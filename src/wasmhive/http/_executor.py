@@ -20,12 +20,11 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from ..component._fastpath import ExportCall, take_host_error
+from ..component._hostcall import ExportCall, take_host_error
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
 from ..runtime import Compiled, Limits, Runtime
 from ..runtime._instance import out_of_memory
-from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, bound, build_linker
-from ..wasi._calls import CALLS
+from ..wasi import HOST_RESOURCES, Fields, HostState, IncomingBody, IncomingRequest, attach, build_linker
 from ..wasi._http_types import OutgoingResponse, ResponseOutparam
 from ..wasi._outgoing import OutboundPolicyLike
 from ._logs import guest_line
@@ -42,7 +41,7 @@ _SKIP_REQUEST_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection
 
 @dataclass
 class HttpContext:
-    """The wasi:http layer's per-instance settings (found by host functions as `state.extra["http"]`)."""
+    """The wasi:http layer's per-instance settings (`wasi.HttpSettings`, found by host functions as `state.http`)."""
 
     outbound: OutboundPolicyLike | None = None
     body_limit: int | None = None
@@ -143,11 +142,11 @@ class WasiHttpExecutor:
         deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.name)
         state.waker = ex.waker
-        state.extra["http"] = HttpContext(self.outbound, self.body_limit, self.self_requests)
+        state.http = HttpContext(self.outbound, self.body_limit, self.self_requests)
         if self.prepare_extra is not None:
             self.prepare_extra(state)
         if ex.calls is not None:  # cluster hook: capability calls traced and/or metered
-            state.extra[CALLS] = ex.calls
+            state.calls = ex.calls
         trace = ex.trace  # cluster hook: `_tracing.Tracing` or None
 
         def on_set(resp: OutgoingResponse | Any) -> None:
@@ -173,7 +172,7 @@ class WasiHttpExecutor:
                 store, func = self.instantiate(state)
             call = self._call
             assert call is not None
-            with bound(state), trace.span("wasmhive.handle") if trace is not None else _UNTRACED:
+            with attach(store, state), trace.span("wasmhive.handle") if trace is not None else _UNTRACED:
                 call(store, func, req_rep, out_rep)
         except Exception as e:
             self._failed(ex, state, e)

@@ -62,6 +62,7 @@ class SelfRequests:
         return its exchange; `notify` is called (any thread) on its head and body progress."""
         executor: Any = None
         route = ""
+        match = None
         if host.endswith(CHAIN_SUFFIX):
             executor = self.chained.get(host[: -len(CHAIN_SUFFIX)])
             route = "/..."
@@ -73,7 +74,7 @@ class SelfRequests:
             match = self.router.match(unquote(req.path))
             if match is not None:
                 executor, route = self.executor_for(match.route), match.route.raw
-        ex = Exchange(req, route=route, component=getattr(executor, "name", ""))
+        ex = Exchange(req, route=route, component=getattr(executor, "name", ""), match=match)
         if executor is None:
             ex.respond(404, [("content-type", b"text/plain")], b"not found\n")
             return ex

@@ -63,11 +63,13 @@ class Exchange:
     """One request in flight between the server (any thread) and an executor (a worker thread)."""
 
     def __init__(self, request: Request, body: InputStream | None = None, *, waker: Waker | None = None,
-                 route: str = "", component: str = "") -> None:
+                 route: str = "", component: str = "", match: Any = None) -> None:
         self.request = request
         self.waker = waker or Waker()
         self.body: InputStream = body if body is not None else BufferInput(request.body)
         self.route = route
+        # The trigger's `RouteMatch` for this request (routed once; executors read it, never route again).
+        self.match = match
         self.component = component
         self.status: int | None = None
         self.headers: list[tuple[str, bytes]] = []

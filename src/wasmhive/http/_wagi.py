@@ -224,7 +224,12 @@ class ModuleExecutor(Protocol):
 
 
 class WagiRouteExecutor:
-    """A `WagiExecutor` bound to its route, serving the HTTP trigger's `Exchange` (the `Executor` seam)."""
+    """A `WagiExecutor` bound to its route, serving the HTTP trigger's `Exchange` (the `Executor` seam).
+
+    It reads the route match the trigger made (`Exchange.match`) and passes Spin's values as CGI
+    variables, so it wants no `spin-*` request headers (`spin_headers = False`)."""
+
+    spin_headers = False
 
     def __init__(self, executor: ModuleExecutor, route: Route, *, body_limit: int | None = 10 * 1000 * 1000) -> None:
         self.executor = executor
@@ -275,8 +280,7 @@ class WagiRouteExecutor:
             ex.respond(413, [], b"")
             return
         path = unquote(req.path)
-        params = self.route.match([s for s in path.split("/") if s]) or {}
-        match = RouteMatch(self.route, path, params)
+        match = ex.match if isinstance(ex.match, RouteMatch) else _match(self.route, path)
         host, _, port = req.authority.rpartition(":") if ":" in req.authority.rsplit("]", 1)[-1] else (
             req.authority, "", "")
         wreq = WagiRequest(req.method, path, req.query, [(k, v) for k, v in req.headers if not k.startswith("spin-")],
@@ -284,3 +288,8 @@ class WagiRouteExecutor:
                                443 if req.scheme == "https" else 80), req.client, req.http_version, req.path)
         resp = self.executor.handle(wreq, match)
         ex.respond(resp.status, [(k.lower(), v.encode("latin-1")) for k, v in resp.headers], resp.body)
+
+
+def _match(route: Route, path: str) -> RouteMatch:
+    """`path` matched to `route` (for an exchange the trigger did not route, e.g. a direct call)."""
+    return RouteMatch(route, path, route.match([s for s in path.split("/") if s]) or {})

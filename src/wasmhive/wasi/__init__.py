@@ -1,7 +1,7 @@
 """WASI 0.2 host interfaces implemented in Python: `wasi:io`, clocks, cli stdio, `wasi:http`, deny-all
 filesystem and sockets. `build_linker(engine, component)` links a component against them (and
-wasmtime's own random, environment, exit and terminal); `HostState` is one instance's state, bound to
-the running thread with `bound(state)` around each export call."""
+wasmtime's own random, environment, exit and terminal); `HostState` is one instance's state, attached to
+its store with `attach(store, state)` around each export call (host calls find it from their store)."""
 
 from ._fields import FORBIDDEN, Fields, HeaderError
 from ._http_types import (
@@ -15,7 +15,7 @@ from ._http_types import (
 )
 from ._linker import build_linker, wasi_version
 from ._outgoing import OutboundPolicyLike
-from ._state import HOST_RESOURCES, DeadlineHit, HostState, Res, bound, current
+from ._state import HOST_RESOURCES, DeadlineHit, HostState, HttpSettings, Res, attach, bound, current
 from ._streams import BodyChannel, BufferInput, ChannelInput, IoError, StreamClosed, Waker
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Fields",
     "HeaderError",
     "HostState",
+    "HttpSettings",
     "IncomingBody",
     "IncomingRequest",
     "IncomingResponse",
@@ -39,6 +40,7 @@ __all__ = [
     "ResponseOutparam",
     "StreamClosed",
     "Waker",
+    "attach",
     "bound",
     "build_linker",
     "current",

@@ -13,11 +13,12 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime.component import _types as t
 
-from ..component._fastpath import _tagged, define_func, define_resource
+from ..component import _model as m
+from ..component._hostcall import define_func, define_resource
+from ..component._shapes import tagged
 from ._io import dropper
-from ._state import HOST_RESOURCES, current, resource_id
+from ._state import current, resource_id
 from ._streams import Pollable
 
 __all__ = ["link_denied"]
@@ -29,56 +30,51 @@ class Denied(Pollable):
     """An inert resource (a network, a socket's pollable...): always ready, and every method refuses."""
 
 
-def _default(ty: t.ValType | None) -> Callable[[], Any]:
+def _default(ty: m.WitType | None) -> Callable[[], Any]:
     """A zero-argument function producing the 'denied' value of `ty` (resources are created per call)."""
-    hr = HOST_RESOURCES
     if ty is None:
         return lambda: None
-    if isinstance(ty, t.ResultType):
+    if isinstance(ty, m.ResultOf):
         err = _default(ty.err)
-        if _tagged(ty, hr):
+        if tagged(ty):
             return (lambda: wc.Variant("err")) if ty.err is None else (lambda: wc.Variant("err", err()))
         return err
-    if isinstance(ty, t.OptionType):
-        return (lambda: wc.Variant("none")) if _tagged(ty, hr) else (lambda: None)
-    if isinstance(ty, t.EnumType):
+    if isinstance(ty, m.OptionOf):
+        return (lambda: wc.Variant("none")) if tagged(ty) else (lambda: None)
+    if isinstance(ty, m.Enum):
         names = ty.names
         pick = next((n for n in _DENY_CASES if n in names), names[0])
         return lambda: pick
-    if isinstance(ty, t.VariantType):
+    if isinstance(ty, m.Variant):
         cases = ty.cases
         empty = [n for n, c in cases if c is None]
         name = next((n for n in _DENY_CASES if n in empty), empty[0] if empty else None)
         if name is None:
             name, payload = cases[0][0], _default(cases[0][1])
-            return (lambda: wc.Variant(name, payload())) if _tagged(ty, hr) else payload
-        return (lambda: wc.Variant(name)) if _tagged(ty, hr) else (lambda: None)
-    if isinstance(ty, t.ListType):
-        return (lambda: b"") if isinstance(ty.element, t.U8) else (lambda: [])
-    if isinstance(ty, t.String):
-        return lambda: ""
-    if isinstance(ty, t.Bool):
-        return lambda: False
-    if isinstance(ty, (t.F32, t.F64)):
-        return lambda: 0.0
-    if isinstance(ty, t.Char):
-        return lambda: "\0"
-    if isinstance(ty, t.RecordType):
+            return (lambda: wc.Variant(name, payload())) if tagged(ty) else payload
+        return (lambda: wc.Variant(name)) if tagged(ty) else (lambda: None)
+    if isinstance(ty, m.ListOf):
+        return (lambda: b"") if ty.elem == m.Prim("u8") else (lambda: [])
+    if isinstance(ty, m.Record):
         fields = [(n, _default(f)) for n, f in ty.fields]
         return lambda: {n: f() for n, f in fields}
-    if isinstance(ty, t.TupleType):
-        els = [_default(e) for e in ty.elements]
+    if isinstance(ty, m.TupleOf):
+        els = [_default(e) for e in ty.elems]
         return lambda: tuple(f() for f in els)
-    if isinstance(ty, t.FlagsType):
+    if isinstance(ty, m.Flags):
         return lambda: set()
-    if isinstance(ty, t.OwnType):
+    if isinstance(ty, m.Own):
         return lambda: current().table.add(Denied())
-    if isinstance(ty, t.BorrowType):
+    if isinstance(ty, m.Borrow):
         raise TypeError("a function cannot return a borrow")
-    return lambda: 0  # integers
+    zero: Any = _ZERO.get(ty.name, 0)  # integers: 0
+    return lambda: zero
 
 
-def link_denied(inst: wc.LinkerInstance, iface: str, ity: t.ComponentInstanceType, engine: wasmtime.Engine,
+_ZERO: dict[str, Any] = {"string": "", "bool": False, "f32": 0.0, "f64": 0.0, "char": "\0"}
+
+
+def link_denied(inst: wc.LinkerInstance, iface: str, ity: wc.ComponentInstanceType, engine: wasmtime.Engine,
                 seen: list[wc.ResourceType]) -> None:
     """Define `iface` (an import's name, e.g. `wasi:sockets/tcp@0.2.9`) on `inst` as deny-all.
 
@@ -96,5 +92,5 @@ def link_denied(inst: wc.LinkerInstance, iface: str, ity: t.ComponentInstanceTyp
     for name, ext in items.items():
         ty = ext.ty
         if isinstance(ty, wc.FuncType):
-            value = _default(ty.result)
-            define_func(inst, name, lambda *args, _v=value: _v(), host_resources=HOST_RESOURCES)
+            value = _default(m.read_func(name, ty).result)
+            define_func(inst, name, lambda *args, _v=value: _v())

@@ -1,6 +1,6 @@
 """`wasi:io` 0.2.x (error, poll, streams) as host functions over the objects in `_streams.py`.
 
-Return values follow the fast converters' conventions (see `wasmhive.component._fastpath`):
+Return values follow the component layer's `HOST` value convention (see `wasmhive.component._convert`):
 `result<list<u8>, stream-error>` is bytes / None (closed) / an error rep; `result<u64, stream-error>` and
 `result<_, stream-error>` are tagged (`Variant("ok", n)`, `Variant("err", None)` for closed).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from wasmtime.component import LinkerInstance, Variant
 
-from ..component._fastpath import HostTrap, define_func, define_resource
+from ..component._hostcall import HostTrap, define_func, define_resource
 from ._state import HOST_RESOURCES, HostState, Res, current
 from ._streams import InputStream, IoError, OutputStream, Pollable, StreamClosed
 

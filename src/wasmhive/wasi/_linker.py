@@ -20,9 +20,9 @@ from wasmtime.component import _types as t
 import wasmhive.wasi._clocks_cli as _clocks_cli
 import wasmhive.wasi._io as _io
 
-from ..component._fastpath import HostTrap, define_func
+from ..component._hostcall import HostTrap, define_func
 from ._deny import link_denied
-from ._http_types import link_types
+from ._http_host import link_types
 from ._outgoing import link_outgoing_handler
 from ._state import HOST_RESOURCES
 

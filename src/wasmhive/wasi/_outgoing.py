@@ -107,7 +107,7 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
         st = current()
         req: OutgoingRequest = st.table.pop(req_rep)
         opts: RequestOptions = st.table.pop(options_rep) if options_rep is not None else RequestOptions()
-        http = st.extra.get("http")
+        http = st.http
         policy: OutboundPolicyLike | None = getattr(http, "outbound", None)
         scheme = req.scheme.tag.lower() if req.scheme is not None else "https"
         if scheme not in ("http", "https"):

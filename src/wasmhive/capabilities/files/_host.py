@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wasmtime.component import Record, Variant
+from wasmtime.component import Record, ResultType, Variant
 
 from ...appconfig import AppConfig, stage_files
-from .._factor import StateOf
+from ...component._hostcall import define_func, define_table, wit
+from ...component._shapes import is_tagged
+from ...wasi import BufferInput, current
+from ...wasi._deny import link_denied
+from .._factor import InstanceState, StateOf
 
 __all__ = ["FilesFactor", "FilesInstance"]
 
@@ -111,153 +115,171 @@ class FilesFactor:
 
     def link_filesystem(self, root: Any, state_of: StateOf, imports: Iterable[tuple[str, Any]], engine: Any) -> None:
         """Redefine the component's `wasi:filesystem/types` and `/preopens` imports over its files."""
-        from ...component._fastpath import _tagged, define_func
-        from ...wasi import HOST_RESOURCES, BufferInput, current
-        from ...wasi._deny import link_denied
-
         imports = list(imports)
         # Resource types of the interfaces defined before (wasi:io ...), so `use`d ones are not redefined.
         seen = [item.ty for name, ity in imports if name.startswith(("wasi:io/", "wasi:clocks/"))
                 for item in ity.exports(engine).values() if type(item.ty).__name__ == "ResourceType"]
-
-        def files() -> FilesInstance:
-            inst: FilesInstance = state_of().states[self.name]
-            return inst
-
-        def table() -> Any:
-            return current().table
-
-        def desc(rep: int) -> Descriptor:
-            d = table().get(rep)
-            if not isinstance(d, Descriptor):
-                raise FsError("bad-descriptor")
-            return d
-
-        def link_one(name: str, ity: Any) -> None:
+        host = _FilesHost(self.name, state_of)
+        for name, ity in imports:
             base = name.partition("@")[0]
+            if base not in ("wasi:filesystem/types", "wasi:filesystem/preopens"):
+                continue
             funcs = {n: x.ty for n, x in ity.exports(engine).items() if type(x.ty).__name__ == "FuncType"}
-
-            def result(fname: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-                """Wrap `fn` (returns the ok value, raises FsError) in this import's result convention."""
-                rty = funcs[fname].result
-                tagged = _tagged(rty, HOST_RESOURCES)
-
-                def wrapper(*args: Any) -> Any:
-                    try:
-                        value = fn(*args)
-                    except FsError as err:
-                        return Variant("err", str(err)) if tagged else str(err)
-                    except OSError as err:
-                        log.debug("files: %s", err)
-                        return Variant("err", "io") if tagged else "io"
-                    return Variant("ok", value) if tagged else value
-                return wrapper
-
             with root.add_instance(name) as inst:
                 link_denied(inst, name, ity, engine, seen)  # everything, answering "denied" ...
-                if base == "wasi:filesystem/preopens":
-                    def get_directories() -> Any:
-                        r = files().root
-                        return [] if r is None else [(table().add(Descriptor(r, r)), "/")]
-                    define_func(inst, "get-directories", get_directories, host_resources=HOST_RESOURCES)
-                    return
+                # ... then what the component's files allow, over the functions this version has.
+                table = _Preopens(host) if base == "wasi:filesystem/preopens" else _Descriptors(host)
+                define_table(inst, table, _definer(funcs))
 
-                # ... then the read-only operations over the component's files.
-                def get_type(rep: int) -> str:
-                    return _kind(desc(rep).path)
 
-                def get_flags(rep: int) -> set[str]:
-                    desc(rep)
-                    return {"read"}
+def _definer(funcs: Mapping[str, Any]) -> Callable[[Any, str, Callable[..., Any]], None]:
+    """Defines a table's function when the import has it, in that import's `result` convention."""
+    def define(inst: Any, fname: str, fn: Callable[..., Any]) -> None:
+        if fname not in funcs:
+            return
+        rty = funcs[fname].result
+        if not isinstance(rty, ResultType):
+            define_func(inst, fname, fn)
+            return
+        tagged = is_tagged(rty)
 
-                def stat(rep: int) -> Record:
-                    return _stat(desc(rep).path)
+        def wrapper(*args: Any) -> Any:
+            # `fn` returns the ok value and raises `FsError` (the error-code's name) or `OSError`.
+            try:
+                value = fn(*args)
+            except FsError as err:
+                return Variant("err", str(err)) if tagged else str(err)
+            except OSError as err:
+                log.debug("files: %s", err)
+                return Variant("err", "io") if tagged else "io"
+            return Variant("ok", value) if tagged else value
+        define_func(inst, fname, wrapper)
+    return define
 
-                def stat_at(rep: int, path_flags: Any, path: str) -> Record:
-                    return _stat(desc(rep).resolve(path))
 
-                def open_at(rep: int, path_flags: Any, path: str, open_flags: set[str], flags: set[str]) -> int:
-                    d = desc(rep)
-                    if {"create", "truncate", "exclusive"} & set(open_flags) or {"write", "mutate-directory"} & set(flags):
-                        try:
-                            d.resolve(path)
-                        except FsError as err:
-                            if str(err) != "no-entry":
-                                raise
-                        raise FsError("read-only")
-                    target = d.resolve(path)
-                    if "directory" in open_flags and not target.is_dir():
-                        raise FsError("not-directory")
-                    return int(table().add(Descriptor(target, d.root)))
+class _FilesHost:
+    """What the filesystem tables share: the calling instance's files and host resource table."""
 
-                def read_via_stream(rep: int, offset: int) -> int:
-                    d = desc(rep)
-                    if d.is_dir:
-                        raise FsError("is-directory")
-                    return int(table().add(BufferInput(d.path.read_bytes()[offset:])))
+    def __init__(self, name: str, state_of: StateOf) -> None:
+        self.files = InstanceState[FilesInstance](name, state_of)
 
-                def read(rep: int, length: int, offset: int) -> tuple[bytes, bool]:
-                    d = desc(rep)
-                    if d.is_dir:
-                        raise FsError("is-directory")
-                    with d.path.open("rb") as f:
-                        f.seek(offset)
-                        data = f.read(min(length, _MAX_READ))
-                        end = f.tell() >= os.fstat(f.fileno()).st_size
-                    return data, end
+    def table(self) -> Any:
+        return current().table
 
-                def read_directory(rep: int) -> int:
-                    d = desc(rep)
-                    if not d.is_dir:
-                        raise FsError("not-directory")
-                    return int(table().add(DirEntries(d.path)))
+    def desc(self, rep: int) -> Descriptor:
+        d = self.table().get(rep)
+        if not isinstance(d, Descriptor):
+            raise FsError("bad-descriptor")
+        return d
 
-                def read_directory_entry(rep: int) -> Record | None:
-                    entries = table().get(rep)
-                    if not isinstance(entries, DirEntries):
-                        raise FsError("bad-descriptor")
-                    if not entries.entries:
-                        return None
-                    p = entries.entries.pop(0)
-                    r = Record()
-                    r.type = _kind(p)  # type: ignore[attr-defined]
-                    r.name = p.name  # type: ignore[attr-defined]
-                    return r
 
-                def metadata_hash(rep: int) -> Record:
-                    return _hash(desc(rep).path)
+class _Preopens:
+    """`wasi:filesystem/preopens`: the component's file root, preopened at `/`."""
 
-                def metadata_hash_at(rep: int, path_flags: Any, path: str) -> Record:
-                    return _hash(desc(rep).resolve(path))
+    def __init__(self, host: _FilesHost) -> None:
+        self.host = host
 
-                def ok_none(rep: int, *args: Any) -> None:
-                    desc(rep)
-                    return None
+    @wit("get-directories")
+    def get_directories(self) -> Any:
+        r = self.host.files().root
+        return [] if r is None else [(self.host.table().add(Descriptor(r, r)), "/")]
 
-                ops: dict[str, Callable[..., Any]] = {
-                    "[method]descriptor.get-type": get_type,
-                    "[method]descriptor.get-flags": get_flags,
-                    "[method]descriptor.stat": stat,
-                    "[method]descriptor.stat-at": stat_at,
-                    "[method]descriptor.open-at": open_at,
-                    "[method]descriptor.read-via-stream": read_via_stream,
-                    "[method]descriptor.read": read,
-                    "[method]descriptor.read-directory": read_directory,
-                    "[method]directory-entry-stream.read-directory-entry": read_directory_entry,
-                    "[method]descriptor.metadata-hash": metadata_hash,
-                    "[method]descriptor.metadata-hash-at": metadata_hash_at,
-                    "[method]descriptor.advise": ok_none,
-                    "[method]descriptor.sync-data": ok_none,
-                    "[method]descriptor.sync": ok_none,
-                }
-                for fname, op in ops.items():
-                    if fname in funcs:
-                        define_func(inst, fname, result(fname, op), host_resources=HOST_RESOURCES)
-                if "[method]descriptor.is-same-object" in funcs:
-                    def same(a: int, b: int) -> bool:
-                        return desc(a).path == desc(b).path
-                    define_func(inst, "[method]descriptor.is-same-object", same, host_resources=HOST_RESOURCES)
 
-        for name, ity in imports:
-            if name.partition("@")[0] in ("wasi:filesystem/types", "wasi:filesystem/preopens"):
-                link_one(name, ity)
+def _of_path(f: Callable[[Path], Any]) -> Callable[..., Any]:
+    """A descriptor method answering `f(its path)`."""
+    def method(self: _Descriptors, rep: int) -> Any:
+        return f(self.desc(rep).path)
+    return method
+
+
+def _of_path_at(f: Callable[[Path], Any]) -> Callable[..., Any]:
+    """A descriptor `...-at` method answering `f(path under it)`."""
+    def method(self: _Descriptors, rep: int, path_flags: Any, path: str) -> Any:
+        return f(self.desc(rep).resolve(path))
+    return method
+
+
+class _Descriptors:
+    """`wasi:filesystem/types`, read-only: the `descriptor` and `directory-entry-stream` resources."""
+
+    def __init__(self, host: _FilesHost) -> None:
+        self.host = host
+        self.desc = host.desc
+
+    get_type = wit("[method]descriptor.get-type")(_of_path(_kind))
+
+    @wit("[method]descriptor.get-flags")
+    def get_flags(self, rep: int) -> set[str]:
+        self.desc(rep)
+        return {"read"}
+
+    stat = wit("[method]descriptor.stat")(_of_path(_stat))
+    stat_at = wit("[method]descriptor.stat-at")(_of_path_at(_stat))
+
+    @wit("[method]descriptor.open-at")
+    def open_at(self, rep: int, path_flags: Any, path: str, open_flags: set[str], flags: set[str]) -> int:
+        d = self.desc(rep)
+        if {"create", "truncate", "exclusive"} & set(open_flags) or {"write", "mutate-directory"} & set(flags):
+            try:
+                d.resolve(path)
+            except FsError as err:
+                if str(err) != "no-entry":
+                    raise
+            raise FsError("read-only")
+        target = d.resolve(path)
+        if "directory" in open_flags and not target.is_dir():
+            raise FsError("not-directory")
+        return int(self.host.table().add(Descriptor(target, d.root)))
+
+    @wit("[method]descriptor.read-via-stream")
+    def read_via_stream(self, rep: int, offset: int) -> int:
+        d = self.desc(rep)
+        if d.is_dir:
+            raise FsError("is-directory")
+        return int(self.host.table().add(BufferInput(d.path.read_bytes()[offset:])))
+
+    @wit("[method]descriptor.read")
+    def read(self, rep: int, length: int, offset: int) -> tuple[bytes, bool]:
+        d = self.desc(rep)
+        if d.is_dir:
+            raise FsError("is-directory")
+        with d.path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(min(length, _MAX_READ))
+            end = f.tell() >= os.fstat(f.fileno()).st_size
+        return data, end
+
+    @wit("[method]descriptor.read-directory")
+    def read_directory(self, rep: int) -> int:
+        d = self.desc(rep)
+        if not d.is_dir:
+            raise FsError("not-directory")
+        return int(self.host.table().add(DirEntries(d.path)))
+
+    @wit("[method]directory-entry-stream.read-directory-entry")
+    def read_directory_entry(self, rep: int) -> Record | None:
+        entries = self.host.table().get(rep)
+        if not isinstance(entries, DirEntries):
+            raise FsError("bad-descriptor")
+        if not entries.entries:
+            return None
+        p = entries.entries.pop(0)
+        r = Record()
+        r.type = _kind(p)  # type: ignore[attr-defined]
+        r.name = p.name  # type: ignore[attr-defined]
+        return r
+
+    metadata_hash = wit("[method]descriptor.metadata-hash")(_of_path(_hash))
+    metadata_hash_at = wit("[method]descriptor.metadata-hash-at")(_of_path_at(_hash))
+
+    def _accept(self, rep: int, *args: Any) -> None:
+        """Nothing to do on a read-only tree: only the descriptor is checked."""
+        self.desc(rep)
+
+    advise = wit("[method]descriptor.advise")(_accept)
+    sync_data = wit("[method]descriptor.sync-data")(_accept)
+    sync = wit("[method]descriptor.sync")(_accept)
+
+    @wit("[method]descriptor.is-same-object")
+    def is_same_object(self, a: int, b: int) -> bool:
+        return self.desc(a).path == self.desc(b).path

@@ -13,11 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Record, ResourceType, Variant
+from wasmtime.component import Record, Variant
 
 from ...appconfig import AppConfig
+from ...component._hostcall import define_func, define_resource, define_table, wit
+from ...component._restypes import allocate
 from ...wasi._calls import start_call
-from .._factor import StateOf
+from .._factor import InstanceState, StateOf
 from ._backend import KeyValueBackend, KeyValueError
 from ._config import KeyValueApp, open_stores
 
@@ -31,8 +33,10 @@ WASI_ATOMICS = "wasi:keyvalue/atomics@0.2.0-draft2"
 WASI_BATCH = "wasi:keyvalue/batch@0.2.0-draft2"
 INTERFACES = (*SPIN_INTERFACES, WASI_STORE, WASI_ATOMICS, WASI_BATCH)
 
-# Host resource type ids: unique among every host resource in a linker (0x6B76 = "kv").
-RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS = 0x6B760001, 0x6B760002, 0x6B760003, 0x6B760004
+# Host resource type ids, from the component layer's one id space (unique among all host resources).
+RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS = (allocate(name) for name in (
+    "fermyon:spin/key-value#store", "spin:key-value/key-value#store", "wasi:keyvalue/store#bucket",
+    "wasi:keyvalue/atomics#cas"))
 MAX_HANDLES = 256
 
 
@@ -77,163 +81,194 @@ class KeyValueFactor:
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define Spin's and WASI's key-value interfaces on a component linker's root instance.
 
-        Host functions use the fast host-call path (`wasmhive.component._fastpath`): resources travel
-        as integer reps, and every backend failure becomes the interface's `other` error.
+        One small class per resource (`_SpinStore`, `_WasiBucket`, `_WasiAtomics`, `_WasiBatch`) over the
+        component layer's host-call path: resources travel as integer reps, and every backend failure
+        becomes the interface's `other` error.
         """
-        from ...component._fastpath import define_func, define_resource
-
-        hr = {rt: ResourceType.host(rt) for rt in (RT_SPIN2, RT_SPIN3, RT_BUCKET, RT_CAS)}
-
-        def inst() -> KeyValueInstance:
-            state: KeyValueInstance = state_of().states[self.name]
-            return state
-
-        def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-            # Backend failures become `other(msg)`, never a Python exception inside wasmtime.
-            def wrapper(*args: Any) -> Any:
-                try:
-                    return fn(*args)
-                except KeyValueError as e:
-                    log.warning("%s", e)
-                    return Variant("other", str(e))
-                except Exception as e:
-                    log.exception("key-value host call failed")
-                    return Variant("other", f"internal error: {e}")
-            return wrapper
-
-        def observed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # observability hook (traces, metrics): one None check unless `up --traces`/`--metrics`
-            def wrapper(*args: Any) -> Any:
-                span = start_call("key_value", op)
-                if span is None:
-                    return fn(*args)
-                result = fn(*args)
-                span.end(result.tag if isinstance(result, Variant) else "ok")
-                return result
-            return wrapper
-
-        def dtor(rep: int) -> None:
-            with contextlib.suppress(Exception):  # the request may already be gone
-                inst().handles.pop(rep, None)
-
-        def handle(rep: int) -> KeyValueBackend:
-            backend = inst().handles.get(rep)
-            if backend is None:
-                raise KeyValueError("unknown store handle")
-            return backend
-
-        def make_open(rt: int) -> Callable[..., Any]:
-            def open_(label: str) -> Any:
-                got = inst().open(label)
-                if got == "store-table-full" and rt == RT_BUCKET:  # wasi:keyvalue has no such case
-                    return Variant("other", f"more than {MAX_HANDLES} open buckets")
-                if isinstance(got, str):
-                    return Variant(got)
-                return got
-            return open_
-
-        def get(h: int, key: str) -> Any:
-            return handle(h).get(key)
-
-        def set_(h: int, key: str, value: bytes) -> Any:
-            handle(h).set(key, bytes(value))
-            return None
-
-        def delete(h: int, key: str) -> Any:
-            handle(h).delete(key)
-            return None
-
-        def exists(h: int, key: str) -> Any:
-            return handle(h).exists(key)
-
-        def get_keys(h: int) -> Any:
-            return handle(h).keys()
-
-        def list_keys(h: int, cursor: str | None) -> Any:
-            r = Record()  # a record result must be a Record: its class is what selects the `ok` case
-            r.keys = handle(h).keys()  # type: ignore[attr-defined]
-            r.cursor = None  # type: ignore[attr-defined]
-            return r
+        host = _KeyValueHost(self.name, state_of)
 
         def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
-            define_func(li, name, observed(name.rpartition(".")[2].removeprefix("[static]"), fn), host_resources=hr)
+            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn)))
 
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:
-                define_resource(li, "store", rt, dtor)
-                define(li, "[static]store.open", guarded(make_open(rt)))
-                define(li, "[method]store.get", guarded(get))
-                define(li, "[method]store.set", guarded(set_))
-                define(li, "[method]store.delete", guarded(delete))
-                define(li, "[method]store.exists", guarded(exists))
-                define(li, "[method]store.get-keys", guarded(get_keys))
-
+                define_resource(li, "store", rt, host.drop_handle)
+                define_table(li, _SpinStore(host, rt), define, resource="store")
         with root.add_instance(WASI_STORE) as li:
-            define_resource(li, "bucket", RT_BUCKET, dtor)
-            define(li, "open", guarded(make_open(RT_BUCKET)))
-            define(li, "[method]bucket.get", guarded(get))
-            define(li, "[method]bucket.set", guarded(set_))
-            define(li, "[method]bucket.delete", guarded(delete))
-            define(li, "[method]bucket.exists", guarded(exists))
-            define(li, "[method]bucket.list-keys", guarded(list_keys))
-
-        def cas_dtor(rep: int) -> None:
-            with contextlib.suppress(Exception):
-                inst().cas.pop(rep, None)
-
-        def cas_new(bucket: int, key: str) -> Any:
-            state = inst()
-            backend = handle(bucket)
-            rep = next(state.reps)
-            state.cas[rep] = (backend, key, backend.get(key))
-            return rep
-
-        def cas_current(cas: int) -> Any:
-            entry = inst().cas.get(cas)
-            if entry is None:
-                raise KeyValueError("unknown cas handle")
-            return entry[2]
-
-        def increment(bucket: int, key: str, delta: int) -> Any:
-            return handle(bucket).increment(key, delta)
-
-        def swap(cas: int, value: bytes) -> Any:
-            # cas-error's cases lower by Python class: a Variant is `store-error(error)`, an int rep is
-            # `cas-failed` (a fresh cas holding the value now current, so the guest can retry).
-            state = inst()
-            entry = state.cas.pop(cas, None)
-            if entry is None:
-                return Variant("other", "unknown cas handle")
-            backend, key, expected = entry
-            try:
-                if backend.compare_and_swap(key, expected, bytes(value)):
-                    return None
-                new = next(state.reps)
-                state.cas[new] = (backend, key, backend.get(key))
-            except KeyValueError as e:
-                return Variant("other", str(e))
-            return new
-
+            define_resource(li, "bucket", RT_BUCKET, host.drop_handle)
+            define_table(li, _WasiBucket(host, RT_BUCKET), define, resource="bucket")
         with root.add_instance(WASI_ATOMICS) as li:
-            define_resource(li, "cas", RT_CAS, cas_dtor)
-            define(li, "[static]cas.new", guarded(cas_new))
-            define(li, "[method]cas.current", guarded(cas_current))
-            define(li, "increment", guarded(increment))
-            define(li, "swap", swap)
-
-        def get_many(bucket: int, keys: list[str]) -> Any:
-            values = handle(bucket).get_many(list(keys))
-            return [(k, v) for k, v in zip(keys, values, strict=True)]
-
-        def set_many(bucket: int, items: list[tuple[str, bytes]]) -> Any:
-            handle(bucket).set_many([(k, bytes(v)) for k, v in items])
-            return None
-
-        def delete_many(bucket: int, keys: list[str]) -> Any:
-            handle(bucket).delete_many(list(keys))
-            return None
-
+            define_resource(li, "cas", RT_CAS, host.drop_cas)
+            define_table(li, _WasiAtomics(host), define)
         with root.add_instance(WASI_BATCH) as li:
-            define(li, "get-many", guarded(get_many))
-            define(li, "set-many", guarded(set_many))
-            define(li, "delete-many", guarded(delete_many))
+            define_table(li, _WasiBatch(host), define)
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # Backend failures become `other(msg)`, never a Python exception inside wasmtime.
+    def wrapper(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except KeyValueError as e:
+            log.warning("%s", e)
+            return Variant("other", str(e))
+        except Exception as e:
+            log.exception("key-value host call failed")
+            return Variant("other", f"internal error: {e}")
+    return wrapper
+
+
+def _observed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    # observability hook (traces, metrics): one None check unless `up --traces`/`--metrics`
+    def wrapper(*args: Any) -> Any:
+        span = start_call("key_value", op)
+        if span is None:
+            return fn(*args)
+        result = fn(*args)
+        span.end(result.tag if isinstance(result, Variant) else "ok")
+        return result
+    return wrapper
+
+
+class _KeyValueHost:
+    """What every key-value table shares: the calling instance's state and its handles."""
+
+    def __init__(self, name: str, state_of: StateOf) -> None:
+        self.inst = InstanceState[KeyValueInstance](name, state_of)
+
+    def handle(self, rep: int) -> KeyValueBackend:
+        backend = self.inst().handles.get(rep)
+        if backend is None:
+            raise KeyValueError("unknown store handle")
+        return backend
+
+    def drop_handle(self, rep: int) -> None:
+        with contextlib.suppress(Exception):  # the request may already be gone
+            self.inst().handles.pop(rep, None)
+
+    def drop_cas(self, rep: int) -> None:
+        with contextlib.suppress(Exception):
+            self.inst().cas.pop(rep, None)
+
+
+class _Store:
+    """The functions Spin's `store` and wasi:keyvalue's `bucket` share (`{r}`: the resource's name)."""
+
+    def __init__(self, host: _KeyValueHost, rt: int) -> None:
+        self.host, self.rt = host, rt
+
+    def _open(self, label: str) -> Any:
+        got = self.host.inst().open(label)
+        if got == "store-table-full" and self.rt == RT_BUCKET:  # wasi:keyvalue has no such case
+            return Variant("other", f"more than {MAX_HANDLES} open buckets")
+        if isinstance(got, str):
+            return Variant(got)
+        return got
+
+    @wit("[method]{r}.get")
+    def get(self, h: int, key: str) -> Any:
+        return self.host.handle(h).get(key)
+
+    @wit("[method]{r}.set")
+    def set(self, h: int, key: str, value: bytes) -> Any:
+        self.host.handle(h).set(key, bytes(value))
+        return None
+
+    @wit("[method]{r}.delete")
+    def delete(self, h: int, key: str) -> Any:
+        self.host.handle(h).delete(key)
+        return None
+
+    @wit("[method]{r}.exists")
+    def exists(self, h: int, key: str) -> Any:
+        return self.host.handle(h).exists(key)
+
+
+class _SpinStore(_Store):
+    """`fermyon:spin/key-value` and `spin:key-value/key-value`: the `store` resource."""
+
+    @wit("[static]store.open")
+    def open(self, label: str) -> Any:
+        return self._open(label)
+
+    @wit("[method]store.get-keys")
+    def get_keys(self, h: int) -> Any:
+        return self.host.handle(h).keys()
+
+
+class _WasiBucket(_Store):
+    """`wasi:keyvalue/store`: `open` and the `bucket` resource."""
+
+    @wit("open")
+    def open(self, label: str) -> Any:
+        return self._open(label)
+
+    @wit("[method]bucket.list-keys")
+    def list_keys(self, h: int, cursor: str | None) -> Any:
+        r = Record()  # a record result must be a Record: its class is what selects the `ok` case
+        r.keys = self.host.handle(h).keys()  # type: ignore[attr-defined]
+        r.cursor = None  # type: ignore[attr-defined]
+        return r
+
+
+class _WasiAtomics:
+    """`wasi:keyvalue/atomics`: the `cas` resource, `increment` and `swap`."""
+
+    def __init__(self, host: _KeyValueHost) -> None:
+        self.host = host
+
+    @wit("[static]cas.new")
+    def cas_new(self, bucket: int, key: str) -> Any:
+        state = self.host.inst()
+        backend = self.host.handle(bucket)
+        rep = next(state.reps)
+        state.cas[rep] = (backend, key, backend.get(key))
+        return rep
+
+    @wit("[method]cas.current")
+    def cas_current(self, cas: int) -> Any:
+        entry = self.host.inst().cas.get(cas)
+        if entry is None:
+            raise KeyValueError("unknown cas handle")
+        return entry[2]
+
+    @wit("increment")
+    def increment(self, bucket: int, key: str, delta: int) -> Any:
+        return self.host.handle(bucket).increment(key, delta)
+
+    @wit("swap")
+    def swap(self, cas: int, value: bytes) -> Any:
+        # cas-error's cases lower by Python class: a Variant is `store-error(error)`, an int rep is
+        # `cas-failed` (a fresh cas holding the value now current, so the guest can retry).
+        state = self.host.inst()
+        entry = state.cas.pop(cas, None)
+        if entry is None:
+            return Variant("other", "unknown cas handle")
+        backend, key, expected = entry
+        if backend.compare_and_swap(key, expected, bytes(value)):
+            return None
+        new = next(state.reps)
+        state.cas[new] = (backend, key, backend.get(key))
+        return new
+
+
+class _WasiBatch:
+    """`wasi:keyvalue/batch`."""
+
+    def __init__(self, host: _KeyValueHost) -> None:
+        self.host = host
+
+    @wit("get-many")
+    def get_many(self, bucket: int, keys: list[str]) -> Any:
+        values = self.host.handle(bucket).get_many(list(keys))
+        return [(k, v) for k, v in zip(keys, values, strict=True)]
+
+    @wit("set-many")
+    def set_many(self, bucket: int, items: list[tuple[str, bytes]]) -> Any:
+        self.host.handle(bucket).set_many([(k, bytes(v)) for k, v in items])
+        return None
+
+    @wit("delete-many")
+    def delete_many(self, bucket: int, keys: list[str]) -> Any:
+        self.host.handle(bucket).delete_many(list(keys))
+        return None

@@ -36,7 +36,7 @@ class VariablesFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define the three interfaces on a component linker's root instance (fast host-call path)."""
-        from ...component._fastpath import define_func
+        from ...component._hostcall import define_func
 
         def own() -> dict[str, str]:
             values: dict[str, str] = state_of().states.get(self.name, {})
