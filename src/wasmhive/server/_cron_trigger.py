@@ -92,7 +92,7 @@ class CronComponent:
         self.index = index
 
         def state_of() -> Any:
-            return current().extra["capabilities"]
+            return current().capabilities
 
         def link(root: Any) -> None:
             self.caps.link_component(root, state_of, component, app.runtime.engine, comp.id)
@@ -108,12 +108,12 @@ class CronComponent:
         from wasmtime.component import Record, Variant
 
         from ..http._executor import _Lines  # guest stdout/stderr to the log, line by line
-        from ..wasi import HostState, bound
+        from ..wasi import HostState, attach
 
         out, err = _Lines(self.id, "stdout"), _Lines(self.id, "stderr")
         deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.id)
-        state.extra["capabilities"] = self.caps.instance(self.id)
+        state.capabilities = self.caps.instance(self.id)
         store = None
         try:
             store = self.runtime.new_store(self.limits, compiled=self.compiled)
@@ -126,7 +126,7 @@ class CronComponent:
             assert func is not None
             metadata = Record()
             metadata.timestamp = timestamp  # type: ignore[attr-defined]
-            with bound(state):
+            with attach(store, state):
                 result = func(store, metadata)
             if isinstance(result, Variant) and result.tag == "err":
                 payload = result.payload

@@ -68,7 +68,7 @@ class RedisMessageHandler:
         self.policy = caps.instance(comp.id).states.get("outbound_http")
 
         def state_of() -> Any:
-            return current().extra["capabilities"]
+            return current().capabilities
 
         def link_extra(root: Any) -> None:
             caps.link_component(root, state_of, component, engine, comp.id)
@@ -85,13 +85,13 @@ class RedisMessageHandler:
         from ..component._fastpath import ExportCall, take_host_error
         from ..http._executor import HttpContext, _Lines
         from ..runtime._instance import out_of_memory
-        from ..wasi import HOST_RESOURCES, HostState, bound
+        from ..wasi import HOST_RESOURCES, HostState, attach
 
         out, err = _Lines(self.name, "stdout"), _Lines(self.name, "stderr")
         deadline = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         state = HostState(deadline=deadline, stdout=out, stderr=err, name=self.name)
-        state.extra["http"] = HttpContext(self.policy, None, getattr(self.app, "self_requests", None))
-        state.extra["capabilities"] = self.app.capabilities.instance(self.name)
+        state.http = HttpContext(self.policy, None, getattr(self.app, "self_requests", None))
+        state.capabilities = self.app.capabilities.instance(self.name)
         where = f"redis trigger: channel {channel!r}: component `{self.name}`"
         store = None
         try:
@@ -106,7 +106,7 @@ class RedisMessageHandler:
             with self._call_lock:
                 if self._call is None:
                     self._call = ExportCall(func, store, HOST_RESOURCES)
-            with bound(state):
+            with attach(store, state):
                 result = self._call(store, func, bytes(payload))
             if result is not None:
                 log.error("%s: the guest returned an error (%s)", where, getattr(result, "tag", result))

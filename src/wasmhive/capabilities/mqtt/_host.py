@@ -86,9 +86,9 @@ class MqttInstance:
 def _timeout(cap: float) -> float:
     """`cap`, or less when the request's deadline is nearer (a guest blocked in a host call is not
     interrupted by epochs). Past the deadline, `remaining()` ends the guest."""
-    from ...wasi._state import _local
+    from ...wasi._state import current_or_none
 
-    st = getattr(_local, "state", None)
+    st = current_or_none()
     left = st.remaining() if st is not None else None
     return cap if left is None else min(cap, left)
 

@@ -95,9 +95,9 @@ class RdbmsInstance:
 
 def _host_state() -> Any:
     """The calling instance's `HostState` (None outside a request: no deadline)."""
-    from ...wasi._state import _local
+    from ...wasi._state import current_or_none
 
-    return getattr(_local, "state", None)
+    return current_or_none()
 
 
 def _remaining(state: Any) -> float | None:
