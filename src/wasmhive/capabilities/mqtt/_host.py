@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmtime.component import ResourceType, Variant
 
+from ...component._restypes import allocate
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._client import QOS, MqttConnection, MqttError
@@ -32,7 +33,7 @@ log = logging.getLogger("wasmhive.capabilities.mqtt")
 
 # spin-sdk 3.4.1 ships only the 2.0.0 interface (no `spin:mqtt@3.0.0` package): that is what we define.
 INTERFACES = ("fermyon:spin/mqtt@2.0.0",)
-RT_CONNECTION = 0x6D710001  # host resource type id, unique in a linker (0x6D71 = "mq")
+RT_CONNECTION = allocate("fermyon:spin/mqtt@2.0.0#connection")  # host resource type id, unique in the process
 MAX_HANDLES = 64  # open connection handles per instance
 CONNECT_TIMEOUT = 10.0  # seconds, when the request has more time than that
 PUBLISH_TIMEOUT = 30.0

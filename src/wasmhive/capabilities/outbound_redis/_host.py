@@ -20,6 +20,7 @@ from typing import Any
 from wasmtime.component import ResourceType, Variant
 
 from ...appconfig import AppConfig
+from ...component._restypes import allocate
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
@@ -31,8 +32,8 @@ __all__ = ["INTERFACES", "MAX_CONNECTIONS", "OutboundRedisApp", "OutboundRedisFa
 log = logging.getLogger("wasmhive.capabilities.outbound_redis")
 
 INTERFACES = ("fermyon:spin/redis@2.0.0", "spin:redis/redis@3.0.0")
-# Host resource type ids: unique among every host resource in a linker (0x7264 = "rd").
-RT_V2, RT_V3 = 0x72640002, 0x72640003
+# Host resource type ids, from the one id space of component/_restypes.py (unique per process).
+RT_V2, RT_V3 = (allocate(f"{i}#connection") for i in ("fermyon:spin/redis@2.0.0", "spin:redis/redis@3.0.0"))
 MAX_CONNECTIONS = 16  # open `connection` resources per instance
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from wasmtime.component import Record, ResourceType, Variant
 
 from ...appconfig import AppConfig
+from ...component._restypes import allocate
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
@@ -40,7 +41,7 @@ TYPES2 = "fermyon:spin/rdbms-types@2.0.0"  # types only: an empty instance
 INTERFACES = (TYPES2, PG2, PG3, PG4, MYSQL2)
 
 # Host resource type ids, unique in a linker (0x7264 = "rd").
-RT = {PG2: 0x72640001, PG3: 0x72640002, PG4: 0x72640003, MYSQL2: 0x72640004}
+RT = {iface: allocate(f"{iface}#connection") for iface in (PG2, PG3, PG4, MYSQL2)}  # host resource type ids
 MAX_HANDLES = 64
 CONNECT_TIMEOUT = 30.0  # with no request deadline
 PING_AFTER_IDLE = 1.0  # seconds idle in the pool after which a connection is checked before reuse

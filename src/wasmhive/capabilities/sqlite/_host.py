@@ -18,6 +18,7 @@ from typing import Any
 from wasmtime.component import Record, ResourceType, Variant
 
 from ...appconfig import AppConfig
+from ...component._restypes import allocate
 from ...wasi import DeadlineHit, HostState, current
 from ...wasi._calls import start_call
 from .._factor import StateOf
@@ -33,7 +34,7 @@ SPIN3 = "spin:sqlite/sqlite@3.0.0"
 INTERFACES = (SPIN2, SPIN3)
 
 # Host resource type ids: unique among every host resource in a linker (0x7371 = "sq").
-RT_SPIN2, RT_SPIN3 = 0x73710001, 0x73710002
+RT_SPIN2, RT_SPIN3 = (allocate(f"{i}#connection") for i in ("fermyon:spin/sqlite@2.0.0", "spin:sqlite/sqlite@3.0.0"))
 MAX_CONNECTIONS = 16  # open connections per instance (each is a file descriptor and a page cache)
 
 
