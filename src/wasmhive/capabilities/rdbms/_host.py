@@ -40,7 +40,7 @@ MYSQL2 = "fermyon:spin/mysql@2.0.0"
 TYPES2 = "fermyon:spin/rdbms-types@2.0.0"  # types only: an empty instance
 INTERFACES = (TYPES2, PG2, PG3, PG4, MYSQL2)
 
-# Host resource type ids, unique in a linker (0x7264 = "rd").
+# Host resource type ids, from the one id space of component/_restypes.py.
 RT = {iface: allocate(f"{iface}#connection") for iface in (PG2, PG3, PG4, MYSQL2)}  # host resource type ids
 MAX_HANDLES = 64
 CONNECT_TIMEOUT = 30.0  # with no request deadline

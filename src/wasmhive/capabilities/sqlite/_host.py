@@ -33,7 +33,7 @@ SPIN2 = "fermyon:spin/sqlite@2.0.0"
 SPIN3 = "spin:sqlite/sqlite@3.0.0"
 INTERFACES = (SPIN2, SPIN3)
 
-# Host resource type ids: unique among every host resource in a linker (0x7371 = "sq").
+# Host resource type ids, from the one id space of component/_restypes.py.
 RT_SPIN2, RT_SPIN3 = (allocate(f"{i}#connection") for i in ("fermyon:spin/sqlite@2.0.0", "spin:sqlite/sqlite@3.0.0"))
 MAX_CONNECTIONS = 16  # open connections per instance (each is a file descriptor and a page cache)
 
