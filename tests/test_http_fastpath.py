@@ -1,9 +1,9 @@
-"""The host-call path (`wasmhive.component._hostcall`, and its old `_fastpath` names): host functions and
+"""The host-call path (`wasmhive.component._hostcall`, and its old `_from_wasmtime` names): host functions and
 export calls with converters built once.
 
 `tests/http/fastpath.wat` passes each value through a host function of the same type and back, so
 every test exercises both directions (lowering our results, lifting the guest's arguments). The first
-tests go through the compatibility module `_fastpath` (the names capability code imports); the last
+tests go through the compatibility module `_from_wasmtime` (the names capability code imports); the last
 ones through `_hostcall`: host results checked against the WIT type, and one id space for host
 resource types.
 """
@@ -17,7 +17,7 @@ import pytest
 import wasmtime
 import wasmtime.component as wc
 
-from wasmhive.component import _fastpath as fp
+from wasmhive.component import _from_wasmtime as fp
 from wasmhive.component import _hostcall as hc
 from wasmhive.component._hostres import HostResource
 from wasmhive.component._restypes import allocate, host_id, register

@@ -23,7 +23,7 @@ from wasmtime.component import Variant as PyVariant
 
 import wasmhive.canon._types as T
 
-from ..component._fastpath import HostTrap
+from ..component._from_wasmtime import HostTrap
 
 __all__ = ["CanonTrap", "Cx", "lift_string", "loader", "lower_string", "storer"]
 

@@ -188,7 +188,7 @@ def flat(t: ValType) -> list[str]:
     raise TypeError(f"cannot flatten {t!r}")
 
 
-# -- Python classes (wasmtime-py's conventions, as `component._fastpath` uses them) ------------------
+# -- Python classes (wasmtime-py's conventions, as `component._from_wasmtime` uses them) ------------------
 def classes(t: ValType | None) -> set[type]:
     """The Python classes a value of `t` may have. Host resources travel as int reps."""
     from wasmtime.component import Record as PyRecord

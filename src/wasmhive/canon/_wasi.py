@@ -1,7 +1,7 @@
 """The WASI 0.2 host for canon components: today's `wasmhive.wasi` host functions, reused as they are.
 
 `wasmhive.wasi` defines its functions on a wasmtime component `LinkerInstance` (`link_types(inst)`,
-...), in `component._fastpath`'s value conventions. This adapter runs those same link functions once on
+...), in `component._from_wasmtime`'s value conventions. This adapter runs those same link functions once on
 a throwaway linker and keeps the Python callables they registered (a thin shim, since the link functions
 take a linker, not a table of names); the canon engine calls them with values lifted by `_abi`, which
 follow the same conventions. What wasmtime's native WASI supplied on the C-API path (random,
@@ -20,7 +20,7 @@ import wasmtime.component as wc
 
 import wasmhive.canon._types as T
 
-from ..component import _fastpath as fp
+from ..component import _from_wasmtime as fp
 from ..errors import LinkError
 from ..wasi import _linker
 from ..wasi._deny import Denied

@@ -82,7 +82,7 @@ class RedisMessageHandler:
 
     def handle(self, channel: str, payload: bytes) -> bool:
         """Run one message; True when the guest returned `ok`. Never raises: failures are logged."""
-        from ..component._fastpath import ExportCall, take_host_error
+        from ..component._hostcall import ExportCall, take_host_error
         from ..http._executor import HttpContext, _Lines
         from ..runtime._instance import out_of_memory
         from ..wasi import HOST_RESOURCES, HostState, attach

@@ -114,7 +114,7 @@ class LlmFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define `infer` and `generate-embeddings` on a component linker's root instance."""
-        from ...component._fastpath import define_func
+        from ...component._hostcall import define_func
 
         def inst() -> LlmInstance:
             state: LlmInstance = state_of().states[self.name]

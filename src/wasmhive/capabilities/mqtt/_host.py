@@ -113,7 +113,7 @@ class MqttFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define `fermyon:spin/mqtt@2.0.0` on a component linker's root instance."""
-        from ...component._fastpath import HostTrap, define_func, define_resource
+        from ...component._hostcall import HostTrap, define_func, define_resource
 
         hr = {RT_CONNECTION: ResourceType.host(RT_CONNECTION)}
 

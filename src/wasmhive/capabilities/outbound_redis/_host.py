@@ -134,7 +134,7 @@ class OutboundRedisFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define Spin's redis interfaces on a component linker's root instance."""
-        from ...component._fastpath import define_func, define_resource
+        from ...component._hostcall import define_func, define_resource
         from ...wasi import current
 
         hr = {rt: ResourceType.host(rt) for rt in (RT_V2, RT_V3)}

@@ -174,7 +174,7 @@ class RdbmsFactor:
     # -- linking ---------------------------------------------------------------------------------------
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define Spin's postgres (2.0.0, 3.0.0, 4.0.0) and mysql (2.0.0) interfaces."""
-        from ...component._fastpath import define_func, define_resource
+        from ...component._hostcall import define_func, define_resource
 
         hr = {rt: ResourceType.host(rt) for rt in RT.values()}
 

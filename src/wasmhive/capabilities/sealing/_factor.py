@@ -108,7 +108,7 @@ class SealingFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define both interfaces on a component linker's root instance (fast host-call path)."""
-        from ...component._fastpath import define_func
+        from ...component._hostcall import define_func
 
         def guest() -> TeeGuest | None:
             g: TeeGuest | None = state_of().states.get(self.name)

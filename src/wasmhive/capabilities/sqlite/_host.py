@@ -115,7 +115,7 @@ class SqliteFactor:
         Values cross as plain Python values (the WIT's `value` variant is untagged: int, float, str,
         bytes, None); errors as `Variant(<case>)`; a statement past the deadline traps (504).
         """
-        from ...component._fastpath import define_func, define_resource
+        from ...component._hostcall import define_func, define_resource
 
         hr = {rt: ResourceType.host(rt) for rt in (RT_SPIN2, RT_SPIN3)}
 

@@ -1,9 +1,11 @@
-"""Compatibility names for host code written against the former `_fastpath` module.
+"""Converters keyed by wasmtime's own type objects, in the `HOST` value convention.
 
-The component layer has one host-call path now (`_hostcall`: registry, trampoline, `define_func`,
-`define_resource`, `ExportCall`) and one converter builder (`_lift`/`_lower`). This module keeps the old
-import path and call conventions working (`wasmtime.component.Record`/`Variant` values, host resources
-as integer reps) for code not yet moved; new code imports from `wasmhive.component._hostcall`.
+The component layer has one host-call path (`_hostcall`: registry, trampoline, `define_func`,
+`define_resource`, `ExportCall`) and one converter builder (`_lift`/`_lower`, over `_model` types). This
+module is the thin entry for callers that hold wasmtime type objects instead of `_model` types (the
+`canon` prototype, tests): it reads the model and returns the same builders' converters, with the
+`HOST` convention (`wasmtime.component.Record`/`Variant` values, host resources as integer reps). Host
+code imports `define_func`/`define_resource` from `_hostcall`.
 """
 
 from __future__ import annotations
