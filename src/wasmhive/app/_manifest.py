@@ -41,7 +41,7 @@ _TOP = {"spin_manifest_version", "wasmhive_manifest_version", "application", "va
 _APPLICATION = {"name", "version", "description", "authors", "trigger", "limits", "targets", "tool"}
 _COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbound_hosts", "allowed_http_hosts",
               "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
-              "ai_models", "dependencies", "dependencies_inherit_configuration"}
+              "ai_models", "dependencies", "dependencies_inherit_configuration", "nn_models"}
 _UNSUPPORTED_COMPONENT = {"sqlite_databases", "ai_models", "dependencies", "dependencies_inherit_configuration"}
 _HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
 _BUILD = {"command", "workdir", "watch"}
@@ -401,6 +401,7 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         exclude_files=_str_list(ctx, spec.get("exclude_files", []), "exclude_files", "exclude_files"),
         allowed_outbound_hosts=_str_list(ctx, hosts, "allowed_outbound_hosts", "allowed_outbound_hosts"),
         key_value_stores=_str_list(ctx, spec.get("key_value_stores", []), "key_value_stores", "key_value_stores"),
+        nn_models=_str_list(ctx, spec.get("nn_models", []), "nn_models", "nn_models"),
         variables=_str_map(ctx, spec.get("variables", {}), f"[component.{cid}.variables]",
                            f"[component.{cid}.variables]"),
         environment=_str_map(ctx, spec.get("environment", {}), "environment", "environment"),

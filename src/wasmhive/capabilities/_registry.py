@@ -8,6 +8,7 @@ from ..appconfig import AppConfig
 from ._factor import Factor, InstanceContext, StateOf
 from .files import FilesFactor
 from .key_value import KeyValueFactor
+from .nn import NnFactor
 from .outbound_http import OutboundHttpFactor
 from .variables import VariablesFactor
 
@@ -19,6 +20,7 @@ FACTORS: list[type[Factor]] = [
     KeyValueFactor,
     OutboundHttpFactor,
     FilesFactor,
+    NnFactor,
 ]
 
 
