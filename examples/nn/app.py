@@ -5,6 +5,7 @@ HTTP (served by `wasmhive up`):
     POST /classify-pure   the same, computed by plain Python inside the sandbox (for comparison)
     POST /infer?model=M&input=I&type=FP32&dims=1,64
                           body: raw tensor bytes → every output tensor (hex data), or 400 {"error": code}
+    POST /load            body: ONNX model bytes → {"loaded": size}; denied unless the operator allows it
 Component call (`wasmhive call app.wasm classify '[0, 0, 5, ...]'`): the `classifier` export.
 """
 
@@ -73,6 +74,13 @@ def infer(query: dict, body: bytes) -> dict:
                         for name, t in outputs}}
 
 
+def load_bytes(model: bytes) -> dict:
+    """Load a graph from guest bytes (the host refuses with `security` unless allowed)."""
+    g = graph.load([model], graph.GraphEncoding.ONNX, graph.ExecutionTarget.CPU)
+    g.init_execution_context()
+    return {"loaded": len(model)}
+
+
 def respond(out: ResponseOutparam, status: int, doc: dict) -> None:
     response = OutgoingResponse(Fields.from_list([("content-type", b"application/json")]))
     response.set_status_code(status)
@@ -110,10 +118,12 @@ class IncomingHandler(exports.IncomingHandler):
                 run = classify_pure if url.path.endswith("-pure") else classify_nn
                 label, probs = run(body)
                 respond(response_out, 200, {"label": label, "probabilities": probs})
+            elif url.path.endswith("/load"):
+                respond(response_out, 200, load_bytes(body))
             elif url.path.endswith("/infer"):
                 respond(response_out, 200, infer(parse_qs(url.query), body))
             else:
-                respond(response_out, 404, {"error": "POST /classify, /classify-pure or /infer"})
+                respond(response_out, 404, {"error": "POST /classify, /classify-pure, /infer or /load"})
         except Err as e:
             respond(response_out, 400, error_json(e))
 

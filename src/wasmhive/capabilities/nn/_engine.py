@@ -156,8 +156,8 @@ class OnnxModel:
                 raise NnError("invalid-argument", f"input {name!r} must be {ty}, not {t.ty}")
             if len(shape) != len(t.dims) or any(s is not None and s != d for s, d in zip(shape, t.dims,
                                                                                         strict=True)):
-                want = ["?" if s is None else s for s in shape]
-                raise NnError("invalid-argument", f"input {name!r} must have shape {want}, not {list(t.dims)}")
+                want = ", ".join("?" if s is None else str(s) for s in shape)
+                raise NnError("invalid-argument", f"input {name!r} must have shape [{want}], not {list(t.dims)}")
             feed[name] = t.array()
         missing = [n for n in self.inputs if n not in feed]
         if missing:
