@@ -22,9 +22,15 @@ def example_build() -> object:
 
 
 @pytest.fixture(scope="session")
-def nn_built(guest_cache: Path) -> tuple[Path, Path]:
-    """(app.wasm, digits.onnx) of examples/nn, built with the example's own build code (cached)."""
+def nn_guests(guest_cache: Path) -> tuple[Path, Path, Path]:
+    """(app.wasm, cli.wasm, digits.onnx) of examples/nn, built with the example's own build code (cached)."""
     return example_build().build(guest_cache)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(scope="session")
+def nn_built(nn_guests: tuple[Path, Path, Path]) -> tuple[Path, Path]:
+    """(app.wasm, digits.onnx): the HTTP guest and its model."""
+    return nn_guests[0], nn_guests[2]
 
 
 def slow_model(path: Path, matmuls: int = 400, size: int = 512) -> Path:

@@ -1,6 +1,6 @@
-"""Build the example: train and export the model, then the Python guest (both cached by input hash).
+"""Build the example: train and export the model, then the two Python guests (all cached by input hash).
 
-    python build.py            → digits.onnx, app.wasm (here)
+    python build.py            → digits.onnx, app.wasm (HTTP, world `http`), cli.wasm (world `classify`)
 
 Tests and the benchmark call `build(cache_dir)` for the cached artifacts without touching this directory.
 """
@@ -18,7 +18,8 @@ from wasmhive.app import toolchains
 from wasmhive.app._toolcache import locked
 
 HERE = Path(__file__).resolve().parent
-WORLD = "classify"
+SOURCES = ("app.py", "cli.py", "digits.py")
+GUESTS = {"app": "http", "cli": "classify"}  # module → world
 
 
 def _versions() -> str:
@@ -59,28 +60,30 @@ def build_model(cache_dir: Path) -> Path:
     return _publish(cache_dir / f"nn-digits-{key[:32]}", fill)
 
 
-def build_guest(cache_dir: Path, model_dir: Path) -> Path:
-    """app.py (with the model's weights module beside it) → a component (componentize-py)."""
-    src = model_dir.parent / f"{model_dir.name}-src-{hashlib.sha256((HERE / 'app.py').read_bytes()).hexdigest()[:16]}"
+def build_guest(cache_dir: Path, model_dir: Path, module: str = "app") -> Path:
+    """One guest module (with the shared `digits.py` and the model's weights beside it) → a component."""
+    h = hashlib.sha256(b"".join((HERE / f).read_bytes() for f in (*SOURCES, "wit/world.wit")))
+    src = model_dir.parent / f"{model_dir.name}-src-{h.hexdigest()[:16]}"
 
     def fill(tmp: Path) -> None:
-        shutil.copyfile(HERE / "app.py", tmp / "app.py")
+        for f in SOURCES:
+            shutil.copyfile(HERE / f, tmp / f)
         shutil.copyfile(model_dir / "digits_weights.py", tmp / "digits_weights.py")
         toolchains.assemble_wit(tmp / "wit", HERE / "wit", deps=["wasi:http@0.2.0", "wasi:nn@0.2.0-rc-2024-10-28"])
 
     _publish(src, fill)
-    return toolchains.componentize_py(src / "wit", WORLD, src / "app.py", cache_dir=cache_dir)
+    return toolchains.componentize_py(src / "wit", GUESTS[module], src / f"{module}.py", cache_dir=cache_dir)
 
 
-def build(cache_dir: Path | None = None) -> tuple[Path, Path]:
-    """(app.wasm, digits.onnx), both cached."""
+def build(cache_dir: Path | None = None) -> tuple[Path, Path, Path]:
+    """(app.wasm, cli.wasm, digits.onnx), all cached."""
     cache = Path(cache_dir) if cache_dir is not None else toolchains.toolchain_cache_dir() / "builds"
     model = build_model(cache)
-    return build_guest(cache, model), model / "digits.onnx"
+    return build_guest(cache, model, "app"), build_guest(cache, model, "cli"), model / "digits.onnx"
 
 
 if __name__ == "__main__":
-    wasm, onnx = build()
-    shutil.copyfile(wasm, HERE / "app.wasm")
-    shutil.copyfile(onnx, HERE / "digits.onnx")
-    print(f"built {HERE / 'app.wasm'} and {HERE / 'digits.onnx'}")
+    app, cli, onnx = build()
+    for built, name in ((app, "app.wasm"), (cli, "cli.wasm"), (onnx, "digits.onnx")):
+        shutil.copyfile(built, HERE / name)
+        print(f"built {HERE / name}")
