@@ -26,6 +26,7 @@ DTYPES: dict[str, str] = {"FP16": "float16", "FP32": "float32", "FP64": "float64
 # onnxruntime's element type names → wasi-nn cases.
 _ORT_TYPES = {"tensor(float16)": "FP16", "tensor(float)": "FP32", "tensor(double)": "FP64",
               "tensor(uint8)": "U8", "tensor(int32)": "I32", "tensor(int64)": "I64"}
+_BY_DTYPE = {v: k for k, v in DTYPES.items()}  # numpy dtype name → case (one dict lookup per output)
 _SIZES = {"FP16": 2, "BF16": 2, "FP32": 4, "FP64": 8, "U8": 1, "I32": 4, "I64": 8}
 MAX_RANK = 8
 
@@ -90,10 +91,11 @@ class Tensor:
         import numpy as np
 
         a = np.asarray(arr)
-        ty = next((k for k, v in DTYPES.items() if a.dtype == np.dtype(v)), None)
+        ty = _BY_DTYPE.get(a.dtype.name)
         if ty is None:
             raise NnError("unsupported-operation", f"model output of type {a.dtype} has no wasi-nn tensor type")
-        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("<"))
         return cls(a.shape, ty, np.ascontiguousarray(a).tobytes(), limits)
 
 
