@@ -33,7 +33,7 @@ def nn_built(nn_guests: tuple[Path, Path, Path]) -> tuple[Path, Path]:
     return nn_guests[0], nn_guests[2]
 
 
-def slow_model(path: Path, matmuls: int = 400, size: int = 512) -> Path:
+def slow_model(path: Path, matmuls: int = 400, size: int = 1024) -> Path:
     """An ONNX model that takes seconds: input x [1, 1] → broadcast to size x size → `matmuls` MatMuls.
 
     Its weights are made inside the graph (ConstantOfShape), so the file stays tiny.

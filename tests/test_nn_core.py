@@ -72,7 +72,7 @@ def test_core_errors_are_errnos(classify_c: Path, nn_built: tuple[Path, Path], r
 
 
 def test_core_deadline_ends_the_inference_and_the_guest(classify_c: Path, runtime: Runtime, tmp_path: Path) -> None:
-    slow = slow_model(tmp_path / "slow.onnx", matmuls=1500)
+    slow = slow_model(tmp_path / "slow.onnx", matmuls=2000)
     OnnxModel("slow", str(slow)).session()  # warm the file cache; each run loads its own session
     with pytest.raises(DeadlineExceeded):
         run(runtime, classify_c, ["slow", "16"], {"slow": slow}, timeout=3.0)

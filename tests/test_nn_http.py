@@ -43,8 +43,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # ~400 GFLOP: far longer than any deadline below (onnxruntime checks its terminate flag per operator)
-    return slow_model(tmp_path_factory.mktemp("slow") / "slow.onnx", matmuls=1500)
+    # ~8.6 TFLOP: far longer than any deadline below (onnxruntime checks its terminate flag per operator)
+    return slow_model(tmp_path_factory.mktemp("slow") / "slow.onnx", matmuls=2000)
 
 
 def post(app: App, path: str, body: bytes) -> tuple[int, dict]:

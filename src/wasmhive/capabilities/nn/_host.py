@@ -77,19 +77,28 @@ class NnInstance:
         self.contexts.clear()
 
 
+def _calling_state() -> Any:
+    """The WASI state of the request whose guest is calling on this thread, or None outside a request."""
+    from ...component._fastpath import HostTrap
+    from ...wasi import current
+
+    try:
+        return current()
+    except HostTrap:
+        return None
+
+
 def _request_deadline() -> float | None:
     """The deadline of the request whose guest is calling on this thread (None outside a request)."""
-    from ...wasi._state import _local
-
-    state = getattr(_local, "state", None)
+    state = _calling_state()
     return state.deadline if state is not None else None
 
 
 def _deadline_trap(e: DeadlineReached) -> BaseException:
     """The trap that ends a guest whose inference ran into the request deadline (the trigger answers 504)."""
-    from ...wasi._state import DeadlineHit, _local
+    from ...wasi import DeadlineHit
 
-    state = getattr(_local, "state", None)
+    state = _calling_state()
     if state is not None:
         state.deadline_hit = True
     return DeadlineHit(str(e))
