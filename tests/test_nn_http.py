@@ -69,6 +69,9 @@ def test_predictions_equal_onnxruntime(nn_built: tuple[Path, Path], digits: tupl
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     labels, probs = session.run(None, {"input": sample.astype(np.float32) / np.float32(16)})
     with load(nn_app(tmp_path / "app", wasm, {"digits": onnx}, ["digits"]), runtime) as app:
+        model = app.capabilities.state("nn").models["digits"]
+        assert model._session is None  # loaded on first use, not at start-up
+        sessions = set()
         for i, img in enumerate(sample):
             status, doc = post(app, "/classify", img.tobytes())
             assert status == 200, doc
@@ -79,6 +82,8 @@ def test_predictions_equal_onnxruntime(nn_built: tuple[Path, Path], digits: tupl
             status, pure = post(app, "/classify-pure", img.tobytes())
             assert status == 200 and pure["label"] == doc["label"]
             assert np.allclose(pure["probabilities"], probs[i], atol=1e-5)
+            sessions.add(id(model._session))
+        assert len(sessions) == 1  # one onnxruntime session for the app, every request (fresh instance) reuses it
 
 
 def test_raw_tensor_outputs_are_onnxruntimes(nn_built: tuple[Path, Path], digits: tuple[np.ndarray, np.ndarray],
