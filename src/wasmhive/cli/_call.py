@@ -93,20 +93,10 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
 def _link_nn(comp: object, specs: tuple[str, ...], timeout: float | None) -> None:
     """Serve wasi-nn to this one component: the `--nn-model` models, granted, on its linker."""
     import time
-    from pathlib import Path
 
-    from ..capabilities.nn import NnApp, NnInstance, NnLimits, OnnxModel, link_nn
+    from ..capabilities.nn import NnApp, NnInstance, NnLimits, link_nn, models_from_flags
 
-    models = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not Path(path).is_file():
-            raise ConfigError(f"--nn-model needs NAME=FILE with an existing ONNX file, got {spec!r}")
-        models[name] = OnnxModel(name, path)
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise ConfigError("--nn-model needs onnxruntime: pip install 'wasmhive[nn]'") from None
+    models = models_from_flags(specs)
     app = NnApp(models, {}, NnLimits())
     start = time.monotonic()
     state = NnInstance(models, app, lambda: None if timeout is None else start + timeout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -85,19 +84,10 @@ def _nn_linker(rt: Runtime, specs: tuple[str, ...], timeout: float | None) -> An
     """WASI preview 1 plus `wasi_ephemeral_nn` serving the `--nn-model` models (granted to this module)."""
     import wasmtime
 
-    from ..capabilities.nn import NnApp, NnLimits, OnnxModel
+    from ..capabilities.nn import NnApp, NnLimits, models_from_flags
     from ..capabilities.nn._witx import core_state, define_core_nn
 
-    models = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not Path(path).is_file():
-            raise ConfigError(f"--nn-model needs NAME=FILE with an existing ONNX file, got {spec!r}")
-        models[name] = OnnxModel(name, path)
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise ConfigError("--nn-model needs onnxruntime: pip install 'wasmhive[nn]'") from None
+    models = models_from_flags(specs)
     state = core_state(NnApp(models, {}, NnLimits()), list(models), timeout)
     linker = wasmtime.Linker(rt.engine)
     linker.define_wasi()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ._config import NnApp, configure_models
+from ._config import NnApp, configure_models, models_from_flags
 from ._engine import NnError, NnLimits, OnnxModel, Tensor, run_model
 from ._host import INTERFACES, VERSION, NnFactor, NnInstance, link_nn
 
@@ -22,5 +22,6 @@ __all__ = [
     "Tensor",
     "configure_models",
     "link_nn",
+    "models_from_flags",
     "run_model",
 ]

@@ -29,7 +29,7 @@ from ...appconfig import AppConfig, confined, lexical_problem
 from ...errors import ConfigError
 from ._engine import NnLimits, OnnxModel
 
-__all__ = ["NnApp", "configure_models"]
+__all__ = ["NnApp", "configure_models", "models_from_flags"]
 
 _MODEL_KEYS = {"path"}
 _LIMIT_KEYS = {"max_tensor_bytes", "max_concurrent", "allow_guest_models"}
@@ -123,3 +123,18 @@ def configure_models(app: AppConfig) -> NnApp:
             raise ConfigError(f"{where}: [nn_model.{name}]: unknown field(s) {', '.join(sorted(unknown))}")
         models[name] = OnnxModel(name, os.fspath(_model_path(app, name, spec.get("path"), where)))
     return NnApp(models, grants, limits)
+
+
+def models_from_flags(specs: tuple[str, ...] | list[str]) -> dict[str, OnnxModel]:
+    """The models of `--nn-model NAME=FILE.onnx` flags (`wasmhive call`, `wasmhive run`), checked."""
+    models = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            raise ConfigError(f"--nn-model needs NAME=FILE with an existing ONNX file, got {spec!r}")
+        models[name] = OnnxModel(name, path)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError("--nn-model needs onnxruntime: pip install 'wasmhive[nn]'") from None
+    return models

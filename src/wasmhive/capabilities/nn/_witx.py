@@ -30,7 +30,7 @@ from ...errors import DeadlineExceeded
 from ._config import NnApp
 from ._engine import DeadlineReached, NnError, OnnxModel, Tensor, run_model
 
-__all__ = ["MODULE", "NnCoreState", "define_core_nn"]
+__all__ = ["MODULE", "NnCoreState", "core_state", "define_core_nn"]
 
 MODULE = "wasi_ephemeral_nn"
 ERRNO = {"invalid-argument": 1, "invalid-encoding": 2, "missing-memory": 3, "busy": 4, "runtime-error": 5,
