@@ -70,8 +70,8 @@ def test_predictions_equal_onnxruntime(nn_built: tuple[Path, Path], digits: tupl
     labels, probs = session.run(None, {"input": sample.astype(np.float32) / np.float32(16)})
     with load(nn_app(tmp_path / "app", wasm, {"digits": onnx}, ["digits"]), runtime) as app:
         model = app.capabilities.state("nn").models["digits"]
-        assert model._session is None  # loaded on first use, not at start-up
-        sessions = set()
+        assert model._session is not None  # loaded at start-up, once for the app
+        sessions = {id(model._session)}
         for i, img in enumerate(sample):
             status, doc = post(app, "/classify", img.tobytes())
             assert status == 200, doc
@@ -119,6 +119,15 @@ def test_granting_an_unconfigured_model_fails_at_start(nn_built: tuple[Path, Pat
     wasm, onnx = nn_built
     with pytest.raises(ConfigError, match=r"component `digits` uses wasi-nn model 'other'.*\[nn_model.other\]"):
         load(nn_app(tmp_path / "app", wasm, {"digits": onnx}, ["digits", "other"]), runtime)
+
+
+def test_a_granted_model_that_does_not_load_stops_start_up(nn_built: tuple[Path, Path], runtime: Runtime,
+                                                          tmp_path: Path) -> None:
+    wasm, onnx = nn_built
+    d = nn_app(tmp_path / "app", wasm, {"digits": onnx}, ["digits"])
+    (d / "digits.onnx").write_bytes(b"\x08\x07 not a model")
+    with pytest.raises(ConfigError, match=r"\[nn_model.digits\]: model 'digits' cannot be loaded"):
+        load(d, runtime)
 
 
 def test_model_path_outside_the_app_is_refused(nn_built: tuple[Path, Path], runtime: Runtime,
@@ -175,8 +184,6 @@ def test_deadline_during_inference_is_504_and_the_next_request_is_fine(
     wasm, onnx = nn_built
     d = nn_app(tmp_path / "app", wasm, {"digits": onnx, "slow": slow}, ["digits", "slow"], timeout="3s")
     with load(d, runtime) as app, caplog.at_level(logging.ERROR):
-        for name in ("slow", "digits"):  # loaded once per app: the deadline falls on the inference itself
-            app.capabilities.state("nn").models[name].session()
         status, _ = post(app, "/infer?model=slow&input=x&dims=1,1", struct.pack("<f", 1.0))
         assert status == 504, caplog.text
         assert "deadline of 3s exceeded" in caplog.text or "ran past its 3s deadline" in caplog.text

@@ -27,7 +27,7 @@ from typing import Any
 
 from ...appconfig import AppConfig, confined, lexical_problem
 from ...errors import ConfigError
-from ._engine import NnLimits, OnnxModel
+from ._engine import NnError, NnLimits, OnnxModel
 
 __all__ = ["NnApp", "configure_models", "models_from_flags"]
 
@@ -37,7 +37,7 @@ _LIMIT_KEYS = {"max_tensor_bytes", "max_concurrent", "allow_guest_models"}
 
 @dataclass
 class NnApp:
-    """Per-app wasi-nn state: models by name (each loaded once, on first use), grants, limits."""
+    """Per-app wasi-nn state: models by name (granted ones loaded once, at start-up), grants, limits."""
 
     models: dict[str, OnnxModel]
     allowed: dict[str, frozenset[str]]
@@ -93,9 +93,10 @@ def _limits(spec: Any, where: object) -> NnLimits:
 
 
 def configure_models(app: AppConfig) -> NnApp:
-    """Validate `[nn_model.*]` and `[nn]` against the components' `nn_models`; models load lazily.
+    """Validate `[nn_model.*]` and `[nn]` against the components' `nn_models`; load the granted models.
 
-    A component naming a model that is not configured fails start-up, naming both.
+    A component naming a model that is not configured fails start-up, naming both; so does a granted
+    model file onnxruntime cannot load. Configured models nobody is granted are never loaded.
     """
     where = app.runtime.runtime_config_path or "runtime config"
     rc = app.runtime.runtime_config
@@ -122,6 +123,13 @@ def configure_models(app: AppConfig) -> NnApp:
         if unknown:
             raise ConfigError(f"{where}: [nn_model.{name}]: unknown field(s) {', '.join(sorted(unknown))}")
         models[name] = OnnxModel(name, os.fspath(_model_path(app, name, spec.get("path"), where)))
+    # Granted models are loaded now, once per app: a corrupt file stops start-up, and no request pays
+    # for (or can be cut off by its deadline during) a session's creation.
+    for name in sorted({n for names in grants.values() for n in names}):
+        try:
+            models[name].session()
+        except NnError as e:
+            raise ConfigError(f"{where}: [nn_model.{name}]: {e}") from None
     return NnApp(models, grants, limits)
 
 

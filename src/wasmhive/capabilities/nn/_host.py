@@ -5,8 +5,8 @@ start-up against the runtime config's `[nn_model.*]`, and again by `load-by-name
 `not-found` for any other name, granted or not, so a guest cannot probe which models exist). `load` from
 guest bytes answers `security` unless the operator set `[nn] allow_guest_models = true`.
 
-Graph loading is cached per app (the onnxruntime session is created on the first `load-by-name` and
-shared by every later request); each `init-execution-context` is a fresh context of one instance.
+Graph loading is cached per app (the onnxruntime session of each granted model is created at start-up
+and shared by every request); each `init-execution-context` is a fresh context of one instance.
 A failure the guest caused (wrong shape, type, size, unknown model) is a WIT `error` resource with the
 matching `error-code`; only the request deadline ends the guest with a trap (the trigger answers 504).
 """
@@ -217,7 +217,7 @@ def link_nn(root: Any, inst: Callable[[], NnInstance]) -> None:
             model = state.allowed.get(name)
             if model is None:  # not granted and not configured look the same to the guest
                 raise NnError("not-found", f"no model named {name!r} is available to this component")
-            model.session()  # load once per app (a bad file is an error here, not at compute)
+            model.session()  # loaded at start-up: this only returns it
             return state.add(state.graphs, model)
         return result(load)
 
