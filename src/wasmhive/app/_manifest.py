@@ -46,7 +46,7 @@ _TOP = {"spin_manifest_version", "wasmhive_manifest_version", "application", "va
 _APPLICATION = {"name", "version", "description", "authors", "trigger", "limits", "targets", "tool"}
 _COMPONENT = {"source", "description", "files", "exclude_files", "allowed_outbound_hosts", "allowed_http_hosts",
               "key_value_stores", "variables", "environment", "build", "limits", "tool", "sqlite_databases",
-              "ai_models", "dependencies", "dependencies_inherit_configuration"}
+              "ai_models", "dependencies", "dependencies_inherit_configuration", "nn_models"}
 _COMPONENT |= {"sealing", "attestation"}  # wasmhive:tee grants (wasmhive's own; Spin has no such fields)
 _UNSUPPORTED_COMPONENT = {"dependencies", "dependencies_inherit_configuration"}
 _HTTP_TRIGGER = {"id", "route", "component", "executor", "static_response"}
@@ -420,6 +420,7 @@ def _component(ctx: _Ctx, cid: str, spec: Any, root: Path) -> ComponentConfig:
         allowed_outbound_hosts=_str_list(ctx, hosts, "allowed_outbound_hosts", "allowed_outbound_hosts"),
         key_value_stores=_str_list(ctx, spec.get("key_value_stores", []), "key_value_stores", "key_value_stores"),
         sqlite_databases=_str_list(ctx, spec.get("sqlite_databases", []), "sqlite_databases", "sqlite_databases"),
+        nn_models=_str_list(ctx, spec.get("nn_models", []), "nn_models", "nn_models"),
         variables=_str_map(ctx, spec.get("variables", {}), f"[component.{cid}.variables]",
                            f"[component.{cid}.variables]"),
         environment=_str_map(ctx, spec.get("environment", {}), "environment", "environment"),

@@ -1,7 +1,7 @@
 """The runtime config: a Spin-compatible TOML file the operator (or the app) gives at start-up.
 
-Tables we serve: `[key_value_store.<label>]` (key-value backends) and `[outbound_http]` (the
-private-address opt-in). Any other top-level table (Spin's `[sqlite_database]`, `[llm_compute]`,
+Tables we serve: `[key_value_store.<label>]` (key-value backends), `[outbound_http]` (the
+private-address opt-in), and `[nn_model.<name>]` / `[nn]` (wasi-nn models and limits). Any other top-level table (Spin's `[sqlite_database]`, `[llm_compute]`,
 `[[config_provider]]`, ...) is a warning naming it and its line, never a silent drop.
 """
 
@@ -16,7 +16,7 @@ from ._manifest import _Ctx, load_toml
 
 __all__ = ["SUPPORTED_TABLES", "load_runtime_config", "runtime_config_warnings"]
 
-SUPPORTED_TABLES = frozenset({"key_value_store", "outbound_http", "sqlite_database"})
+SUPPORTED_TABLES = frozenset({"key_value_store", "outbound_http", "sqlite_database", "nn_model", "nn"})
 SUPPORTED_TABLES |= {"llm_compute"}  # the LLM capability's engine (capabilities/llm)
 
 

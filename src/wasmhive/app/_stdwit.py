@@ -10,6 +10,9 @@ We never paste standard WIT into the repository. It is read, in this order, from
    cache, without installing them: `pip download --no-deps spin-sdk==3.4.1` (not installed: its
    componentize-py.toml would leak into every componentize-py build) and
    `npm pack @bytecodealliance/jco@1.35.0` (the tarball only, no dependencies).
+
+The one exception is `wasi:nn@0.2.0-rc-2024-10-28`, which no PyPI, npm or Debian package ships:
+wasmhive declares it in `capabilities/nn/wit/` (see docs/NN.md).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def _local_roots() -> list[Path]:
     roots += [lib / "wit" for lib in _jco_libs(fetch=False)]
     sources = _cache_root() / "sources"
     roots += [sources / "spin-sdk" / "wit", sources / "jco" / "lib" / "wit"]
+    roots.append(Path(__file__).parents[1] / "capabilities" / "nn" / "wit")  # wasi:nn: no package ships it
     return [r for r in roots if r.is_dir()]
 
 

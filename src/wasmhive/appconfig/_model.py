@@ -61,6 +61,7 @@ class ComponentConfig:
     allowed_outbound_hosts: list[str] = field(default_factory=list)
     key_value_stores: list[str] = field(default_factory=list)
     sqlite_databases: list[str] = field(default_factory=list)
+    nn_models: list[str] = field(default_factory=list)  # wasi-nn graphs by name (capabilities/nn)
     variables: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     build: BuildConfig | None = None

@@ -10,6 +10,7 @@ from .files import FilesFactor
 from .key_value import KeyValueFactor
 from .llm import LlmFactor
 from .mqtt import MqttFactor
+from .nn import NnFactor
 from .outbound_http import OutboundHttpFactor
 from .outbound_redis import OutboundRedisFactor
 from .rdbms import RdbmsFactor
@@ -31,6 +32,7 @@ FACTORS: list[type[Factor]] = [
     SealingFactor,
     LlmFactor,
     RdbmsFactor,
+    NnFactor,
 ]
 
 

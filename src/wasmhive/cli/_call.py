@@ -28,9 +28,11 @@ from ._terminal import json_text
 @click.option("--stub-imports", is_flag=True,
               help="Let non-WASI imports nobody provides trap when called, instead of refusing to link.")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk compile cache.")
+@click.option("--nn-model", "nn_models", multiple=True, metavar="NAME=FILE.onnx",
+              help="Grant the component the wasi-nn model NAME (an ONNX file; see docs/NN.md).")
 def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs: tuple[str, ...],
          envs: tuple[str, ...], memory: str, timeout: str | None, fuel: int | None, stub_imports: bool,
-         no_cache: bool) -> None:
+         no_cache: bool, nn_models: tuple[str, ...]) -> None:
     """Call FUNC exported by component FILE with ARGS; print the result as JSON.
 
     \b
@@ -58,6 +60,8 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
     limits = Limits(memory=parse_size(memory), timeout=parse_duration(timeout) if timeout else None, fuel=fuel)
     with Runtime(fuel=fuel is not None, cache=False if no_cache else None) as rt:
         comp = Component(rt, file, limits=limits, sandbox=sandbox, stub_imports=stub_imports)
+        if nn_models or any(name.startswith("wasi:nn/") for name in comp.signature.imports):
+            _link_nn(comp, nn_models, limits.timeout)  # no --nn-model: served, but every model is not-found
         iface, sig = comp.locate(func, instance)
         if len(args) != len(sig.params):
             raise ConfigError(f"{sig.name} takes {len(sig.params)} argument(s) "
@@ -84,3 +88,17 @@ def call(file: str, func: str, args: tuple[str, ...], instance: str | None, dirs
             click.echo(json_text(to_json(out_ty, result)))
         elif result is not None:  # pragma: no cover - a function without result returns None
             err_console.print(repr(result))
+
+
+def _link_nn(comp: object, specs: tuple[str, ...], timeout: float | None) -> None:
+    """Serve wasi-nn to this one component: the `--nn-model` models, granted, on its linker."""
+    import time
+
+    from ..capabilities.nn import NnApp, NnInstance, NnLimits, link_nn, models_from_flags
+
+    models = models_from_flags(specs)
+    app = NnApp(models, {}, NnLimits())
+    start = time.monotonic()
+    state = NnInstance(models, app, lambda: None if timeout is None else start + timeout)
+    with comp.linker.root() as root:  # type: ignore[attr-defined]
+        link_nn(root, lambda: state)

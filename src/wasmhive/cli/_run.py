@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import Any
 
 import click
 
@@ -52,8 +53,10 @@ class _StderrTail:
 @click.option("--timeout", default=None, help="Wall-clock limit, e.g. 5s or 500ms (default: none).")
 @click.option("--fuel", type=int, default=None, help="Instruction budget (enables fuel metering).")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk compile cache.")
+@click.option("--nn-model", "nn_models", multiple=True, metavar="NAME=FILE.onnx",
+              help="Grant a core module the wasi-nn model NAME (wasi_ephemeral_nn; see docs/NN.md).")
 def run(file: str, args: tuple[str, ...], dirs: tuple[str, ...], envs: tuple[str, ...], memory: str,
-        timeout: str | None, fuel: int | None, no_cache: bool) -> None:
+        timeout: str | None, fuel: int | None, no_cache: bool, nn_models: tuple[str, ...]) -> None:
     """Run FILE (a WASI command: .wasm or .wat, core module or component) with ARGS.
 
     The guest gets nothing it is not given: no files unless --dir, no environment unless --env.
@@ -69,19 +72,35 @@ def run(file: str, args: tuple[str, ...], dirs: tuple[str, ...], envs: tuple[str
     limits = Limits(memory=parse_size(memory), timeout=parse_duration(timeout) if timeout else None, fuel=fuel)
     sys.stdout.flush()
     with Runtime(fuel=fuel is not None, cache=False if no_cache else None) as rt:
-        code = _run(rt, file, sandbox, limits, stderr)
+        linker = _nn_linker(rt, nn_models, limits.timeout) if nn_models else None
+        code = _run(rt, file, sandbox, limits, stderr, linker)
     # Free the guest's store now, while the interpreter is whole: dropping it finalizes the stderr
     # stream through our Python callback (at interpreter exit that callback would abort the process).
     gc.collect()
     raise SystemExit(code)
 
 
-def _run(rt: Runtime, file: str, sandbox: Sandbox, limits: Limits, stderr: _StderrTail) -> int:
+def _nn_linker(rt: Runtime, specs: tuple[str, ...], timeout: float | None) -> Any:
+    """WASI preview 1 plus `wasi_ephemeral_nn` serving the `--nn-model` models (granted to this module)."""
+    import wasmtime
+
+    from ..capabilities.nn import NnApp, NnLimits, models_from_flags
+    from ..capabilities.nn._witx import core_state, define_core_nn
+
+    models = models_from_flags(specs)
+    state = core_state(NnApp(models, {}, NnLimits()), list(models), timeout)
+    linker = wasmtime.Linker(rt.engine)
+    linker.define_wasi()
+    define_core_nn(linker, lambda: state)
+    return linker
+
+
+def _run(rt: Runtime, file: str, sandbox: Sandbox, limits: Limits, stderr: _StderrTail, linker: Any = None) -> int:
     """Run the guest and report its failure; returns the exit code. Nothing here exits from inside an
     `except` block: the store (held by the error's traceback) must be freed while the interpreter is
     whole, because freeing it flushes the guest's stderr through our Python callback."""
     try:
-        return rt.run(file, sandbox=sandbox, limits=limits).exit_code
+        return rt.run(file, sandbox=sandbox, limits=limits, linker=linker).exit_code
     except GuestTrap as e:
         error: WasmhiveError = out_of_memory(e, limits, stderr.tail) or e
         backtrace = e.short_backtrace() if e.backtrace else ""

@@ -299,8 +299,11 @@ class Runtime:
 
     # -- running commands ------------------------------------------------------------------------
     def run(self, source: Compiled | str | os.PathLike[str] | bytes, *, sandbox: Sandbox | None = None,
-            limits: Limits | None = None) -> RunResult:
+            limits: Limits | None = None, linker: wasmtime.Linker | None = None) -> RunResult:
         """Run a WASI command (core `_start` or component `wasi:cli/run`) to completion.
+
+        `linker`: for a core module, a linker with WASI preview 1 and more (e.g. `wasi_ephemeral_nn`)
+        to link it against instead of the shared one.
 
         Returns the exit code (0, or the code the guest passed to `exit`); raises `GuestTrap`,
         `LimitExceeded`/`DeadlineExceeded`, `LinkError` for failures.
@@ -310,7 +313,7 @@ class Runtime:
         limits = limits or Limits()
         t0 = time.perf_counter()
         if compiled.kind == "module":
-            code, captures = self._run_core(compiled, sandbox, limits)
+            code, captures = self._run_core(compiled, sandbox, limits, linker)
         else:
             code, captures = self._run_component(compiled, sandbox, limits)
         result = RunResult(code, duration=time.perf_counter() - t0, captures=captures)
@@ -318,8 +321,9 @@ class Runtime:
         result.stderr = captures["stderr"].getvalue() if "stderr" in captures else b""
         return result
 
-    def _run_core(self, compiled: Compiled, sandbox: Sandbox, limits: Limits) -> tuple[int, dict[str, Capture]]:
-        inst = self.instantiate(compiled, limits=limits, sandbox=sandbox)
+    def _run_core(self, compiled: Compiled, sandbox: Sandbox, limits: Limits,
+                  linker: wasmtime.Linker | None = None) -> tuple[int, dict[str, Capture]]:
+        inst = self.instantiate(compiled, limits=limits, sandbox=sandbox, linker=linker)
         start = inst.export("_start")
         if not isinstance(start, wasmtime.Func):
             names = [n for n in inst.raw.exports(inst.store) if not n.startswith(HIDDEN_PREFIX)]
