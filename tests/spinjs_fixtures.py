@@ -58,8 +58,8 @@ def spin_wit() -> Path:
     return found[0]
 
 
-def build_spinjs_app(out: Path) -> Path:
-    """Build `tests/app/spinjs/index.js` with the spin-js-sdk's `j2w` into `out`."""
+def build_spinjs_app(out: Path, app: Path = APP) -> Path:
+    """Build `app`'s `index.js` (default `tests/app/spinjs`) with the spin-js-sdk's `j2w` into `out`."""
     from wasmhive.app.toolchains import build_cached
 
     node_modules = spinjs_npm()
@@ -70,8 +70,8 @@ def build_spinjs_app(out: Path) -> Path:
         shutil.rmtree(project, ignore_errors=True)
         project.mkdir()
         try:
-            shutil.copy(APP / "index.js", project / "index.js")
-            (project / "package.json").write_text((APP / "package.json").read_text().replace("SPIN_WIT", str(wit)))
+            shutil.copy(app / "index.js", project / "index.js")
+            (project / "package.json").write_text((app / "package.json").read_text().replace("SPIN_WIT", str(wit)))
             (project / "node_modules").symlink_to(node_modules)
             proc = subprocess.run(["node", str(node_modules / "@spinframework" / "build-tools" / "dist" / "index.js"),
                                    "-i", "index.js", "-o", "app.wasm"], cwd=project, capture_output=True, text=True,
@@ -83,7 +83,7 @@ def build_spinjs_app(out: Path) -> Path:
         finally:
             shutil.rmtree(project, ignore_errors=True)
 
-    built = build_cached("spinjs", [APP / "index.js", APP / "package.json", wit], build,
+    built = build_cached("spinjs", [app / "index.js", app / "package.json", wit], build,
                          tool_version=json.dumps(SPINJS_DEPENDENCIES), cache_dir=CACHE)
     shutil.copyfile(built, out)
     return out
