@@ -1,8 +1,10 @@
 """The runtime config: a Spin-compatible TOML file the operator (or the app) gives at start-up.
 
-Tables we serve: `[key_value_store.<label>]` (key-value backends), `[outbound_http]` (the
-private-address opt-in), and `[nn_model.<name>]` / `[nn]` (wasi-nn models and limits). Any other top-level table (Spin's `[sqlite_database]`, `[llm_compute]`,
-`[[config_provider]]`, ...) is a warning naming it and its line, never a silent drop.
+Tables we serve: `[key_value_store.<label>]` (key-value backends, `sealed = true` for values sealed at
+rest), `[outbound_http]` (the private-address opt-in), `[sqlite_database.<name>]` (SQLite databases),
+`[llm_compute]` (Spin's LLM engine), and `[nn_model.<name>]` / `[nn]` (wasi-nn models and limits). Any
+other top-level table (Spin's `[[config_provider]]`, `[variables_provider]`, ...) is a warning naming it
+and its line, never a silent drop.
 """
 
 from __future__ import annotations
