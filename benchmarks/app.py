@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ == "__main__":
-    sys.path.pop(0)  # benchmarks/http.py would shadow the stdlib `http` package
+    sys.path.pop(0)  # run as a script: keep this directory off the import path
 
 import argparse
 import importlib.util
@@ -55,7 +55,7 @@ source = "hello.wasm"
 
 
 def _http_bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("wasmhive_bench_http", HERE / "http.py")
+    spec = importlib.util.spec_from_file_location("wasmhive_bench_http", HERE / "http_serve.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -30,7 +30,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "compute"
-# Appended, not prepended: benchmarks/ holds an `http.py`, which must never shadow the standard library.
+# Appended, not prepended: a benchmark module must never shadow the standard library.
 for _p in (str(SRC / "py"), str(HERE)):
     if _p not in sys.path:
         sys.path.append(_p)

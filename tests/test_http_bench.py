@@ -1,4 +1,4 @@
-"""`benchmarks/http.py --quick` runs and measures what it says (never its speed): both guests, every server."""
+"""`benchmarks/http_serve.py --quick` runs and measures what it says (never its speed): both guests, every server."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_http_bench_quick(tmp_path: Path) -> None:
     out = tmp_path / "http.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "http.py"), "--quick", "--json", str(out)],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "http_serve.py"), "--quick", "--json", str(out)],
                           capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stdout + proc.stderr

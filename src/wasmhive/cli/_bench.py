@@ -36,7 +36,7 @@ def benchmarks_dir() -> Path:
 
 
 def load(name: str) -> ModuleType | None:
-    """Import `benchmarks/NAME.py` under a private name (so `http.py` never shadows the stdlib)."""
+    """Import `benchmarks/NAME.py` under a private name (never a top-level module name that could shadow the stdlib)."""
     if name in _LOADED:
         return _LOADED[name]
     path = benchmarks_dir() / f"{name}.py"
@@ -135,11 +135,11 @@ def run_startup(quick: bool, save: bool) -> dict[str, Any]:
 
 
 def run_http(quick: bool, save: bool) -> dict[str, Any]:
-    http = load("http")
+    http = load("http_serve")
     if http is None:
-        err_console.print("[yellow]http:[/] benchmarks/http.py is not in this checkout (the HTTP benchmark is "
+        err_console.print("[yellow]http:[/] benchmarks/http_serve.py is not in this checkout (the HTTP benchmark is "
                           "written with the HTTP trigger); nothing measured.")
-        return {"missing": "benchmarks/http.py not present"}
+        return {"missing": "benchmarks/http_serve.py not present"}
     argv = ["--quick"] if quick else ["--save"] if save else []
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"wasmhive-bench-http-{os.getpid()}.json"
     code = http.main([*argv, "--json", str(out)])

@@ -1,7 +1,7 @@
 """HTTP benchmark: `wasmhive up` vs `wasmtime serve` in its best configuration, on three workloads.
 
-    .venv/bin/python benchmarks/http.py            # full run (~3 min)
-    .venv/bin/python benchmarks/http.py --quick    # smoke run (a few seconds per server)
+    .venv/bin/python benchmarks/http_serve.py            # full run (~3 min)
+    .venv/bin/python benchmarks/http_serve.py --quick    # smoke run (a few seconds per server)
 
 Guests: the tiny hand-written WAT `wasi:http` handler (`guests/http_tiny/tiny.wat`, the canon prototype's
 handler with the standard types: 200 + a 16-byte body; POST echoes the body) and the componentize-py hello (`guests/http_hello`: POST /echo echoes). For each
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-# Run as a script, this directory is sys.path[0] and this file would shadow the stdlib `http` package.
+# Run as a script, this directory is sys.path[0]: keep it off the import path.
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ == "__main__":
     sys.path.pop(0)
 
@@ -251,7 +251,7 @@ def save_section(results: dict[str, dict[str, dict[str, float]]], loader: str, s
     mod = sibling("_results")
     lines = ["## HTTP: `wasmhive up` vs `wasmtime serve` (best configuration), tiny WAT and componentize-py guests",
              "", f"{loader} `-c{connections}`, {seconds:g} s per server, one server at a time, {os.cpu_count()} "
-             f"CPUs ({time.strftime('%Y-%m-%d')}). `benchmarks/http.py --save`. `wasmtime serve` with "
+             f"CPUs ({time.strftime('%Y-%m-%d')}). `benchmarks/http_serve.py --save`. `wasmtime serve` with "
              "`-S cli=y` and `" + " ".join(WASMTIME_OPTIONS) + "` on a precompiled `.cwasm`. Load before: `"
              f"{load[0]}`; after: `{load[1]}`.", "",
              "| " + " | ".join(HEADER) + " |", "| --- | --- | " + " | ".join(["---:"] * (len(HEADER) - 2)) + " |"]
