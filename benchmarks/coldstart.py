@@ -16,6 +16,7 @@ Medians over the rounds, all measured in this run; nothing asserts speed. One wo
 
     python benchmarks/coldstart.py            # 3 rounds, 3 unload cycles and 10 warm requests each
     python benchmarks/coldstart.py --quick    # 1 round (smoke run)
+    python benchmarks/coldstart.py --only tiny --json out.json
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, one unload cycle (smoke run)")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", default="", help="only the guests whose name contains this (e.g. tiny)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw samples here")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
@@ -167,6 +169,8 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="wasmhive-coldstart-") as tmp:
         for name, guest in guests().items():
+            if args.only not in name:
+                continue
             results[name] = measure_guest(guest, rounds, cycles, warm_requests, Path(tmp))
     rows = []
     for name, res in results.items():
