@@ -139,3 +139,21 @@ def test_up_adds_workers_for_sleeping_requests_and_retires_them_when_idle(http_g
         for _, _, cpu, queue in changes[:2]:
             assert cpu < 0.5 and queue > 2.0, changes  # added for queueing, not for CPU
         print(f"\nscale-up to 3 workers under 8 sleeping clients: {reaction:.1f} s; changes: {changes}")
+
+
+def test_a_worker_that_cannot_report_still_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from wasmhive.http._inflight import LOAD_DIR_ENV
+    from wasmhive.http._ops import wrap
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    monkeypatch.setenv(LOAD_DIR_ENV, str(tmp_path / "gone"))  # the load directory is not there
+    wrapped = wrap(app, SimpleNamespace())
+    assert wrapped.app is app  # Health around the app itself, no InFlight layer
+    assert "cannot report requests in flight" in caplog.text
+    monkeypatch.setenv(LOAD_DIR_ENV, str(tmp_path))
+    assert isinstance(wrap(app, SimpleNamespace()).app, InFlight)

@@ -6,6 +6,7 @@ it served), not for the app, and an app mounted in another ASGI server brings th
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -35,7 +36,10 @@ def wrap(app: Any, cfg: Any) -> Any:
 
         app = Metrics(app, getattr(app, "inner", app))  # the HttpApp inside the contracts mount
     if os.environ.get(LOAD_DIR_ENV):  # an autoscaled worker: its requests in flight, for the supervisor
-        app = InFlight(app, os.environ[LOAD_DIR_ENV])  # inside Health: probes are not load
+        try:
+            app = InFlight(app, os.environ[LOAD_DIR_ENV])  # inside Health: probes are not load
+        except OSError as e:  # the supervisor then scales this worker on CPU alone; it still serves
+            logging.getLogger("wasmhive.autoscale").warning("cannot report requests in flight: %s", e)
     app = Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
     if getattr(cfg, "log_format", "text") == "json":
         from ._jsonlog import RequestIds
