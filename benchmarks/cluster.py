@@ -23,7 +23,6 @@ if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ ==
     sys.path.pop(0)
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -56,7 +55,6 @@ def autoscale_reaction(app: Path, connections: int, load_seconds: float, down_af
     """One node on loopback, `--workers 1 --workers-max 2`: seconds from a load step (wrk) until the
     second worker serves, and from the end of the load until it is retired. The default policy, except
     the scale-down window (`down_after`)."""
-    import signal
     import socket
     import threading
     import time
@@ -98,13 +96,9 @@ def autoscale_reaction(app: Path, connections: int, load_seconds: float, down_af
         down = wait(lambda: workers() <= 1, down_after + 60)
         return {"up_s": up, "down_s": down, "down_after_s": down_after}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        from _harness import stop_group
+
+        stop_group(proc)
         log.close()
 
 

@@ -33,7 +33,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import tempfile
@@ -45,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
 sys.path.append(str(HERE))
 
-from _harness import fmt_time, median, table  # noqa: E402
+from _harness import fmt_time, median, stop_group, table  # noqa: E402
 
 
 def guests() -> dict[str, Path]:
@@ -123,13 +122,7 @@ def node(guest: Path, cache: Path, log: Path) -> Iterator[Node]:
     try:
         yield Node(proc, port, log, started)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def measure_guest(guest: Path, rounds: int, cycles: int, warm_requests: int, work: Path) -> dict[str, list[float]]:
