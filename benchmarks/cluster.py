@@ -91,7 +91,7 @@ def autoscale_reaction(app: Path, connections: int, load_seconds: float, down_af
         load.start()
         up = wait(lambda: done.is_set() or workers() >= 2, load_seconds + 10)
         if done.is_set():
-            raise RuntimeError("the load never raised CPU per worker above the threshold")
+            raise RuntimeError("the load never raised CPU or queueing per worker above the threshold")
         load.join(90)
         down = wait(lambda: workers() <= 1, down_after + 60)
         return {"up_s": up, "down_s": down, "down_after_s": down_after}
@@ -152,8 +152,9 @@ def main() -> int:
         reaction = autoscale_reaction(app, args.connections, 15.0 if args.quick else 30.0, down_after)
         print(f"\nautoscaler (one node, --workers 1 --workers-max 2, wrk -c{args.connections} on GET /api/hello):"
               f"\n  load step -> second worker serving: {reaction['up_s']:.1f} s (policy: 3 s above 0.75 CPU "
-              f"per worker, then the new process starts)\n  load gone -> back to one worker:   "
-              f"{reaction['down_s']:.1f} s (policy: {down_after:g} s below 0.25)")
+              f"or above --threads requests in flight per worker, then the new process starts)"
+              f"\n  load gone -> back to one worker:   "
+              f"{reaction['down_s']:.1f} s (policy: {down_after:g} s below both 0.25 CPU and --threads/4)")
         if args.json:
             args.json.write_text(json.dumps({"nodes": rows, "autoscale": reaction}, indent=2))
     return 0
