@@ -135,7 +135,9 @@ def stage_files(app: AppConfig, comp: ComponentConfig) -> Path | None:
         if root.is_symlink() or root.is_file():
             root.unlink()  # not ours: a tree is only ever put there by the rename below
         if root.is_dir():
-            return root  # staged already (by another process, or an earlier start): complete by construction
+            # Staged already (by another process, or an earlier start): complete, since only a finished tree
+            # is renamed there; and not plantable ahead, since the name hashes the sources' inodes and mtimes.
+            return root
         tmp = Path(tempfile.mkdtemp(prefix=f".{comp.id}.", dir=files))
     except OSError as e:
         raise ConfigError(f"{where}: cannot stage files: {e.strerror or e}") from None
