@@ -5,6 +5,7 @@
     median(values) -> float
     fmt_time(seconds) -> str                            "37.2 µs", "12.5 ms", "1.30 s"
     table(title, header, rows) -> str                   a plain-text table (first column left-aligned)
+    stop_group(proc, grace=30)                          SIGTERM a server's process group, SIGKILL after grace
 
 Benchmarks live outside pytest and print ratios measured in the same run; nothing here asserts speed.
 """
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["fmt_time", "measure", "measure_process", "median", "table"]
+__all__ = ["fmt_time", "measure", "measure_process", "median", "stop_group", "table"]
 
 
 def median(values: Sequence[float]) -> float:
@@ -92,3 +93,19 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> s
 
     sep = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
     return "\n".join([f"{title}\n", line(header), sep, *(line(r) for r in rows)])
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """Stop a server started with `start_new_session=True`: SIGTERM to its process group (workers too),
+    SIGKILL if it has not exited after `grace` seconds."""
+    import contextlib
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

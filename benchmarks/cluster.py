@@ -23,7 +23,6 @@ if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ ==
     sys.path.pop(0)
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -56,7 +55,6 @@ def autoscale_reaction(app: Path, connections: int, load_seconds: float, down_af
     """One node on loopback, `--workers 1 --workers-max 2`: seconds from a load step (wrk) until the
     second worker serves, and from the end of the load until it is retired. The default policy, except
     the scale-down window (`down_after`)."""
-    import signal
     import socket
     import threading
     import time
@@ -93,18 +91,14 @@ def autoscale_reaction(app: Path, connections: int, load_seconds: float, down_af
         load.start()
         up = wait(lambda: done.is_set() or workers() >= 2, load_seconds + 10)
         if done.is_set():
-            raise RuntimeError("the load never raised CPU per worker above the threshold")
+            raise RuntimeError("the load never raised CPU or queueing per worker above the threshold")
         load.join(90)
         down = wait(lambda: workers() <= 1, down_after + 60)
         return {"up_s": up, "down_s": down, "down_after_s": down_after}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        from _harness import stop_group
+
+        stop_group(proc)
         log.close()
 
 
@@ -158,8 +152,9 @@ def main() -> int:
         reaction = autoscale_reaction(app, args.connections, 15.0 if args.quick else 30.0, down_after)
         print(f"\nautoscaler (one node, --workers 1 --workers-max 2, wrk -c{args.connections} on GET /api/hello):"
               f"\n  load step -> second worker serving: {reaction['up_s']:.1f} s (policy: 3 s above 0.75 CPU "
-              f"per worker, then the new process starts)\n  load gone -> back to one worker:   "
-              f"{reaction['down_s']:.1f} s (policy: {down_after:g} s below 0.25)")
+              f"or above --threads requests in flight per worker, then the new process starts)"
+              f"\n  load gone -> back to one worker:   "
+              f"{reaction['down_s']:.1f} s (policy: {down_after:g} s below both 0.25 CPU and --threads/4)")
         if args.json:
             args.json.write_text(json.dumps({"nodes": rows, "autoscale": reaction}, indent=2))
     return 0

@@ -73,8 +73,8 @@ _OPTIONS: list[Callable[[Any], Any]] = [
                  help="Export OpenTelemetry traces over OTLP/HTTP, as the OTEL_EXPORTER_OTLP_* variables say "
                  "(needs wasmhive[otel])."),
     click.option("--workers-max", default=None, type=click.IntRange(1, 64),
-                 help="Autoscale: add workers up to this many while CPU per worker stays high, back to "
-                 "--workers when idle."),
+                 help="Autoscale: add workers up to this many while CPU or requests in flight per worker stay "
+                 "high, back to --workers when idle."),
     click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
                  help="json: every log line a JSON object (timestamp, level, logger, message, request id)."),
     click.option("--idle-unload", default="0s", show_default=True, metavar="DURATION",

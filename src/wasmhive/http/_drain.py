@@ -31,6 +31,7 @@ from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
 from ._autoscale import AutoscalePolicy, Autoscaler, cpu_seconds
+from ._inflight import request_seconds
 
 __all__ = ["DrainState", "run"]
 
@@ -81,10 +82,11 @@ class DrainState:
 
 
 def run(app: Any, *, workers: int, drain_timeout: float, autoscale: AutoscalePolicy | None = None,
-        sock: socket.socket | None = None, **options: Any) -> None:
+        sock: socket.socket | None = None, load_dir: str | None = None, **options: Any) -> None:
     """Serve `app` (an ASGI app, or with several workers the import string of a factory) until SIGTERM/SIGINT.
 
-    `autoscale` varies the worker count between its bounds (starting from `workers`). `options` are uvicorn
+    `autoscale` varies the worker count between its bounds (starting from `workers`), reading the workers'
+    requests in flight from `load_dir` (`_inflight.py`) when given. `options` are uvicorn
     `Config` options (host, port, log_level, ...); `sock`, a socket already bound and listening, replaces
     host and port.
     """
@@ -105,6 +107,7 @@ def run(app: Any, *, workers: int, drain_timeout: float, autoscale: AutoscalePol
         with contextlib.suppress(KeyboardInterrupt):
             supervisor = _Supervisor(config, sockets=[sock], **extra)
             supervisor.autoscaler = Autoscaler(autoscale) if autoscale is not None else None
+            supervisor.load_dir = load_dir
             supervisor.run()
         return
     server = uvicorn.Server(config)
@@ -119,7 +122,9 @@ class _Supervisor(Multiprocess):
     adding or retiring workers when an `Autoscaler` says so (checked on the supervisor's 0.5 s tick)."""
 
     autoscaler: Autoscaler | None = None
+    load_dir: str | None = None
     _cpu: dict[int, float]
+    _queue: dict[int, float]
     _sampled: float = 0.0
 
     def terminate_all(self) -> None:
@@ -135,14 +140,19 @@ class _Supervisor(Multiprocess):
     def _autoscale(self) -> None:
         assert self.autoscaler is not None
         now = time.monotonic()
-        used = {p.pid: cpu_seconds(p.pid) for p in self.processes if p.pid is not None}
+        pids = [p.pid for p in self.processes if p.pid is not None]
+        used = {pid: cpu_seconds(pid) for pid in pids}
         previous, self._cpu = getattr(self, "_cpu", {}), {pid: t for pid, t in used.items() if t is not None}
+        held = {pid: request_seconds(self.load_dir, pid) for pid in pids} if self.load_dir else {}
+        before, self._queue = getattr(self, "_queue", {}), {pid: t for pid, t in held.items() if t is not None}
         elapsed, self._sampled = now - self._sampled, now
         deltas = [t - previous[pid] for pid, t in self._cpu.items() if pid in previous]
         if not deltas or elapsed <= 0:
             return  # the first sample, or every worker is new
         load = sum(deltas) / elapsed / len(self.processes)
-        step = self.autoscaler.observe(now, load, len(self.processes))
+        # A worker still starting has not reported yet: it holds no request, and counts as a worker.
+        queue = sum(t - before[pid] for pid, t in self._queue.items() if pid in before) / elapsed / len(self.processes)
+        step = self.autoscaler.observe(now, load, len(self.processes), queue)
         if step > 0:
             # uvicorn before 0.5x passed the supervisor's target to each Process as well.
             target = getattr(self, "target", None)
@@ -155,8 +165,14 @@ class _Supervisor(Multiprocess):
             process = self.processes.pop()
             if process.pid is not None:
                 os.kill(process.pid, signal.SIGINT)  # finish in-flight requests, no drain delay
-            threading.Thread(target=process.join, daemon=True).start()  # keep ticking meanwhile
+            threading.Thread(target=self._retire, args=(process,), daemon=True).start()  # keep ticking meanwhile
         if step:
             self.processes_num = len(self.processes)
-            log.info("autoscale: %d -> %d workers (CPU %.2f per worker)", len(self.processes) - step,
-                     len(self.processes), load)
+            log.info("autoscale: %d -> %d workers (per worker: CPU %.2f, %.1f requests in flight)",
+                     len(self.processes) - step, len(self.processes), load, queue)
+
+    def _retire(self, process: Process) -> None:
+        process.join()
+        if self.load_dir and process.pid is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.load_dir, str(process.pid)))

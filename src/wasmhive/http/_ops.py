@@ -6,6 +6,7 @@ it served), not for the app, and an app mounted in another ASGI server brings th
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 from . import _drain
 from ._drain import DrainState
 from ._health import Health
+from ._inflight import LOAD_DIR_ENV, InFlight
 
 __all__ = ["run", "wrap"]
 
@@ -33,6 +35,11 @@ def wrap(app: Any, cfg: Any) -> Any:
         from ._metrics import Metrics
 
         app = Metrics(app, getattr(app, "inner", app))  # the HttpApp inside the contracts mount
+    if os.environ.get(LOAD_DIR_ENV):  # an autoscaled worker: its requests in flight, for the supervisor
+        try:
+            app = InFlight(app, os.environ[LOAD_DIR_ENV])  # inside Health: probes are not load
+        except OSError as e:  # the supervisor then scales this worker on CPU alone; it still serves
+            logging.getLogger("wasmhive.autoscale").warning("cannot report requests in flight: %s", e)
     app = Health(app, DrainState(delay=getattr(cfg, "drain_delay", 0.0)))
     if getattr(cfg, "log_format", "text") == "json":
         from ._jsonlog import RequestIds
@@ -58,15 +65,20 @@ def run(app: Any, cfg: Any, *, sock: Any = None, **options: Any) -> None:
         from ._jsonlog import log_config
 
         options["log_config"] = log_config(options.get("log_level", "info"))
-    autoscale = None
+    autoscale, load_dir = None, None
     if getattr(cfg, "workers_max", 0) > cfg.workers:
         from ._autoscale import AutoscalePolicy
 
-        autoscale = AutoscalePolicy.from_env(cfg.workers, cfg.workers_max)
+        autoscale = AutoscalePolicy.from_env(cfg.workers, cfg.workers_max, getattr(cfg, "threads", 4))
+        load_dir = tempfile.mkdtemp(prefix="wasmhive-load-")  # each worker's requests in flight
+        os.environ[LOAD_DIR_ENV] = load_dir  # inherited by the worker processes
     try:
         _drain.run(app, workers=cfg.workers, drain_timeout=cfg.drain_timeout, autoscale=autoscale, sock=sock,
-                   **options)
+                   load_dir=load_dir, **options)
     finally:
         if private is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(private, ignore_errors=True)
+        if load_dir is not None:
+            os.environ.pop(LOAD_DIR_ENV, None)
+            shutil.rmtree(load_dir, ignore_errors=True)
