@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-# Run as a script, this directory is sys.path[0], where benchmarks/http.py would shadow the stdlib `http`.
+# Run as a script, this directory is sys.path[0]: keep it off the import path (a benchmark module must never shadow a stdlib name).
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]) and __name__ == "__main__":
     sys.path.pop(0)
 
