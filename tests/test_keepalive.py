@@ -269,3 +269,84 @@ def test_idle_connection_past_the_timeout_is_closed_with_a_fin(server: Server) -
         t0 = time.monotonic()
         assert _closed_cleanly(sock, buf)  # waits for the server's close
         assert time.monotonic() - t0 > 3  # the idle timeout (5 s), not something sooner
+
+
+# -- answers given while the request body is still arriving, with tight limits -----------------------------
+class _Serve(Server):
+    """`wasmhive.server.serve(UpConfig(...))` (what `up` runs) in a subprocess, for limits `up` has no flag for."""
+
+    def __init__(self, guest: Path, log: Path, env: dict[str, str], **config: object) -> None:
+        import json
+        import os
+        import subprocess
+        import sys
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._out = log.open("wb")
+        cfg = {"path": str(guest), "listen": f"127.0.0.1:{self.port}", **config}
+        code = "import json, sys; from wasmhive.server import UpConfig, serve; serve(UpConfig(**json.loads(sys.argv[1])))"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg)], stdout=self._out,
+                                     stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def tight(guest: Path, compile_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The guest served with a 30 kB body limit and a 2 s body deadline."""
+    tmp = tmp_path_factory.mktemp("keepalive-tight")
+    srv = _Serve(guest, tmp / "server.log", {"WASMHIVE_CACHE": str(compile_cache), "WASMHIVE_STATE": str(tmp)},
+                 max_body=30_000, body_timeout=2.0)
+    try:
+        yield srv.wait(timeout=120)
+    finally:
+        srv.kill()
+
+
+def test_a_refused_upload_gets_its_answer_then_a_fin(tight: Server) -> None:
+    # A chunked upload past the body limit: 413 with `connection: close` while the client is still sending.
+    with _connect(tight) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n")
+        chunk = b"2000\r\n" + b"c" * 0x2000 + b"\r\n"
+        sender = threading.Thread(target=_send_quietly, args=(sock, chunk * 256))  # 2 MiB
+        sender.start()
+        buf = bytearray()
+        status, headers, _ = _read_response(sock, buf)
+        assert (status, headers.get("connection")) == (413, "close")
+        sender.join(timeout=30)
+        assert _closed_cleanly(sock, buf)
+
+
+def test_a_declared_oversize_body_gets_its_answer_then_a_fin(tight: Server) -> None:
+    with _connect(tight) as sock:
+        sock.sendall(_head("POST", "/echo", 5_000_000))
+        sender = threading.Thread(target=_send_quietly, args=(sock, b"d" * 5_000_000))
+        sender.start()
+        buf = bytearray()
+        assert _read_response(sock, buf)[0] == 413
+        sender.join(timeout=30)
+        assert _closed_cleanly(sock, buf)
+
+
+def test_an_unread_body_that_stops_arriving_is_closed_at_the_body_deadline(tight: Server) -> None:
+    # Answered (413: its declared length is over the limit) before its body is read; the client sends part
+    # of the body, then nothing: the server discards what comes until the body deadline (2 s here), then
+    # closes with a FIN, instead of keeping the connection for ever.
+    with _connect(tight) as sock:
+        sock.sendall(_head("POST", "/ignore", 40_000) + b"e" * 10_000)
+        buf = bytearray()
+        assert _read_response(sock, buf)[0] == 413
+        t0 = time.monotonic()
+        assert _closed_cleanly(sock, buf)
+        assert time.monotonic() - t0 > 1.0  # at the deadline, not at once
+
+
+def test_a_body_too_slow_for_the_guest_gets_408_then_a_fin(tight: Server) -> None:
+    with _connect(tight) as sock:
+        sock.sendall(_head("POST", "/echo", 20_000) + b"e" * 10_000)
+        buf = bytearray()
+        status, headers, _ = _read_response(sock, buf)
+        assert (status, headers.get("connection")) == (408, "close")
+        assert _closed_cleanly(sock, buf)

@@ -163,7 +163,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._cancel_head_timer()
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:
+            # The cycle closes the connection itself after a `connection: close` answer (408, 413...).
+            self.cycle.transport = _CycleTransport(self, self.cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -183,6 +187,9 @@ class GuardedProtocol(HttpToolsProtocol):
         # when the answered request is the last one parsed can its body still be arriving.
         cycle = self.cycle
         answered_last = cycle is not None and cycle.response_complete
+        if self._lingering:  # the answer said `connection: close`: no further request is served
+            self.server_state.total_requests += 1
+            return
         super().on_response_complete()
         if answered_last and cycle.more_body and not self.transport.is_closing():
             self._start_drain()
@@ -249,6 +256,25 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         self.transport.write(_reply(status, reason, text))
         self.loop.call_later(_LINGER, self.transport.close)
+
+
+class _CycleTransport:
+    """The transport as one request's uvicorn cycle sees it: closing it while that request's body is still
+    arriving is a clean close (`GuardedProtocol._close_cleanly`), not a reset."""
+
+    def __init__(self, protocol: GuardedProtocol, cycle: Any) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+        transport = protocol.transport
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+
+    def close(self) -> None:
+        if self._cycle.more_body:
+            self._protocol._close_cleanly()
+        else:
+            self._protocol.transport.close()
 
 
 def _warn(message: str) -> None:
