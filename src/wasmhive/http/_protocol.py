@@ -156,6 +156,9 @@ class GuardedProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # A request has begun: the connection is not idle (the idle timer may have been armed earlier in
+        # the same read, when a discarded body ended right before this request).
+        self._unset_keepalive_if_required()
         self._in_head = True
         self._arm_head_timer()
 
