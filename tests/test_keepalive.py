@@ -21,6 +21,8 @@ import pytest
 
 from app_fixtures import Server
 
+pytestmark = pytest.mark.slow
+
 GUEST = '''
 """keep-alive test guest. /cl?n=N&ms=M: content-length N, N bytes written and flushed, then M ms before
 the body is finished. /slow?ms=M: answers after M ms. /status/N: empty, status N. /trap: traps. /echo:
