@@ -17,9 +17,6 @@ from llm_fixtures import TOKEN, RemoteLlm, llm_app, llm_app_wasm, remote_llm
 __all__ = ["llm_app_wasm", "remote_llm"]  # fixtures used by name
 
 pytestmark = pytest.mark.slow
-# One connection per request: a reused keep-alive connection to `wasmhive up` was seen reset now and then on
-# this loaded machine (the server's own issue, reported; not what these tests are about).
-CLOSE = {"connection": "close"}
 
 MODEL = "wordllama-l2-supercat"
 TEXTS = ["The cat sat on the mat.", "A kitten was resting on the rug.", "Quarterly tax filings are due in April."]
@@ -55,7 +52,7 @@ def _up(spin_toml: Path, *args: str) -> Server:
 def test_local_embeddings_match_the_library(tmp_path: Path, llm_app_wasm: Path) -> None:
     server = _up(llm_app(tmp_path, llm_app_wasm))
     try:
-        with httpx.Client(base_url=server.url, timeout=60, headers=CLOSE) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             r = client.post(f"/llm/embed/{MODEL}", content=json.dumps(TEXTS))
             assert r.status_code == 200, (r.text, server.output())
             got = r.json()
@@ -75,7 +72,7 @@ def test_models_are_denied_unless_listed_and_unserved_ones_unsupported(tmp_path:
                                                                        llm_app_wasm: Path) -> None:
     server = _up(llm_app(tmp_path, llm_app_wasm))
     try:
-        with httpx.Client(base_url=server.url, timeout=60, headers=CLOSE) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             # `none` lists no ai_models: even the local model is denied, with Spin's message.
             r = client.post(f"/none/embed/{MODEL}", content=json.dumps(["x"]))
             assert r.status_code == 500
@@ -109,7 +106,7 @@ def test_remote_http_infer_and_embeddings(tmp_path: Path, llm_app_wasm: Path,
     spin_toml = llm_app(tmp_path, llm_app_wasm, _rc(remote_llm))
     server = _up(spin_toml, "--runtime-config-file", str(tmp_path / "operator-rc.toml"))
     try:
-        with httpx.Client(base_url=server.url, timeout=60, headers=CLOSE) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             params = {"max_tokens": 7, "repeat_penalty": 1.5, "repeat_penalty_last_n_token_count": 3,
                       "temperature": 0.25, "top_k": 5, "top_p": 0.5}
             r = client.post("/llm/infer/remote-chat", content=b"tell me a story",
@@ -167,7 +164,7 @@ def test_remote_http_wrong_token_and_server_down(tmp_path: Path, llm_app_wasm: P
     server = _up(llm_app(down, llm_app_wasm, _rc(f"http://127.0.0.1:{free_port()}")), "--runtime-config-file",
                  str(down / "operator-rc.toml"))
     try:
-        with httpx.Client(base_url=server.url, timeout=60, headers=CLOSE) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             r = client.post("/llm/infer/remote-chat", content=b"x")
             assert r.status_code == 500
             assert r.text.startswith("Error_RuntimeError: POST /infer request error: ConnectionRefusedError")

@@ -12,8 +12,17 @@ adds, per connection:
   head; past it the client gets 431 at once, and nothing more is read from it.
 - a cap on open connections per client address (`max_connections_per_client`, per worker process): one
   past it gets 503 and is closed before anything is read.
-- a connection whose response is complete while its request body is still arriving is closed (stock
-  uvicorn would keep parsing a body nobody reads, with no timer running).
+- a request body still arriving when its response is complete (the app answered without reading it) is
+  discarded, up to `_DRAIN` bytes within `body_timeout` seconds, and the connection kept; past either, the
+  connection is closed (stock uvicorn would discard such a body for ever, with no timer running).
+- closes with the client possibly still sending are clean: FIN after the response, then what the client
+  still sends is read and dropped until it closes too (at most `_LINGER_TIME` seconds). A plain close with
+  unread bytes in the socket makes the kernel send a reset, which can destroy the response before the
+  client has read it ("Connection reset by peer").
+
+Idle keep-alive connections are closed after uvicorn's `timeout_keep_alive` (5 s in `wasmhive up`) with a
+FIN; a client that sends its next request at that very moment sees the connection closed, as with any
+HTTP/1.1 server (httpx's own idle expiry is also 5 s, so it does not reuse one that old).
 
 Bodies are bounded by the ASGI app (`HttpApp` knows when it is waiting for the client). The limits are
 those of the `HttpApp` being served, found through ASGI wrappers' `.app`; other apps get the defaults.
@@ -38,6 +47,8 @@ log = logging.getLogger("wasmhive.http")
 
 _REQUEST_LINE = 8 * 1024  # allowed on top of `max_header_bytes` for the request line
 _LINGER = 1.0  # seconds a refused connection stays open (not read) so the client can read the refusal
+_DRAIN = 256 * 1024  # unread request body bytes discarded after the response to keep the connection
+_LINGER_TIME = 5.0  # at most this long, a closing connection reads and drops what the client still sends
 # Open connections per client address, per server (uvicorn's `ServerState` is one per server).
 _per_client: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
 _last_warning = [0.0]
@@ -79,6 +90,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._counted: str | None = None  # the address this connection is counted under
+        self._drain_timeout = limits.body_timeout
+        self._draining = False  # discarding the body of a request already answered
+        self._drained = 0
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._lingering = False  # FIN sent; dropping what the client still sends until it closes
 
     # -- connection life cycle -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -98,6 +114,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._end_drain()
         if self._counted is not None:
             counts = _per_client.get(self.server_state)
             if counts is not None:
@@ -109,7 +126,15 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # -- reading ------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._lingering:
+            return
+        if self._draining:
+            # The rest of an answered request's body: uvicorn's parser drops it (and may find the next
+            # request after it); bounded in bytes here, in time by the drain timer.
+            self._drained += len(data)
+            super().data_received(data)
+            if self._draining and self._drained > _DRAIN:
+                self._close_cleanly()
             return
         while data and not self._refused and not self.transport.is_closing():
             if not self._in_head:
@@ -131,6 +156,9 @@ class GuardedProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # A request has begun: the connection is not idle (the idle timer may have been armed earlier in
+        # the same read, when a discarded body ended right before this request).
+        self._unset_keepalive_if_required()
         self._in_head = True
         self._arm_head_timer()
 
@@ -138,20 +166,68 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._cancel_head_timer()
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:
+            # The cycle closes the connection itself after a `connection: close` answer (408, 413...).
+            self.cycle.transport = _CycleTransport(self, self.cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+        if self._draining:
+            # The answered request's body is gone: the connection is idle, under uvicorn's keep-alive timer.
+            self._end_drain()
+            if not self.transport.is_closing() and not self.pipeline and self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                    self.timeout_keep_alive_handler)
 
     def on_response_complete(self) -> None:
-        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
-            # Answered before its body was read whole: the rest would be parsed with no timer running.
+        # `self.cycle` is the request parsed last, which need not be the one just answered: a client that
+        # has the whole response (its content-length) sends its next request before the app's final
+        # (empty) body message marks it complete, and uvicorn queues that request as pipelined. Only
+        # when the answered request is the last one parsed can its body still be arriving.
+        cycle = self.cycle
+        answered_last = cycle is not None and cycle.response_complete
+        if self._lingering:  # the answer said `connection: close`: no further request is served
             self.server_state.total_requests += 1
-            self.transport.close()
             return
         super().on_response_complete()
+        if answered_last and cycle.more_body and not self.transport.is_closing():
+            self._start_drain()
+
+    # -- unread bodies and clean closes -------------------------------------------------------------------
+    def _start_drain(self) -> None:
+        self._unset_keepalive_if_required()  # the drain timer bounds the wait now
+        self._draining = True
+        self._drained = 0
+        self._drain_timer = self.loop.call_later(self._drain_timeout, self._close_cleanly)
+
+    def _end_drain(self) -> None:
+        self._draining = False
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+
+    def _close_cleanly(self) -> None:
+        """Close after what was written: FIN first, then drop what the client still sends until it closes
+        (or `_LINGER_TIME` passes), so the close is never a reset that could destroy the response."""
+        self._end_drain()
+        if self._lingering or self.transport.is_closing():
+            return
+        self._lingering = True
+        self._unset_keepalive_if_required()
+        self._cancel_head_timer()
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # sent once the response bytes are out
+        self.loop.call_later(_LINGER_TIME, self.transport.close)
+
+    def eof_received(self) -> None:
+        if self._lingering:
+            self.transport.close()  # both sides are done: nothing unread, so a clean close
+        super().eof_received()
 
     # -- deadlines and refusals ---------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
@@ -183,6 +259,25 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         self.transport.write(_reply(status, reason, text))
         self.loop.call_later(_LINGER, self.transport.close)
+
+
+class _CycleTransport:
+    """The transport as one request's uvicorn cycle sees it: closing it while that request's body is still
+    arriving is a clean close (`GuardedProtocol._close_cleanly`), not a reset."""
+
+    def __init__(self, protocol: GuardedProtocol, cycle: Any) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+        transport = protocol.transport
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+
+    def close(self) -> None:
+        if self._cycle.more_body:
+            self._protocol._close_cleanly()
+        else:
+            self._protocol.transport.close()
 
 
 def _warn(message: str) -> None:
