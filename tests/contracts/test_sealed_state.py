@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from wasmhive.cli import main
-from wasmhive.contracts import ContractVM, Principal, verify
+from wasmhive.contracts import ContractVM, Principal, encode_args, verify
+from wasmhive.contracts._asgi import ContractsApp
 from wasmhive.errors import SealingError
 from wasmhive.runtime import Runtime
 from wasmhive.tee._keys import ENV_ATTESTATION_KEY, ENV_KEY_DIR, ENV_ROOT_KEY
@@ -67,6 +75,25 @@ def test_sealed_state_survives_restart_and_verifies(tmp_path: Path, runtime: Run
     report = verify(tmp_path / "s")
     assert report.ok, report.problem
     assert report.height == 8
+
+
+def test_signed_request_reply_is_remembered_sealed(tmp_path: Path, runtime: Runtime,
+                                                   canisters: dict[str, bytes]) -> None:
+    # A signed update's first reply outlives a restart (sealed in the requests table): a resend is not re-run.
+    _session(tmp_path, runtime, canisters["token"], sealed=True)
+    expiry = time.time_ns() + 120 * 10**9
+    with ContractVM(tmp_path, runtime=runtime, sealed=True) as vm:
+        arg = encode_args(vm.canister("token"), "transfer", f'(principal "{SECRET.text}", 7 : nat64)')
+        first = vm.update("token", "transfer", arg, OWNER, request_id=b"r" * 32, expiry=expiry)
+        assert first.ok
+    db = sqlite3.connect(tmp_path / "contracts.db")
+    (stored,) = db.execute("SELECT reply FROM requests").fetchone()
+    db.close()
+    assert isinstance(stored, bytes) and first.data.hex().encode() not in stored
+    with ContractVM(tmp_path, runtime=runtime, sealed=True) as vm:
+        again = vm.update("token", "transfer", arg, OWNER, request_id=b"r" * 32, expiry=expiry)
+        assert (again.data, again.height) == (first.data, first.height)
+        assert _balance(vm) == f"({5 * AMOUNT + 17:_} : nat64)"  # transferred once
 
 
 def test_no_plaintext_on_disk(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> None:
@@ -213,3 +240,35 @@ def test_cli_sealed_flag(tmp_path: Path, canisters: dict[str, bytes], monkeypatc
     assert "holds sealed contract state" in out and "Traceback" not in out
     assert "verified: 2 log entries" in run("verify")
     assert SECRET.raw not in _raw(tmp_path / ".wasmhive")
+
+
+@contextlib.contextmanager
+def _serving(app: ContractsApp) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        t.join(5)
+        app.close()
+
+
+def test_http_api_opens_sealed_state_only_when_asked(tmp_path: Path, runtime: Runtime,
+                                                     canisters: dict[str, bytes]) -> None:
+    _session(tmp_path, runtime, canisters["token"], sealed=True)
+    body = {"candid": f'(principal "{SECRET.text}")'}
+    with _serving(ContractsApp(tmp_path)) as base:
+        r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
+        assert r.status_code == 503 and "holds sealed contract state" in r.json()["error"]
+    with _serving(ContractsApp(tmp_path, sealed=True)) as base:
+        r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
+        assert r.status_code == 200 and r.json()["reply"] == [5 * AMOUNT + 10]
