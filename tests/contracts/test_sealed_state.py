@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
+from http_fixtures import serving
 from wasmhive.cli import main
 from wasmhive.contracts import ContractVM, Principal, encode_args, verify
 from wasmhive.contracts._asgi import ContractsApp
@@ -242,33 +238,15 @@ def test_cli_sealed_flag(tmp_path: Path, canisters: dict[str, bytes], monkeypatc
     assert SECRET.raw not in _raw(tmp_path / ".wasmhive")
 
 
-@contextlib.contextmanager
-def _serving(app: ContractsApp) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        t.join(5)
-        app.close()
-
-
 def test_http_api_opens_sealed_state_only_when_asked(tmp_path: Path, runtime: Runtime,
                                                      canisters: dict[str, bytes]) -> None:
     _session(tmp_path, runtime, canisters["token"], sealed=True)
     body = {"candid": f'(principal "{SECRET.text}")'}
-    with _serving(ContractsApp(tmp_path)) as base:
+    unsealed, sealed = ContractsApp(tmp_path), ContractsApp(tmp_path, sealed=True)
+    with serving(unsealed) as base:
         r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
         assert r.status_code == 503 and "holds sealed contract state" in r.json()["error"]
-    with _serving(ContractsApp(tmp_path, sealed=True)) as base:
+    with serving(sealed) as base:
         r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
         assert r.status_code == 200 and r.json()["reply"] == [5 * AMOUNT + 10]
+    sealed.close()
