@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +77,21 @@ class StateSealer:
                                "another place in the state", reason="tampered") from None
 
 
-def _has_state(db: Any) -> bool:
+def _has_state(db: sqlite3.Connection) -> bool:
     return any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("log", "modules", "checkpoint"))
 
 
-def state_sealer(db: Any, directory: Path, sealed: bool | None) -> StateSealer | None:
+def state_sealer(db: sqlite3.Connection, directory: Path, sealed: bool | None) -> StateSealer | None:
     """The sealer of the state in `db` (None when it is unsealed), checking it against the mode asked for.
 
     `sealed` True/False: what the caller opens it as (a new directory is marked so, in the `meta` table);
     None: follow the mark (read-only readers such as `verify`). A mismatch is a `SealingError`, never a
     silent switch; so is a sealed state opened with another platform root key.
     """
-    row = db.execute("SELECT value FROM meta WHERE key = 'sealing'").fetchone()
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'sealing'").fetchone()
+    except sqlite3.OperationalError:  # read-only, and older than the meta table: unsealed
+        return None
     if row is None:
         if sealed is None or _has_state(db):
             mark = _UNSEALED  # state written before the mark existed is unsealed
