@@ -169,6 +169,32 @@ def test_tampered_checkpoint_page_is_refused(tmp_path: Path, runtime: Runtime, c
         assert _balance(vm) == f"({5 * AMOUNT + 10:_} : nat64)"
 
 
+def test_page_rolled_back_to_its_older_version_is_refused(tmp_path: Path, runtime: Runtime,
+                                                         canisters: dict[str, bytes]) -> None:
+    # An older sealed blob of the same page authenticates (same place); the sealed state hash catches it.
+    _session(tmp_path, runtime, canisters["token"], sealed=True)
+    db = sqlite3.connect(tmp_path / "contracts.db")
+    before = dict(((cid, space, page), data) for cid, space, page, data in db.execute("SELECT * FROM ck_pages"))
+    db.close()
+    with ContractVM(tmp_path, runtime=runtime, sealed=True) as vm:
+        vm.call("token", "transfer", f'(principal "{SECRET.text}", 1 : nat64)', caller=OWNER)
+    db = sqlite3.connect(tmp_path / "contracts.db")
+    changed = [(k, data) for *k, data in db.execute("SELECT * FROM ck_pages") if before.get(tuple(k)) not in
+               (None, data)]
+    assert changed, "the transfer rewrote some checkpoint page"
+    (cid, space, page), newer = changed[0]
+    db.execute("UPDATE ck_pages SET data = ? WHERE canister = ? AND space = ? AND page = ?",
+               (before[(cid, space, page)], cid, space, page))
+    db.commit()
+    with pytest.raises(SealingError, match="does not match the state hash sealed with it"):
+        ContractVM(tmp_path, runtime=runtime, sealed=True)
+    db.execute("UPDATE ck_pages SET data = ? WHERE canister = ? AND space = ? AND page = ?", (newer, cid, space, page))
+    db.commit()
+    db.close()
+    with ContractVM(tmp_path, runtime=runtime, sealed=True) as vm:
+        assert _balance(vm) == f"({5 * AMOUNT + 11:_} : nat64)"
+
+
 # A process that writes sealed log entries and dies without a checkpoint: reopening must replay the log.
 _CRASHER = textwrap.dedent("""
     import os, sys

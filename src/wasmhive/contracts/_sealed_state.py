@@ -18,7 +18,10 @@ What stays in the clear (metadata, as key names do in a sealed key-value store):
 ids and names, method names, callers, times, instruction counts, cycles, controllers, memory sizes and the
 log's hashes. The hash chain covers the plaintext (argument hash, reply hash, state hash), so a sealed
 log chains exactly like an unsealed one: `contract log` and the chain check need no key, and state hashes
-compare across sealed and unsealed runs; replaying it (`verify`, recovery) needs the key.
+compare across sealed and unsealed runs; replaying it (`verify`, recovery) needs the key. Each canister's
+globals blob also carries its state hash at the checkpoint, bound to the checkpoint height (`_store`), so
+a page rolled back to an older sealed version of itself is refused. Rolling back the whole directory, or
+cutting the log's tail, is not detected (there is no monotonic counter).
 """
 
 from __future__ import annotations

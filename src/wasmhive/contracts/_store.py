@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..errors import SealingError
 from ._canister import Canister
 from ._principal import Principal
 from ._sealed_state import StateSealer, state_sealer
@@ -199,7 +200,8 @@ class StateStore:
                     did = getattr(c, "did_text", None)
                     certified, globals_ = c.certified, c.globals
                     if sealer is not None:
-                        did, certified, globals_ = _seal_canister(sealer, c.id.raw, did, certified, globals_)
+                        did, certified, globals_ = _seal_canister(sealer, c.id.raw, vm.height, c.state_hash(), did,
+                                                                  certified, globals_)
                     self.db.execute("INSERT OR REPLACE INTO ck_canisters VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
                         c.id.raw, c.name, c.module_hash, did, json.dumps([x.hex() for x in c.controllers]),
                         str(c.cycles), c.timer, c.version, certified, len(c.shadow), globals_, len(c.stable)))
@@ -237,8 +239,10 @@ class StateStore:
             self.checkpoint_height = vm.height
             for (cid, name, mh, did, ctrl, cycles, timer, version, certified, heap_size, globals_,
                  stable_size) in self.db.execute("SELECT * FROM ck_canisters").fetchall():
+                sealed_hash = b""
                 if sealer is not None:
-                    did, certified, globals_ = _open_canister(sealer, cid, did, certified, globals_)
+                    did, certified, globals_, sealed_hash = _open_canister(sealer, cid, vm.height, did, certified,
+                                                                           globals_)
                 wasm = self.module(mh)
                 instrumented, info, module = vm._prepare_module(wasm)
                 c = Canister(vm, Principal(cid), name, wasm, instrumented, info, module, vm._service(info, did),
@@ -261,6 +265,10 @@ class StateStore:
                 c.reset_tracking()
                 c.dirty_heap.clear()
                 c.dirty_stable.clear()
+                if sealer is not None and c.state_hash() != sealed_hash:
+                    raise SealingError(f"{self.path}: the checkpoint of canister {name} does not match the state "
+                                       "hash sealed with it: a page was rolled back, removed or added",
+                                       reason="tampered")
                 vm.canisters[c.id.raw] = c
                 vm.names[name] = c.id.raw
         entries = load_entries(self.db, after=vm.height, sealer=sealer)
@@ -303,18 +311,22 @@ def _seal_pages(sealer: StateSealer, rows: Any) -> Any:
     return ((cid, space, p, sealer.seal(data, _page_place(cid, space, p))) for cid, space, p, data in rows)
 
 
-def _seal_canister(sealer: StateSealer, cid: bytes, did: str | None, certified: bytes,
-                   globals_: bytes) -> tuple[bytes | None, bytes, bytes]:
+# The globals blob also carries the canister's state hash at the checkpoint and is bound to the checkpoint
+# height (every canister row is rewritten at each checkpoint): a page rolled back to an older sealed
+# version of itself opens, but the loaded state then misses this hash.
+def _seal_canister(sealer: StateSealer, cid: bytes, height: int, state_hash: bytes, did: str | None,
+                   certified: bytes, globals_: bytes) -> tuple[bytes | None, bytes, bytes]:
     return (None if did is None else sealer.seal(did.encode(), _field_place(cid, b"did")),
-            sealer.seal(certified, _field_place(cid, b"certified")), sealer.seal(globals_, _field_place(cid, b"globals")))
+            sealer.seal(certified, _field_place(cid, b"certified")),
+            sealer.seal(state_hash + globals_, _field_place(cid, b"globals\0%d" % height)))
 
 
-def _open_canister(sealer: StateSealer, cid: bytes, did: Any, certified: Any,
-                   globals_: Any) -> tuple[str | None, bytes, bytes]:
+def _open_canister(sealer: StateSealer, cid: bytes, height: int, did: Any, certified: Any,
+                   globals_: Any) -> tuple[str | None, bytes, bytes, bytes]:
     what = f"checkpoint of canister {Principal(bytes(cid)).text}"
+    both = sealer.open(globals_, _field_place(cid, b"globals\0%d" % height), what)
     return (None if did is None else sealer.open(did, _field_place(cid, b"did"), what).decode(),
-            sealer.open(certified, _field_place(cid, b"certified"), what),
-            sealer.open(globals_, _field_place(cid, b"globals"), what))
+            sealer.open(certified, _field_place(cid, b"certified"), what), both[32:], both[:32])
 
 
 def open_module(sealer: StateSealer | None, mh: str, stored: Any) -> bytes:
