@@ -17,9 +17,9 @@ from http_fixtures import serving
 from wasmhive.cli import main
 from wasmhive.contracts import ContractVM, Principal, encode_args, verify
 from wasmhive.contracts._asgi import ContractsApp
-from wasmhive.errors import SealingError
+from wasmhive.errors import ConfigError, SealingError
 from wasmhive.runtime import Runtime
-from wasmhive.tee._keys import ENV_ATTESTATION_KEY, ENV_KEY_DIR, ENV_ROOT_KEY
+from wasmhive.tee._keys import ENV_ATTESTATION_KEY, ENV_KEY_DIR, ENV_ROOT_KEY, platform_keys
 
 OWNER = Principal(b"sealstate-owner")
 SECRET = Principal(b"sealstate-secret-holder")  # distinctive bytes, only ever in arguments and canister memory
@@ -108,6 +108,9 @@ def test_another_platform_key_is_refused(tmp_path: Path, runtime: Runtime, canis
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     _session(tmp_path / "s", runtime, canisters["token"], sealed=True)
     monkeypatch.setenv(ENV_KEY_DIR, str(tmp_path / "keys-b"))
+    with pytest.raises(ConfigError, match="no such root sealing key file"):  # no key is made for existing state
+        ContractVM(tmp_path / "s", runtime=runtime, sealed=True)
+    platform_keys()  # another platform's keys
     with pytest.raises(SealingError, match="sealed under another platform root key"):
         ContractVM(tmp_path / "s", runtime=runtime, sealed=True)
     report = verify(tmp_path / "s")
@@ -261,6 +264,10 @@ def test_cli_sealed_flag(tmp_path: Path, canisters: dict[str, bytes], monkeypatc
     out = run("call", "token", "totalSupply", code=SealingError.exit_code)
     assert "holds sealed contract state" in out and "Traceback" not in out
     assert "verified: 2 log entries" in run("verify")
+    monkeypatch.setenv(ENV_KEY_DIR, str(tmp_path / "keys-b"))
+    platform_keys()
+    assert " mint " in run("log")  # the hash-chained log reads without the key
+    assert "sealed under another platform root key" in run("verify", code=1)
     assert SECRET.raw not in _raw(tmp_path / ".wasmhive")
 
 

@@ -111,7 +111,7 @@ def state_sealer(db: sqlite3.Connection, directory: Path, sealed: bool | None) -
     if sealed is False:
         raise SealingError(f"{directory} holds sealed contract state: open it sealed (--sealed, sealed=True)")
     info = json.loads(mark)
-    sealer = StateSealer(_root_key(directory), bytes.fromhex(info["store"]), str(directory))
+    sealer = StateSealer(_root_key(directory, create=False), bytes.fromhex(info["store"]), str(directory))
     try:
         sealer.open(bytes.fromhex(info["check"]), b"check", "the key check")
     except SealingError:
@@ -120,14 +120,16 @@ def state_sealer(db: sqlite3.Connection, directory: Path, sealed: bool | None) -
     return sealer
 
 
-def _root_key(directory: Path) -> bytes:
+def _root_key(directory: Path, create: bool) -> bytes:
     # The same provider as sealed apps: $WASMHIVE_TEE_ROOT_KEY / $WASMHIVE_TEE_KEY_DIR, else <state>/tee/.
+    # Keys are made only for a new sealed directory: a missing key for existing state is an error, not a
+    # fresh key that cannot open it.
     from ..tee import platform_keys
 
-    return platform_keys(default_dir=directory / "tee").root
+    return platform_keys(default_dir=directory / "tee", create=create).root
 
 
 def _new_mark(directory: Path) -> str:
     store_id = os.urandom(16)
-    sealer = StateSealer(_root_key(directory), store_id, str(directory))
+    sealer = StateSealer(_root_key(directory, create=True), store_id, str(directory))
     return json.dumps({"store": store_id.hex(), "check": sealer.seal(_CHECK, b"check").hex()})
