@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from http_fixtures import serving
+from http_fixtures import free_port, serving
 from wasmhive.cli import main
 from wasmhive.contracts import ContractVM, Principal, encode_args, verify
 from wasmhive.contracts._asgi import ContractsApp
@@ -283,3 +284,29 @@ def test_http_api_opens_sealed_state_only_when_asked(tmp_path: Path, runtime: Ru
         r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
         assert r.status_code == 200 and r.json()["reply"] == [5 * AMOUNT + 10]
     sealed.close()
+
+
+def test_wasmhive_up_serves_sealed_contracts(tmp_path: Path, runtime: Runtime, canisters: dict[str, bytes]) -> None:
+    # `wasmhive up --contracts` (a real server process) opens $WASMHIVE_STATE sealed when $WASMHIVE_STATE_SEALED.
+    template = (Path(__file__).parent.parent / "http" / "minimal.wat.in").read_text()
+    (tmp_path / "teapot.wat").write_text(template.replace("VERSION", "0.2.0").replace("MODE", "0"))
+    _session(tmp_path / "state", runtime, canisters["token"], sealed=True)
+    port = free_port()
+    env = {**os.environ, "WASMHIVE_STATE": str(tmp_path / "state"), "WASMHIVE_STATE_SEALED": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "up", "teapot.wat",
+                             "--listen", f"127.0.0.1:{port}", "--contracts", "-q"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/contracts/token/query/getBalance", timeout=30,
+                               json={"candid": f'(principal "{SECRET.text}")'})
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "wasmhive up did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["reply"] == [5 * AMOUNT + 10], r.text
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -59,8 +59,9 @@ def _caller(ctx: click.Context, identity: str | None) -> Any:
               help="Directory holding the contract state.")
 @click.option("--durability", type=click.Choice(["full", "normal", "off"]), default="full", show_default=True,
               help="full: fsync before each update is acknowledged; normal: survive kill -9, not an OS crash.")
-@click.option("--sealed", is_flag=True, help="The state is sealed at rest under the platform root key (a new "
-              "directory becomes sealed; see docs/CONFIDENTIAL.md).")
+@click.option("--sealed", is_flag=True, envvar="WASMHIVE_STATE_SEALED",
+              help="The state is sealed at rest under the platform root key (a new directory becomes sealed; "
+              "see docs/CONFIDENTIAL.md).")
 @click.pass_context
 def contract(ctx: click.Context, state: str, durability: str, sealed: bool) -> None:
     """Run Internet Computer canisters locally (Motoko, C, WAT): deploy, call, query, upgrade, verify."""
