@@ -9,6 +9,7 @@ on the wasmhive contract VM with state in a temporary directory (SQLite, WAL). D
   normal - written to the OS before the reply, fsync'd at checkpoints: survives kill -9 of the
            process, an OS crash may lose the latest acknowledged updates.
   memory - no state directory at all (reference: execution cost only).
+"+ sealed" rows keep the state sealed at rest (ContractVM(sealed=True), key in the temporary directory).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ def _setup(vm: ContractVM, wasm: bytes, owner: Identity, senders: list[Identity]
         vm.call("token", "mint", f'(principal "{s.principal.text}", 1_000_000_000 : nat64)', caller=owner.principal)
 
 
-def transfers(rt: Runtime, wasm: bytes, durability: str, clients: int, seconds: float) -> dict[str, object]:
+def transfers(rt: Runtime, wasm: bytes, durability: str, clients: int, seconds: float,
+              sealed: bool = False) -> dict[str, object]:
     owner = Identity("owner")
     senders = [Identity(f"s{i}") for i in range(clients)]
     dest = Identity("dest").principal.text
     with tempfile.TemporaryDirectory() as tmp:
         vm = ContractVM(None if durability == "memory" else Path(tmp),
-                        durability="full" if durability == "memory" else durability, runtime=rt)
+                        durability="full" if durability == "memory" else durability, runtime=rt, sealed=sealed)
         _setup(vm, wasm, owner, senders)
         token = vm.canister("token")
         arg = encode_args(token, "transfer", f'(principal "{dest}", 1 : nat64)')
@@ -69,7 +71,8 @@ def transfers(rt: Runtime, wasm: bytes, durability: str, clients: int, seconds: 
         check = vm.call("token", "getBalance", f'(principal "{dest}")')
         assert check == f"({total:_} : nat64)", (check, total)
         vm.close()
-    return {"what": "transfers", "durability": durability, "clients": clients, "ops": total,
+    return {"what": "transfers", "durability": durability + (" + sealed" if sealed else ""), "clients": clients,
+            "ops": total,
             "seconds": round(elapsed, 3), "per_second": round(total / elapsed)}
 
 
@@ -104,8 +107,10 @@ def main() -> None:
         rows.append(queries(rt, wasm, secs))
         rows.append(transfers(rt, wasm, "memory", 1, secs))
         rows.append(transfers(rt, wasm, "full", 1, secs))
+        rows.append(transfers(rt, wasm, "full", 1, secs, sealed=True))
         rows.append(transfers(rt, wasm, "full", 16, secs))
         rows.append(transfers(rt, wasm, "normal", 1, secs))
+        rows.append(transfers(rt, wasm, "normal", 1, secs, sealed=True))
     if opts.json:
         for r in rows:
             print(json.dumps(r))

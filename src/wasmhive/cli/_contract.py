@@ -21,7 +21,7 @@ def _say(text: str) -> None:
 def _vm(ctx: click.Context) -> Any:
     from ..contracts import ContractVM
 
-    return ContractVM(ctx.obj["state"], durability=ctx.obj["durability"])
+    return ContractVM(ctx.obj["state"], durability=ctx.obj["durability"], sealed=ctx.obj["sealed"])
 
 
 def _read_module(path: str) -> bytes:
@@ -59,10 +59,13 @@ def _caller(ctx: click.Context, identity: str | None) -> Any:
               help="Directory holding the contract state.")
 @click.option("--durability", type=click.Choice(["full", "normal", "off"]), default="full", show_default=True,
               help="full: fsync before each update is acknowledged; normal: survive kill -9, not an OS crash.")
+@click.option("--sealed", is_flag=True, envvar="WASMHIVE_STATE_SEALED",
+              help="The state is sealed at rest under the platform root key (a new directory becomes sealed; "
+              "see docs/CONFIDENTIAL.md).")
 @click.pass_context
-def contract(ctx: click.Context, state: str, durability: str) -> None:
+def contract(ctx: click.Context, state: str, durability: str, sealed: bool) -> None:
     """Run Internet Computer canisters locally (Motoko, C, WAT): deploy, call, query, upgrade, verify."""
-    ctx.obj = {"state": state, "durability": durability}
+    ctx.obj = {"state": state, "durability": durability, "sealed": sealed}
 
 
 @contract.command()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import WasmhiveError
+from ..errors import SealingError, WasmhiveError
 from ._candid_text import signature
 from ._client import encode_args, reply_json, reply_text
 from ._principal import ANONYMOUS, Identity, Principal, self_authenticating, verify_signature
@@ -61,14 +61,17 @@ class _HTTPError(Exception):
 
 class ContractsApp:
     """ASGI app serving the contract VM of `state_dir` (or a given `vm`) under `prefix`; `limits` are
-    the `ContractLimits` of a VM it opens itself (e.g. a shorter `max_ingress_expiry`)."""
+    the `ContractLimits` of a VM it opens itself (e.g. a shorter `max_ingress_expiry`); `sealed` opens its
+    state sealed at rest (a state directory's sealing never switches silently: a mismatch is a 503)."""
 
     def __init__(self, state_dir: str | Path = ".wasmhive", *, vm: ContractVM | None = None,
-                 prefix: str = "/contracts", durability: str = "full", limits: ContractLimits | None = None) -> None:
+                 prefix: str = "/contracts", durability: str = "full", limits: ContractLimits | None = None,
+                 sealed: bool = False) -> None:
         self.prefix = prefix.rstrip("/")
         self._state_dir = Path(state_dir)
         self._durability = durability
         self._limits = limits
+        self._sealed = sealed
         self._vm = vm
         self._own_vm = vm is None
         self._open_lock = threading.Lock()
@@ -81,8 +84,9 @@ class ContractsApp:
                     raise _HTTPError(404, f"no contracts deployed in {self._state_dir} "
                                           "(wasmhive contract deploy ...)")
                 try:
-                    self._vm = ContractVM(self._state_dir, durability=self._durability, limits=self._limits)
-                except ContractError as e:  # another process (e.g. a second worker) owns the state
+                    self._vm = ContractVM(self._state_dir, durability=self._durability, limits=self._limits,
+                                          sealed=self._sealed)
+                except (ContractError, SealingError) as e:  # another process owns the state; a sealing refusal
                     raise _HTTPError(503, str(e)) from None
             return self._vm
 
@@ -254,9 +258,9 @@ class _Mounted:
 
 
 def mount_contracts(app: Any, state_dir: str | Path = ".wasmhive", prefix: str = "/contracts", *,
-                    app_keeps: Callable[[str], bool] | None = None) -> Any:
+                    app_keeps: Callable[[str], bool] | None = None, sealed: bool = False) -> Any:
     """Wrap ASGI `app` so that `prefix` serves the contract VM of `state_dir` (opened on first use).
 
     `app_keeps(path)`: True for a path under `prefix` that `app` must still serve (its own route);
-    without it the whole prefix belongs to the contracts API."""
-    return _Mounted(app, ContractsApp(state_dir, prefix=prefix), app_keeps)
+    without it the whole prefix belongs to the contracts API. `sealed`: the state is sealed at rest."""
+    return _Mounted(app, ContractsApp(state_dir, prefix=prefix, sealed=sealed), app_keeps)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import WasmhiveError
-from ._store import load_entries, load_limits, replay
+from ._sealed_state import state_sealer
+from ._store import load_entries, load_limits, open_module, replay
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -31,7 +32,12 @@ def verify(state_dir: str | Path, canister: str | None = None) -> VerifyReport:
         return VerifyReport(False, problem=f"no contract state in {state_dir}")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        entries = load_entries(db)
+        try:
+            # A sealed log is unsealed with this platform's root key (the chain itself needs none).
+            sealer = state_sealer(db, Path(state_dir), None)
+            entries = load_entries(db, sealer=sealer)
+        except WasmhiveError as err:
+            return VerifyReport(False, problem=str(err))
         prev = b"\0" * 32
         for i, e in enumerate(entries, 1):
             if e.height != i:
@@ -45,7 +51,7 @@ def verify(state_dir: str | Path, canister: str | None = None) -> VerifyReport:
             row = db.execute("SELECT wasm FROM modules WHERE hash = ?", (mh,)).fetchone()
             if row is None:
                 raise WasmhiveError(f"module {mh} missing from the state")
-            return bytes(row[0])
+            return open_module(sealer, mh, row[0])
 
         with ContractVM(None, limits=load_limits(db)) as vm:
             try:

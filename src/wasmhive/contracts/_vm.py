@@ -50,14 +50,17 @@ class ContractVM(MessageExecution):
     `durability`: "full" (the log is fsync'd before an update is acknowledged; concurrent callers
     share one fsync: group commit), "normal" (written to the OS before the reply, fsync'd at
     checkpoints: survives `kill -9` of the process, an OS crash may lose the latest updates) or "off".
-    `limits` bounds what callers and canisters may use (`ContractLimits`).
+    `limits` bounds what callers and canisters may use (`ContractLimits`). `sealed=True` keeps the state
+    encrypted at rest under the platform root key (`_sealed_state`); a directory is sealed or not for life.
     """
 
     def __init__(self, state_dir: str | Path | None = None, *, durability: str = "full",
                  runtime: Runtime | None = None, clock: Any = None, checkpoint_every: int = 5000,
-                 limits: ContractLimits | None = None) -> None:
+                 limits: ContractLimits | None = None, sealed: bool = False) -> None:
         if durability not in ("full", "normal", "off"):
             raise ConfigError("durability must be 'full', 'normal' or 'off'")
+        if sealed and state_dir is None:
+            raise ConfigError("sealed contract state needs a state directory (in-memory state is never on disk)")
         self.runtime = runtime or Runtime(EngineSettings.deterministic())
         self._own_runtime = runtime is None
         if not self.runtime.settings.fuel:
@@ -91,11 +94,19 @@ class ContractVM(MessageExecution):
         self.store = None
         self.closed = False
         if state_dir is not None:
-            self.store = StateStore(Path(state_dir), durability)
-            # The log's tail is replayed under the limits it was written with; ours apply from now on.
-            given = self.limits
-            self.limits = load_limits(self.store.db) or given
-            self.store.recover(self)
+            try:
+                self.store = StateStore(Path(state_dir), durability, sealed)
+                # The log's tail is replayed under the limits it was written with; ours apply from now on.
+                given = self.limits
+                self.limits = load_limits(self.store.db) or given
+                self.store.recover(self)
+            except BaseException:
+                # Release the state directory (a refused key or a tampered blob): the caller may fix and retry.
+                if self.store is not None:
+                    self.store.close()
+                if self._own_runtime:
+                    self.runtime.close()
+                raise
             self.limits = given
             self.store.save_limits(given)
 

@@ -208,13 +208,15 @@ def _size(path: Any) -> str:
 
 def _with_contracts(app: Any, cfg: UpConfig) -> Any:
     """The contract VM's DApp JSON API under /contracts beside the app, when asked for (state:
-    $WASMHIVE_STATE or .wasmhive). The app's own routes under /contracts still reach the app."""
+    $WASMHIVE_STATE or .wasmhive, sealed at rest if $WASMHIVE_STATE_SEALED, as for `wasmhive contract`).
+    The app's own routes under /contracts still reach the app."""
     if not cfg.contracts:
         return app
     from ..contracts import mount_contracts
 
+    sealed = os.environ.get("WASMHIVE_STATE_SEALED", "").lower() in ("1", "true", "yes", "on")
     return mount_contracts(app, os.environ.get("WASMHIVE_STATE", ".wasmhive"), CONTRACTS_PREFIX,
-                           app_keeps=_keeps(app.router, CONTRACTS_PREFIX))
+                           app_keeps=_keeps(app.router, CONTRACTS_PREFIX), sealed=sealed)
 
 
 def _keeps(router: Any, prefix: str) -> Callable[[str], bool]:
