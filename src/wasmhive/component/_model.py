@@ -6,7 +6,7 @@ argument parser and `bindgen` work from the model.
 
 Two readers share one walk: the call path (`read_type`, `read_func`, `read_signature`) and the world
 reader (`read_world`, `read_world_type`) behind `wasmhive wit`. Only the world reader gives nominal
-types an identity (`ident`, for `use`s across interfaces, which costs a C comparison per type seen)
+types an identity (`ident`, for `use`s across interfaces; it costs C comparisons with earlier types)
 and reads `stream`/`future`/`error-context`, which no converter can carry.
 """
 
