@@ -3,13 +3,18 @@
 wasmtime-py re-reads a function's type through the C API on every call; we read it once per
 component into these dataclasses, and every converter, error message, `wasmhive wit`, the CLI
 argument parser and `bindgen` work from the model.
+
+Two readers share one walk: the call path (`read_type`, `read_func`, `read_signature`) and the world
+reader (`read_world`, `read_world_type`) behind `wasmhive wit`. Only the world reader gives nominal
+types an identity (`ident`, for `use`s across interfaces; it costs C comparisons with earlier types)
+and reads `stream`/`future`/`error-context`, which no converter can carry.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import wasmtime
 import wasmtime.component as wc
@@ -17,8 +22,36 @@ import wasmtime.component as wc
 from ._restypes import host_id
 
 __all__ = [
-    "Borrow", "Enum", "Flags", "FuncSig", "InterfaceSig", "ListOf", "OptionOf", "Own", "Prim", "Record",
-    "ResultOf", "Signature", "TupleOf", "Variant", "WitType", "read_func", "read_signature", "read_type",
+    "AsyncType",
+    "Borrow",
+    "Enum",
+    "ErrorContext",
+    "Flags",
+    "FuncSig",
+    "FutureOf",
+    "Instance",
+    "InterfaceSig",
+    "Item",
+    "ListOf",
+    "Opaque",
+    "OptionOf",
+    "Own",
+    "Prim",
+    "Record",
+    "Resource",
+    "ResultOf",
+    "Signature",
+    "StreamOf",
+    "TupleOf",
+    "Variant",
+    "WitType",
+    "WorldSig",
+    "WorldType",
+    "read_func",
+    "read_signature",
+    "read_type",
+    "read_world",
+    "read_world_type",
     "wit_name",
 ]
 
@@ -61,6 +94,10 @@ class TupleOf:
 class Record:
     fields: tuple[tuple[str, WitType], ...]
     name: str | None = field(default=None, compare=False)
+    # World reader only: the identity of the wasmtime type (equal types share it) and the
+    # interface that exports it by `name`.
+    ident: int | None = field(default=None, compare=False)
+    owner: str | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return self.name or "record { " + ", ".join(f"{n}: {t.wit()}" for n, t in self.fields) + " }"
@@ -70,6 +107,9 @@ class Record:
 class Variant:
     cases: tuple[tuple[str, WitType | None], ...]
     name: str | None = field(default=None, compare=False)
+    # World reader only (see Record).
+    ident: int | None = field(default=None, compare=False)
+    owner: str | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return self.name or "variant { " + ", ".join(
@@ -80,6 +120,9 @@ class Variant:
 class Enum:
     names: tuple[str, ...]
     name: str | None = field(default=None, compare=False)
+    # World reader only (see Record).
+    ident: int | None = field(default=None, compare=False)
+    owner: str | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return self.name or "enum { " + ", ".join(self.names) + " }"
@@ -89,6 +132,9 @@ class Enum:
 class Flags:
     names: tuple[str, ...]
     name: str | None = field(default=None, compare=False)
+    # World reader only (see Record).
+    ident: int | None = field(default=None, compare=False)
+    owner: str | None = field(default=None, compare=False)
 
     def wit(self) -> str:
         return self.name or "flags { " + ", ".join(self.names) + " }"
@@ -122,6 +168,7 @@ class Own:
     resource: str
     # The host resource type id (`_restypes`) when the host implements the resource, else None.
     host_id: int | None = field(default=None, compare=False)
+    ident: int | None = field(default=None, compare=False)  # world reader: the resource identity
 
     def wit(self) -> str:
         return self.resource
@@ -131,12 +178,46 @@ class Own:
 class Borrow:
     resource: str
     host_id: int | None = field(default=None, compare=False)
+    ident: int | None = field(default=None, compare=False)  # world reader: the resource identity
 
     def wit(self) -> str:
         return f"borrow<{self.resource}>"
 
 
+@dataclass(frozen=True)
+class StreamOf:
+    """`stream<T>` (or a bare `stream`); read only by the world reader, since no converter carries it."""
+
+    payload: WorldType | None
+
+    def wit(self) -> str:
+        return "stream" if self.payload is None else f"stream<{self.payload.wit()}>"
+
+
+@dataclass(frozen=True)
+class FutureOf:
+    """`future<T>` (or a bare `future`); world reader only."""
+
+    payload: WorldType | None
+
+    def wit(self) -> str:
+        return "future" if self.payload is None else f"future<{self.payload.wit()}>"
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    """`error-context`; world reader only."""
+
+    def wit(self) -> str:
+        return "error-context"
+
+
 WitType = Prim | ListOf | TupleOf | Record | Variant | Enum | Flags | OptionOf | ResultOf | Own | Borrow
+# The async types only the world reader produces. They are not in `WitType` (the converters' union,
+# which they cannot carry: a converter given one raises NotImplementedError), though the world reader
+# nests them inside lists, records, ... typed as `WitType`.
+AsyncType = StreamOf | FutureOf | ErrorContext
+WorldType = WitType | AsyncType
 
 
 @dataclass(frozen=True)
@@ -197,6 +278,38 @@ class Signature:
     exports: dict[str, InterfaceSig | FuncSig] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Resource:
+    """A resource type a world or interface exports by name (methods are its `[method]r.f` functions)."""
+
+    ident: int  # as `Own.ident`/`Borrow.ident` of handles to it
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """An item WIT cannot describe: a nested "component", core "module" or "instance"."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An interface in a world: what it exports, in the binary's order."""
+
+    members: tuple[tuple[str, Item], ...]
+
+
+Item = FuncSig | Resource | Opaque | Instance | WitType
+
+
+@dataclass
+class WorldSig:
+    """A component's imports and exports in order, every named type with its identity (`read_world`)."""
+
+    imports: list[tuple[str, Item]] = field(default_factory=list)
+    exports: list[tuple[str, Item]] = field(default_factory=list)
+
+
 class _Reader:
     """Converts wasmtime type objects to the model, naming records/enums/... and resources it has seen."""
 
@@ -209,6 +322,10 @@ class _Reader:
             if type(other) is type(ty) and other == ty:
                 return name
         return None
+
+    def _nominal(self, ty: Any) -> dict[str, Any]:
+        """The name (and, for the world reader, identity and owner) of a record/variant/enum/flags."""
+        return {"name": self._name_of(ty)}
 
     def resource_name(self, rt: wc.ResourceType) -> str:
         for name, other in self.resources:
@@ -228,28 +345,86 @@ class _Reader:
         if isinstance(ty, wc.TupleType):
             return TupleOf(tuple(self.read(e) for e in ty.elements))
         if isinstance(ty, wc.RecordType):
-            return Record(tuple((n, self.read(t)) for n, t in ty.fields), self._name_of(ty))
+            return Record(tuple((n, self.read(t)) for n, t in ty.fields), **self._nominal(ty))
         if isinstance(ty, wc.VariantType):
-            return Variant(tuple((n, None if t is None else self.read(t)) for n, t in ty.cases), self._name_of(ty))
+            return Variant(tuple((n, None if t is None else self.read(t)) for n, t in ty.cases), **self._nominal(ty))
         if isinstance(ty, wc.EnumType):
-            return Enum(tuple(ty.names), self._name_of(ty))
+            return Enum(tuple(ty.names), **self._nominal(ty))
         if isinstance(ty, wc.FlagsType):
-            return Flags(tuple(ty.names), self._name_of(ty))
+            return Flags(tuple(ty.names), **self._nominal(ty))
         if isinstance(ty, wc.OptionType):
             return OptionOf(self.read(ty.payload))
         if isinstance(ty, wc.ResultType):
             ok, err = ty.ok, ty.err
             return ResultOf(None if ok is None else self.read(ok), None if err is None else self.read(err))
         if isinstance(ty, wc.OwnType):
-            return Own(self.resource_name(ty.ty), host_id(ty.ty))
+            return Own(self.resource_name(ty.ty), host_id(ty.ty), **self._resource(ty.ty))
         if isinstance(ty, wc.BorrowType):
-            return Borrow(self.resource_name(ty.ty), host_id(ty.ty))
+            return Borrow(self.resource_name(ty.ty), host_id(ty.ty), **self._resource(ty.ty))
+        return self._other(ty)
+
+    def _resource(self, rt: wc.ResourceType) -> dict[str, Any]:
+        return {}
+
+    def _other(self, ty: Any) -> WitType:
         raise NotImplementedError(f"WIT type {type(ty).__name__} is not supported by wasmhive yet")
 
     def func(self, name: str, fty: wc.FuncType) -> FuncSig:
         result = fty.result
         return FuncSig(name, tuple((n, self.read(t)) for n, t in fty.params),
                        None if result is None else self.read(result))
+
+
+class _Identity:
+    """One id per distinct wasmtime type, two types being the same when wasmtime says they are equal
+    (`==` on type objects of the same class; that is how nominal types are told apart across interfaces)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[type, list[tuple[Any, int]]] = {}
+        self.count = 0
+
+    def of(self, ty: Any) -> int:
+        bucket = self.seen.setdefault(type(ty), [])
+        for other, ident in bucket:
+            if other == ty:
+                return ident
+        self.count += 1
+        bucket.append((ty, self.count))
+        return self.count
+
+
+class _WorldReader(_Reader):
+    """The reader for `wasmhive wit`: identities, owners, and the async types the converters refuse."""
+
+    def __init__(self, ids: _Identity, owner: str | None = None, names: dict[int, str] | None = None) -> None:
+        super().__init__([], [])
+        self.ids, self.owner, self.names = ids, owner, names or {}
+
+    def _nominal(self, ty: Any) -> dict[str, Any]:
+        ident = self.ids.of(ty)
+        name = self.names.get(ident)
+        return {"name": name, "ident": ident, "owner": None if name is None else self.owner}
+
+    def _resource(self, rt: wc.ResourceType) -> dict[str, Any]:
+        return {"ident": self.ids.of(rt)}
+
+    def resource_name(self, rt: wc.ResourceType) -> str:
+        name = self.names.get(self.ids.of(rt))
+        return name if name is not None else super().resource_name(rt)
+
+    def _other(self, ty: Any) -> WitType:
+        return cast(WitType, self._async(ty))  # see AsyncType
+
+    def _async(self, ty: Any) -> AsyncType:
+        if isinstance(ty, wc.ErrorContext):
+            return ErrorContext()
+        if isinstance(ty, (wc.StreamType, wc.FutureType)):
+            try:
+                payload: WitType | None = self.read(ty.payload)
+            except (TypeError, wasmtime.WasmtimeError):
+                payload = None  # no payload (`stream`), or one the bindings cannot reflect
+            return StreamOf(payload) if isinstance(ty, wc.StreamType) else FutureOf(payload)
+        raise NotImplementedError(f"WIT type {type(ty).__name__} is not supported by wasmhive yet")
 
 
 _PRIM_CLASSES = [
@@ -310,6 +485,54 @@ def read_signature(component: wc.Component, engine: wasmtime.Engine) -> Signatur
                 except NotImplementedError:
                     continue
     return sig
+
+
+def read_world_type(ty: Any) -> WorldType:
+    """One wasmtime value type for rendering: with identities and `stream`/`future`/`error-context`."""
+    return _WorldReader(_Identity()).read(ty)
+
+
+def read_world(component: wc.Component, engine: wasmtime.Engine) -> WorldSig:
+    """Everything a component imports and exports, for `wasmhive wit`: nested interfaces' types keep
+    their identity across the whole world, so a type used far from its interface can be traced back."""
+    ids = _Identity()
+    ctype = component.type
+    world = WorldSig()
+    for out, externs in ((world.imports, ctype.imports(engine)), (world.exports, ctype.exports(engine))):
+        items = [(name, ext.ty) for name, ext in externs.items()]
+        reader = _WorldReader(ids, None, _names(items, ids))
+        for name, ty in items:
+            if isinstance(ty, wc.ComponentInstanceType):
+                members = [(n, ext.ty) for n, ext in ty.exports(engine).items()]
+                out.append((name, Instance(_members(members, _WorldReader(ids, name, _names(members, ids)), ids))))
+            else:
+                out.append((name, _members([(name, ty)], reader, ids)[0][1]))
+    return world
+
+
+def _names(items: list[tuple[str, Any]], ids: _Identity) -> dict[int, str]:
+    """The identities of the records/variants/enums/flags/resources `items` name (first name wins)."""
+    names: dict[int, str] = {}
+    for name, ty in items:
+        if isinstance(ty, (wc.ResourceType, wc.RecordType, wc.VariantType, wc.EnumType, wc.FlagsType)):
+            names.setdefault(ids.of(ty), name)
+    return names
+
+
+def _members(items: list[tuple[str, Any]], reader: _WorldReader, ids: _Identity) -> tuple[tuple[str, Item], ...]:
+    out: list[tuple[str, Item]] = []
+    for name, ty in items:
+        if isinstance(ty, wc.FuncType):
+            out.append((name, reader.func(name, ty)))
+        elif isinstance(ty, wc.ResourceType):
+            out.append((name, Resource(ids.of(ty))))
+        elif isinstance(ty, (wc.ComponentType, wc.ModuleType, wc.ComponentInstanceType)):
+            kind = "component" if isinstance(ty, wc.ComponentType) else (
+                "module" if isinstance(ty, wc.ModuleType) else "instance")
+            out.append((name, Opaque(kind)))
+        else:
+            out.append((name, reader.read(ty)))
+    return tuple(out)
 
 
 def wit_name(name: str) -> str:

@@ -1,12 +1,12 @@
-"""A component's WIT world, read from wasmtime's type reflection and rendered as WIT text or JSON.
+"""A component's WIT world, rendered as WIT text or JSON from the type model (`_model.read_world`).
 
     world = world_of(component, engine)      # wasmtime.component.Component + its Engine
     print(world.to_wit())                    # package root:component; world root { ... }
     json.dumps(world.to_json())
 
 wasmtime's reflection is structural: a record, variant, enum, flags or resource has a name only where
-an instance type exports it by name. Those names are collected first; every later reference to an
-equal type is written by that name (with a `use` where it lives in another interface). A nominal type
+an instance type exports it by name. Those names are collected first; every later reference to the
+same type (same model `ident`) is written by that name (with a `use` where it lives in another interface). A nominal type
 that was never named gets a made-up name (`record-1`) so the text stays valid WIT.
 """
 
@@ -19,16 +19,11 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime.component._types import ComponentExtern
+
+from . import _model as m
 
 __all__ = ["Function", "Interface", "TypeDef", "World", "WorldItem", "render_type", "world_of"]
 
-_PRIMS: dict[type, str] = {
-    wc.Bool: "bool", wc.S8: "s8", wc.S16: "s16", wc.S32: "s32", wc.S64: "s64", wc.U8: "u8",
-    wc.U16: "u16", wc.U32: "u32", wc.U64: "u64", wc.F32: "f32", wc.F64: "f64", wc.Char: "char",
-    wc.String: "string", wc.ErrorContext: "error-context",
-}
-_NOMINAL = (wc.RecordType, wc.VariantType, wc.EnumType, wc.FlagsType)
 _IFACE_RE = re.compile(r"^(?P<ns>[a-z][a-z0-9-]*):(?P<pkg>[a-z][a-z0-9-]*(?::[a-z][a-z0-9-]*)*)/"
                        r"(?P<iface>[^@]+)(?:@(?P<ver>.+))?$")
 _FUNC_RE = re.compile(r"^\[(method|static)\]([^.]+)\.(.+)$|^\[constructor\](.+)$")
@@ -45,7 +40,7 @@ class Function:
     kind: str = "freestanding"  # freestanding | method | static | constructor
     resource: str | None = None
     export_name: str = ""  # the name in the component binary, e.g. "[method]stream.write"
-    raw: Any = field(default=None, repr=False, compare=False)  # wasmtime FuncType
+    raw: Any = field(default=None, repr=False, compare=False)  # its `_model.FuncSig`
 
     def signature(self) -> str:
         params = self.params[1:] if self.kind == "method" else self.params
@@ -212,7 +207,7 @@ def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root
              type_names: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
              func_hints: Mapping[str, Mapping[str, tuple[list[str | None], str | None]]] | None = None,
              field_hints: Mapping[str, Mapping[str, list[str | None]]] | None = None) -> World:
-    """Build the `World` of a compiled component from wasmtime's type reflection.
+    """Build the `World` of a compiled component from its type model (`_model.read_world`).
 
     `type_names` maps a nominal type's shape (`("record", field names)`, `("variant", case names)`,
     `("enum"|"flags", names)`) to the name the binary gives it at the top level (wasmtime does not
@@ -220,30 +215,31 @@ def world_of(component: wc.Component, engine: wasmtime.Engine, name: str = "root
     `func_hints`/`field_hints` (`Component.func_hints`/`.field_hints`) name the aliases of plain types
     (`type filesize = u64`) that function parameters/results and record fields refer to directly.
     """
-    ctype = component.type
-    b = _Builder(engine, type_names)
+    b = _Builder(type_names)
     b.func_hints, b.field_hints = func_hints or {}, field_hints or {}
-    return b.build(ctype.imports(engine), ctype.exports(engine), name)
+    return b.build(m.read_world(component, engine), name)
 
 
 def render_type(t: wc.ValType) -> str:
     """A value type as WIT, without names for records/variants/enums/flags (written structurally)."""
-    return _Builder(None).render(t, WORLD)
+    return _Builder().render(m.read_world_type(t), WORLD)
 
 
 # -- building ------------------------------------------------------------------------------------
+
+_Nominal = m.Record | m.Variant | m.Enum | m.Flags
+_NOMINAL = (m.Record, m.Variant, m.Enum, m.Flags)
+
 
 @dataclass
 class _Named:
     owner: str
     name: str
-    type: Any
+    type: _Nominal | m.Resource  # compared by class and `ident`
 
 
 class _Builder:
-    def __init__(self, engine: wasmtime.Engine | None,
-                 hints: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> None:
-        self.engine = engine
+    def __init__(self, hints: Mapping[tuple[str, tuple[str, ...]], str] | None = None) -> None:
         self.hints = dict(hints or {})
         self.func_hints: Mapping[str, Mapping[str, tuple[list[str | None], str | None]]] = {}
         self.field_hints: Mapping[str, Mapping[str, list[str | None]]] = {}
@@ -251,60 +247,50 @@ class _Builder:
         self.scopes: dict[str, Interface] = {}
         self.world = World()
         self.anon = 0
-        self._members: dict[str, dict[str, ComponentExtern]] = {}
 
-    def build(self, imports: dict[str, ComponentExtern], exports: dict[str, ComponentExtern],
-              name: str) -> World:
+    def build(self, model: m.WorldSig, name: str) -> World:
         self.world.name = name
         self.scopes[WORLD] = Interface(WORLD, self.world.uses, self.world.types)
-        plan: list[tuple[list[WorldItem], str, Any]] = []
-        for items, externs in ((self.world.imports, imports), (self.world.exports, exports)):
-            for key, ext in externs.items():
-                plan.append((items, key, ext.ty))
+        plan = [(items, key, item) for items, entries in ((self.world.imports, model.imports),
+                                                          (self.world.exports, model.exports))
+                for key, item in entries]
         # Names first (every interface), so references anywhere find them.
-        for _, key, ty in plan:
-            if isinstance(ty, wc.ComponentInstanceType):
-                assert self.engine is not None
-                members = ty.exports(self.engine)
+        for _, key, item in plan:
+            if isinstance(item, m.Instance):
                 self.scopes[key] = Interface(key)
-                for mname, mext in members.items():
-                    mty = mext.ty
-                    if isinstance(mty, (wc.ResourceType, *_NOMINAL)):
+                for mname, mty in item.members:
+                    if isinstance(mty, (m.Resource, *_NOMINAL)):
                         self.named.append(_Named(key, mname, mty))
-                self._members[key] = members
-        for items, key, ty in plan:
-            items.append(self._item(key, ty))
+        for items, key, item in plan:
+            items.append(self._item(key, item))
         return self.world
 
-    def _item(self, key: str, ty: Any) -> WorldItem:
-        if isinstance(ty, wc.ComponentInstanceType):
-            return WorldItem(key, "interface", interface=self._interface(key))
-        if isinstance(ty, wc.FuncType):
-            return WorldItem(key, "func", function=self._function(key, ty, WORLD))
-        if isinstance(ty, wc.ComponentType):
-            return WorldItem(key, "component")
-        if isinstance(ty, wc.ModuleType):
-            return WorldItem(key, "module")
-        if isinstance(ty, wc.ResourceType):
-            self.named.append(_Named(WORLD, key, ty))
+    def _item(self, key: str, item: m.Item) -> WorldItem:
+        if isinstance(item, m.Instance):
+            return WorldItem(key, "interface", interface=self._interface(key, item))
+        if isinstance(item, m.FuncSig):
+            return WorldItem(key, "func", function=self._function(key, item, WORLD))
+        if isinstance(item, m.Opaque):
+            return WorldItem(key, item.kind)
+        if isinstance(item, m.Resource):
+            self.named.append(_Named(WORLD, key, item))
             td = TypeDef(key, "resource")
             self.world.types.append(td)
             return WorldItem(key, "type", typedef=td)
-        self._define(WORLD, key, ty)
+        self._define(WORLD, key, item)
         return WorldItem(key, "type")
 
-    def _interface(self, key: str) -> Interface:
+    def _interface(self, key: str, inst: m.Instance) -> Interface:
         iface = self.scopes[key]
         resources: dict[str, TypeDef] = {}
-        members = [(mname, mext.ty) for mname, mext in self._members[key].items()]
         # Types first, so functions can refer to aliases and attach to resources in any export order.
-        for mname, mty in members:
-            if not isinstance(mty, (wc.FuncType, wc.ComponentType, wc.ModuleType, wc.ComponentInstanceType)):
+        for mname, mty in inst.members:
+            if not isinstance(mty, (m.FuncSig, m.Opaque, m.Instance)):
                 td = self._define(key, mname, mty)
                 if td is not None and td.kind == "resource":
                     resources[mname] = td
-        for mname, mty in members:
-            if isinstance(mty, wc.FuncType):
+        for mname, mty in inst.members:
+            if isinstance(mty, m.FuncSig):
                 fn = self._function(mname, mty, key)
                 if fn.resource and fn.resource in resources:
                     resources[fn.resource].methods.append(fn)
@@ -312,10 +298,10 @@ class _Builder:
                     iface.functions.append(fn)
         return iface
 
-    def _define(self, owner: str, name: str, ty: Any) -> TypeDef | None:
+    def _define(self, owner: str, name: str, ty: m.WitType | m.Resource) -> TypeDef | None:
         """Add `name` to `owner`: a `use` when an equal named type lives in an earlier interface."""
         scope = self.scopes[owner]
-        if isinstance(ty, (wc.ResourceType, *_NOMINAL)):
+        if isinstance(ty, (m.Resource, *_NOMINAL)):
             first = self._lookup(ty, None)
             if first is not None and first.owner != owner:
                 scope.uses.setdefault(first.owner, []).append((first.name, name))
@@ -324,30 +310,27 @@ class _Builder:
                 td = TypeDef(name, "alias", target=_id(first.name))
                 scope.types.append(td)
                 return td
-            if isinstance(ty, wc.ResourceType):
-                td = TypeDef(name, "resource")
-            else:
-                td = self._nominal(name, ty, owner)
+            td = TypeDef(name, "resource") if isinstance(ty, m.Resource) else self._nominal(name, ty, owner)
         else:
             td = TypeDef(name, "alias", target=self.render(ty, owner))
         scope.types.append(td)
         return td
 
-    def _nominal(self, name: str, ty: Any, owner: str) -> TypeDef:
-        if isinstance(ty, wc.RecordType):
+    def _nominal(self, name: str, ty: _Nominal, owner: str) -> TypeDef:
+        if isinstance(ty, m.Record):
             fields = [(n, self.render(t, owner)) for n, t in ty.fields]
             return TypeDef(name, "record", self._hinted(owner, fields, self.field_hints.get(owner, {}).get(name)))
-        if isinstance(ty, wc.VariantType):
+        if isinstance(ty, m.Variant):
             return TypeDef(name, "variant",
                            [(n, None if t is None else self.render(t, owner)) for n, t in ty.cases])
-        return TypeDef(name, "enum" if isinstance(ty, wc.EnumType) else "flags", [(n, None) for n in ty.names])
+        return TypeDef(name, "enum" if isinstance(ty, m.Enum) else "flags", [(n, None) for n in ty.names])
 
-    def _lookup(self, ty: Any, owner: str | None) -> _Named | None:
+    def _lookup(self, ty: _Nominal | m.Resource, owner: str | None) -> _Named | None:
         """The named type equal to `ty`: preferably one visible in `owner`, else its first definition."""
         first = None
-        cls = type(ty)
+        cls, ident = type(ty), ty.ident
         for n in self.named:
-            if type(n.type) is cls and n.type == ty:
+            if type(n.type) is cls and n.type.ident == ident:
                 if owner is None or n.owner == owner:
                     return n
                 if first is None:
@@ -365,58 +348,54 @@ class _Builder:
         return any(t.name == alias and t.kind == "alias" for t in scope.types) or any(
             a == alias for items in scope.uses.values() for _, a in items)
 
-    def _function(self, name: str, ty: wc.FuncType, owner: str) -> Function:
-        params = [(n, self.render(t, owner)) for n, t in ty.params]
-        res = ty.result
-        result = None if res is None else self.render(res, owner)
+    def _function(self, name: str, sig: m.FuncSig, owner: str) -> Function:
+        params = [(n, self.render(t, owner)) for n, t in sig.params]
+        result = None if sig.result is None else self.render(sig.result, owner)
         hint = self.func_hints.get(owner, {}).get(name)
         if hint is not None:
             params = self._hinted(owner, params, hint[0])
             if result is not None and hint[1] and self._alias_visible(owner, hint[1]):
                 result = _id(hint[1])
-        m = _FUNC_RE.match(name)
-        if m and m.group(1):
-            return Function(m.group(3), params, result, m.group(1), m.group(2), name, raw=ty)
-        if m:
-            return Function(m.group(4), params, result, "constructor", m.group(4), name, raw=ty)
-        return Function(name, params, result, export_name=name, raw=ty)
+        m_ = _FUNC_RE.match(name)
+        if m_ and m_.group(1):
+            return Function(m_.group(3), params, result, m_.group(1), m_.group(2), name, raw=sig)
+        if m_:
+            return Function(m_.group(4), params, result, "constructor", m_.group(4), name, raw=sig)
+        return Function(name, params, result, export_name=name, raw=sig)
 
-    def render(self, t: Any, owner: str) -> str:
+    def render(self, t: m.WorldType, owner: str) -> str:
         """WIT text for a value type as seen from `owner` (adding `use`s and made-up names as needed)."""
-        prim = _PRIMS.get(type(t))
-        if prim is not None:
-            return prim
-        if isinstance(t, wc.ListType):
-            return f"list<{self.render(t.element, owner)}>"
-        if isinstance(t, wc.TupleType):
-            return "tuple<" + ", ".join(self.render(e, owner) for e in t.elements) + ">"
-        if isinstance(t, wc.OptionType):
-            return f"option<{self.render(t.payload, owner)}>"
-        if isinstance(t, wc.ResultType):
+        if isinstance(t, m.Prim):
+            return t.name
+        if isinstance(t, m.ListOf):
+            return f"list<{self.render(t.elem, owner)}>"
+        if isinstance(t, m.TupleOf):
+            return "tuple<" + ", ".join(self.render(e, owner) for e in t.elems) + ">"
+        if isinstance(t, m.OptionOf):
+            return f"option<{self.render(t.inner, owner)}>"
+        if isinstance(t, m.ResultOf):
             ok, err = t.ok, t.err
             if ok is None and err is None:
                 return "result"
             if err is None:
-                return f"result<{self.render(ok, owner)}>"
+                return f"result<{self.render(ok, owner)}>"  # type: ignore[arg-type]
             return f"result<{'_' if ok is None else self.render(ok, owner)}, {self.render(err, owner)}>"
-        if isinstance(t, (wc.FutureType, wc.StreamType)):
-            kind = "future" if isinstance(t, wc.FutureType) else "stream"
-            try:
-                return f"{kind}<{self.render(t.payload, owner)}>"
-            except (TypeError, wasmtime.WasmtimeError):
-                return kind
-        if isinstance(t, (wc.OwnType, wc.BorrowType)):
-            rname = self._name_of(t.ty, owner, "resource")
-            return rname if isinstance(t, wc.OwnType) else f"borrow<{rname}>"
+        if isinstance(t, (m.FutureOf, m.StreamOf)):
+            kind = "future" if isinstance(t, m.FutureOf) else "stream"
+            return kind if t.payload is None else f"{kind}<{self.render(t.payload, owner)}>"
+        if isinstance(t, (m.Own, m.Borrow)):
+            assert t.ident is not None  # the world reader always sets it
+            rname = self._name_of(m.Resource(t.ident), owner, "resource")
+            return rname if isinstance(t, m.Own) else f"borrow<{rname}>"
         if isinstance(t, _NOMINAL):
             return self._name_of(t, owner, _kind_word(t))
-        return "unknown"
+        return t.wit()  # error-context
 
-    def _name_of(self, ty: Any, owner: str, word: str) -> str:
+    def _name_of(self, ty: _Nominal | m.Resource, owner: str, word: str) -> str:
         if owner not in self.scopes:  # structural rendering without a world (render_type)
-            if isinstance(ty, wc.RecordType):
+            if isinstance(ty, m.Record):
                 return "record { " + ", ".join(f"{n}: {self.render(t, owner)}" for n, t in ty.fields) + " }"
-            if isinstance(ty, (wc.EnumType, wc.FlagsType)):
+            if isinstance(ty, (m.Enum, m.Flags)):
                 return f"{word} {{ " + ", ".join(ty.names) + " }"
             return word
         hit = self._lookup(ty, owner)
@@ -437,24 +416,23 @@ class _Builder:
             made = f"{word}-{self.anon}"
         self.named.append(_Named(owner, made, ty))
         scope = self.scopes[owner]
-        scope.types.append(TypeDef(made, "resource") if isinstance(ty, wc.ResourceType)
+        scope.types.append(TypeDef(made, "resource") if isinstance(ty, m.Resource)
                            else self._nominal(made, ty, owner))
         return made
 
 
-def _shape(t: Any) -> tuple[str, tuple[str, ...]]:
-    if isinstance(t, wc.RecordType):
+def _shape(t: _Nominal | m.Resource) -> tuple[str, tuple[str, ...]]:
+    if isinstance(t, m.Record):
         return ("record", tuple(n for n, _ in t.fields))
-    if isinstance(t, wc.VariantType):
+    if isinstance(t, m.Variant):
         return ("variant", tuple(n for n, _ in t.cases))
-    if isinstance(t, (wc.EnumType, wc.FlagsType)):
+    if isinstance(t, (m.Enum, m.Flags)):
         return (_kind_word(t), tuple(t.names))
     return ("", ())
 
 
-def _kind_word(t: Any) -> str:
-    return {wc.RecordType: "record", wc.VariantType: "variant", wc.EnumType: "enum",
-            wc.FlagsType: "flags"}.get(type(t), "type")
+def _kind_word(t: _Nominal) -> str:
+    return {m.Record: "record", m.Variant: "variant", m.Enum: "enum", m.Flags: "flags"}[type(t)]
 
 
 _KEYWORDS = {
