@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,7 @@ class SpinHeaders:
         from urllib.parse import unquote
 
         from ..http._router import RouteMatch
+        from ..http._types import field_bytes
 
         req = ex.request
         routed = ex.match
@@ -73,8 +74,12 @@ class SpinHeaders:
             self.executor.run(ex)
             return
         full_url = f"{req.scheme}://{req.authority}{req.path_with_query}"
-        spin = match.spin_headers(full_url=full_url, client_addr=req.client)
-        ex.request = replace(req, headers=[(k, v) for k, v in req.headers if not k.lower().startswith("spin-")] + spin)
+        # Appended as bytes to the raw fields (a client's own `spin-*` fields are dropped: they would
+        # forge the host's). The URL is the request's own latin-1 text back to its bytes; the other
+        # values are UTF-8 (paths percent-decoded as UTF-8, routes from the manifest).
+        spin = [(k.encode(), field_bytes(v) if k == "spin-full-url" else v.encode())
+                for k, v in match.spin_headers(full_url=full_url, client_addr=req.client)]
+        ex.request = req.replace(raw_headers=[(k, v) for k, v in req.raw_headers if not k.startswith(b"spin-")] + spin)
         self.executor.run(ex)
 
 

@@ -126,7 +126,7 @@ class HttpApp:
     # -- shared request logic ------------------------------------------------------------------------
     def _precheck(self, req: Request) -> tuple[Response | None, Any]:
         """An early response (limits, 404, health), or (None, route match)."""
-        size = sum(len(k) + len(v) + 4 for k, v in req.headers)
+        size = sum(len(k) + len(v) + 4 for k, v in req.raw_headers)
         if size > self.limits.max_header_bytes:
             return Response(431, [("content-type", b"text/plain")], b"request header fields too large\n"), None
         length = req.header("content-length")
@@ -491,11 +491,15 @@ class _TooLarge(Exception):
 
 
 def _request_from_scope(scope: Scope) -> Request:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    # Header fields stay bytes, as the ASGI server gives them (lower-case names): the guest gets them as
+    # bytes; only a reader that wants text (WAGI, logs) decodes, through `Request.headers`.
+    headers = scope.get("headers", [])
+    if not isinstance(headers, list):  # ASGI allows any iterable; uvicorn gives a list
+        headers = list(headers)
     server = scope.get("server") or ("127.0.0.1", 3000)
     client = scope.get("client") or ("127.0.0.1", 0)
-    host = next((v for k, v in headers if k.lower() == "host"), None)
-    authority = host or f"{server[0]}:{server[1]}"
+    host = next((v for k, v in headers if k == b"host"), None)
+    authority = host.decode("latin-1") if host else f"{server[0]}:{server[1]}"
     root = scope.get("root_path", "")
     if root:
         # Mounted inside another ASGI app: route on the part below the mount point.
@@ -506,7 +510,7 @@ def _request_from_scope(scope: Scope) -> Request:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     path = path.split("?", 1)[0]
     return Request(method=scope["method"], path=path or "/", query=scope.get("query_string", b"").decode("latin-1"),
-                   headers=headers, scheme=scope.get("scheme", "http"), authority=authority,
+                   raw_headers=headers, scheme=scope.get("scheme", "http"), authority=authority,
                    client=f"{client[0]}:{client[1]}", http_version=scope.get("http_version", "1.1"))
 
 

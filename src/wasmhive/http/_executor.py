@@ -159,8 +159,7 @@ class WasiHttpExecutor:
                     f": {resp.payload}" if resp.payload is not None else "")
                 ex.respond(500, [], b"")
 
-        headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in req.headers
-                          if k.lower() not in _SKIP_REQUEST_HEADERS], mutable=False)
+        headers = Fields.received(req.raw_headers, _SKIP_REQUEST_HEADERS)
         incoming = IncomingRequest(req.method, req.path_with_query, req.scheme, req.authority, headers,
                                    IncomingBody(ex.body))
         store = None

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = ["FORBIDDEN", "Fields", "HeaderError", "valid_name", "valid_value"]
 
@@ -20,6 +21,8 @@ FORBIDDEN = frozenset({
 })
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_NAMES: dict[bytes, str] = {}  # raw header name -> lower-case text (see `Fields.received`)
+_NAMES_MAX = 512
 
 
 class HeaderError(Exception):
@@ -49,6 +52,24 @@ class Fields:
     def __init__(self, entries: list[tuple[str, bytes]] | None = None, *, mutable: bool = True) -> None:
         self.entries = entries if entries is not None else []
         self.mutable = mutable
+
+    @classmethod
+    def received(cls, raw: Iterable[tuple[bytes, bytes]], skip: frozenset[str] = frozenset()) -> Fields:
+        """Immutable fields of a request the server parsed: values kept as the bytes that arrived (no
+        decoding, so any byte the server let through reaches the guest unchanged), names lower-cased
+        text (`field-name` is a WIT `string`), fields named in `skip` left out. Names come from a small
+        cache, so a name seen before costs one dict lookup."""
+        names = _NAMES
+        out = []
+        for k, v in raw:
+            name = names.get(k)
+            if name is None:
+                name = k.decode("latin-1").lower()
+                if len(names) < _NAMES_MAX:  # bounded: a client sending endless new names grows nothing
+                    names[bytes(k)] = name
+            if name not in skip:
+                out.append((name, v))
+        return cls(out, mutable=False)
 
     @classmethod
     def checked(cls, entries: list[tuple[str, bytes]], *, check_forbidden: bool = True) -> Fields:
