@@ -17,11 +17,17 @@ from pathlib import Path
 import pytest
 
 from app_fixtures import write_app
-from http_fixtures import HTTP_TESTS, serving
 from wasmhive.app import App
 from wasmhive.app.toolchains import componentize_py, standard_wit, zig_cc
 from wasmhive.http import Request
 from wasmhive.runtime import Runtime
+
+
+def _http_fixtures():  # imported lazily: other test modules load it as a pytest plugin first
+    import http_fixtures
+
+    return http_fixtures
+
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +68,7 @@ CLIENT_FIELDS = [
 def app(tmp_path_factory: pytest.TempPathFactory, guest_cache: Path, compile_cache: Path) -> Iterator[App]:
     tmp = tmp_path_factory.mktemp("header-bytes")
     echo = componentize_py(standard_wit("wasi:http@0.2.0"), "wasi:http/proxy@0.2.0",
-                           HTTP_TESTS / "headerecho" / "app.py", cache_dir=guest_cache)
+                           _http_fixtures().HTTP_TESTS / "headerecho" / "app.py", cache_dir=guest_cache)
     shutil.copyfile(echo, tmp / "echo.wasm")
     shutil.copyfile(zig_cc(Path(__file__).parent / "app" / "wagi" / "cgi.c"), tmp / "cgi.wasm")
     with Runtime(cache=compile_cache) as rt, App(write_app(tmp, MANIFEST), runtime=rt) as a:
@@ -72,7 +78,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, guest_cache: Path, compile_cac
 @pytest.fixture(scope="module")
 def url(app: App) -> Iterator[str]:
     http = app.http_app(close_app=False)
-    with serving(http) as base:
+    with _http_fixtures().serving(http) as base:
         yield base
     http.close()
 

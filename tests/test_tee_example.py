@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from http_fixtures import serving
 from wasmhive import App, Runtime
 from wasmhive.tee import platform_keys, public_key_text
+
+
+def _http_fixtures():  # imported lazily: other test modules load it as a pytest plugin first
+    import http_fixtures
+
+    return http_fixtures
+
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +53,7 @@ def test_confidential_example_over_http(guest_cache: Path, compile_cache: Path, 
     (tmp_path / "platform.pem").write_text(public_key_text(platform_keys({}, keydir).public_key))
     with Runtime(cache=compile_cache, concurrency=False) as rt:
         app = App.load(app_dir, environ={"WASMHIVE_TEE_KEY_DIR": str(keydir)}, runtime=rt)
-        with serving(app.http_app()) as url:
+        with _http_fixtures().serving(app.http_app()) as url:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             proc = subprocess.run([sys.executable, str(EXAMPLE / "client.py"), url, "--public-key",
                                    str(tmp_path / "platform.pem"), "--expect", str(app_dir / "vault" / "vault.wasm")],

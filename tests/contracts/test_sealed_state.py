@@ -14,13 +14,19 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from http_fixtures import free_port, serving
 from wasmhive.cli import main
 from wasmhive.contracts import ContractVM, Principal, encode_args, verify
 from wasmhive.contracts._asgi import ContractsApp
 from wasmhive.errors import ConfigError, SealingError
 from wasmhive.runtime import Runtime
 from wasmhive.tee._keys import ENV_ATTESTATION_KEY, ENV_KEY_DIR, ENV_ROOT_KEY, platform_keys
+
+
+def _http_fixtures():  # imported lazily: other test modules load it as a pytest plugin first
+    import http_fixtures
+
+    return http_fixtures
+
 
 OWNER = Principal(b"sealstate-owner")
 SECRET = Principal(b"sealstate-secret-holder")  # distinctive bytes, only ever in arguments and canister memory
@@ -277,10 +283,10 @@ def test_http_api_opens_sealed_state_only_when_asked(tmp_path: Path, runtime: Ru
     _session(tmp_path, runtime, canisters["token"], sealed=True)
     body = {"candid": f'(principal "{SECRET.text}")'}
     unsealed, sealed = ContractsApp(tmp_path), ContractsApp(tmp_path, sealed=True)
-    with serving(unsealed) as base:
+    with _http_fixtures().serving(unsealed) as base:
         r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
         assert r.status_code == 503 and "holds sealed contract state" in r.json()["error"]
-    with serving(sealed) as base:
+    with _http_fixtures().serving(sealed) as base:
         r = httpx.post(f"{base}/contracts/token/query/getBalance", json=body, timeout=30)
         assert r.status_code == 200 and r.json()["reply"] == [5 * AMOUNT + 10]
     sealed.close()
@@ -291,7 +297,7 @@ def test_wasmhive_up_serves_sealed_contracts(tmp_path: Path, runtime: Runtime, c
     template = (Path(__file__).parent.parent / "http" / "minimal.wat.in").read_text()
     (tmp_path / "teapot.wat").write_text(template.replace("VERSION", "0.2.0").replace("MODE", "0"))
     _session(tmp_path / "state", runtime, canisters["token"], sealed=True)
-    port = free_port()
+    port = _http_fixtures().free_port()
     env = {**os.environ, "WASMHIVE_STATE": str(tmp_path / "state"), "WASMHIVE_STATE_SEALED": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from wasmhive.cli import main; main()", "up", "teapot.wat",
                              "--listen", f"127.0.0.1:{port}", "--contracts", "-q"], cwd=tmp_path, env=env,
