@@ -39,6 +39,7 @@ import wasmhive.component._model as m
 from ..runtime._capi import ffi
 from ._convert import (
     HOST,
+    TYPED,
     VAL,
     VAL_SIZE,
     BadValue,
@@ -52,6 +53,7 @@ from ._convert import (
 from ._lift import lifter
 from ._lower import lowerer
 from ._restypes import allocate, register
+from ._values import Err, ResultError
 
 __all__ = ["Entry", "ExportCall", "HostTrap", "allocate", "calling_store", "define_entry", "define_func",
            "define_resource", "define_table", "pending", "take_host_error", "trap_error", "wit"]
@@ -166,21 +168,24 @@ def define_entry(inst: wc.LinkerInstance, name: str, entry: Entry) -> None:
 class _HostFunc:
     """A Python function in the `HOST` convention; its converters are built from the first call's type."""
 
-    __slots__ = ("func", "lifts", "lower_result", "name", "sig")
+    __slots__ = ("catch", "conv", "func", "lifts", "lower_result", "name", "sig")
 
-    def __init__(self, name: str, func: Callable[..., Any]) -> None:
-        self.name, self.func = name, func
+    def __init__(self, name: str, func: Callable[..., Any], conv: str = HOST) -> None:
+        self.name, self.func, self.conv = name, func, conv
         self.lifts: list[Lift] | None = None
         self.lower_result: Lower | None = None
         self.sig: m.FuncSig | None = None
+        self.catch = False
 
     def build(self, ty: int) -> list[Lift]:
         # The type pointer is borrowed from wasmtime for this call: `owner` keeps it from being freed.
         fty = wc.FuncType._from_ptr(ctypes.cast(ty, ctypes.POINTER(ffi.wasmtime_component_func_type_t)), owner=self)
         sig = m.read_func(self.name, fty)
         self.sig = sig
-        self.lower_result = lowerer(sig.result, HOST) if sig.result is not None else None
-        lifts = [lifter(t, None, HOST) for _, t in sig.params]
+        classes: dict[m.WitType, Any] = {}
+        self.catch = self.conv == TYPED and isinstance(sig.result, m.ResultOf)
+        self.lower_result = lowerer(sig.result, self.conv) if sig.result is not None else None
+        lifts = [lifter(t, classes, self.conv) for _, t in sig.params]
         self.lifts = lifts  # set last: another thread may be reading
         return lifts
 
@@ -195,7 +200,12 @@ class _HostFunc:
                 pyargs = [f(args + i * VAL_SIZE, ctx) for i, f in enumerate(lifts)]
         except BadValue as e:
             raise HostTrap(f"bad argument from the guest: {e.message}") from None
-        r = self.func(*pyargs)
+        try:
+            r = self.func(*pyargs)
+        except ResultError as e:  # `err(value)` of a function returning `result`; anything else traps
+            if not self.catch:
+                raise
+            r = Err(e.value)
         if nres:
             try:
                 self.lower_result(r, results, ctx)  # type: ignore[misc]
@@ -205,7 +215,7 @@ class _HostFunc:
 
 
 def define_func(inst: wc.LinkerInstance, name: str, func: Callable[..., Any], *,
-                host_resources: Mapping[int, wc.ResourceType] | None = None) -> None:
+                host_resources: Mapping[int, wc.ResourceType] | None = None, conv: str = HOST) -> None:
     """Define host function `name` in a linker instance; `func(*args)` returns the result value.
 
     Values follow the `HOST` convention; converters are built from the import's type on the first call
@@ -214,7 +224,7 @@ def define_func(inst: wc.LinkerInstance, name: str, func: Callable[..., Any], *,
     """
     for rid in host_resources or ():
         register(rid)
-    define_entry(inst, name, _HostFunc(name, func))
+    define_entry(inst, name, _HostFunc(name, func, conv))
 
 
 def define_resource(inst: wc.LinkerInstance, name: str, type_id: int, dtor: Callable[..., None], *,
@@ -274,12 +284,14 @@ class ExportCall:
     with `(store, func, *args)` for any instance. Errors come out as `wasmtime.WasmtimeError`.
     """
 
-    def __init__(self, func: wc.Func, store: Any, host_resources: Mapping[int, wc.ResourceType] | None = None) -> None:
+    def __init__(self, func: wc.Func, store: Any, host_resources: Mapping[int, wc.ResourceType] | None = None,
+                 conv: str = HOST) -> None:
         for rid in host_resources or ():
             register(rid)
         sig = m.read_func("export", func.type(store))
-        self.lowers = [lowerer(t, HOST) for _, t in sig.params]
-        self.lift_result = lifter(sig.result, None, HOST) if sig.result is not None else None
+        self.lowers = [lowerer(t, conv) for _, t in sig.params]
+        self.lift_result = lifter(sig.result, None, conv) if sig.result is not None else None
+        self.unwrap = conv == TYPED and isinstance(sig.result, m.ResultOf)  # ok -> value, err -> ResultError
 
     def __call__(self, store: Any, func: wc.Func, *args: Any) -> Any:
         n = len(self.lowers)
@@ -303,9 +315,14 @@ class ExportCall:
             if not has_result:
                 return None
             try:
-                return self.lift_result(ctypes.addressof(result), ctx)  # type: ignore[misc]
+                out = self.lift_result(ctypes.addressof(result), ctx)  # type: ignore[misc]
             finally:
                 val_delete_at(ctypes.addressof(result))
+            if self.unwrap:
+                if isinstance(out, Err):
+                    raise ResultError(out.value)
+                return out.value
+            return out
         finally:
             for i in range(n):
                 val_delete_at(base + i * VAL_SIZE)  # a zeroed (never written) value is a bool: no-op

@@ -190,10 +190,7 @@ def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitTy
 
 
 def _resource(ty: m.Own | m.Borrow, conv: str) -> Lift:
-    if conv == HOST:
-        if ty.host_id is None:
-            return lambda a, ctx: wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
-
+    if ty.host_id is not None:
         def lift_rep(a: int, ctx: Any) -> int:
             # To the host's rep; for a borrow this also ends the borrow (wasmtime requires it before returning).
             out = ctypes.c_void_p()
@@ -204,12 +201,19 @@ def _resource(ty: m.Own | m.Borrow, conv: str) -> Lift:
                 return int(host_rep(out.value))
             finally:
                 host_delete(out.value)
-        return lift_rep
+        if conv == HOST:
+            return lift_rep
+    if conv == HOST:
+        return lambda a, ctx: wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
     rname = ty.resource
     owned = isinstance(ty, m.Own)
+    reps = ty.host_id is not None
 
     def lift_resource(a: int, ctx: Any) -> Any:
+        if ctx.__class__ is int:  # a host function or export call: host resources are their integer reps
+            if reps:
+                return lift_rep(a, ctx)
+            return wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
         raw = wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
         return ctx.wrap_resource(rname, raw, owned)
     return lift_resource
-

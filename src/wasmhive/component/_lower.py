@@ -419,10 +419,15 @@ def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
 def _resource(ty: m.Own | m.Borrow) -> Lower:
     own = isinstance(ty, m.Own)
     kind = K["resource"]
+    rid = ty.host_id
 
     def lower_resource(v: Any, a: int, ctx: Any) -> None:
         raw = getattr(v, "_wasmhive_resource", None)
         if raw is None:
+            if ctx.__class__ is int:  # a host function or export call: a host resource is its integer rep
+                ptr_at(a + PAYLOAD).value = _rep_to_any(ty, rid, own, v, ctx)
+                u8_at(a).value = kind
+                return
             host = getattr(ctx, "host_resource", None)  # a host-implemented resource's object
             if host is None:
                 raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
@@ -432,6 +437,19 @@ def _resource(ty: m.Own | m.Borrow) -> Lower:
         ptr_at(a + PAYLOAD).value = any_clone_at(ctypes.cast(raw.ptr(), ctypes.c_void_p).value)
         u8_at(a).value = kind
     return lower_resource
+
+
+def _rep_to_any(ty: m.Own | m.Borrow, rid: int | None, own: bool, v: Any, ctx: int) -> int:
+    """A new `resource_any` for host resource rep `v` of type id `rid` (a `BadValue` for anything else)."""
+    if not (isinstance(v, int) and not isinstance(v, bool) and rid is not None and 0 <= v <= 0xFFFFFFFF):
+        raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+    host = host_new(own, v, rid)
+    out = ctypes.c_void_p()
+    err = host_to_any(ctx, host, ctypes.byref(out))
+    host_delete(host)
+    if err:
+        raise_error(err)
+    return out.value or 0
 
 
 def _host_resource(ty: m.Own | m.Borrow) -> Lower:
