@@ -84,6 +84,12 @@ class MqttInstance:
         self.handles.clear()
 
 
+# A wait bounded by the request's deadline gives up this much earlier (a quarter of what is left, at
+# most REPORT_RESERVE seconds), so the guest still has time to turn the WIT error into its response:
+# a wait that ran to the deadline itself left the guest ended mid-response (headers sent, body cut).
+REPORT_RESERVE = 0.5
+
+
 def _timeout(cap: float) -> float:
     """`cap`, or less when the request's deadline is nearer (a guest blocked in a host call is not
     interrupted by epochs). Past the deadline, `remaining()` ends the guest."""
@@ -91,7 +97,9 @@ def _timeout(cap: float) -> float:
 
     st = current_or_none()
     left = st.remaining() if st is not None else None
-    return cap if left is None else min(cap, left)
+    if left is None:
+        return cap
+    return min(cap, left - min(REPORT_RESERVE, left / 4))
 
 
 class MqttFactor:
