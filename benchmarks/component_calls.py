@@ -12,7 +12,7 @@ Cases, each measured in the same run for both paths on the same component instan
 Raw = `Func.__call__(store, *args)` from wasmtime-py 50 (and `LinkerInstance.add_func` for the host
 import). Goal: wasmhive adds < 25% to the raw call (ratio ≤ 1.25); here it is faster, because the
 converters are built once per function instead of re-reading the function type on every call.
-The host-call rows have a third column: `component/_hostcall.py`'s `define_func` (HOST value convention)
+The host-call rows have a third column: `component/_hostcall.py`'s `define_func`
 as the WASI layer defines every `wasi:*` function (`wasi/_io.py`, with the WASI host resource ids), beside the
 typed-call path (`Runtime.component(imports=...)`, `component/_host.py`) and the stock `add_func`;
 the 4 KiB list is what a guest's `blocking-write-and-flush` hands over.
@@ -158,7 +158,7 @@ def _host_calls(rt: Any, wat: str, name: str, fn: Callable[..., Any], check_args
     extra = check_args[1:]
     assert stock(*check_args) == typed(*check_args) == fast(*check_args) == expect, case
     per = {label: _per_call(lambda f=f: f(n, *extra), 1, repeat) / n * 1e6
-           for label, f in (("raw_us", stock), ("wasmhive_us", typed), ("fastpath_us", fast))}
+           for label, f in (("raw_us", stock), ("wasmhive_us", typed), ("hostcall_us", fast))}
     return {"case": case, **per}
 
 
@@ -211,8 +211,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                                 "host import (list<u8> x 4 KiB) -> u32, per call", host_n // 100, repeat))
     for r in rows:
         r["ratio"] = r["wasmhive_us"] / r["raw_us"]
-        if "fastpath_us" in r:
-            r["fastpath_ratio"] = r["fastpath_us"] / r["raw_us"]
+        if "hostcall_us" in r:
+            r["hostcall_ratio"] = r["hostcall_us"] / r["raw_us"]
     return {"mode": "quick" if quick else "full", "python": platform.python_version(),
             "wasmtime": wasmtime.__version__ if hasattr(wasmtime, "__version__") else "?",
             "machine": platform.machine(), "rows": rows}
@@ -229,10 +229,10 @@ def _uptime() -> str:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = ["| call | raw wasmtime-py (µs) | wasmhive typed (µs) | typed / raw | WASI fastpath (µs) | fastpath / raw |",
+    lines = ["| call | raw wasmtime-py (µs) | wasmhive typed (µs) | typed / raw | define_func (µs) | define_func / raw |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
-        fast = (f"{r['fastpath_us']:.2f} | {r['fastpath_ratio']:.2f}" if "fastpath_us" in r else "- | -")
+        fast = (f"{r['hostcall_us']:.2f} | {r['hostcall_ratio']:.2f}" if "hostcall_us" in r else "- | -")
         lines.append(f"| {r['case']} | {r['raw_us']:.2f} | {r['wasmhive_us']:.2f} | {r['ratio']:.2f} | {fast} |")
     return "\n".join(lines)
 

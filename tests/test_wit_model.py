@@ -22,7 +22,7 @@ from wasmhive.runtime._inspect import inspect
 
 TESTS = Path(__file__).parent
 GOLDEN = TESTS / "guests" / "wit_golden"
-FIXTURES = ["guests/inspect_types.wat", "components/echo_bytes.wat", "http/fastpath.wat", "canon/tiny.wat"]
+FIXTURES = ["guests/inspect_types.wat", "components/echo_bytes.wat", "http/hostcall.wat", "canon/tiny.wat"]
 
 # stream/future types need the component-model-async proposal, which wasmtime-py's Config does not
 # expose; its C setter does. (`error-context` needs a feature the C API cannot switch on at all.)

@@ -1,17 +1,17 @@
-"""The component layer's value conversion: the C layout, the address-level C calls, the value conventions.
+"""The component layer's value conversion: the C layout, the address-level C calls, the value convention.
 
-One builder per direction turns a WIT type (`_model`) into a converter once: `_lower.lowerer(ty, conv)`
+One builder per direction turns a WIT type (`_model`) into a converter once: `_lower.lowerer(ty)`
 returns `lower(value, addr, ctx)` writing a Python value into the `wasmtime_component_val_t` at `addr`;
-`_lift.lifter(ty, classes, conv)` returns `lift(addr, ctx) -> value` reading one without freeing it
-(the owner deletes the top-level value once, which frees everything below it). Converters work on raw
+`_lift.lifter(ty, classes)` returns `lift(addr, ctx) -> value` reading one without freeing it (the
+owner deletes the top-level value once, which frees everything below it). Converters work on raw
 addresses (no ctypes struct objects on the hot path); `ctx` is what resource handles need: the
 instance for typed calls, the `HostCall` of a typed host import, or the caller's `wasmtime_context_t`
-address for host functions in the `HOST` convention.
+address for host functions (`_hostcall`), where host-defined resources are their integer reps.
 
-`conv` picks the Python shape of records, variants, options, results and resources (see
-`docs/ARCHITECTURE.md`, "Components from Python"): `TYPED` (wasmhive's `_values` classes) or `HOST`
-(wasmtime-py's `Record`/`Variant`, bare values when every case has its own Python class, host resources
-as integer reps), which the WASI layer and the capabilities are written against.
+There is one Python value convention, the same for typed calls, `wasmhive call`, the WASI layer and
+every capability (`docs/ARCHITECTURE.md`, "Components from Python"): records are per-type `Record`
+classes (dicts accepted), every variant a `Variant(tag, value)`, options `None`/value (`Some` when
+nested), results `Ok`/`Err` (a top-level result: the value, or `ResultError`), flags sets of names.
 
 Lists of numbers and `list<u8>` move through the C array with `memoryview` slices instead of one
 Python call per element: the layout is fixed (32-byte values, payload at offset 8).
@@ -27,16 +27,15 @@ import wasmhive.component._model as m
 
 from ..runtime._capi import ffi, prototype
 
-__all__ = ["FAST", "HOST", "INT_FIELDS", "PAYLOAD", "TYPED", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower",
+__all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "TYPED", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower",
            "make_error", "pyname", "read_bytes", "read_name", "read_numbers", "values", "write_bytes", "write_name"]
 
 # lower(value, addr, ctx) and lift(addr, ctx) -> value; `addr` is a `wasmtime_component_val_t`'s address.
 Lower = Callable[[Any, int, Any], None]
 Lift = Callable[[int, Any], Any]
 
-# The two value conventions (module doc).
+# Transitional: host code still passes `conv=TYPED`; there is one convention (module doc).
 TYPED = "typed"
-HOST = "host"
 
 VAL = ffi.wasmtime_component_val_t
 VAL_SIZE = ctypes.sizeof(VAL)

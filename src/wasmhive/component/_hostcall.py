@@ -16,9 +16,10 @@ the store itself (`wasi._state.current`), also when one thread runs guests of se
 (composition). It is kept per thread only because a Python host function has no other way to see
 the trampoline's argument.
 
-`define_func(inst, name, func)` is how host code defines a function in the `HOST` value convention
-(`_convert`): converters are built from the import's type on the first call, and resources whose type
-was defined with `define_resource` arrive and may be returned as integer reps.
+`define_func(inst, name, func)` is how host code defines a function, in the one value convention
+(`_convert`): converters are built from the import's type on the first call; resources whose type was
+defined with `define_resource` arrive and may be returned as integer reps; a function whose WIT result
+is a `result` returns the ok value and raises `ResultError(value)` for `err(value)`.
 
     >>> define_resource(inst, "counter", allocate("my:pkg/iface#counter"), lambda rep: None)
     >>> define_func(inst, "double", lambda x: 2 * x)
@@ -38,8 +39,6 @@ import wasmhive.component._model as m
 
 from ..runtime._capi import ffi
 from ._convert import (
-    HOST,
-    TYPED,
     VAL,
     VAL_SIZE,
     BadValue,
@@ -166,12 +165,12 @@ def define_entry(inst: wc.LinkerInstance, name: str, entry: Entry) -> None:
 
 
 class _HostFunc:
-    """A Python function in the `HOST` convention; its converters are built from the first call's type."""
+    """A Python host function; its converters are built from the first call's type."""
 
-    __slots__ = ("catch", "conv", "func", "lifts", "lower_result", "name", "sig")
+    __slots__ = ("catch", "func", "lifts", "lower_result", "name", "sig")
 
-    def __init__(self, name: str, func: Callable[..., Any], conv: str = HOST) -> None:
-        self.name, self.func, self.conv = name, func, conv
+    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+        self.name, self.func = name, func
         self.lifts: list[Lift] | None = None
         self.lower_result: Lower | None = None
         self.sig: m.FuncSig | None = None
@@ -183,9 +182,9 @@ class _HostFunc:
         sig = m.read_func(self.name, fty)
         self.sig = sig
         classes: dict[m.WitType, Any] = {}
-        self.catch = self.conv == TYPED and isinstance(sig.result, m.ResultOf)
-        self.lower_result = lowerer(sig.result, self.conv) if sig.result is not None else None
-        lifts = [lifter(t, classes, self.conv) for _, t in sig.params]
+        self.catch = isinstance(sig.result, m.ResultOf)
+        self.lower_result = lowerer(sig.result) if sig.result is not None else None
+        lifts = [lifter(t, classes) for _, t in sig.params]
         self.lifts = lifts  # set last: another thread may be reading
         return lifts
 
@@ -215,16 +214,17 @@ class _HostFunc:
 
 
 def define_func(inst: wc.LinkerInstance, name: str, func: Callable[..., Any], *,
-                host_resources: Mapping[int, wc.ResourceType] | None = None, conv: str = HOST) -> None:
+                host_resources: Mapping[int, wc.ResourceType] | None = None, conv: str = "") -> None:
     """Define host function `name` in a linker instance; `func(*args)` returns the result value.
 
-    Values follow the `HOST` convention; converters are built from the import's type on the first call
-    and reused. Any exception traps the guest (see `take_host_error`). `host_resources` names extra
-    host resource type ids (already known when defined with `define_resource`).
+    Converters are built from the import's type on the first call and reused. For a `result` return
+    type, `func` returns the ok value and raises `ResultError(value)` for `err(value)`; any other
+    exception traps the guest (see `take_host_error`). `host_resources` names extra host resource type
+    ids (already known when defined with `define_resource`).
     """
     for rid in host_resources or ():
         register(rid)
-    define_entry(inst, name, _HostFunc(name, func, conv))
+    define_entry(inst, name, _HostFunc(name, func))
 
 
 def define_resource(inst: wc.LinkerInstance, name: str, type_id: int, dtor: Callable[..., None], *,
@@ -278,20 +278,21 @@ def define_table(inst: wc.LinkerInstance, table: object,
 
 
 class ExportCall:
-    """Calls one component export function in the `HOST` convention, converters built once from its type.
+    """Calls one component export function, converters built once from its type.
 
     Build it once per export (the type is the same for every instance of a component), then call it
-    with `(store, func, *args)` for any instance. Errors come out as `wasmtime.WasmtimeError`.
+    with `(store, func, *args)` for any instance. A `result` comes back as the ok value or raises
+    `ResultError`; a trap comes out as `wasmtime.WasmtimeError`.
     """
 
     def __init__(self, func: wc.Func, store: Any, host_resources: Mapping[int, wc.ResourceType] | None = None,
-                 conv: str = HOST) -> None:
+                 conv: str = "") -> None:
         for rid in host_resources or ():
             register(rid)
         sig = m.read_func("export", func.type(store))
-        self.lowers = [lowerer(t, conv) for _, t in sig.params]
-        self.lift_result = lifter(sig.result, None, conv) if sig.result is not None else None
-        self.unwrap = conv == TYPED and isinstance(sig.result, m.ResultOf)  # ok -> value, err -> ResultError
+        self.lowers = [lowerer(t) for _, t in sig.params]
+        self.lift_result = lifter(sig.result, None) if sig.result is not None else None
+        self.unwrap = isinstance(sig.result, m.ResultOf)  # ok -> value, err -> ResultError
 
     def __call__(self, store: Any, func: wc.Func, *args: Any) -> Any:
         n = len(self.lowers)

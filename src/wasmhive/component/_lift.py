@@ -1,7 +1,7 @@
 """Lifting: a `wasmtime_component_val_t` (by address) → a Python value, one function built per WIT type.
 
 A lifter reads without freeing; the value's owner deletes the top-level C value once afterwards. See
-`_convert` for the calling convention and the two value conventions.
+`_convert` for the calling convention and the value convention.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from ._convert import (
     ENTRY_SIZE,
     ENTRY_VAL,
     FAST,
-    HOST,
     PAYLOAD,
     VAL_SIZE,
     BadValue,
@@ -36,8 +35,6 @@ from ._convert import (
     u8_at,
     u64_at,
 )
-from ._shapes import cases as case_list
-from ._shapes import tagged
 from ._values import Err, Ok, Record, Some, Variant, record_class
 
 __all__ = ["lifter"]
@@ -50,7 +47,7 @@ _SCALARS: dict[str, Any] = {
 _ANY = ctypes.POINTER(ffi.wasmtime_component_resource_any_t)
 
 
-def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None, conv: str = "typed") -> Lift:
+def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None) -> Lift:
     """Build the lifting function for `ty`. `classes` collects the record classes (one per record type)."""
     classes = {} if classes is None else classes
     if isinstance(ty, m.Prim):
@@ -62,21 +59,21 @@ def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None, 
             if fmt == "B":
                 return lambda a, ctx: read_bytes(a + PAYLOAD)
             return lambda a, ctx: read_numbers(a + PAYLOAD, fmt)
-        elem = lifter(ty.elem, classes, conv)
+        elem = lifter(ty.elem, classes)
 
         def lift_list(a: int, ctx: Any) -> list[Any]:
             n, data = u64_at(a + PAYLOAD).value, rd(a + PAYLOAD + 8)
             return [elem(data + i * VAL_SIZE, ctx) for i in range(n)]
         return lift_list
     if isinstance(ty, m.TupleOf):
-        elems = [lifter(e, classes, conv) for e in ty.elems]
+        elems = [lifter(e, classes) for e in ty.elems]
 
         def lift_tuple(a: int, ctx: Any) -> tuple[Any, ...]:
             data = rd(a + PAYLOAD + 8)
             return tuple(lf(data + i * VAL_SIZE, ctx) for i, lf in enumerate(elems))
         return lift_tuple
     if isinstance(ty, m.Record):
-        return _record(ty, classes, conv)
+        return _record(ty, classes)
     if isinstance(ty, m.Enum):
         return lambda a, ctx: read_name(a + PAYLOAD)
     if isinstance(ty, m.Flags):
@@ -85,9 +82,9 @@ def lifter(ty: m.WitType, classes: dict[m.WitType, type[Record]] | None = None, 
             return {read_name(data + 16 * i) for i in range(n)}
         return lift_flags
     if isinstance(ty, (m.Variant, m.OptionOf, m.ResultOf)):
-        return _host_variant(ty, classes) if conv == HOST else _typed_variant(ty, classes)
+        return _variant(ty, classes)
     if isinstance(ty, (m.Own, m.Borrow)):
-        return _resource(ty, conv)
+        return _resource(ty)
     raise NotImplementedError(ty)
 
 
@@ -101,17 +98,8 @@ def _prim(name: str) -> Lift:
     return lambda a, ctx: from_addr(a + PAYLOAD).value
 
 
-def _record(ty: m.Record, classes: dict[m.WitType, type[Record]], conv: str) -> Lift:
-    fields = [(n, pyname(n), lifter(t, classes, conv)) for n, t in ty.fields]
-    if conv == HOST:
-        new_host = wc.Record
-
-        def lift_host_record(a: int, ctx: Any) -> Any:
-            data, rec = rd(a + PAYLOAD + 8), new_host()
-            for i, (name, _, lf) in enumerate(fields):
-                setattr(rec, name, lf(data + i * ENTRY_SIZE + ENTRY_VAL, ctx))
-            return rec
-        return lift_host_record
+def _record(ty: m.Record, classes: dict[m.WitType, type[Record]]) -> Lift:
+    fields = [(n, pyname(n), lifter(t, classes)) for n, t in ty.fields]
     cls = classes.get(ty)
     if cls is None:
         cls = classes[ty] = record_class(tuple(n for n, _ in ty.fields), ty.name)
@@ -127,7 +115,7 @@ def _record(ty: m.Record, classes: dict[m.WitType, type[Record]], conv: str) -> 
     return lift_record
 
 
-def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitType, type[Record]]) -> Lift:
+def _variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitType, type[Record]]) -> Lift:
     if isinstance(ty, m.OptionOf):
         inner = lifter(ty.inner, classes)
         nested = isinstance(ty.inner, m.OptionOf)
@@ -166,45 +154,7 @@ def _case(cases: dict[str, Lift | None], tag: str) -> Lift | None:
         raise BadValue(f"unknown case {tag!r} (cases: {', '.join(cases)})") from None
 
 
-def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf, classes: dict[m.WitType, type[Record]]) -> Lift:
-    # wasmtime-py's shape: `Variant(tag, payload)` when two cases share a Python class, else the bare payload.
-    is_tagged = tagged(ty)
-    HV = wc.Variant
-    if isinstance(ty, m.OptionOf):
-        some = lifter(ty.inner, classes, HOST)
-        if is_tagged:
-            return lambda a, ctx: HV("some", some(p, ctx)) if (p := rd(a + PAYLOAD)) else HV("none")
-        return lambda a, ctx: some(p, ctx) if (p := rd(a + PAYLOAD)) else None
-    cases = {name: (None if t is None else lifter(t, classes, HOST)) for name, t in case_list(ty)}
-
-    def finish(name: str, p: int, ctx: Any) -> Any:
-        lf = _case(cases, name)
-        value = lf(p, ctx) if lf is not None and p else None
-        if is_tagged:
-            return HV(name) if lf is None else HV(name, value)
-        return value
-
-    if isinstance(ty, m.ResultOf):
-        return lambda a, ctx: finish("ok" if u8_at(a + PAYLOAD).value else "err", rd(a + PAYLOAD + 8), ctx)
-    return lambda a, ctx: finish(read_name(a + PAYLOAD), rd(a + PAYLOAD + 16), ctx)
-
-
-def _resource(ty: m.Own | m.Borrow, conv: str) -> Lift:
-    if ty.host_id is not None:
-        def lift_rep(a: int, ctx: Any) -> int:
-            # To the host's rep; for a borrow this also ends the borrow (wasmtime requires it before returning).
-            out = ctypes.c_void_p()
-            err = any_to_host_at(ctx, rd(a + PAYLOAD), ctypes.byref(out))
-            if err:
-                raise_error(err)
-            try:
-                return int(host_rep(out.value))
-            finally:
-                host_delete(out.value)
-        if conv == HOST:
-            return lift_rep
-    if conv == HOST:
-        return lambda a, ctx: wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
+def _resource(ty: m.Own | m.Borrow) -> Lift:
     rname = ty.resource
     owned = isinstance(ty, m.Own)
     reps = ty.host_id is not None
@@ -212,8 +162,21 @@ def _resource(ty: m.Own | m.Borrow, conv: str) -> Lift:
     def lift_resource(a: int, ctx: Any) -> Any:
         if ctx.__class__ is int:  # a host function or export call: host resources are their integer reps
             if reps:
-                return lift_rep(a, ctx)
+                return _rep(a, ctx)
             return wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
         raw = wc.ResourceAny._from_ptr(ctypes.cast(any_clone_at(rd(a + PAYLOAD)), _ANY))
         return ctx.wrap_resource(rname, raw, owned)
     return lift_resource
+
+
+def _rep(a: int, ctx: int) -> int:
+    """The rep of the host resource at `a`; for a borrow this also ends the borrow (wasmtime requires it
+    before the host function returns)."""
+    out = ctypes.c_void_p()
+    err = any_to_host_at(ctx, rd(a + PAYLOAD), ctypes.byref(out))
+    if err:
+        raise_error(err)
+    try:
+        return int(host_rep(out.value))
+    finally:
+        host_delete(out.value)

@@ -12,15 +12,12 @@ import ctypes
 from collections.abc import Mapping
 from typing import Any
 
-import wasmtime.component as wc
-
 import wasmhive.component._model as m
 
 from ._convert import (
     ENTRY_SIZE,
     ENTRY_VAL,
     FAST,
-    HOST,
     PAYLOAD,
     VAL,
     VAL_SIZE,
@@ -44,8 +41,6 @@ from ._convert import (
     write_bytes,
     write_name,
 )
-from ._shapes import cases as case_list
-from ._shapes import classes, tagged
 from ._values import Err, Ok, ResultError, Some, Variant
 
 __all__ = ["lowerer"]
@@ -59,24 +54,24 @@ _SCALARS: dict[str, Any] = {
 }
 
 
-def lowerer(ty: m.WitType, conv: str = "typed") -> Lower:
-    """Build the lowering function for `ty` in convention `conv`."""
+def lowerer(ty: m.WitType) -> Lower:
+    """Build the lowering function for `ty`."""
     if isinstance(ty, m.Prim):
         return _prim(ty.name)
     if isinstance(ty, m.ListOf):
-        return _list(ty, conv)
+        return _list(ty)
     if isinstance(ty, m.TupleOf):
-        return _tuple(ty, conv)
+        return _tuple(ty)
     if isinstance(ty, m.Record):
-        return _record(ty, conv)
+        return _record(ty)
     if isinstance(ty, m.Enum):
         return _enum(ty)
     if isinstance(ty, m.Flags):
         return _flags(ty)
     if isinstance(ty, (m.Variant, m.OptionOf, m.ResultOf)):
-        return _host_variant(ty) if conv == HOST else _typed_variant(ty)
+        return _variant(ty)
     if isinstance(ty, (m.Own, m.Borrow)):
-        return _host_resource(ty) if conv == HOST else _resource(ty)
+        return _resource(ty)
     raise NotImplementedError(ty)
 
 
@@ -142,7 +137,7 @@ def _prim(name: str) -> Lower:
     return lower_string
 
 
-def _list(ty: m.ListOf, conv: str) -> Lower:
+def _list(ty: m.ListOf) -> Lower:
     kind = K["list"]
     elem_name = ty.elem.name if isinstance(ty.elem, m.Prim) else None
     if elem_name == "u8":
@@ -165,12 +160,12 @@ def _list(ty: m.ListOf, conv: str) -> Lower:
             else:
                 raise BadValue(f"expects {ty.wit()} (bytes), got {_describe(v)}")
             u8_at(a).value = kind
-    elem = lowerer(ty.elem, conv)
+    elem = lowerer(ty.elem)
     fast = FAST.get(elem_name) if elem_name else None
     ekind = bytes([K[elem_name]]) if fast and elem_name else b""
 
     def slow(v: Any, a: int, ctx: Any) -> None:
-        items = v if isinstance(v, (list, tuple)) else list(v)
+        items = v
         n = len(items)
         vallist_new_at(a + PAYLOAD, n)
         data = rd(a + PAYLOAD + 8)
@@ -188,11 +183,8 @@ def _list(ty: m.ListOf, conv: str) -> Lower:
         return lower_bytes
 
     def lower_list(v: Any, a: int, ctx: Any) -> None:
-        if isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__iter__") or (
-                conv != HOST and not isinstance(v, (list, tuple, bytearray))):
+        if not isinstance(v, (list, tuple)):
             raise BadValue(f"expects {ty.wit()} (a list), got {_describe(v)}")
-        if not isinstance(v, (list, tuple, bytearray)):
-            v = list(v)  # any other iterable (HOST convention): read it once
         if fast is None:
             slow(v, a, ctx)
             return
@@ -218,8 +210,8 @@ def _list(ty: m.ListOf, conv: str) -> Lower:
     return lower_list
 
 
-def _tuple(ty: m.TupleOf, conv: str) -> Lower:
-    elems = [lowerer(e, conv) for e in ty.elems]
+def _tuple(ty: m.TupleOf) -> Lower:
+    elems = [lowerer(e) for e in ty.elems]
     n = len(elems)
     kind = K["tuple"]
 
@@ -241,8 +233,8 @@ def _tuple(ty: m.TupleOf, conv: str) -> Lower:
     return lower_tuple
 
 
-def _record(ty: m.Record, conv: str) -> Lower:
-    fields = [(name, pyname(name), lowerer(fty, conv)) for name, fty in ty.fields]
+def _record(ty: m.Record) -> Lower:
+    fields = [(name, pyname(name), lowerer(fty)) for name, fty in ty.fields]
     n = len(fields)
     kind = K["record"]
     names = [f for f, _, _ in fields]
@@ -260,10 +252,8 @@ def _record(ty: m.Record, conv: str) -> Lower:
         for i, (name, attr, lo) in enumerate(fields):
             if isinstance(v, Mapping):
                 x = v.get(name, v.get(attr, missing))
-            else:  # our record classes use `attr`; wasmtime-py's `Record` may carry the WIT name itself
+            else:  # a `Record` (or any object) with the field as attribute (`-` as `_`)
                 x = getattr(v, attr, missing)
-                if x is missing:
-                    x = getattr(v, name, missing)
             if x is missing:
                 raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
             entry = data + i * ENTRY_SIZE
@@ -341,8 +331,17 @@ def _payload(lo: Lower | None, tag: str, v: Any, ctx: Any) -> int:
         raise
 
 
-def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
-    lowers = {name: (None if t is None else lowerer(t)) for name, t in case_list(ty)}
+def _cases(ty: m.Variant | m.OptionOf | m.ResultOf) -> list[tuple[str, m.WitType | None]]:
+    """The cases of a variant-like type in order (`none`/`some`, `ok`/`err` for options and results)."""
+    if isinstance(ty, m.OptionOf):
+        return [("none", None), ("some", ty.inner)]
+    if isinstance(ty, m.ResultOf):
+        return [("ok", ty.ok), ("err", ty.err)]
+    return list(ty.cases)
+
+
+def _variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
+    lowers = {name: (None if t is None else lowerer(t)) for name, t in _cases(ty)}
     names = ", ".join(lowers)
 
     if isinstance(ty, m.OptionOf):
@@ -366,8 +365,8 @@ def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
         return lower_result
 
     def lower_variant(v: Any, a: int, ctx: Any) -> None:
-        if isinstance(v, (Variant, wc.Variant)):
-            tag, payload = v.tag, (v.value if isinstance(v, Variant) else v.payload)
+        if isinstance(v, Variant):
+            tag, payload = v.tag, v.value
         elif isinstance(v, str) and v in lowers and lowers[v] is None:
             tag, payload = v, None
         elif isinstance(v, Mapping) and "tag" in v:
@@ -382,38 +381,6 @@ def _typed_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
             raise BadValue(f"{tag!r} is not a case of {ty.wit()} (cases: {names})", range_error=True)
         _set_case(ty, a, tag, _payload(lowers[tag], tag, payload, ctx))
     return lower_variant
-
-
-def _host_variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
-    is_tagged = tagged(ty)
-    cases = [(name, None if t is None else lowerer(t, HOST), classes(t)) for name, t in case_list(ty)]
-    by_name = {name: lo for name, lo, _ in cases}
-    # Untagged: the cases with a specific class first, then the one (if any) that takes anything, so
-    # `result<option<T>, E>` can return its error (wasmtime-py's own lowering cannot).
-    specific = [(n, lo, tuple(cs)) for n, lo, cs in cases if object not in cs]
-    catch_all = [(n, lo) for n, lo, cs in cases if object in cs]
-    option = isinstance(ty, m.OptionOf)
-
-    def pick(v: Any) -> tuple[str, Lower | None, Any]:
-        if is_tagged:
-            if not isinstance(v, wc.Variant) or v.tag not in by_name:
-                raise BadValue(f"expects {ty.wit()} as a Variant with one of {sorted(by_name)}, got {_describe(v)}")
-            return v.tag, by_name[v.tag], v.payload
-        if option:
-            return ("none", None, None) if v is None else ("some", by_name["some"], v)
-        for name, lo, cls in specific:
-            if isinstance(v, cls):
-                return name, lo, v
-        if catch_all:
-            name, lo = catch_all[0]
-            if lo is not None or v is None:
-                return name, lo, v
-        raise BadValue(f"{_describe(v)} fits no case of {ty.wit()} ({', '.join(by_name)})")
-
-    def lower_host_variant(v: Any, a: int, ctx: Any) -> None:
-        tag, lo, payload = pick(v)
-        _set_case(ty, a, tag, _payload(lo, tag, payload, ctx))
-    return lower_host_variant
 
 
 def _resource(ty: m.Own | m.Borrow) -> Lower:
@@ -450,29 +417,3 @@ def _rep_to_any(ty: m.Own | m.Borrow, rid: int | None, own: bool, v: Any, ctx: i
     if err:
         raise_error(err)
     return out.value or 0
-
-
-def _host_resource(ty: m.Own | m.Borrow) -> Lower:
-    rid = ty.host_id
-    owned = isinstance(ty, m.Own)
-    kind = K["resource"]
-
-    def lower_host_resource(v: Any, a: int, ctx: Any) -> None:
-        if isinstance(v, wc.ResourceAny):
-            ptr = any_clone_at(ctypes.cast(v.ptr(), ctypes.c_void_p).value)
-        else:
-            if isinstance(v, wc.ResourceHost):
-                host = host_new(v.owned, v.rep, v.type)
-            elif isinstance(v, int) and not isinstance(v, bool) and rid is not None and 0 <= v <= 0xFFFFFFFF:
-                host = host_new(owned, v, rid)
-            else:
-                raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
-            out = ctypes.c_void_p()
-            err = host_to_any(ctx, host, ctypes.byref(out))
-            host_delete(host)
-            if err:
-                raise_error(err)
-            ptr = out.value
-        ptr_at(a + PAYLOAD).value = ptr
-        u8_at(a).value = kind
-    return lower_host_resource

@@ -1,11 +1,9 @@
-"""The host-call path (`wasmhive.component._hostcall`, and its old `_from_wasmtime` names): host functions and
-export calls with converters built once.
+"""The host-call path (`wasmhive.component._hostcall`): host functions and export calls with converters
+built once, in the one value convention (a `result` is the ok value or `ResultError`).
 
-`tests/http/fastpath.wat` passes each value through a host function of the same type and back, so
-every test exercises both directions (lowering our results, lifting the guest's arguments). The first
-tests go through the compatibility module `_from_wasmtime` (the names capability code imports); the last
-ones through `_hostcall`: host results checked against the WIT type, and one id space for host
-resource types.
+`tests/http/hostcall.wat` passes each value through a host function of the same type and back, so
+every test exercises both directions (lowering our results, lifting the guest's arguments): host
+results checked against the WIT type, errors kept per thread, and one id space for host resource types.
 """
 
 from __future__ import annotations
@@ -17,13 +15,14 @@ import pytest
 import wasmtime
 import wasmtime.component as wc
 
-from wasmhive.component import _from_wasmtime as fp
 from wasmhive.component import _hostcall as hc
+from wasmhive.component._convert import read_bytes, write_bytes
 from wasmhive.component._hostres import HostResource
 from wasmhive.component._restypes import allocate, host_id, register
+from wasmhive.component._values import ResultError
 from wasmhive.wasi import HOST_RESOURCES
 
-WAT = (Path(__file__).parent / "http" / "fastpath.wat").read_text()
+WAT = (Path(__file__).parent / "http" / "hostcall.wat").read_text()
 COUNTER = 4242  # host resource type id of `counter`
 
 
@@ -65,22 +64,22 @@ def env():  # type: ignore[no-untyped-def]
         if x == 0:
             return None  # ok(none)
         if x == 1:
-            return "one is not allowed"  # err(string): not shadowed by the ok case
+            raise ResultError("one is not allowed")  # err(string)
         if x == 2:
-            raise fp.HostTrap("two traps")
+            raise hc.HostTrap("two traps")
         if x == 3:
             raise ValueError("three is a bug")
         return x * 10  # ok(some(x * 10))
 
     with linker.root() as root, root.add_instance("host") as h:
-        fp.define_resource(h, "counter", COUNTER, host.drop)
-        fp.define_func(h, "[constructor]counter", host.new, host_resources=hr)
-        fp.define_func(h, "[method]counter.next", host.next, host_resources=hr)
-        fp.define_func(h, "add", lambda a, b: a + b)
-        fp.define_func(h, "echo", lambda b: b[::-1])
-        fp.define_func(h, "maybe", maybe)
-        fp.define_func(h, "pairs", lambda p: [(k.upper(), v + b"!") for k, v in p])
-        fp.define_func(h, "mix", lambda x, c, b: (x * 2, c.upper(), not b))
+        hc.define_resource(h, "counter", COUNTER, host.drop)
+        hc.define_func(h, "[constructor]counter", host.new, host_resources=hr)
+        hc.define_func(h, "[method]counter.next", host.next, host_resources=hr)
+        hc.define_func(h, "add", lambda a, b: a + b)
+        hc.define_func(h, "echo", lambda b: b[::-1])
+        hc.define_func(h, "maybe", maybe)
+        hc.define_func(h, "pairs", lambda p: [(k.upper(), v + b"!") for k, v in p])
+        hc.define_func(h, "mix", lambda x, c, b: (x * 2, c.upper(), not b))
     return engine, component, linker, host
 
 
@@ -89,7 +88,7 @@ def call(env, name: str, *args):  # type: ignore[no-untyped-def]
     store = wasmtime.Store(engine)
     inst = linker.instantiate(store, component)
     func = inst.get_func(store, name)
-    return fp.ExportCall(func, store)(store, func, *args)
+    return hc.ExportCall(func, store)(store, func, *args)
 
 
 def test_scalars_and_tuples(env) -> None:  # type: ignore[no-untyped-def]
@@ -112,25 +111,28 @@ def test_lists_of_tuples_of_strings_and_bytes(env) -> None:  # type: ignore[no-u
 def test_result_of_option_can_return_its_error(env) -> None:  # type: ignore[no-untyped-def]
     assert call(env, "maybe", 0) is None
     assert call(env, "maybe", 5) == 50
-    # The stock bindings cannot return the error case here (the ok case accepts anything).
-    assert call(env, "maybe", 1) == "one is not allowed"
+    # A host function raises ResultError for err(...); the export call raises it back with the payload.
+    with pytest.raises(ResultError) as e:
+        call(env, "maybe", 1)
+    assert e.value.value == "one is not allowed"
+    assert hc.take_host_error() is None  # an err result is an answer, not a trap
 
 
 def test_host_errors_trap_with_a_message_and_are_kept_per_thread(env) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(wasmtime.WasmtimeError) as e:
         call(env, "maybe", 2)
     assert "maybe: two traps" in str(e.value)
-    err = fp.take_host_error()
-    assert isinstance(err, fp.HostTrap) and fp.take_host_error() is None
+    err = hc.take_host_error()
+    assert isinstance(err, hc.HostTrap) and hc.take_host_error() is None
     with pytest.raises(wasmtime.WasmtimeError) as e:
         call(env, "maybe", 3)
     assert "ValueError: three is a bug" in str(e.value)
-    assert isinstance(fp.take_host_error(), ValueError)
+    assert isinstance(hc.take_host_error(), ValueError)
 
     seen: list[BaseException | None] = []
 
     def other_thread() -> None:
-        seen.append(fp.take_host_error())
+        seen.append(hc.take_host_error())
 
     with pytest.raises(wasmtime.WasmtimeError):
         call(env, "maybe", 3)
@@ -138,7 +140,7 @@ def test_host_errors_trap_with_a_message_and_are_kept_per_thread(env) -> None:  
     t.start()
     t.join()
     assert seen == [None]  # another thread's failure is not this thread's
-    assert isinstance(fp.take_host_error(), ValueError)
+    assert isinstance(hc.take_host_error(), ValueError)
 
 
 def test_host_resources_as_reps_with_borrows_released_and_dtor(env) -> None:  # type: ignore[no-untyped-def]
@@ -175,8 +177,8 @@ def test_read_write_bytes_helpers() -> None:
 
     vl = ffi.wasmtime_component_vallist_t()
     addr = ctypes.addressof(vl)
-    fp.write_bytes(addr, b"\x00\xffabc")
-    assert fp.read_bytes(addr) == b"\x00\xffabc"
+    write_bytes(addr, b"\x00\xffabc")
+    assert read_bytes(addr) == b"\x00\xffabc"
     ffi.wasmtime_component_vallist_delete(ctypes.byref(vl))
 
 
@@ -304,7 +306,9 @@ def test_deny_all_answers_built_from_the_import_types() -> None:
     with attach(store, state):
         assert run("add", 1, 2) == 0
         assert run("echo", b"data") == b""
-        assert run("maybe", 5) == ""  # result<option<u32>, string>: the error case, not ok(none)
+        with pytest.raises(ResultError) as e:  # result<option<u32>, string>: the error case, not ok(none)
+            run("maybe", 5)
+        assert e.value.value == ""
         assert run("pairs", [("a", b"b")]) == []
         assert run("mix", 1.5, "x", True) == (0.0, "\0", False)
         assert run("count", 1, 2) == 0  # an inert `counter` (own) is made, used and dropped
