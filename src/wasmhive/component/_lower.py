@@ -250,10 +250,8 @@ def _record(ty: m.Record) -> Lower:
         _memset(data, 0, n * ENTRY_SIZE)
         u8_at(a).value = kind
         for i, (name, attr, lo) in enumerate(fields):
-            if isinstance(v, Mapping):
-                x = v.get(name, v.get(attr, missing))
-            else:  # a `Record` (or any object) with the field as attribute (`-` as `_`)
-                x = getattr(v, attr, missing)
+            # a dict by WIT name (or `_` name), else a `Record` (or any object) with the field as attribute
+            x = v.get(name, v.get(attr, missing)) if isinstance(v, Mapping) else getattr(v, attr, missing)
             if x is missing:
                 raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
             entry = data + i * ENTRY_SIZE
