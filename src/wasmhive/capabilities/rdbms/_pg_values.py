@@ -57,7 +57,7 @@ class Interval:
 
 # -- parameters (WIT → psycopg) ---------------------------------------------------------------------
 def param(v: Any, version: int) -> Any:
-    """The psycopg value for one `parameter-value` (a tagged `Variant`); `bad-parameter` when it cannot be."""
+    """The psycopg value for one `parameter-value` (`Variant(tag, value)`); `bad-parameter` when it cannot be."""
     from psycopg.types import range as pr
     from psycopg.types.numeric import Float4, Float8, Int2, Int4, Int8
 
