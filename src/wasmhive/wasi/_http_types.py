@@ -128,7 +128,12 @@ class RequestOptions:
 class IncomingResponse:
     status: int
     headers: Fields
-    body: IncomingBody | None
+    body: IncomingBody | None  # None once consumed
+
+    def close(self) -> None:
+        # Dropped without consuming its body: nobody will read it (the outbound call stops).
+        if self.body is not None:
+            self.body.close()
 
 
 class FutureIncomingResponse:
@@ -145,7 +150,9 @@ class FutureIncomingResponse:
         self.waker.wake()
 
     def close(self) -> None:
-        if self.cancel is not None:
+        # Dropped before its value was taken: the call is abandoned. Once the guest holds the response,
+        # its body belongs to the `incoming-body` (dropping that stream stops the transfer), not to us.
+        if self.cancel is not None and not self.taken:
             self.cancel()
 
 

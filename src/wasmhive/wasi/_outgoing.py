@@ -321,7 +321,7 @@ class _Call:
         sock.settimeout(_seconds(self.opts.between_bytes_timeout, self.st))
         headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in resp.getheaders()
                           if k.lower() not in FORBIDDEN], mutable=False)
-        stream = ChannelInput(self.waker)
+        stream = ChannelInput(self.waker, on_close=self.cancel)  # the guest dropped the body: stop
         threading.Thread(target=self._pump, args=(resp, stream, conn), daemon=True,
                          name=f"wasmhive-outbound-body-{self.host}").start()
         return IncomingResponse(resp.status, headers, IncomingBody(stream))
@@ -369,7 +369,7 @@ class _Call:
         fields = Fields([(k.lower() if isinstance(k, str) else k.decode("latin-1").lower(), bytes(v))
                          for k, v in ex.headers if (k if isinstance(k, str) else k.decode("latin-1")).lower()
                          not in FORBIDDEN], mutable=False)
-        stream = ChannelInput(self.waker)
+        stream = ChannelInput(self.waker, on_close=self.cancel)
         threading.Thread(target=self._pump_local, args=(ex, event, stream), daemon=True,
                          name=f"wasmhive-self-body-{self.host}").start()
         return IncomingResponse(ex.status, fields, IncomingBody(stream))
