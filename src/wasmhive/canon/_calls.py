@@ -116,7 +116,7 @@ class ExportFunc:
         out = inst.call_core(inst.core_func(self.core), self.param_kinds, flat, self.result_kinds)
         try:
             cx.refresh()
-            value = None
+            value: Any = None
             if self.lift_result is not None:
                 value = self.lift_result(cx, iter(out))
             elif self.load_result is not None:
