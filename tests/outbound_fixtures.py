@@ -26,7 +26,8 @@ class Received:
 
 @pytest.fixture(scope="session")
 def target() -> Iterator[tuple[str, list[Received]]]:
-    """A loopback server reading request bodies by content-length or chunked framing, piece by piece."""
+    """A loopback server reading request bodies by content-length or chunked framing, piece by piece;
+    it answers `METHOD FRAMING BODY`, on paths starting with `/slow-body` with the body 300 ms after the head."""
     seen: list[Received] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,6 +50,9 @@ def target() -> Iterator[tuple[str, list[Received]]]:
             self.send_response(200)
             self.send_header("content-length", str(len(out)))
             self.end_headers()
+            if self.path.startswith("/slow-body"):  # the head first, the body 300 ms later
+                self.wfile.flush()
+                time.sleep(0.3)
             self.wfile.write(out)
             rec.done.set()
 

@@ -119,6 +119,28 @@ def test_ticks_run_in_fresh_instances_and_a_trap_does_not_stop_them(cron_app: Pa
     assert "tick: cron '* * * * * *' (UTC)" in log  # the start-up banner lists the schedule
 
 
+def test_an_error_result_is_logged_with_its_payload(cron_app: Path, tmp_path: Path) -> None:
+    # Without `key_value_stores`, the guest's `store.open("default")` is refused, and it returns
+    # `err(other("key-value failed"))` (tick.wat): the log names the tick and the error's payload.
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(cron_app / "tick.wasm", app / "tick.wasm")
+    (app / "spin.toml").write_text(MANIFEST.format(expr="*/2 * * * * *").replace('key_value_stores = ["default"]\n', ""))
+    errored = r"cron component `tick` \(tick (\d+)\): returned an error: key-value failed"
+    server = Server(app / "spin.toml", "--timeout", "5s").wait()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(re.findall(errored, server.output())) < 2:
+            time.sleep(0.25)
+        log = server.output()
+    finally:
+        server.kill()
+    ticks = [int(t) for t in re.findall(errored, log)]
+    assert len(ticks) >= 2 and all(t % 2 == 0 for t in ticks), log
+    assert "guest trapped" not in log
+    assert stored_ticks(app) == []
+
+
 @pytest.mark.parametrize(("expr", "message"), [
     ("* * * * *", "has 5 fields; it needs 6 or 7"),
     ("61 * * * * *", "is not valid"),

@@ -116,8 +116,38 @@ def test_wasi_keyvalue_store_atomics_batch(host: Host) -> None:
                    "wasi-keys default", "inc default n 5", "inc default n 2", "cas default c - first",
                    "cas default c race second", "wasi-get default c", "setmany default p=1,q=2",
                    "many default p,q,zz", "delmany default p,q", "many default p")
-    assert out == ["ok", "ok", "1", "none", "x", "5", "7", "None->swapped", "b'first'->CasError_CasFailed", "other",
+    assert out == ["ok", "ok", "1", "none", "x", "5", "7", "None->swapped", "b'first'->CasError_CasFailed(b'other')", "other",
                    "ok", "[('p', b'1'), ('q', b'2'), ('zz', None)]", "ok", "[('p', None)]"]
+
+
+def test_wasi_keyvalue_store_failures_are_the_wit_error_cases(tmp_path: Path, runtime: Runtime, probe_wasm: Path,
+                                                               redis_url: str) -> None:
+    # A real store that can read but not write: a Redis user allowed only read commands (and WATCH/MULTI).
+    import redis
+
+    user, prefix = f"reader-{tmp_path.name}", f"{tmp_path.name}:"
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", user, "on", ">pw", "~*", "+@read", "+@connection", "+@transaction")
+    admin.set(f"{prefix}c", b"first")
+    reader_url = redis_url.replace("redis://", f"redis://{user}:pw@")
+    cfg = write_app(tmp_path, '[component.probe]\nsource = "probe.wasm"\nkey_value_stores = ["ro"]\n',
+                    runtime=RuntimeOptions(runtime_config={"key_value_store": {
+                        "ro": {"type": "redis", "url": reader_url, "prefix": prefix}}}))
+    caps = AppCapabilities(cfg)
+    try:
+        out = Host(runtime, probe_wasm, caps).run("probe", "wasi-open ro", "wasi-get ro c", "cas ro c - second",
+                                                  "wasi-set ro c x", "inc ro n 1", "wasi-open nope")
+    finally:
+        caps.close()
+        admin.execute_command("ACL", "DELUSER", user)
+    # `swap`'s error is `cas-error`: the store's failure arrives nested, as `store-error(other(message))`.
+    denied = "this user has no permissions to run the '{}' command"
+    assert out[:2] == ["ok", "first"]
+    assert out[2].startswith("b'first'->CasError_StoreError(err:Other(redis key-value store 'ro': ")
+    assert out[2].endswith(denied.format("set") + "))")
+    assert out[3:5] == [f"err:Other(redis key-value store 'ro': {denied.format(cmd)})" for cmd in ("set", "incrby")]
+    assert out[5] == "err:AccessDenied"
+    assert admin.get(f"{prefix}c") == b"first"  # nothing was written
 
 
 def test_variables(host: Host) -> None:

@@ -190,3 +190,26 @@ def test_silent_server_cannot_hold_the_guest(server: Server, silent_port: int) -
     assert r.status_code == 504 or r.json()[0]["err"] == "Error_ConnectionFailed", r.text
     out = run(server, "pg2", f"host=127.0.0.1 port={silent_port} user=x", q("SELECT 1"))  # not permitted: pg
     assert out[0]["err"] == "Error_ConnectionFailed"
+
+
+def test_v4_query_errors_reach_the_guest_as_their_wit_cases(server: Server, postgres_server: Postgres) -> None:  # noqa: F811
+    # v4's `query-failed` carries a `query-error` variant: `db-error(record)` for a server error, with
+    # `detail` (option) and the other fields as `extras` (list of tuples), or `text(string)` for an error
+    # raised on the host's side (here psycopg refusing a NUL in a text value before sending it).
+    out = run(server, "pg4", postgres_server.address,
+              x("DROP TABLE IF EXISTS uq"), x("CREATE TABLE uq (id int4 PRIMARY KEY, t text)"),
+              x("INSERT INTO uq VALUES (1, 'a')"), x("INSERT INTO uq VALUES (1, 'b')"),
+              x("INSERT INTO uq VALUES (2, $1)", ["Str", "nul\u0000byte"]),
+              x("SELECT $1::int + $2::int", ["Int32", 1]),
+              q("SELECT id, t FROM uq"))
+    assert out[:3] == [{"ok": 0}, {"ok": 0}, {"ok": 1}]
+    duplicate = 'duplicate key value violates unique constraint "uq_pkey"'
+    assert out[3] == {"err": "Error_QueryFailed", "msg": ["DbError", {
+        "as_text": f"{duplicate}\nDETAIL:  Key (id)=(1) already exists.", "severity": "ERROR", "code": "23505",
+        "message": duplicate, "detail": "Key (id)=(1) already exists.",
+        "extras": [["constraint_name", "uq_pkey"], ["schema_name", "public"], ["table_name", "uq"]]}]}
+    assert out[4] == {"err": "Error_QueryFailed", "msg": ["Text", "PostgreSQL text fields cannot contain NUL (0x00) bytes"]}
+    assert out[5]["msg"][0] == "DbError" and out[5]["msg"][1]["code"] == "08P01"  # one parameter for two
+    assert out[5]["msg"][1]["detail"] is None and out[5]["msg"][1]["extras"] == []
+    # nothing half-done: the connection goes on, and only the first row is there
+    assert out[6] == {"ok": {"columns": [["id", ["Int32"]], ["t", ["Str"]]], "rows": [[["Int32", 1], ["Str", "a"]]]}}

@@ -60,7 +60,7 @@ def test_messages_run_the_component(app_dir: Path, redis_server: RedisServer) ->
         assert {r.get("trigger:msg:1"), r.get("trigger:msg:2")} == {b"one", b"two \x00\xff"}
         log = server.output()
         assert "redis trigger: channel 'messages': component `listener`: guest trapped" in log, log
-        assert "redis trigger: channel 'messages': component `listener`: the guest returned an error" in log, log
+        assert "redis trigger: channel 'messages': component `listener`: the guest returned an error (error)" in log, log
         _wait_for("the deadline", lambda: "ran past its 3s deadline" in server.output(), server)
         assert "component `listener`: guest trapped: guest ran out of memory" in log, log
         # The same app serves HTTP (its other component uses outbound Redis).

@@ -14,7 +14,6 @@ from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
-from wasmtime.component import _types as t
 
 __all__ = ["link_unbacked"]
 
@@ -33,7 +32,7 @@ def link_unbacked(root: Any, component: wc.Component, engine: wasmtime.Engine, d
     seen: list[wc.ResourceType] = []
     names = []
     for name, ext in component.type.imports(engine).items():
-        if name in done or wasi_version(name) is not None or not isinstance(ext.ty, t.ComponentInstanceType):
+        if name in done or wasi_version(name) is not None or not isinstance(ext.ty, wc.ComponentInstanceType):
             continue
         with root.add_instance(name) as inst:
             link_denied(inst, name, ext.ty, engine, seen)

@@ -20,7 +20,9 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from ..component._convert import TYPED
 from ..component._hostcall import ExportCall, take_host_error
+from ..component._values import Variant
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
 from ..runtime import Compiled, Limits, Runtime
 from ..runtime._instance import out_of_memory
@@ -132,7 +134,7 @@ class WasiHttpExecutor:
         func = instance.get_func(store, self._handle_index)
         assert func is not None
         if self._call is None:
-            self._call = ExportCall(func, store, HOST_RESOURCES)
+            self._call = ExportCall(func, store, HOST_RESOURCES, conv=TYPED)
         return store, func
 
     def run(self, ex: Exchange) -> None:
@@ -149,14 +151,14 @@ class WasiHttpExecutor:
             state.calls = ex.calls
         trace = ex.trace  # cluster hook: `_tracing.Tracing` or None
 
-        def on_set(resp: OutgoingResponse | Any) -> None:
+        def on_set(resp: OutgoingResponse | Variant) -> None:
             if isinstance(resp, OutgoingResponse):
                 assert resp.body is not None
                 outgoing.append(resp)
                 ex.respond(resp.status, resp.headers.entries, resp.body.channel)
-            else:
+            else:  # an `error-code` instead of a response
                 ex.failure = f"the guest answered with error {resp.tag}" + (
-                    f": {resp.payload}" if resp.payload is not None else "")
+                    f": {resp.value}" if resp.value is not None else "")
                 ex.respond(500, [], b"")
 
         headers = Fields.received(req.raw_headers, _SKIP_REQUEST_HEADERS)

@@ -90,6 +90,8 @@ class CronComponent:
             raise InvalidModule(f"this component does not export `{EXPORT}` (world fermyon:spin-cron/spin-cron)",
                                 source=self.compiled.name)
         self.index = index
+        self._call: Any = None  # `ExportCall` of `handle-cron-event`, built on the first tick
+        self._call_lock = threading.Lock()
 
         def state_of() -> Any:
             return current().capabilities
@@ -105,8 +107,10 @@ class CronComponent:
     def run(self, timestamp: int) -> None:
         """One tick in a fresh instance; never raises (failures are logged)."""
         import wasmtime
-        from wasmtime.component import Record, Variant
 
+        from ..component._convert import TYPED
+        from ..component._hostcall import ExportCall, take_host_error
+        from ..component._values import ResultError, Variant
         from ..http._executor import _Lines  # guest stdout/stderr to the log, line by line
         from ..wasi import HostState, attach
 
@@ -124,21 +128,23 @@ class CronComponent:
             instance = self.linker.instantiate(store, self.compiled.component)
             func = instance.get_func(store, self.index)
             assert func is not None
-            metadata = Record()
-            metadata.timestamp = timestamp  # type: ignore[attr-defined]
+            with self._call_lock:
+                if self._call is None:
+                    self._call = ExportCall(func, store, conv=TYPED)
             with attach(store, state):
-                result = func(store, metadata)
-            if isinstance(result, Variant) and result.tag == "err":
-                payload = result.payload
-                why = payload.payload if isinstance(payload, Variant) else payload
-                log.error("cron component `%s` (tick %d): returned an error: %s", self.id, timestamp, why)
+                self._call(store, func, {"timestamp": timestamp})
+        except ResultError as e:  # the guest returned `err(error)`: `error` is `other(string)`
+            why = e.value.value if isinstance(e.value, Variant) else e.value
+            log.error("cron component `%s` (tick %d): returned an error: %s", self.id, timestamp, why)
         except Exception as e:
+            host_error = take_host_error()
             error = translate(e, timeout=self.limits.timeout)
             if isinstance(error, DeadlineExceeded) or state.deadline_hit:
                 log.error("cron component `%s` (tick %d): ran past its %gs deadline", self.id, timestamp,
                           self.limits.timeout or 0)
             else:
-                log.error("cron component `%s` (tick %d): guest trapped: %s", self.id, timestamp, error)
+                cause = f"host call failed: {host_error}" if host_error is not None else error
+                log.error("cron component `%s` (tick %d): guest trapped: %s", self.id, timestamp, cause)
         finally:
             state.close()
             out.close()

@@ -82,7 +82,9 @@ class RedisMessageHandler:
 
     def handle(self, channel: str, payload: bytes) -> bool:
         """Run one message; True when the guest returned `ok`. Never raises: failures are logged."""
+        from ..component._convert import TYPED
         from ..component._hostcall import ExportCall, take_host_error
+        from ..component._values import ResultError
         from ..http._executor import HttpContext, _Lines
         from ..runtime._instance import out_of_memory
         from ..wasi import HOST_RESOURCES, HostState, attach
@@ -105,13 +107,13 @@ class RedisMessageHandler:
             assert func is not None
             with self._call_lock:
                 if self._call is None:
-                    self._call = ExportCall(func, store, HOST_RESOURCES)
+                    self._call = ExportCall(func, store, HOST_RESOURCES, conv=TYPED)
             with attach(store, state):
-                result = self._call(store, func, bytes(payload))
-            if result is not None:
-                log.error("%s: the guest returned an error (%s)", where, getattr(result, "tag", result))
-                return False
+                self._call(store, func, bytes(payload))
             return True
+        except ResultError as e:  # `err(error)`, spin's redis `error` enum
+            log.error("%s: the guest returned an error (%s)", where, e.value)
+            return False
         except Exception as e:
             host_error = take_host_error()
             error = translate(e, timeout=self.limits.timeout)

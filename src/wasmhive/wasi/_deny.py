@@ -4,6 +4,7 @@ A guest built for the full `wasi:cli` world imports `wasi:filesystem` and `wasi:
 never uses them. Each function here answers like a host that grants nothing: `result`s are errors
 (`access` / `access-denied` when the error enum has it), `option`s are none, lists are empty, and a
 function that must return a new resource (`instance-network`, `subscribe`) gets an inert one.
+Values follow the `TYPED` convention: a function returning `result` raises `ResultError(error)`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import wasmtime
 import wasmtime.component as wc
 
 from ..component import _model as m
+from ..component._convert import TYPED
 from ..component._hostcall import define_func, define_resource
-from ..component._shapes import tagged
+from ..component._values import Err, ResultError, Variant
 from ._io import dropper
 from ._state import current, resource_id
 from ._streams import Pollable
@@ -31,16 +33,15 @@ class Denied(Pollable):
 
 
 def _default(ty: m.WitType | None) -> Callable[[], Any]:
-    """A zero-argument function producing the 'denied' value of `ty` (resources are created per call)."""
+    """A zero-argument function producing the 'denied' value of `ty` (resources are created per call);
+    a `result` is its `err` case (`Err`: the function's own result is raised by `_answer`)."""
     if ty is None:
         return lambda: None
     if isinstance(ty, m.ResultOf):
         err = _default(ty.err)
-        if tagged(ty):
-            return (lambda: wc.Variant("err")) if ty.err is None else (lambda: wc.Variant("err", err()))
-        return err
+        return lambda: Err(err())
     if isinstance(ty, m.OptionOf):
-        return (lambda: wc.Variant("none")) if tagged(ty) else (lambda: None)
+        return lambda: None
     if isinstance(ty, m.Enum):
         names = ty.names
         pick = next((n for n in _DENY_CASES if n in names), names[0])
@@ -51,8 +52,8 @@ def _default(ty: m.WitType | None) -> Callable[[], Any]:
         name = next((n for n in _DENY_CASES if n in empty), empty[0] if empty else None)
         if name is None:
             name, payload = cases[0][0], _default(cases[0][1])
-            return (lambda: wc.Variant(name, payload())) if tagged(ty) else payload
-        return (lambda: wc.Variant(name)) if tagged(ty) else (lambda: None)
+            return lambda: Variant(name, payload())
+        return lambda: Variant(name)
     if isinstance(ty, m.ListOf):
         return (lambda: b"") if ty.elem == m.Prim("u8") else (lambda: [])
     if isinstance(ty, m.Record):
@@ -74,6 +75,16 @@ def _default(ty: m.WitType | None) -> Callable[[], Any]:
 _ZERO: dict[str, Any] = {"string": "", "bool": False, "f32": 0.0, "f64": 0.0, "char": "\0"}
 
 
+def _answer(ty: m.WitType | None) -> Callable[..., Any]:
+    """The host function answering with the denied value of result type `ty` (raising a `result`'s err)."""
+    value = _default(ty)
+    if isinstance(ty, m.ResultOf):
+        def refuse(*args: Any) -> Any:
+            raise ResultError(value().value)
+        return refuse
+    return lambda *args: value()
+
+
 def link_denied(inst: wc.LinkerInstance, iface: str, ity: wc.ComponentInstanceType, engine: wasmtime.Engine,
                 seen: list[wc.ResourceType]) -> None:
     """Define `iface` (an import's name, e.g. `wasi:sockets/tcp@0.2.9`) on `inst` as deny-all.
@@ -92,5 +103,4 @@ def link_denied(inst: wc.LinkerInstance, iface: str, ity: wc.ComponentInstanceTy
     for name, ext in items.items():
         ty = ext.ty
         if isinstance(ty, wc.FuncType):
-            value = _default(m.read_func(name, ty).result)
-            define_func(inst, name, lambda *args, _v=value: _v())
+            define_func(inst, name, _answer(m.read_func(name, ty).result), conv=TYPED)

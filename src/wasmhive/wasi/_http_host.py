@@ -2,6 +2,9 @@
 
 Each method names its WIT function (`@wit(...)`); `link_types` defines the resources with their host
 type ids and every table with `define_table`. The objects they work on are in `_http_types.py`.
+Values follow the `TYPED` convention: a function returning `result` returns its ok value and raises
+`ResultError(e)` for `err(e)` (`ResultError()` for a bare `err`); variants are `Variant`s; results nested
+in another value (`future-*.get`) are `Ok`/`Err`.
 """
 
 from __future__ import annotations
@@ -9,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime.component import LinkerInstance, Variant
+from wasmtime.component import LinkerInstance
 
 from ..component._hostcall import HostTrap, define_resource, define_table, wit
+from ..component._values import Err, Ok, ResultError, Variant
 from ._fields import Fields, HeaderError
 from ._http_types import (
-    ERR,
-    OK,
     FutureIncomingResponse,
     FutureTrailers,
     IncomingBody,
@@ -59,13 +61,12 @@ def _add(obj: Any) -> int:
     return current().table.add(obj)
 
 
-def _setter(attr: str, check: Callable[[Any], bool] = lambda v: True) -> Callable[[Any, int, Any], Variant]:
+def _setter(attr: str, check: Callable[[Any], bool] = lambda v: True) -> Callable[[Any, int, Any], None]:
     """A `set-x` method: `result` ok after setting `attr`, err when `check` refuses the value."""
-    def call(self: Any, rep: int, value: Any) -> Variant:
+    def call(self: Any, rep: int, value: Any) -> None:
         if not check(value):
-            return ERR
+            raise ResultError()
         setattr(_get(rep), attr, value)
-        return OK
     return call
 
 
@@ -76,13 +77,12 @@ def _getter(attr: str) -> Callable[[Any, int], Any]:
     return call
 
 
-def _header_op(op: Callable[..., Any]) -> Callable[..., Any]:
-    def call(self: Any, rep: int, *args: Any) -> Any:
+def _header_op(op: Callable[..., Any]) -> Callable[..., None]:
+    def call(self: Any, rep: int, *args: Any) -> None:
         try:
             op(_get(rep), *args)
         except HeaderError as e:
-            return Variant(e.code)
-        return None
+            raise ResultError(Variant(e.code)) from None
     return call
 
 
@@ -90,35 +90,37 @@ def _headers_copy(self: Any, rep: int) -> int:
     return _add(_get(rep).headers.copy(mutable=False))
 
 
-def _consume(self: Any, rep: int) -> int | None:
+def _consume(self: Any, rep: int) -> int:
     obj = _get(rep)
     body, obj.body = obj.body, None
-    return _add(body) if body is not None else None
+    if body is None:
+        raise ResultError()  # already consumed
+    return _add(body)
 
 
-def _take_body(self: Any, rep: int) -> int | None:
+def _take_body(self: Any, rep: int) -> int:
     st = current()
     obj = st.table.get(rep)
     if obj.body_taken:
-        return None
+        raise ResultError()
     obj.body_taken = True
     if obj.body is None:
         obj.body = _new_body(st, obj)
     return st.table.add(obj.body)
 
 
-def _stream_once(rep: int, make: Callable[[Any], Any]) -> int | None:
-    """A body's stream: the first call gets it, later ones none (the WIT contract of `stream`/`write`)."""
+def _stream_once(rep: int, make: Callable[[Any], Any]) -> int:
+    """A body's stream: the first call gets it, later ones `err` (the WIT contract of `stream`/`write`)."""
     body = _get(rep)
     if body.stream_taken:
-        return None
+        raise ResultError()
     body.stream_taken = True
     return _add(make(body))
 
 
 def _valid_method(v: Variant) -> bool:
     from ._fields import valid_name
-    return v.tag != "other" or valid_name(str(v.payload))
+    return v.tag != "other" or valid_name(str(v.value))
 
 
 def _valid_pq(v: str | None) -> bool:
@@ -143,11 +145,11 @@ class _FieldsApi:
         return _add(Fields())
 
     @wit("[static]fields.from-list")
-    def from_list(self, entries: list[tuple[str, bytes]]) -> Any:
+    def from_list(self, entries: list[tuple[str, bytes]]) -> int:
         try:
             return _add(Fields.checked(entries))
         except HeaderError as e:
-            return Variant(e.code)
+            raise ResultError(Variant(e.code)) from None
 
     @wit("[method]fields.get")
     def get(self, rep: int, name: str) -> list[bytes]:
@@ -224,17 +226,17 @@ class _RequestOptionsApi:
 
 class _ResponseOutparamApi:
     @wit("[static]response-outparam.set")
-    def set(self, rep: int, response: Any) -> None:
+    def set(self, rep: int, response: Ok) -> None:
         st = current()
         param: ResponseOutparam = st.table.pop(rep)
         if param is None or param.used:
             raise HostTrap("response-outparam.set called twice")
         param.used = True
-        if isinstance(response, int):
-            resp: OutgoingResponse = st.table.pop(response)
-            param.on_set(resp)
+        if isinstance(response, Err):  # the guest answered with an `error-code`
+            param.on_set(response.value)
         else:
-            param.on_set(response)
+            resp: OutgoingResponse = st.table.pop(response.value)
+            param.on_set(resp)
 
 
 class _IncomingResponseApi:
@@ -261,12 +263,13 @@ class FutureTrailersApi:
         return _add(Pollable())
 
     @wit("[method]future-trailers.get")
-    def get(self, rep: int) -> Any:
+    def get(self, rep: int) -> Ok:
+        # option<result<result<option<own<trailers>>, error-code>>>: ready at once; `err` once taken
         ft: FutureTrailers = _get(rep)
         if ft.taken:
-            return ERR
+            return Err()
         ft.taken = True
-        return Variant("ok", _add(ft.trailers.copy(mutable=False)) if ft.trailers is not None else None)
+        return Ok(Ok(_add(ft.trailers.copy(mutable=False)) if ft.trailers is not None else None))
 
 
 class _OutgoingResponseApi:
@@ -289,7 +292,7 @@ class _OutgoingBodyApi:
         return _stream_once(rep, lambda body: BodyStream(body.channel))
 
     @wit("[static]outgoing-body.finish")
-    def finish(self, rep: int, trailers_rep: int | None) -> Any:
+    def finish(self, rep: int, trailers_rep: int | None) -> None:
         st = current()
         body: OutgoingBody = st.table.pop(rep)
         trailers = st.table.pop(trailers_rep) if trailers_rep is not None else None
@@ -298,9 +301,8 @@ class _OutgoingBodyApi:
         if isinstance(channel, RequestBodyChannel) and channel.expected not in (None, channel.total):
             # Shorter than its content-length: the request fails (its outbound call sees an abort).
             channel.abort()
-            return error_code("HTTP-request-body-size", channel.total)
+            raise ResultError(error_code("HTTP-request-body-size", channel.total))
         channel.finish(trailers)
-        return None
 
 
 class _FutureIncomingResponseApi:
@@ -310,15 +312,16 @@ class _FutureIncomingResponseApi:
         return _add(Pollable(lambda: fut.value is not None))
 
     @wit("[method]future-incoming-response.get")
-    def get(self, rep: int) -> Any:
+    def get(self, rep: int) -> Ok | None:
+        # option<result<result<own<incoming-response>, error-code>>>: none until ready; `err` once taken
         fut: FutureIncomingResponse = _get(rep)
         if fut.value is None:
-            return Variant("none")
+            return None
         if fut.taken:
-            return Variant("some", None)  # result::err: already taken
+            return Err()
         fut.taken = True
         value = fut.value
-        return Variant("some", _add(value) if isinstance(value, IncomingResponse) else value)
+        return Ok(Ok(_add(value)) if isinstance(value, IncomingResponse) else Err(value))
 
 
 # The interface as tables: each resource's host type id and the class holding its functions.

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Variant
-
+from ..component._values import Variant
 from ._fields import Fields
 from ._state import HostState
 from ._streams import BodyChannel, InputStream, IoError
@@ -35,33 +34,25 @@ __all__ = [
     "method_variant",
 ]
 
-OK, ERR = Variant("ok"), Variant("err")
 _METHODS = {"GET": "get", "HEAD": "head", "POST": "post", "PUT": "put", "DELETE": "delete",
             "CONNECT": "connect", "OPTIONS": "options", "TRACE": "trace", "PATCH": "patch"}
 _METHOD_NAMES = {v: k for k, v in _METHODS.items()}
 
 
 def method_variant(method: str) -> Variant:
+    """The `wasi:http/types.method` of an HTTP method name: `Variant("get")`, `Variant("other", "PURGE")`."""
     tag = _METHODS.get(method.upper())
     return Variant(tag) if tag else Variant("other", method)
 
 
 def method_name(v: Variant) -> str:
-    return str(v.payload) if v.tag == "other" else _METHOD_NAMES[v.tag]
+    """The HTTP method name of a `method` variant (`method_variant`'s inverse)."""
+    return str(v.value) if v.tag == "other" else _METHOD_NAMES[v.tag]
 
 
 def error_code(name: str, payload: Any = None) -> Variant:
-    """A `wasi:http/types.error-code` value (`error_code("internal-error", "why")`)."""
-    return Variant(name, payload) if payload is not None or name in _PAYLOAD_CASES else Variant(name)
-
-
-_PAYLOAD_CASES = {"internal-error", "DNS-error", "TLS-alert-received", "HTTP-request-body-size",
-                  "HTTP-request-header-section-size", "HTTP-request-header-size",
-                  "HTTP-request-trailer-section-size", "HTTP-request-trailer-size",
-                  "HTTP-response-header-section-size", "HTTP-response-header-size",
-                  "HTTP-response-body-size", "HTTP-response-trailer-section-size",
-                  "HTTP-response-trailer-size", "HTTP-response-transfer-coding",
-                  "HTTP-response-content-coding"}
+    """A `wasi:http/types.error-code` value (`error_code("internal-error", "why")`; no payload: none/no value)."""
+    return Variant(name, payload)
 
 
 @dataclass
@@ -137,7 +128,12 @@ class RequestOptions:
 class IncomingResponse:
     status: int
     headers: Fields
-    body: IncomingBody | None
+    body: IncomingBody | None  # None once consumed
+
+    def close(self) -> None:
+        # Dropped without consuming its body: nobody will read it (the outbound call stops).
+        if self.body is not None:
+            self.body.close()
 
 
 class FutureIncomingResponse:
@@ -154,7 +150,9 @@ class FutureIncomingResponse:
         self.waker.wake()
 
     def close(self) -> None:
-        if self.cancel is not None:
+        # Dropped before its value was taken: the call is abandoned. Once the guest holds the response,
+        # its body belongs to the `incoming-body` (dropping that stream stops the transfer), not to us.
+        if self.cancel is not None and not self.taken:
             self.cancel()
 
 

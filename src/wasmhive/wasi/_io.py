@@ -1,8 +1,8 @@
 """`wasi:io` 0.2.x (error, poll, streams) as host functions over the objects in `_streams.py`.
 
-Return values follow the component layer's `HOST` value convention (see `wasmhive.component._convert`):
-`result<list<u8>, stream-error>` is bytes / None (closed) / an error rep; `result<u64, stream-error>` and
-`result<_, stream-error>` are tagged (`Variant("ok", n)`, `Variant("err", None)` for closed).
+Values follow the component layer's `TYPED` convention (see `wasmhive.component._convert`): a function
+returning `result<T, stream-error>` returns its ok value (bytes, a count, None) and raises
+`ResultError(Variant("closed"))` or `ResultError(Variant("last-operation-failed", error_rep))` for `err`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime.component import LinkerInstance, Variant
+from wasmtime.component import LinkerInstance
 
+from ..component._convert import TYPED
 from ..component._hostcall import HostTrap, define_func, define_resource
+from ..component._values import ResultError, Variant
 from ._state import HOST_RESOURCES, HostState, Res, current
 from ._streams import InputStream, IoError, OutputStream, Pollable, StreamClosed
 
-__all__ = ["INTERFACES", "block_on", "stream_error"]
+__all__ = ["INTERFACES", "block_on", "stream_error", "stream_failed"]
 
-OK = Variant("ok")
-CLOSED = Variant("err", None)
 _MAX_READ = 1 << 20  # bytes handed to the guest per read, whatever length it asks for
 
 
@@ -29,10 +29,10 @@ recording: Any = None
 
 
 def fn(inst: LinkerInstance, name: str, func: Callable[..., Any]) -> None:
-    """Define host function `name` with our resource ids."""
+    """Define host function `name` (`TYPED` values) with our resource ids."""
     if recording is not None:
         recording.names.add(name)
-    define_func(inst, name, func, host_resources=HOST_RESOURCES)
+    define_func(inst, name, func, host_resources=HOST_RESOURCES, conv=TYPED)
 
 
 def dropper(st_get: Callable[[], HostState] = current) -> Callable[[int], None]:
@@ -45,11 +45,16 @@ def dropper(st_get: Callable[[], HostState] = current) -> Callable[[int], None]:
     return drop
 
 
-def stream_error(st: HostState, e: Exception) -> Any:
-    """The `stream-error` payload for `e`: None for closed, else a new `error` resource's rep."""
+def stream_error(st: HostState, e: Exception) -> Variant:
+    """The `stream-error` for `e`: `closed`, else `last-operation-failed` with a new `error` resource's rep."""
     if isinstance(e, StreamClosed):
-        return None
-    return st.table.add(e if isinstance(e, IoError) else IoError(str(e)))  # keeps an `http_code`
+        return Variant("closed")
+    return Variant("last-operation-failed", st.table.add(e if isinstance(e, IoError) else IoError(str(e))))
+
+
+def stream_failed(st: HostState, e: Exception) -> ResultError:
+    """What a stream function raises for `e`: the `err(stream-error)` of its `result` (`stream_error`)."""
+    return ResultError(stream_error(st, e))
 
 
 def block_on(st: HostState, pollables: list[Pollable]) -> list[int]:
@@ -100,15 +105,15 @@ def link_streams(inst: LinkerInstance) -> None:
     define_resource(inst, "input-stream", Res.INPUT_STREAM, dropper())
     define_resource(inst, "output-stream", Res.OUTPUT_STREAM, dropper())
 
-    def read(rep: int, n: int) -> Any:
+    def read(rep: int, n: int) -> bytes:
         st = current()
         s: InputStream = st.table.get(rep)
         try:
             return s.read(min(n, _MAX_READ)) if n else b""
         except (StreamClosed, IoError) as e:
-            return stream_error(st, e)
+            raise stream_failed(st, e) from None
 
-    def blocking_read(rep: int, n: int) -> Any:
+    def blocking_read(rep: int, n: int) -> bytes:
         st = current()
         s: InputStream = st.table.get(rep)
         try:
@@ -120,13 +125,10 @@ def link_streams(inst: LinkerInstance) -> None:
                     return chunk
                 s.wait_ready(st.waker, st.remaining)
         except (StreamClosed, IoError) as e:
-            return stream_error(st, e)
+            raise stream_failed(st, e) from None
 
-    def skip(rep: int, n: int, blocking: bool = False) -> Any:
-        got = (blocking_read if blocking else read)(rep, n)
-        if isinstance(got, bytes):
-            return Variant("ok", len(got))
-        return Variant("err", got)
+    def skip(rep: int, n: int, blocking: bool = False) -> int:
+        return len((blocking_read if blocking else read)(rep, n))
 
     def subscribe_in(rep: int) -> int:
         st = current()
@@ -146,19 +148,18 @@ def link_streams(inst: LinkerInstance) -> None:
             try:
                 return op(st, s, *args)
             except (StreamClosed, IoError) as e:
-                return Variant("err", stream_error(st, e))
+                raise stream_failed(st, e) from None
         return call
 
-    def check_write(st: HostState, s: OutputStream) -> Any:
-        return Variant("ok", s.capacity())
+    def check_write(st: HostState, s: OutputStream) -> int:
+        return s.capacity()
 
-    def write(st: HostState, s: OutputStream, data: bytes) -> Any:
+    def write(st: HostState, s: OutputStream, data: bytes) -> None:
         if len(data) > s.capacity():
             raise HostTrap("output-stream.write: more bytes than check-write permitted")
         s.write(data)
-        return OK
 
-    def blocking_write_and_flush(st: HostState, s: OutputStream, data: bytes) -> Any:
+    def blocking_write_and_flush(st: HostState, s: OutputStream, data: bytes) -> None:
         # The contract allows 4096 bytes per call; more is accepted, in capacity-sized pieces.
         view, whole = memoryview(data), True
         while view:
@@ -170,29 +171,26 @@ def link_streams(inst: LinkerInstance) -> None:
             view, whole = view[cap:], False
         s.flush()
         s.wait_capacity(st.waker, st.remaining)
-        return OK
 
-    def flush(st: HostState, s: OutputStream) -> Any:
+    def flush(st: HostState, s: OutputStream) -> None:
         s.flush()
-        return OK
 
-    def blocking_flush(st: HostState, s: OutputStream) -> Any:
+    def blocking_flush(st: HostState, s: OutputStream) -> None:
         s.flush()
         s.wait_capacity(st.waker, st.remaining)
-        return OK
 
-    def write_zeroes(st: HostState, s: OutputStream, n: int) -> Any:
-        return write(st, s, bytes(n))
+    def write_zeroes(st: HostState, s: OutputStream, n: int) -> None:
+        write(st, s, bytes(n))
 
-    def blocking_write_zeroes(st: HostState, s: OutputStream, n: int) -> Any:
-        return blocking_write_and_flush(st, s, bytes(n))
+    def blocking_write_zeroes(st: HostState, s: OutputStream, n: int) -> None:
+        blocking_write_and_flush(st, s, bytes(n))
 
-    def splice(st: HostState, s: OutputStream, src_rep: int, n: int, blocking: bool = False) -> Any:
+    def splice(st: HostState, s: OutputStream, src_rep: int, n: int, blocking: bool = False) -> int:
         src: InputStream = st.table.get(src_rep)
         cap = s.wait_capacity(st.waker, st.remaining) if blocking else s.capacity()
         n = min(n, cap, _MAX_READ)
         if n == 0:
-            return Variant("ok", 0)
+            return 0
         while True:
             chunk = src.read(n)
             if chunk or not blocking:
@@ -200,7 +198,7 @@ def link_streams(inst: LinkerInstance) -> None:
             src.wait_ready(st.waker, st.remaining)
         if chunk:
             s.write(chunk)
-        return Variant("ok", len(chunk))
+        return len(chunk)
 
     def subscribe_out(rep: int) -> int:
         st = current()

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from wasmtime.component import LinkerInstance
 
+from ..component._values import ResultError
 from ._calls import CallSpan, start_call
 from ._fields import FORBIDDEN, Fields
 from ._http_types import (
@@ -102,8 +103,14 @@ def _seconds(ns: int | None, st: HostState) -> float:
     return max(0.001, min(t, left) if left is not None else t)
 
 
+def _refuse(code: str) -> ResultError:
+    """The `err(error-code)` of `handle` for a request refused before it starts."""
+    return ResultError(error_code(code))
+
+
 def link_outgoing_handler(inst: LinkerInstance) -> None:
-    def handle(req_rep: int, options_rep: int | None) -> Any:
+    def handle(req_rep: int, options_rep: int | None) -> int:
+        """`result<own<future-incoming-response>, error-code>`: the future's rep, or raises the error."""
         st = current()
         req: OutgoingRequest = st.table.pop(req_rep)
         opts: RequestOptions = st.table.pop(options_rep) if options_rep is not None else RequestOptions()
@@ -111,16 +118,16 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
         policy: OutboundPolicyLike | None = getattr(http, "outbound", None)
         scheme = req.scheme.tag.lower() if req.scheme is not None else "https"
         if scheme not in ("http", "https"):
-            return error_code("HTTP-protocol-error")
+            raise _refuse("HTTP-protocol-error")
         local = getattr(http, "self_requests", None)
         if not req.authority:
             if local is None:
-                return error_code("HTTP-request-URI-invalid")
+                raise _refuse("HTTP-request-URI-invalid")
             req.authority = "self"  # Spin: a request with only a path goes to the app itself
         try:
             host, port = _split_authority(req.authority, scheme)
         except ValueError:
-            return error_code("HTTP-request-URI-invalid")
+            raise _refuse("HTTP-request-URI-invalid") from None
         target = f"{scheme}://{host}:{port}"
         # observability hook (traces, metrics): None unless `up --traces`/`--metrics`
         span = start_call("outbound_http", method_name(req.method),
@@ -133,10 +140,10 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
             if local is None or not granted:
                 log.warning("[%s] outbound request to %s denied (%s)", st.name, target,
                             "not in allowed_outbound_hosts" if local is not None else "no app to call")
-                return _denied(span)
+                raise _denied(span)
         elif policy is None or not policy.allows(scheme, host, port):
             log.warning("[%s] outbound request to %s denied (not in allowed_outbound_hosts)", st.name, target)
-            return _denied(span)
+            raise _denied(span)
         assert policy is not None  # every branch above denied the request without one
         fut = FutureIncomingResponse(st)
         call = _Call(st, req, opts, scheme, host, port, policy, fut, local if is_self or chained else None)
@@ -148,10 +155,10 @@ def link_outgoing_handler(inst: LinkerInstance) -> None:
     fn(inst, "handle", handle)
 
 
-def _denied(span: CallSpan | None) -> Any:
+def _denied(span: CallSpan | None) -> ResultError:
     if span is not None:  # observability hook
         span.end("HTTP-request-denied")
-    return error_code("HTTP-request-denied")
+    return _refuse("HTTP-request-denied")
 
 
 class _Call:
@@ -314,7 +321,7 @@ class _Call:
         sock.settimeout(_seconds(self.opts.between_bytes_timeout, self.st))
         headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in resp.getheaders()
                           if k.lower() not in FORBIDDEN], mutable=False)
-        stream = ChannelInput(self.waker)
+        stream = ChannelInput(self.waker, on_close=self.cancel)  # the guest dropped the body: stop
         threading.Thread(target=self._pump, args=(resp, stream, conn), daemon=True,
                          name=f"wasmhive-outbound-body-{self.host}").start()
         return IncomingResponse(resp.status, headers, IncomingBody(stream))
@@ -362,7 +369,7 @@ class _Call:
         fields = Fields([(k.lower() if isinstance(k, str) else k.decode("latin-1").lower(), bytes(v))
                          for k, v in ex.headers if (k if isinstance(k, str) else k.decode("latin-1")).lower()
                          not in FORBIDDEN], mutable=False)
-        stream = ChannelInput(self.waker)
+        stream = ChannelInput(self.waker, on_close=self.cancel)
         threading.Thread(target=self._pump_local, args=(ex, event, stream), daemon=True,
                          name=f"wasmhive-self-body-{self.host}").start()
         return IncomingResponse(ex.status, fields, IncomingBody(stream))

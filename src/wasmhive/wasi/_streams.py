@@ -116,11 +116,14 @@ class ChannelInput(InputStream):
     """A stream fed by another thread: `feed(chunk)`, then `end()` or `fail(message)`.
 
     `demand` (if given) is called when a reader finds the buffer empty: the producer delivers the next
-    chunk only then, so a slow guest holds back a fast client (backpressure).
+    chunk only then, so a slow guest holds back a fast client (backpressure). `on_close` (if given) is
+    called when the reader closes the stream, so the producer can stop.
     """
 
-    def __init__(self, waker: Waker, demand: Callable[[], None] | None = None) -> None:
+    def __init__(self, waker: Waker, demand: Callable[[], None] | None = None, *,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._waker = waker
+        self._on_close = on_close
         self._chunks: deque[bytes] = deque()
         self._ended = False
         self._error: str | None = None
@@ -184,6 +187,8 @@ class ChannelInput(InputStream):
         with self._lock:
             self._chunks.clear()
             self._ended = True
+        if self._on_close is not None:
+            self._on_close()
 
 
 class OutputStream:

@@ -69,7 +69,10 @@ class WitWorld(_World):
             try:
                 atomics.swap(cas, a[3].encode())
             except Err as e:
-                return f"{current!r}->{type(e.value).__name__}"
+                v = e.value
+                if isinstance(v, atomics.CasError_CasFailed):  # a fresh cas, holding the value now current
+                    return f"{current!r}->{type(v).__name__}({v.value.current()!r})"
+                return f"{current!r}->{type(v).__name__}({_err(Err(v.value))})"  # store-error(error)
             return f"{current!r}->swapped"
         if op == "many":
             return repr(batch.get_many(wasi[a[0]], a[1].split(",")))

@@ -1,10 +1,11 @@
 """A wasi:http/proxy guest (componentize-py) sending one outbound request whose body is written in the
 order the query asks for: every order the wasi:http 0.2 WIT allows, and the wrong ones.
 
-`GET /?url=U&order=O[&length=N]` sends `POST U` with body b"0123456789" (in two halves where it is
-written in chunks; `length` declares a content-length header) and answers with lines: the outcome of
-each step the guest took ("finish: ok", "write: err HTTP-request-body-size(15)"...), then
-"status: S" and the response body, or "error: CODE".
+`GET /?url=U&order=O[&length=N][&drop_future=1]` sends `POST U` with body b"0123456789" (in two halves
+where it is written in chunks; `length` declares a content-length header) and answers with lines: the
+outcome of each step the guest took ("finish: ok", "write: err HTTP-request-body-size(15)"...), then
+"status: S" and the response body, or "error: CODE". With `drop_future`, the future-incoming-response
+is dropped as soon as the response is taken from it, before its body is read (as spin-sdk does).
 
 Orders:
   before       body written and finished before `handle`
@@ -77,7 +78,7 @@ def read_all(stream) -> bytes:
             return b"".join(parts)
 
 
-def send(url: str, order: str, length: str | None) -> bytes:
+def send(url: str, order: str, length: str | None, drop_future: bool = False) -> bytes:
     u = urlparse(url)
     headers = [("content-length", length.encode())] if length is not None else []
     req = OutgoingRequest(Fields.from_list(headers))
@@ -119,6 +120,8 @@ def send(url: str, order: str, length: str | None) -> bytes:
         p = future.subscribe()
         poll.poll([p])
         p.__exit__(None, None, None)
+    if drop_future:
+        future.__exit__(None, None, None)
     inner = got.value
     if isinstance(inner, Err):
         log.append(f"error: {code_text(inner.value)}")
@@ -137,7 +140,7 @@ class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         query = parse_qs(urlparse(request.path_with_query() or "/").query)
         length = query.get("length", [None])[0]
-        out = send(query["url"][0], query["order"][0], length)
+        out = send(query["url"][0], query["order"][0], length, "drop_future" in query)
         resp = OutgoingResponse(Fields())
         ob = resp.body()
         ResponseOutparam.set(response_out, Ok(resp))

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wasmtime.component import Record, ResultType, Variant
+from wasmtime.component import ResultType
 
 from ...appconfig import AppConfig, stage_files
+from ...component._convert import TYPED
 from ...component._hostcall import define_func, define_table, wit
-from ...component._shapes import is_tagged
+from ...component._values import ResultError
 from ...wasi import BufferInput, current
 from ...wasi._deny import link_denied
 from .._factor import InstanceState, StateOf
@@ -73,28 +74,24 @@ def _kind(p: Path) -> str:
     return "directory" if p.is_dir() else "regular-file" if p.is_file() else "unknown"
 
 
-def _stat(p: Path) -> Record:
+def _stat(p: Path) -> dict[str, Any]:
+    """A `descriptor-stat` record."""
     st = p.stat()
-    r = Record()
-    for name, value in (("type", _kind(p)), ("link-count", st.st_nlink), ("size", st.st_size),
-                        ("data-access-timestamp", None), ("data-modification-timestamp", _dt(st.st_mtime_ns)),
-                        ("status-change-timestamp", None)):
-        setattr(r, name, value)
-    return r
+    return {"type": _kind(p), "link-count": st.st_nlink, "size": st.st_size, "data-access-timestamp": None,
+            "data-modification-timestamp": _dt(st.st_mtime_ns), "status-change-timestamp": None}
 
 
-def _dt(ns: int) -> Record:
-    r = Record()
-    r.seconds, r.nanoseconds = divmod(ns, 1_000_000_000)  # type: ignore[attr-defined]
-    return r
+def _dt(ns: int) -> dict[str, int]:
+    """A `wasi:clocks/wall-clock` `datetime` record."""
+    seconds, nanoseconds = divmod(ns, 1_000_000_000)
+    return {"seconds": seconds, "nanoseconds": nanoseconds}
 
 
-def _hash(p: Path) -> Record:
+def _hash(p: Path) -> dict[str, int]:
+    """A `metadata-hash-value` record: stable while the file's identity, time and size are."""
     st = p.stat()
     digest = hashlib.sha256(f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}".encode()).digest()
-    r = Record()
-    r.lower, r.upper = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:16], "little")  # type: ignore[attr-defined]
-    return r
+    return {"lower": int.from_bytes(digest[:8], "little"), "upper": int.from_bytes(digest[8:16], "little")}
 
 
 class FilesFactor:
@@ -133,27 +130,27 @@ class FilesFactor:
 
 
 def _definer(funcs: Mapping[str, Any]) -> Callable[[Any, str, Callable[..., Any]], None]:
-    """Defines a table's function when the import has it, in that import's `result` convention."""
+    """Defines a table's function when the import has it (typed convention).
+
+    A function returning `result<_, error-code>` answers `FsError` as `err(<its error-code>)` and any
+    other `OSError` as `err(io)`; for one that does not (`is-same-object`), they trap.
+    """
     def define(inst: Any, fname: str, fn: Callable[..., Any]) -> None:
         if fname not in funcs:
             return
-        rty = funcs[fname].result
-        if not isinstance(rty, ResultType):
-            define_func(inst, fname, fn)
+        if not isinstance(funcs[fname].result, ResultType):
+            define_func(inst, fname, fn, conv=TYPED)
             return
-        tagged = is_tagged(rty)
 
         def wrapper(*args: Any) -> Any:
-            # `fn` returns the ok value and raises `FsError` (the error-code's name) or `OSError`.
             try:
-                value = fn(*args)
+                return fn(*args)
             except FsError as err:
-                return Variant("err", str(err)) if tagged else str(err)
+                raise ResultError(str(err)) from None
             except OSError as err:
                 log.debug("files: %s", err)
-                return Variant("err", "io") if tagged else "io"
-            return Variant("ok", value) if tagged else value
-        define_func(inst, fname, wrapper)
+                raise ResultError("io") from None
+        define_func(inst, fname, wrapper, conv=TYPED)
     return define
 
 
@@ -257,17 +254,14 @@ class _Descriptors:
         return int(self.host.table().add(DirEntries(d.path)))
 
     @wit("[method]directory-entry-stream.read-directory-entry")
-    def read_directory_entry(self, rep: int) -> Record | None:
+    def read_directory_entry(self, rep: int) -> dict[str, str] | None:
         entries = self.host.table().get(rep)
         if not isinstance(entries, DirEntries):
             raise FsError("bad-descriptor")
         if not entries.entries:
             return None
         p = entries.entries.pop(0)
-        r = Record()
-        r.type = _kind(p)  # type: ignore[attr-defined]
-        r.name = p.name  # type: ignore[attr-defined]
-        return r
+        return {"type": _kind(p), "name": p.name}
 
     metadata_hash = wit("[method]descriptor.metadata-hash")(_of_path(_hash))
     metadata_hash_at = wit("[method]descriptor.metadata-hash-at")(_of_path_at(_hash))

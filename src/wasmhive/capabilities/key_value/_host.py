@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Record, Variant
-
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
 from ...component._hostcall import define_func, define_resource, define_table, wit
 from ...component._restypes import allocate
+from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import InstanceState, StateOf
 from ._backend import KeyValueBackend, KeyValueError
@@ -82,13 +82,16 @@ class KeyValueFactor:
         """Define Spin's and WASI's key-value interfaces on a component linker's root instance.
 
         One small class per resource (`_SpinStore`, `_WasiBucket`, `_WasiAtomics`, `_WasiBatch`) over the
-        component layer's host-call path: resources travel as integer reps, and every backend failure
-        becomes the interface's `other` error.
+        component layer's host-call path in the typed convention: resources travel as integer reps,
+        every function returns its `ok` value and raises `ResultError` for `err`, and every backend
+        failure becomes the interface's `other` error (`store-error(other)` for `swap`'s `cas-error`).
         """
         host = _KeyValueHost(self.name, state_of)
 
         def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
-            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn)))
+            wrap = _cas_error if name == "swap" else _same
+            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn, wrap)),
+                        conv=TYPED)
 
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:
@@ -104,17 +107,28 @@ class KeyValueFactor:
             define_table(li, _WasiBatch(host), define)
 
 
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # Backend failures become `other(msg)`, never a Python exception inside wasmtime.
+def _same(error: Variant) -> Variant:
+    return error
+
+
+def _cas_error(error: Variant) -> Variant:
+    """`swap` answers `cas-error`: a store's `error` is its `store-error` case."""
+    return Variant("store-error", error)
+
+
+def _guarded(fn: Callable[..., Any], wrap: Callable[[Variant], Variant]) -> Callable[..., Any]:
+    # Backend failures become `err(other(msg))`, never a Python exception inside wasmtime.
     def wrapper(*args: Any) -> Any:
         try:
             return fn(*args)
+        except ResultError:  # the function's own `err`, already of its error type
+            raise
         except KeyValueError as e:
             log.warning("%s", e)
-            return Variant("other", str(e))
+            raise ResultError(wrap(Variant("other", str(e)))) from None
         except Exception as e:
             log.exception("key-value host call failed")
-            return Variant("other", f"internal error: {e}")
+            raise ResultError(wrap(Variant("other", f"internal error: {e}"))) from None
     return wrapper
 
 
@@ -124,8 +138,12 @@ def _observed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         span = start_call("key_value", op)
         if span is None:
             return fn(*args)
-        result = fn(*args)
-        span.end(result.tag if isinstance(result, Variant) else "ok")
+        try:
+            result = fn(*args)
+        except ResultError as e:
+            span.end(getattr(e.value, "tag", "error"))
+            raise
+        span.end("ok")
         return result
     return wrapper
 
@@ -157,12 +175,12 @@ class _Store:
     def __init__(self, host: _KeyValueHost, rt: int) -> None:
         self.host, self.rt = host, rt
 
-    def _open(self, label: str) -> Any:
+    def _open(self, label: str) -> int:
         got = self.host.inst().open(label)
         if got == "store-table-full" and self.rt == RT_BUCKET:  # wasi:keyvalue has no such case
-            return Variant("other", f"more than {MAX_HANDLES} open buckets")
+            raise ResultError(Variant("other", f"more than {MAX_HANDLES} open buckets"))
         if isinstance(got, str):
-            return Variant(got)
+            raise ResultError(Variant(got))
         return got
 
     @wit("[method]{r}.get")
@@ -205,10 +223,7 @@ class _WasiBucket(_Store):
 
     @wit("[method]bucket.list-keys")
     def list_keys(self, h: int, cursor: str | None) -> Any:
-        r = Record()  # a record result must be a Record: its class is what selects the `ok` case
-        r.keys = self.host.handle(h).keys()  # type: ignore[attr-defined]
-        r.cursor = None  # type: ignore[attr-defined]
-        return r
+        return {"keys": self.host.handle(h).keys(), "cursor": None}  # one page: every key
 
 
 class _WasiAtomics:
@@ -237,19 +252,19 @@ class _WasiAtomics:
         return self.host.handle(bucket).increment(key, delta)
 
     @wit("swap")
-    def swap(self, cas: int, value: bytes) -> Any:
-        # cas-error's cases lower by Python class: a Variant is `store-error(error)`, an int rep is
-        # `cas-failed` (a fresh cas holding the value now current, so the guest can retry).
+    def swap(self, cas: int, value: bytes) -> None:
+        # A lost race is `cas-failed` with a fresh cas holding the value now current, so the guest can
+        # retry; a store failure is `store-error(other)` (by `_guarded`).
         state = self.host.inst()
         entry = state.cas.pop(cas, None)
         if entry is None:
-            return Variant("other", "unknown cas handle")
+            raise KeyValueError("unknown cas handle")
         backend, key, expected = entry
         if backend.compare_and_swap(key, expected, bytes(value)):
-            return None
+            return
         new = next(state.reps)
         state.cas[new] = (backend, key, backend.get(key))
-        return new
+        raise ResultError(Variant("cas-failed", new))
 
 
 class _WasiBatch:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wasmtime.component import Record, Variant
-
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
+from ...component._values import Record, ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._config import LlmApp, configure_llm
@@ -85,19 +85,9 @@ class LlmInstance:
         return result
 
 
-def _record(**fields: Any) -> Record:
-    # A record result must be a Record (its class selects `ok`); fields by their WIT (kebab-case) names.
-    r = Record()
-    for name, value in fields.items():
-        setattr(r, name.replace("_", "-"), value)
-    return r
-
-
-def _params(p: Any) -> InferParams | None:
-    if p is None:
-        return None
-    return InferParams(*(getattr(p, n) for n in ("max-tokens", "repeat-penalty", "repeat-penalty-last-n-token-count",
-                                                 "temperature", "top-k", "top-p")))
+def _params(p: Record | None) -> InferParams | None:
+    # InferParams' fields are the WIT record's, with `_` for `-`.
+    return None if p is None else InferParams(**{k.replace("-", "_"): v for k, v in p._asdict().items()})
 
 
 class LlmFactor:
@@ -121,29 +111,32 @@ class LlmFactor:
             return state
 
         def call(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # Engine failures become the WIT's error variant, never a Python exception inside wasmtime.
+            # Engine failures become `err` of the WIT's error variant, never a Python exception inside wasmtime.
             def wrapper(*args: Any) -> Any:
                 span = start_call("llm", op)
+                error: Variant | None = None
                 try:
                     result = fn(*args)
                 except LlmError as e:
                     log.info("llm %s: %s", op, e)
-                    result = Variant(e.case) if e.case == "model-not-supported" else Variant(e.case, e.message)
+                    error = Variant(e.case) if e.case == "model-not-supported" else Variant(e.case, e.message)
                 if span is not None:
-                    span.end(result.tag if isinstance(result, Variant) else "ok")
+                    span.end("ok" if error is None else error.tag)
+                if error is not None:
+                    raise ResultError(error)
                 return result
             return wrapper
 
-        def infer(model: str, prompt: str, params: Any) -> Any:
+        def infer(model: str, prompt: str, params: Record | None) -> dict[str, Any]:
             r = inst().infer(model, prompt, _params(params))
-            return _record(text=r.text, usage={"prompt-token-count": r.prompt_token_count,
-                                               "generated-token-count": r.generated_token_count})
+            return {"text": r.text, "usage": {"prompt-token-count": r.prompt_token_count,
+                                              "generated-token-count": r.generated_token_count}}
 
-        def generate_embeddings(model: str, texts: list[str]) -> Any:
+        def generate_embeddings(model: str, texts: list[str]) -> dict[str, Any]:
             r = inst().generate_embeddings(model, list(texts))
-            return _record(embeddings=r.embeddings, usage={"prompt-token-count": r.prompt_token_count})
+            return {"embeddings": r.embeddings, "usage": {"prompt-token-count": r.prompt_token_count}}
 
         for iface in INTERFACES:
             with root.add_instance(iface) as li:
-                define_func(li, "infer", call("infer", infer))
-                define_func(li, "generate-embeddings", call("generate_embeddings", generate_embeddings))
+                define_func(li, "infer", call("infer", infer), conv=TYPED)
+                define_func(li, "generate-embeddings", call("generate_embeddings", generate_embeddings), conv=TYPED)

@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wasmtime.component import ResourceType, Variant
+from wasmtime.component import ResourceType
 
+from ...component._convert import TYPED
 from ...component._restypes import allocate
+from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._client import QOS, MqttConnection, MqttError
@@ -130,21 +132,24 @@ class MqttFactor:
             return state
 
         def call(op: str, fn: Callable[..., int | None]) -> Callable[..., Any]:
-            # Errors become the WIT's `error` cases; a deadline (HostTrap) still ends the guest.
+            # Errors become `err` of the WIT's `error` cases; a deadline (HostTrap) still ends the guest.
             def wrapper(*args: Any) -> Any:
                 span = start_call("mqtt", op)
+                error: Variant | None = None
                 try:
                     result: Any = fn(*args)
                 except HostTrap:
                     raise
                 except MqttError as e:
                     log.warning("mqtt %s: %s", op, e)
-                    result = Variant(e.case, str(e)) if e.case in ("connection-failed", "other") else Variant(e.case)
+                    error = Variant(e.case, str(e)) if e.case in ("connection-failed", "other") else Variant(e.case)
                 except Exception as e:
                     log.exception("mqtt host call failed")
-                    result = Variant("other", f"internal error: {e}")
+                    error = Variant("other", f"internal error: {e}")
                 if span is not None:
-                    span.end(result.tag if isinstance(result, Variant) else "ok")
+                    span.end("ok" if error is None else error.tag)
+                if error is not None:
+                    raise ResultError(error)
                 return result
             return wrapper
 
@@ -161,5 +166,6 @@ class MqttFactor:
         for iface in INTERFACES:
             with root.add_instance(iface) as li:
                 define_resource(li, "connection", RT_CONNECTION, dtor)
-                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr)
-                define_func(li, "[method]connection.publish", call("publish", publish), host_resources=hr)
+                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr, conv=TYPED)
+                define_func(li, "[method]connection.publish", call("publish", publish), host_resources=hr,
+                            conv=TYPED)

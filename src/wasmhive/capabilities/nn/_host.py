@@ -20,10 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import ResourceType, Variant
+from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
 from ...component._restypes import allocate
+from ...component._values import ResultError
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ._config import NnApp, configure_models
@@ -138,11 +140,16 @@ def link_nn(root: Any, inst: Callable[[], NnInstance]) -> None:
 
         def observed(*args: Any) -> Any:
             span = start_call("nn", op)
-            result = fn(*args)
+            try:
+                result = fn(*args)
+            except ResultError:
+                if span is not None:
+                    span.end("err")
+                raise
             if span is not None:
-                span.end(result.tag if isinstance(result, Variant) else "ok")
+                span.end("ok")
             return result
-        define_func(li, name, observed, host_resources=hr)
+        define_func(li, name, observed, host_resources=hr, conv=TYPED)
 
     def dropper(attr: str) -> Callable[[int], None]:
         def dtor(rep: int) -> None:
@@ -199,20 +206,21 @@ def link_nn(root: Any, inst: Callable[[], NnInstance]) -> None:
         except DeadlineReached as e:
             raise _deadline_trap(e) from None
         except NnError as e:
-            return state.error(e)
+            raise ResultError(state.error(e)) from None
 
     with root.add_instance(INFERENCE) as li:
         define_resource(li, "graph-execution-context", RT_CONTEXT, dropper("contexts"))
         define(li, "[method]graph-execution-context.compute", compute)
 
     # -- graph --------------------------------------------------------------------------------------
-    def result(fn: Callable[[NnInstance], int]) -> Any:
+    def result(fn: Callable[[NnInstance], int]) -> int:
+        # `ok(handle)`, or `err(error)` with a new `error` resource.
         state = inst()
         try:
-            return Variant("ok", fn(state))
+            return fn(state)
         except NnError as e:
             log.debug("wasi-nn: %s: %s", e.code, e)
-            return Variant("err", state.error(e))
+            raise ResultError(state.error(e)) from None
 
     def load_by_name(name: str) -> Any:
         def load(state: NnInstance) -> int:

@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import ResourceType, Variant
+from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
 from ...component._restypes import allocate
+from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
@@ -99,18 +101,18 @@ class RedisInstance:
 
 def _flatten(reply: Any, out: list[Any]) -> list[Any]:
     """A reply as the WIT's `list<redis-result>`: arrays flattened in order (as Spin does); nil, status,
-    int64 and binary as their cases (bare Python values: None, str, int, bytes)."""
+    int64 and binary as their cases (`Variant("nil")`, `Variant("status", "OK")`, ...)."""
     if isinstance(reply, list):
         for item in reply:
             _flatten(item, out)
     elif reply is None:
-        out.append(None)
+        out.append(Variant("nil"))
     elif isinstance(reply, Status):
-        out.append(str(reply))
-    elif isinstance(reply, bool):
-        out.append(int(reply))
-    elif isinstance(reply, (int, bytes)):
-        out.append(reply)
+        out.append(Variant("status", str(reply)))
+    elif isinstance(reply, int):  # bool too
+        out.append(Variant("int64", int(reply)))
+    elif isinstance(reply, bytes):
+        out.append(Variant("binary", reply))
     elif isinstance(reply, Exception):
         raise server_error(reply)
     else:
@@ -147,20 +149,23 @@ class OutboundRedisFactor:
             return current().remaining()
 
         def run(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # The WIT's error cases as Variants; a traced span when `up --traces`/`--metrics` observe calls.
+            # The WIT's error cases as `err(Variant)`; a traced span when `up --traces`/`--metrics` observe calls.
             def wrapper(*args: Any) -> Any:
                 span = start_call("outbound_redis", op)
+                error: Variant | None = None
                 try:
                     result = fn(*args)
                 except RedisCallError as e:
                     if e.case == "other":
                         log.warning("redis %s: %s", op, e.message)
-                    result = Variant(e.case, e.message) if e.case == "other" else Variant(e.case)
+                    error = Variant(e.case, e.message) if e.case == "other" else Variant(e.case)
                 except Exception as e:
                     log.exception("redis %s failed", op)
-                    result = Variant("other", f"internal error: {e}")
+                    error = Variant("other", f"internal error: {e}")
                 if span is not None:
-                    span.end(result.tag if isinstance(result, Variant) else "ok")
+                    span.end("ok" if error is None else error.tag)
+                if error is not None:
+                    raise ResultError(error)
                 return result
             return wrapper
 
@@ -200,13 +205,12 @@ class OutboundRedisFactor:
             except UnicodeDecodeError:
                 raise RedisCallError("type-error") from None  # a member that is not a WIT string
 
-        def execute(rep: int, command: str, arguments: list[Any]) -> Any:
-            args: list[Any] = [a.payload if isinstance(a, Variant) else a for a in arguments]
+        def execute(rep: int, command: str, arguments: list[Variant]) -> Any:
             lease = inst().lease(rep)
             if command.strip().upper() in DIRTY_COMMANDS:
                 lease.dirty = True  # its session changed: closed, not pooled, when the guest drops it
-            values = [a if isinstance(a, int) else bytes(a) for a in args]
-            return _flatten(lease.call(remaining, command, *values), [])
+            # `int64(n)` goes as the integer, `binary(b)` as the bytes
+            return _flatten(lease.call(remaining, command, *(a.value for a in arguments)), [])
 
         def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the instance may already be gone
@@ -224,4 +228,4 @@ class OutboundRedisFactor:
                 define_resource(li, "connection", rt, dtor)
                 for name, fn in ops:
                     op = name.rpartition(".")[2]
-                    define_func(li, name, run(op, fn), host_resources=hr)
+                    define_func(li, name, run(op, fn), host_resources=hr, conv=TYPED)

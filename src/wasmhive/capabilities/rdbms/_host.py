@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from wasmtime.component import Record, ResourceType, Variant
+from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
 from ...component._restypes import allocate
+from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
@@ -187,8 +189,8 @@ class RdbmsFactor:
                 inst().release(rep)
 
         def wrap(op: str, version: int, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # Failures become the WIT's error variant, never a Python exception inside wasmtime (the
-            # deadline's DeadlineHit is the one deliberate trap).
+            # Failures become the WIT's error variant (`err`), never another Python exception inside
+            # wasmtime (the deadline's DeadlineHit is the one deliberate trap).
             from ...wasi._state import DeadlineHit
 
             def call(*args: Any) -> Any:
@@ -197,21 +199,23 @@ class RdbmsFactor:
                     result = fn(*args)
                     outcome = "ok"
                 except RdbmsError as e:
-                    result, outcome = _error(e, version), e.case
+                    error, outcome = _error(e, version), e.case
                 except DeadlineHit:
                     if span is not None:
                         span.end("deadline")
                     raise
                 except Exception as e:
                     log.exception("rdbms host call %s failed", op)
-                    result, outcome = Variant("other", f"internal error: {e}"), "other"
+                    error, outcome = Variant("other", f"internal error: {e}"), "other"
                 if span is not None:
                     span.end(outcome)
+                if outcome != "ok":
+                    raise ResultError(error)
                 return result
             return call
 
         def define(li: Any, name: str, op: str, version: int, fn: Callable[..., Any]) -> None:
-            define_func(li, name, wrap(op, version, fn), host_resources=hr)
+            define_func(li, name, wrap(op, version, fn), host_resources=hr, conv=TYPED)
 
         with root.add_instance(TYPES2):
             pass
@@ -246,11 +250,9 @@ def _error(e: RdbmsError, version: int) -> Variant:
     if version != 4 or e.case != "query-failed":
         return Variant(e.case, e.message)
     if e.fields is None:
-        return Variant("query-failed", e.message)  # query-error's `text(string)` (untagged: a str)
+        return Variant("query-failed", Variant("text", e.message))
     fields = dict(e.fields)
-    rec = Record()
-    for name, value in (("as-text", e.message), ("severity", fields.pop("severity", "")),
-                        ("code", fields.pop("code", "")), ("message", fields.pop("message", e.message)),
-                        ("detail", fields.pop("detail", None)), ("extras", sorted(fields.items()))):
-        setattr(rec, name, value)
-    return Variant("query-failed", rec)
+    rec = {"as-text": e.message, "severity": fields.pop("severity", ""), "code": fields.pop("code", ""),
+           "message": fields.pop("message", e.message), "detail": fields.pop("detail", None),
+           "extras": sorted(fields.items())}
+    return Variant("query-failed", Variant("db-error", rec))

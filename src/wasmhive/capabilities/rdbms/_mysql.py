@@ -13,8 +13,7 @@ import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from wasmtime.component import Record, Variant
-
+from ...component._values import Variant
 from ._errors import MAX_RESULT_BYTES, Cancelled, RdbmsError
 
 __all__ = ["MySession", "Session", "bind", "connect", "parse_address"]
@@ -80,7 +79,7 @@ def _text(e: Exception) -> str:
 # -- parameters -------------------------------------------------------------------------------------
 def literal(conn: Any, v: Any) -> str:
     """One `parameter-value` as an escaped SQL literal."""
-    tag, p = v.tag, v.payload
+    tag, p = v.tag, v.value
     if tag == "db-null":
         return "NULL"
     if tag == "boolean":
@@ -176,13 +175,11 @@ def _value(v: Any, kind: str) -> Variant:
     return Variant("unsupported")
 
 
-def row_set(fields: list[Any], rows: list[tuple[Any, ...]]) -> Record:
+def row_set(fields: list[Any], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     """The `row-set` of a result: each column's `db-data-type` from its MySQL type and flags."""
     kinds = [_column_type(f) for f in fields]
-    out = Record()
-    out.columns = [{"name": f.name, "data-type": k} for f, k in zip(fields, kinds, strict=True)]  # type: ignore[attr-defined]
-    out.rows = [[_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]  # type: ignore[attr-defined]
-    return out
+    return {"columns": [{"name": f.name, "data-type": k} for f, k in zip(fields, kinds, strict=True)],
+            "rows": [[_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]}
 
 
 # -- one guest connection ---------------------------------------------------------------------------

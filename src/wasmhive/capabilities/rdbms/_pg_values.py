@@ -13,8 +13,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from wasmtime.component import Record, Variant
-
+from ...component._values import Variant
 from ._errors import RdbmsError
 
 __all__ = ["PG_OIDS", "TYPES", "Interval", "Json", "param", "row_set"]
@@ -58,11 +57,11 @@ class Interval:
 
 # -- parameters (WIT → psycopg) ---------------------------------------------------------------------
 def param(v: Any, version: int) -> Any:
-    """The psycopg value for one `parameter-value` (a tagged `Variant`); `bad-parameter` when it cannot be."""
+    """The psycopg value for one `parameter-value` (`Variant(tag, value)`); `bad-parameter` when it cannot be."""
     from psycopg.types import range as pr
     from psycopg.types.numeric import Float4, Float8, Int2, Int4, Int8
 
-    tag, p = v.tag, v.payload
+    tag, p = v.tag, v.value
     try:
         if tag == "boolean":
             return bool(p)
@@ -140,7 +139,7 @@ def _bounds(p: Any, conv: Any) -> tuple[Any, Any, str]:
 
 
 # -- results (psycopg → WIT) ------------------------------------------------------------------------
-def row_set(description: Any, rows: list[tuple[Any, ...]], version: int, type_name: Any) -> Record:
+def row_set(description: Any, rows: list[tuple[Any, ...]], version: int, type_name: Any) -> dict[str, Any]:
     """The WIT `row-set` for a result: columns with their `db-data-type`, rows of `db-value`s.
 
     `type_name(oid)` names a type the version does not map (for v4's `other(string)`)."""
@@ -154,11 +153,8 @@ def row_set(description: Any, rows: list[tuple[Any, ...]], version: int, type_na
         else:
             data_type = kind or "other"
         columns.append({"name": d.name, "data-type": data_type})
-    out = Record()
-    out.columns = columns  # type: ignore[attr-defined]
-    out.rows = [[_value(v, types.get(oid), version) for v, oid in zip(row, oids, strict=True)]  # type: ignore[attr-defined]
-                for row in rows]
-    return out
+    return {"columns": columns,
+            "rows": [[_value(v, types.get(oid), version) for v, oid in zip(row, oids, strict=True)] for row in rows]}
 
 
 def _value(v: Any, kind: str | None, version: int) -> Variant:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Variant
-
 from ...appconfig import AppConfig, ComponentConfig
+from ...component._convert import TYPED
+from ...component._values import ResultError, Variant
 from ...errors import AttestationError, ConfigError, SealingError
 from ...tee import PlatformKeys, TeeGuest, identity_of, measure, platform_keys, signer_manifest_path
 from ...tee._wit import ATTESTATION, SEALING
@@ -107,7 +107,11 @@ class SealingFactor:
         return app_state.guests.get(component_id)
 
     def link(self, root: Any, state_of: StateOf) -> None:
-        """Define both interfaces on a component linker's root instance (fast host-call path)."""
+        """Define both interfaces on a component linker's root instance (typed host-call path).
+
+        `seal`/`unseal`/`report` return their `ok` value and raise `ResultError(Variant(case, message))`
+        with a case of the interface's `error` variant for `err`.
+        """
         from ...component._hostcall import define_func
 
         def guest() -> TeeGuest | None:
@@ -119,14 +123,14 @@ class SealingFactor:
             def wrapper(*args: Any) -> Any:
                 g = guest()
                 if g is None or not g.sealing:
-                    return Variant("denied", "sealing is not granted to this component (`sealing = true`)")
+                    raise ResultError(Variant("denied", "sealing is not granted to this component (`sealing = true`)"))
                 try:
                     return fn(g, *args)
                 except SealingError as e:
-                    return Variant(e.reason, str(e))  # every reason is a case of `error`
+                    raise ResultError(Variant(e.reason, str(e))) from None  # every reason is a case of `error`
                 except Exception as e:
                     log.exception("sealing.%s failed", op)
-                    return Variant("invalid", f"internal error: {e}")
+                    raise ResultError(Variant("invalid", f"internal error: {e}")) from None
             return wrapper
 
         def seal(g: TeeGuest, data: bytes, policy: str) -> Any:
@@ -136,27 +140,27 @@ class SealingFactor:
             return g.unseal(bytes(blob))
 
         with root.add_instance(SEALING) as inst:
-            define_func(inst, "seal", sealing_call("seal", seal))
-            define_func(inst, "unseal", sealing_call("unseal", unseal))
+            define_func(inst, "seal", sealing_call("seal", seal), conv=TYPED)
+            define_func(inst, "unseal", sealing_call("unseal", unseal), conv=TYPED)
 
-        def report(nonce: bytes, user_data: bytes) -> Any:
+        def report(nonce: bytes, user_data: bytes) -> str:
             g = guest()
             if g is None or not g.attestation:
-                return Variant("denied", "attestation is not granted to this component (`attestation = true`)")
+                raise ResultError(Variant("denied", "attestation is not granted to this component (`attestation = true`)"))
             try:
                 return g.report(bytes(nonce), bytes(user_data))
             except AttestationError as e:
-                return Variant("invalid", str(e))
+                raise ResultError(Variant("invalid", str(e))) from None
             except Exception as e:
                 log.exception("attestation.report failed")
-                return Variant("invalid", f"internal error: {e}")
+                raise ResultError(Variant("invalid", f"internal error: {e}")) from None
 
         def measurement() -> str:
             g = guest()
             return g.identity.measurement if g is not None else ""
 
         with root.add_instance(ATTESTATION) as inst:
-            define_func(inst, "report", report)
-            define_func(inst, "measurement", measurement)
+            define_func(inst, "report", report, conv=TYPED)
+            define_func(inst, "measurement", measurement, conv=TYPED)
 
 

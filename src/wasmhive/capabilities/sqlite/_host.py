@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmtime.component import Record, ResourceType, Variant
+from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
 from ...component._restypes import allocate
+from ...component._values import ResultError, Variant
 from ...wasi import DeadlineHit, HostState, current
 from ...wasi._calls import start_call
 from .._factor import StateOf
@@ -88,12 +90,13 @@ def _request_state() -> HostState | None:
         return None
 
 
-def _record(**fields: Any) -> Record:
-    # A record result must be a Record: its class is what selects the `ok` case of the result.
-    r = Record()
-    for k, v in fields.items():
-        setattr(r, k, v)
-    return r
+# The WIT's `value` cases for the Python values sqlite3 returns (bool never comes back from SQLite).
+_CASES: dict[type, str] = {int: "integer", float: "real", str: "text", bytes: "blob"}
+
+
+def _wit_value(x: Any) -> Variant:
+    """A column value from sqlite3 as the WIT's `value`."""
+    return Variant("null") if x is None else Variant(_CASES[type(x)], x)
 
 
 class SqliteFactor:
@@ -112,8 +115,8 @@ class SqliteFactor:
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define both SQLite interfaces on a component linker's root instance.
 
-        Values cross as plain Python values (the WIT's `value` variant is untagged: int, float, str,
-        bytes, None); errors as `Variant(<case>)`; a statement past the deadline traps (504).
+        Values cross as the WIT's `value` variant (`Variant("integer", 1)`, ..., `Variant("null")`);
+        errors are `err(Variant(<case>))` (`ResultError`); a statement past the deadline traps (504).
         """
         from ...component._hostcall import define_func, define_resource
 
@@ -128,10 +131,11 @@ class SqliteFactor:
             # is the one deliberate trap.
             def wrapper(*args: Any) -> Any:
                 span = start_call("sqlite", op)
+                error: Variant | None = None
                 try:
                     result = fn(*args)
                 except SqliteError as e:
-                    result = Variant(e.tag, e.message) if e.tag == "io" else Variant(e.tag)
+                    error = Variant(e.tag, e.message) if e.tag == "io" else Variant(e.tag)
                 except StatementTimeout:
                     if span is not None:
                         span.end("deadline")
@@ -141,9 +145,11 @@ class SqliteFactor:
                     raise DeadlineHit("an SQLite statement ran past the request's deadline") from None
                 except Exception as e:
                     log.exception("sqlite host call failed")
-                    result = Variant("io", f"internal error: {e}")
+                    error = Variant("io", f"internal error: {e}")
                 if span is not None:
-                    span.end(result.tag if isinstance(result, Variant) else "ok")
+                    span.end("ok" if error is None else error.tag)
+                if error is not None:
+                    raise ResultError(error)
                 return result
             return wrapper
 
@@ -158,8 +164,8 @@ class SqliteFactor:
             conn = inst().connection(rep)
             state = _request_state()
             deadline = state.deadline if state is not None else None
-            res = conn.execute(statement, [bytes(p) if isinstance(p, list) else p for p in params], deadline)
-            return _record(columns=res.columns, rows=[{"values": row} for row in res.rows])
+            res = conn.execute(statement, [p.value for p in params], deadline)  # `null` carries None
+            return {"columns": res.columns, "rows": [{"values": [_wit_value(x) for x in row]} for row in res.rows]}
 
         def last_insert_rowid(rep: int) -> int:
             conn = inst().handles.get(rep)
@@ -172,9 +178,11 @@ class SqliteFactor:
         for iface, rt in ((SPIN2, RT_SPIN2), (SPIN3, RT_SPIN3)):
             with root.add_instance(iface) as li:
                 define_resource(li, "connection", rt, dtor)
-                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr)
-                define_func(li, "[method]connection.execute", call("execute", execute), host_resources=hr)
+                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr, conv=TYPED)
+                define_func(li, "[method]connection.execute", call("execute", execute), host_resources=hr,
+                            conv=TYPED)
                 if iface == SPIN3:
                     # Plain results (no error case): a stale handle reads as a fresh connection, 0.
-                    define_func(li, "[method]connection.last-insert-rowid", last_insert_rowid, host_resources=hr)
-                    define_func(li, "[method]connection.changes", changes, host_resources=hr)
+                    define_func(li, "[method]connection.last-insert-rowid", last_insert_rowid, host_resources=hr,
+                                conv=TYPED)
+                    define_func(li, "[method]connection.changes", changes, host_resources=hr, conv=TYPED)

@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from wasmtime.component import Variant
-
 from ...appconfig import AppConfig
+from ...component._convert import TYPED
+from ...component._values import ResultError, Variant
 from .._factor import StateOf
 from ._resolve import ResolvedVariables, resolve
 
@@ -35,43 +35,49 @@ class VariablesFactor:
     interfaces: tuple[str, ...] = INTERFACES
 
     def link(self, root: Any, state_of: StateOf) -> None:
-        """Define the three interfaces on a component linker's root instance (fast host-call path)."""
+        """Define the three interfaces on a component linker's root instance (typed host-call path).
+
+        Each function returns its `ok` value and raises `ResultError(Variant(case, message))` for `err`:
+        `invalid-name`/`undefined` (Spin), and a host failure as `other` (Spin) or `upstream` (wasi:config).
+        """
         from ...component._hostcall import define_func
 
         def own() -> dict[str, str]:
             values: dict[str, str] = state_of().states.get(self.name, {})
             return values
 
-        def spin_get(name: str) -> Any:
+        def spin_get(name: str) -> str:
+            if not _NAME.match(name):
+                raise ResultError(Variant("invalid-name", f"{name!r}: variable names are lowercase letters, digits and _"))
             try:
-                if not _NAME.match(name):
-                    return Variant("invalid-name", f"{name!r}: variable names are lowercase letters, digits and _")
                 value = own().get(name)
-                return value if value is not None else Variant("undefined", f"no variable named {name!r}")
             except Exception as e:  # never let a host bug escape as a Python exception through wasmtime
                 log.exception("variables.get failed")
-                return Variant("other", str(e))
+                raise ResultError(Variant("other", str(e))) from None
+            if value is None:
+                raise ResultError(Variant("undefined", f"no variable named {name!r}"))
+            return value
 
-        def config_get(key: str) -> Any:
+        def config_get(key: str) -> str | None:
             try:
                 return own().get(key)
             except Exception as e:
                 log.exception("wasi:config get failed")
-                return Variant("upstream", str(e))
+                raise ResultError(Variant("upstream", str(e))) from None
 
-        def config_get_all() -> Any:
+        def config_get_all() -> list[tuple[str, str]]:
             try:
                 return sorted(own().items())
             except Exception as e:
                 log.exception("wasi:config get-all failed")
-                return Variant("upstream", str(e))
+                raise ResultError(Variant("upstream", str(e))) from None
 
         for iface in SPIN_INTERFACES:
             with root.add_instance(iface) as inst:
-                define_func(inst, "get", spin_get)
+                define_func(inst, "get", spin_get, conv=TYPED)
         with root.add_instance(CONFIG_INTERFACE) as inst:
-            define_func(inst, "get", config_get)
-            define_func(inst, "get-all", config_get_all)
+            define_func(inst, "get", config_get, conv=TYPED)
+            define_func(inst, "get-all", config_get_all, conv=TYPED)
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> ResolvedVariables:
         """Resolve all variables now: a missing required one is a `ConfigError` at start-up."""
