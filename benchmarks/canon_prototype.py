@@ -5,7 +5,7 @@
 
 In-process, one request at a time through `HttpApp.handle` (so each request pays instantiate + handle +
 store drop, and the Python serving path), on the same `Runtime` (pooling allocator, like `wasmhive up`):
-  - today: `WasiHttpExecutor` (wasmtime's component C API, `component/_from_wasmtime.py` converters),
+  - today: `WasiHttpExecutor` (wasmtime's component C API, `component/_lift.py`/`_lower.py` converters),
   - canon: `CanonHttpExecutor` (core instances, the canonical ABI in `wasmhive.canon`),
 for the tiny WAT guest (`tests/canon/tiny.wat`) and the componentize-py hello (`benchmarks/guests/
 http_hello`): GET (µs/request, requests/s) and a 1 MiB POST echo (MB/s). The two paths alternate in

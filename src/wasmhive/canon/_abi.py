@@ -6,7 +6,7 @@ One closure per type is built once (per function signature) and reused for every
 the component instance's handle table.
 `list<u8>` and strings move as one `memmove`/`string_at` each, not per byte.
 
-Values follow wasmtime-py's conventions, as the `wasi` host functions expect them (`_types.classes`).
+Values follow wasmhive's typed convention (`_values`: records, variants, options, results).
 Everything a guest hands over is checked: pointers and lengths against the memory's size, alignment,
 UTF-8, `char` code points, discriminants, handle indexes and their types; a bad one raises `CanonTrap`
 naming it (the guest traps with that message).
@@ -18,12 +18,10 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime.component import Record as PyRecord
-from wasmtime.component import Variant as PyVariant
-
 import wasmhive.canon._types as T
 
-from ..component._from_wasmtime import HostTrap
+from ..component._hostcall import HostTrap
+from ._values import case_picker, case_wrapper, enum_index, field_getters, flag_bits, record_maker
 
 __all__ = ["CanonTrap", "Cx", "lift_string", "loader", "lower_string", "storer"]
 
@@ -109,14 +107,8 @@ def loader(t: T.ValType) -> Callable[[Cx, int], Any]:
         offs = [(o, loader(f)) for o, f in _offsets(t)]
         if isinstance(t, T.Tuple):
             return lambda cx, p: tuple(ld(cx, p + o) for o, ld in offs)
-        names = [n for n, _ in t.fields]
-
-        def load_record(cx: Cx, p: int) -> PyRecord:
-            rec = PyRecord()
-            for name, (o, ld) in zip(names, offs, strict=True):
-                setattr(rec, name, ld(cx, p + o))
-            return rec
-        return load_record
+        make = record_maker(t)
+        return lambda cx, p: make([ld(cx, p + o) for o, ld in offs])
     if isinstance(t, T.Enum):
         dl = _disc_loader(len(t.names))
         names = t.names
@@ -136,15 +128,15 @@ def loader(t: T.ValType) -> Callable[[Cx, int], Any]:
     if isinstance(t, T.Variant):
         dl = _disc_loader(len(t.cases))
         off = (T.disc_size(len(t.cases)) + T.max_case_align(t) - 1) // T.max_case_align(t) * T.max_case_align(t)
-        cases = [(name, loader(c) if c is not None else None) for name, c in t.cases]
-        wrap = _wrapper(t)
+        cases = [loader(c) if c is not None else None for _, c in t.cases]
+        wrap = case_wrapper(t)
 
         def load_variant(cx: Cx, p: int) -> Any:
             d = dl(cx, p)
             if d >= len(cases):
                 raise CanonTrap(f"variant discriminant {d} out of range ({len(cases)} cases)")
-            name, ld = cases[d]
-            return wrap(name, ld(cx, p + off) if ld is not None else None)
+            ld = cases[d]
+            return wrap(d, ld(cx, p + off) if ld is not None else None)
         return load_variant
     raise TypeError(f"cannot load {t!r}")
 
@@ -198,14 +190,6 @@ def _lift_list(cx: Cx, el: Callable[[Cx, int], Any], esz: int, eal: int, ptr: in
     return [el(cx, ptr + i * esz) for i in range(n)]
 
 
-def _wrapper(t: T.Variant) -> Callable[[str, Any], Any]:
-    """How a lifted case becomes a Python value: `Variant(tag, payload)` when tagged, else bare."""
-    if T.tagged(t):
-        payload = {name: c is not None for name, c in t.cases}
-        return lambda name, v: PyVariant(name, v) if payload[name] else PyVariant(name)
-    return lambda name, v: v
-
-
 def _handle_lifter(t: T.Own | T.Borrow) -> Callable[[Cx, int], int]:
     res, own = t.res, isinstance(t, T.Own)
     if own:
@@ -241,24 +225,22 @@ def storer(t: T.ValType) -> Callable[[Cx, Any, int], None]:
         return store_list
     if isinstance(t, (T.Record, T.Tuple)):
         offs = [(o, storer(f)) for o, f in _offsets(t)]
-        getters = _field_getters(t)
+        getters = field_getters(t)
 
         def store_rec(cx: Cx, v: Any, p: int) -> None:
             for (o, st), get in zip(offs, getters(v), strict=True):
                 st(cx, get, p + o)
         return store_rec
     if isinstance(t, T.Enum):
-        index = {n: i for i, n in enumerate(t.names)}
+        index = enum_index(t.names)
         ds = _disc_storer(len(t.names))
-        return lambda cx, v, p: ds(cx, index[v], p)
+        return lambda cx, v, p: ds(cx, index(v), p)
     if isinstance(t, T.Flags):
-        bit = {n: 1 << i for i, n in enumerate(t.names)}
+        to_bits = flag_bits(t.names)
         nbytes = T.size(t)
 
         def store_flags(cx: Cx, v: Any, p: int) -> None:
-            bits = 0
-            for name in v:
-                bits |= bit[name]
+            bits = to_bits(v)
             _memmove(cx.check(p, nbytes, "flags"), bits.to_bytes(nbytes, "little"), nbytes)
         return store_flags
     if isinstance(t, (T.Own, T.Borrow)):
@@ -266,7 +248,7 @@ def storer(t: T.ValType) -> Callable[[Cx, Any, int], None]:
         return lambda cx, v, p: setattr(ctypes.c_uint32.from_address(cx.check(p, 4, "handle")), "value",
                                         lower_handle(cx, v))
     if isinstance(t, T.Variant):
-        pick = _picker(t)
+        pick = case_picker(t)
         ds = _disc_storer(len(t.cases))
         mca = T.max_case_align(t)
         off = (T.disc_size(len(t.cases)) + mca - 1) // mca * mca
@@ -292,13 +274,6 @@ def _disc_storer(n: int) -> Callable[[Cx, int, int], None]:
     ctype = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32}[T.disc_size(n)]
     sz = ctypes.sizeof(ctype)
     return lambda cx, d, p: setattr(ctype.from_address(cx.check(p, sz, "discriminant")), "value", d)
-
-
-def _field_getters(t: T.Record | T.Tuple) -> Callable[[Any], list[Any]]:
-    if isinstance(t, T.Tuple):
-        return lambda v: list(v)
-    names = [n for n, _ in t.fields]
-    return lambda v: [v[n] for n in names] if isinstance(v, dict) else [getattr(v, n) for n in names]
 
 
 def lower_string(cx: Cx, v: Any) -> tuple[int, int]:
@@ -344,27 +319,3 @@ def _handle_lowerer(t: T.Own | T.Borrow) -> Callable[[Cx, Any], int]:
     if isinstance(t, T.Own):
         return lambda cx, rep: cx.handles.lower_own(res, rep)
     return lambda cx, rep: cx.handles.lower_borrow(res, rep)
-
-
-def _picker(t: T.Variant) -> Callable[[Any], tuple[int, Any]]:
-    """Python value → (case index, payload), by wasmtime-py's rules (tags, or the value's class)."""
-    index = {name: i for i, (name, _) in enumerate(t.cases)}
-    if T.tagged(t):
-        def pick_tagged(v: Any) -> tuple[int, Any]:
-            if not isinstance(v, PyVariant) or v.tag not in index:
-                raise TypeError(f"expected a Variant with one of {sorted(index)}, got {v!r}")
-            return index[v.tag], v.payload
-        return pick_tagged
-    specific = [(i, tuple(cs)) for i, (_, c) in enumerate(t.cases) if object not in (cs := T.classes(c))]
-    catch_all = [(i, c) for i, (_, c) in enumerate(t.cases) if object in T.classes(c)]
-
-    def pick(v: Any) -> tuple[int, Any]:
-        for i, cls in specific:
-            if isinstance(v, cls):
-                return i, v
-        if catch_all:
-            i, c = catch_all[0]
-            if c is not None or v is None:
-                return i, v
-        raise TypeError(f"value {v!r} fits no case of {[n for n, _ in t.cases]}")
-    return pick

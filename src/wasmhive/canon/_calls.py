@@ -2,6 +2,10 @@
 called by the guest (`lowered`/`run_lowered`, `canon lower`). Converters are built once per function;
 arguments beyond 16 core values and results beyond one travel through guest memory, as the canonical
 ABI says.
+
+Values follow wasmhive's typed convention (`_values`). A function returning a `result` is unwrapped at
+the top level: a host function returns the ok value and raises `ResultError(e)` for `err(e)`; an export
+call returns the ok value or raises `ResultError` carrying the err payload.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, Protocol
 
 import wasmhive.canon._types as T
 
+from ..component._values import Err, ResultError
 from ..errors import GuestTrap
 from ._abi import CanonTrap, Cx, loader, storer
 from ._flat import flat_lifter, flat_lowerer
@@ -49,6 +54,11 @@ class Lowered:
     lift_args: Callable[[Cx, list[Any]], list[Any]]
     lower_result: Callable[[Cx, Any, list[Any], Any], None] | None
     opts: Opts
+    returns_result: bool = False  # a `ResultError` from `host` is the `err` case, not a trap
+
+
+def _is_result(t: T.ValType | None) -> bool:
+    return isinstance(t, T.Variant) and t.kind == "result"
 
 
 def _arg_lifter(ft: T.FuncType, name: str) -> tuple[list[str], Callable[[Cx, list[Any]], list[Any]]]:
@@ -90,6 +100,7 @@ class ExportFunc:
         self.result_align = T.align(ft.result) if ft.result is not None else 1
         self.load_result = loader(ft.result) if ft.result is not None and self.result_in_memory else None
         self.lift_result = flat_lifter(ft.result) if ft.result is not None and not self.result_in_memory else None
+        self.unwrap = _is_result(ft.result)
 
     def call(self, inst: Instance, *args: Any) -> Any:
         cx = inst.cx(self.opts)
@@ -105,7 +116,7 @@ class ExportFunc:
         out = inst.call_core(inst.core_func(self.core), self.param_kinds, flat, self.result_kinds)
         try:
             cx.refresh()
-            value = None
+            value: Any = None
             if self.lift_result is not None:
                 value = self.lift_result(cx, iter(out))
             elif self.load_result is not None:
@@ -118,6 +129,10 @@ class ExportFunc:
             raise GuestTrap(f"{self.name}: {e}") from None
         if self.opts.post_return is not None:
             inst.call_core(inst.core_func(self.opts.post_return), self.result_kinds, out, [], leave=False)
+        if self.unwrap:
+            if isinstance(value, Err):
+                raise ResultError(value.value, function=self.name)
+            return value.value
         return value
 
 
@@ -147,19 +162,24 @@ def lowered(f: ImportedFunc, opts: Opts, host: Callable[..., Any]) -> Lowered:
             def lower_flat(cx: Cx, v: Any, vals: list[Any], raw: Any) -> None:
                 setattr(raw[0], kind, lf(cx, v)[0])
             lower_result = lower_flat
-    return Lowered(f"{f.iface}#{f.name}", host, params, results, lift_args, lower_result, opts)
+    return Lowered(f"{f.iface}#{f.name}", host, params, results, lift_args, lower_result, opts,
+                   _is_result(ft.result))
 
 def run_lowered(lw: Lowered) -> Callable[[Instance, Any], None]:
     """`run(instance, raw_args)`: lift the guest's core arguments, call the host, lower the result."""
     read = _read(lw.params)
     n_args = len(lw.params) - (1 if lw.lower_result is not None and not lw.results else 0)
     opts, lift_args, host, lower_result = lw.opts, lw.lift_args, lw.host, lw.lower_result
+    catch = ResultError if lw.returns_result else ()
 
     def run(inst: Instance, raw: Any) -> None:
         vals = read(raw)
         cx = inst.cx(opts)
         args = lift_args(cx, vals[:n_args] if n_args != len(vals) else vals)
-        result = host(*args)
+        try:
+            result = host(*args)
+        except catch as e:  # `err(value)`; any other exception traps the guest
+            result = Err(e.value)
         if lower_result is not None:
             cx.refresh()
             lower_result(cx, result, vals, raw)

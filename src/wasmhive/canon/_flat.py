@@ -12,8 +12,6 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wasmtime.component import Record as PyRecord
-
 import wasmhive.canon._types as T
 
 from ._abi import (
@@ -21,19 +19,17 @@ from ._abi import (
     Cx,
     _case,
     _char,
-    _field_getters,
     _handle_lifter,
     _handle_lowerer,
     _int,
     _lift_list,
     _list_lowerer,
-    _picker,
     _string_at,
-    _wrapper,
     lift_string,
     loader,
     lower_string,
 )
+from ._values import case_picker, case_wrapper, enum_index, field_getters, flag_bits, record_maker
 
 __all__ = ["flat_lifter", "flat_lowerer"]
 
@@ -95,14 +91,9 @@ def flat_lifter(t: T.ValType) -> Callable[[Cx, Iterator[Any]], Any]:
         els = [flat_lifter(e) for e in t.elems]
         return lambda cx, it: tuple(f(cx, it) for f in els)
     if isinstance(t, T.Record):
-        fields = [(n, flat_lifter(f)) for n, f in t.fields]
-
-        def lift_record(cx: Cx, it: Iterator[Any]) -> PyRecord:
-            rec = PyRecord()
-            for n, f in fields:
-                setattr(rec, n, f(cx, it))
-            return rec
-        return lift_record
+        fields = [flat_lifter(f) for _, f in t.fields]
+        make = record_maker(t)
+        return lambda cx, it: make([f(cx, it) for f in fields])
     if isinstance(t, T.Enum):
         names = t.names
         return lambda cx, it: _case(names, next(it) & 0xFFFFFFFF, "enum")
@@ -120,14 +111,14 @@ def flat_lifter(t: T.ValType) -> Callable[[Cx, Iterator[Any]], Any]:
         return lambda cx, it: lift_handle(cx, next(it) & 0xFFFFFFFF)
     if isinstance(t, T.Variant):
         joined = T.flat(t)[1:]
-        cases: list[tuple[str, Callable[[Cx, Iterator[Any]], Any] | None, list[tuple[str, str]]]] = []
-        for name, c in t.cases:
+        cases: list[tuple[Callable[[Cx, Iterator[Any]], Any] | None, list[tuple[str, str]]]] = []
+        for _, c in t.cases:
             if c is None:
-                cases.append((name, None, []))
+                cases.append((None, []))
             else:
                 cf = T.flat(c)
-                cases.append((name, flat_lifter(c), list(zip(joined, cf, strict=False))))
-        wrap = _wrapper(t)
+                cases.append((flat_lifter(c), list(zip(joined, cf, strict=False))))
+        wrap = case_wrapper(t)
         n = len(joined)
 
         def lift_variant(cx: Cx, it: Iterator[Any]) -> Any:
@@ -135,11 +126,11 @@ def flat_lifter(t: T.ValType) -> Callable[[Cx, Iterator[Any]], Any]:
             slots = [next(it) for _ in range(n)]
             if d >= len(cases):
                 raise CanonTrap(f"variant discriminant {d} out of range ({len(cases)} cases)")
-            name, f, pairs = cases[d]
+            f, pairs = cases[d]
             if f is None:
-                return wrap(name, None)
+                return wrap(d, None)
             vals = iter([_coerce(h, w, slots[i]) for i, (h, w) in enumerate(pairs)])
-            return wrap(name, f(cx, vals))
+            return wrap(d, f(cx, vals))
         return lift_variant
     raise TypeError(f"cannot lift {t!r}")
 
@@ -162,7 +153,7 @@ def flat_lowerer(t: T.ValType) -> Callable[[Cx, Any], list[Any]]:
     if isinstance(t, (T.Tuple, T.Record)):
         items = t.elems if isinstance(t, T.Tuple) else [f for _, f in t.fields]
         fs = [flat_lowerer(f) for f in items]
-        getters = _field_getters(t)
+        getters = field_getters(t)
 
         def lower_rec(cx: Cx, v: Any) -> list[Any]:
             out: list[Any] = []
@@ -171,16 +162,14 @@ def flat_lowerer(t: T.ValType) -> Callable[[Cx, Any], list[Any]]:
             return out
         return lower_rec
     if isinstance(t, T.Enum):
-        index = {n: i for i, n in enumerate(t.names)}
-        return lambda cx, v: [index[v]]
+        index = enum_index(t.names)
+        return lambda cx, v: [index(v)]
     if isinstance(t, T.Flags):
-        bit = {n: 1 << i for i, n in enumerate(t.names)}
+        to_bits = flag_bits(t.names)
         words = len(T.flat(t))
 
         def lower_flags(cx: Cx, v: Any) -> list[Any]:
-            bits = 0
-            for name in v:
-                bits |= bit[name]
+            bits = to_bits(v)
             return [bits >> (32 * w) & 0xFFFFFFFF for w in range(words)]
         return lower_flags
     if isinstance(t, (T.Own, T.Borrow)):
@@ -188,7 +177,7 @@ def flat_lowerer(t: T.ValType) -> Callable[[Cx, Any], list[Any]]:
         return lambda cx, v: [lh(cx, v)]
     if isinstance(t, T.Variant):
         joined = T.flat(t)[1:]
-        pick = _picker(t)
+        pick = case_picker(t)
         cases = [(flat_lowerer(c), T.flat(c)) if c is not None else (None, []) for _, c in t.cases]
         zero = [0.0 if j.startswith("f") else 0 for j in joined]
 

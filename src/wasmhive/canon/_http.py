@@ -13,8 +13,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ..component._values import Variant
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
 from ..http._executor import _SKIP_REQUEST_HEADERS, HttpContext, _Lines
 from ..http._types import Exchange
@@ -72,14 +72,14 @@ class CanonHttpExecutor:
         state.http = HttpContext(self.outbound, self.body_limit, None)
         outgoing: list[OutgoingResponse] = []
 
-        def on_set(resp: OutgoingResponse | Any) -> None:
+        def on_set(resp: OutgoingResponse | Variant) -> None:
             if isinstance(resp, OutgoingResponse):
                 assert resp.body is not None
                 outgoing.append(resp)
                 ex.respond(resp.status, resp.headers.entries, resp.body.channel)
-            else:
+            else:  # an `error-code` instead of a response
                 ex.failure = f"the guest answered with error {resp.tag}" + (
-                    f": {resp.payload}" if resp.payload is not None else "")
+                    f": {resp.value}" if resp.value is not None else "")
                 ex.respond(500, [], b"")
 
         headers = Fields([(k.lower(), v.encode("latin-1")) for k, v in req.headers

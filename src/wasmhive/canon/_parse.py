@@ -204,6 +204,7 @@ class _Parser(TypeReader):
                         exports[name] = (sort, src)
                     origin[sort].append(src)
                     if sort == "type":
+                        T.named(types[idx], name)
                         types.append(types[idx])
         return exports
 
@@ -224,6 +225,7 @@ class _Parser(TypeReader):
                 if src not in args or args[src][0] != sort:
                     raise r.error(f"instantiation of component {c} lacks {sort} argument {src}", at)
                 body[ename] = args[src]
+                self._name_type(sort, args[src][1], ename)
             self.p.instances.append(("inline", body))
             return
         if kind != 0x01:
@@ -232,7 +234,12 @@ class _Parser(TypeReader):
             name = self.externname(r)
             sort = self.sort(r)
             body[name] = (sort, r.u32())
+            self._name_type(sort, body[name][1], name)
         self.p.instances.append(("inline", body))
+
+    def _name_type(self, sort: str, idx: int, name: str) -> None:
+        if sort == "type" and idx < len(self.p.types):
+            T.named(self.p.types[idx], name)
 
     def sort(self, r: Reader) -> str:
         at = r.pos
@@ -359,6 +366,7 @@ class _Parser(TypeReader):
         if space is None or idx >= len(space):
             raise refuse(f"export of {sort} {idx}", r, at)
         self.p.exports[name] = (sort, idx)
+        self._name_type(sort, idx, name)
         space.append(space[idx])  # an export adds an index in its sort's space
 
 

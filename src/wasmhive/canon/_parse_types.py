@@ -122,6 +122,7 @@ class TypeReader:
                         local.append(res)
                         it.exports[name] = res
                     else:
+                        T.named(ref, name)
                         local.append(ref)
                         it.exports[name] = ref
                 elif desc in ("func", "instance"):

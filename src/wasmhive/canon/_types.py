@@ -1,8 +1,8 @@
-"""Component value types as the canonical ABI sees them: size, alignment, flattening, and the Python
-classes a value takes (wasmtime-py's conventions, which the `wasi` host functions expect).
+"""Component value types as the canonical ABI sees them: size, alignment and flattening.
 
 Types are plain objects built by the parser; `Resource` compares by identity (each imported or defined
-resource type is one object, aliases point at it).
+resource type is one object, aliases point at it). The Python shape of their values (wasmhive's typed
+convention) is `canon._values`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "Borrow", "Enum", "Flags", "FuncType", "InstanceType", "List", "Own", "Prim", "Record", "Resource",
-    "ResultT", "Tuple", "ValType", "Variant", "align", "classes", "flat", "join", "size", "tagged",
+    "ResultT", "Tuple", "ValType", "Variant", "align", "flat", "join", "named", "size",
 ]
 
 
@@ -32,6 +32,7 @@ class List(ValType):
 @dataclass(eq=False)
 class Record(ValType):
     fields: list[tuple[str, ValType]]
+    name: str | None = None  # the WIT name, when the component exports the type under one (its class name)
 
 
 @dataclass(eq=False)
@@ -188,44 +189,7 @@ def flat(t: ValType) -> list[str]:
     raise TypeError(f"cannot flatten {t!r}")
 
 
-# -- Python classes (wasmtime-py's conventions, as `component._from_wasmtime` uses them) ------------------
-def classes(t: ValType | None) -> set[type]:
-    """The Python classes a value of `t` may have. Host resources travel as int reps."""
-    from wasmtime.component import Record as PyRecord
-    from wasmtime.component import Variant as PyVariant
-    if t is None:
-        return {object}
-    if isinstance(t, Prim):
-        return {bool} if t.name == "bool" else {float} if t.name in ("f32", "f64") else \
-            {str} if t.name in ("char", "string") else {int}
-    if isinstance(t, List):
-        return {bytes} if isinstance(t.elem, Prim) and t.elem.name == "u8" else {list}
-    if isinstance(t, Record):
-        return {PyRecord}
-    if isinstance(t, Tuple):
-        return {tuple}
-    if isinstance(t, Flags):
-        return {set}
-    if isinstance(t, Enum):
-        return {str}
-    if isinstance(t, (Own, Borrow)):
-        return {int}
-    if isinstance(t, Variant):
-        if tagged(t):
-            return {PyVariant}
-        out: set[type] = set()
-        for _, c in t.cases:
-            out |= classes(c)
-        return out
-    raise TypeError(f"no classes for {t!r}")
-
-
-def tagged(t: Variant) -> bool:
-    """Whether values of `t` are `Variant(tag, payload)` (two cases share a Python class) or bare."""
-    seen: set[type] = set()
-    for _, c in t.cases:
-        cs = classes(c)
-        if cs & seen:
-            return True
-        seen |= cs
-    return False
+def named(t: object, name: str) -> None:
+    """Record the first exported name of record type `t` (lifted records become class `Name`)."""
+    if isinstance(t, Record) and t.name is None:
+        t.name = name

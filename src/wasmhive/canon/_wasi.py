@@ -1,10 +1,10 @@
 """The WASI 0.2 host for canon components: today's `wasmhive.wasi` host functions, reused as they are.
 
 `wasmhive.wasi` defines its functions on a wasmtime component `LinkerInstance` (`link_types(inst)`,
-...), in `component._from_wasmtime`'s value conventions. This adapter runs those same link functions once on
-a throwaway linker and keeps the Python callables they registered (a thin shim, since the link functions
-take a linker, not a table of names); the canon engine calls them with values lifted by `_abi`, which
-follow the same conventions. What wasmtime's native WASI supplied on the C-API path (random,
+...) with `component._hostcall.define_func`, in wasmhive's typed value convention. This adapter runs
+those same link functions once on a throwaway linker and keeps the Python callables they registered (a
+thin shim, since the link functions take a linker, not a table of names); the canon engine calls them
+with values lifted by `_abi`/`_flat`, which follow the same convention (`_values`). What wasmtime's native WASI supplied on the C-API path (random,
 environment, exit, terminal) is written here; filesystem and sockets are deny-all, generated from the
 component's own types (as `wasi/_deny.py` does for wasmtime types).
 """
@@ -20,7 +20,8 @@ import wasmtime.component as wc
 
 import wasmhive.canon._types as T
 
-from ..component import _from_wasmtime as fp
+from ..component import _hostcall as hc
+from ..component._values import Err, ResultError, Variant
 from ..errors import LinkError
 from ..wasi import _linker
 from ..wasi._deny import Denied
@@ -38,12 +39,12 @@ def _capture(engine: wasmtime.Engine, base: str) -> tuple[dict[str, Callable[...
     drops: dict[str, Callable[[int], None]] = {}
     linker = wc.Linker(engine)
     with _linker._lock, linker.root() as root, root.add_instance(base) as inst:
-        start = len(fp._REGISTRY)
+        start = len(hc._REGISTRY)
         _linker.IMPLEMENTED[base](inst)
-        for item in fp._REGISTRY[start:]:
-            if isinstance(item, fp._HostFunc):
+        for item in hc._REGISTRY[start:]:
+            if isinstance(item, hc._HostFunc):
                 funcs[item.name] = item.func
-            elif isinstance(item, tuple):
+            elif isinstance(item, tuple) and not item[2]:  # (name, dtor, with_store)
                 drops[item[0]] = item[1]
     return funcs, drops
 
@@ -51,14 +52,14 @@ def _capture(engine: wasmtime.Engine, base: str) -> tuple[dict[str, Callable[...
 def _natives(env: list[tuple[str, str]]) -> dict[str, dict[str, Callable[..., Any]]]:
     def random_bytes(n: int) -> bytes:
         if n > _MAX_RANDOM:
-            raise fp.HostTrap(f"get-random-bytes: {n} bytes asked, at most {_MAX_RANDOM}")
+            raise hc.HostTrap(f"get-random-bytes: {n} bytes asked, at most {_MAX_RANDOM}")
         return os.urandom(n)
 
     def u64() -> int:
         return int.from_bytes(os.urandom(8), "little")
 
     def exit_(status: Any) -> None:
-        raise fp.HostTrap("the guest called wasi:cli/exit")
+        raise hc.HostTrap("the guest called wasi:cli/exit")
 
     none: Callable[[], None] = lambda: None  # noqa: E731
     return {
@@ -77,26 +78,35 @@ def _natives(env: list[tuple[str, str]]) -> dict[str, dict[str, Callable[..., An
 _DENY_CASES = ("access", "access-denied", "not-permitted", "permission-denied")
 
 
+def _deny_call(ty: T.ValType | None) -> Callable[..., Any]:
+    """A deny-all host function returning `ty`: `err(<denied>)` of a result (raised, as a host function
+    returns it at the top level), else the type's 'nothing granted' value."""
+    if isinstance(ty, T.Variant) and ty.kind == "result":
+        err = _denied(ty.cases[1][1])
+
+        def deny(*args: Any) -> Any:
+            raise ResultError(err())
+        return deny
+    value = _denied(ty)
+    return lambda *args: value()
+
+
 def _denied(ty: T.ValType | None) -> Callable[[], Any]:
-    """The 'nothing granted' value of `ty` (in the fast converters' conventions)."""
+    """The 'nothing granted' value of `ty` (typed convention: `_values`)."""
     if ty is None:
         return lambda: None
     if isinstance(ty, T.Variant):
-        tagged = T.tagged(ty)
         if ty.kind == "result":
-            _, err_t = ty.cases[1]
-            err = _denied(err_t)
-            if tagged:
-                return (lambda: wc.Variant("err")) if err_t is None else (lambda: wc.Variant("err", err()))
-            return err
+            err = _denied(ty.cases[1][1])
+            return lambda: Err(err())
         if ty.kind == "option":
-            return (lambda: wc.Variant("none")) if tagged else (lambda: None)
+            return lambda: None
         empty = [n for n, c in ty.cases if c is None]
         name = next((n for n in _DENY_CASES if n in empty), empty[0] if empty else None)
         if name is None:
             first, payload = ty.cases[0][0], _denied(ty.cases[0][1])
-            return (lambda: wc.Variant(first, payload())) if tagged else payload
-        return (lambda: wc.Variant(name)) if tagged else (lambda: None)
+            return lambda: Variant(first, payload())
+        return lambda: Variant(name)
     if isinstance(ty, T.Enum):
         pick = next((n for n in _DENY_CASES if n in ty.names), ty.names[0])
         return lambda: pick
@@ -142,15 +152,14 @@ class WasiHost:
         elif base in self._natives:
             f = self._natives[base].get(name)
         elif base.startswith(_linker.DENIED_PACKAGES):
-            value = _denied(ty.result)
-            return lambda *args: value()
+            return _deny_call(ty.result)
         else:
             raise LinkError(f"import {iface} is not provided by this host")
         if f is None:
             message = f"{iface}#{name} is not implemented by this host"
 
             def trap(*args: Any) -> None:
-                raise fp.HostTrap(message)
+                raise hc.HostTrap(message)
             return trap
         return f
 
