@@ -1,5 +1,5 @@
 """The exact wasi:http values a real guest gets from the host: variant cases and payloads, `err` results,
-results nested in options (issue 12: the WASI layer on the `TYPED` value convention).
+results nested in options (issue 12: the WASI layer on the component layer's one value convention).
 
 The guest (`tests/http/typedguest/app.py`, componentize-py) answers with the `repr` its own bindings made
 of each value, so a wrong case, a lost payload or a wrong nesting level shows up here as text.

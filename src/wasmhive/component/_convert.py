@@ -27,15 +27,13 @@ import wasmhive.component._model as m
 
 from ..runtime._capi import ffi, prototype
 
-__all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "TYPED", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower",
+__all__ = ["FAST", "INT_FIELDS", "PAYLOAD", "VAL", "VAL_SIZE", "BadValue", "K", "Lift", "Lower",
            "make_error", "pyname", "read_bytes", "read_name", "read_numbers", "values", "write_bytes", "write_name"]
 
 # lower(value, addr, ctx) and lift(addr, ctx) -> value; `addr` is a `wasmtime_component_val_t`'s address.
 Lower = Callable[[Any, int, Any], None]
 Lift = Callable[[int, Any], Any]
 
-# Transitional: host code still passes `conv=TYPED`; there is one convention (module doc).
-TYPED = "typed"
 
 VAL = ffi.wasmtime_component_val_t
 VAL_SIZE = ctypes.sizeof(VAL)

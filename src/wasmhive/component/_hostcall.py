@@ -214,7 +214,7 @@ class _HostFunc:
 
 
 def define_func(inst: wc.LinkerInstance, name: str, func: Callable[..., Any], *,
-                host_resources: Mapping[int, wc.ResourceType] | None = None, conv: str = "") -> None:
+                host_resources: Mapping[int, wc.ResourceType] | None = None) -> None:
     """Define host function `name` in a linker instance; `func(*args)` returns the result value.
 
     Converters are built from the import's type on the first call and reused. For a `result` return
@@ -285,8 +285,7 @@ class ExportCall:
     `ResultError`; a trap comes out as `wasmtime.WasmtimeError`.
     """
 
-    def __init__(self, func: wc.Func, store: Any, host_resources: Mapping[int, wc.ResourceType] | None = None,
-                 conv: str = "") -> None:
+    def __init__(self, func: wc.Func, store: Any, host_resources: Mapping[int, wc.ResourceType] | None = None) -> None:
         for rid in host_resources or ():
             register(rid)
         sig = m.read_func("export", func.type(store))

@@ -20,7 +20,6 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from ..component._convert import TYPED
 from ..component._hostcall import ExportCall, take_host_error
 from ..component._values import Variant
 from ..errors import DeadlineExceeded, GuestTrap, InvalidModule, LimitExceeded, LinkError, translate
@@ -134,7 +133,7 @@ class WasiHttpExecutor:
         func = instance.get_func(store, self._handle_index)
         assert func is not None
         if self._call is None:
-            self._call = ExportCall(func, store, HOST_RESOURCES, conv=TYPED)
+            self._call = ExportCall(func, store, HOST_RESOURCES)
         return store, func
 
     def run(self, ex: Exchange) -> None:

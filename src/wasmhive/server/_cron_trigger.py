@@ -108,7 +108,6 @@ class CronComponent:
         """One tick in a fresh instance; never raises (failures are logged)."""
         import wasmtime
 
-        from ..component._convert import TYPED
         from ..component._hostcall import ExportCall, take_host_error
         from ..component._values import ResultError, Variant
         from ..http._executor import _Lines  # guest stdout/stderr to the log, line by line
@@ -130,7 +129,7 @@ class CronComponent:
             assert func is not None
             with self._call_lock:
                 if self._call is None:
-                    self._call = ExportCall(func, store, conv=TYPED)
+                    self._call = ExportCall(func, store)
             with attach(store, state):
                 self._call(store, func, {"timestamp": timestamp})
         except ResultError as e:  # the guest returned `err(error)`: `error` is `other(string)`

@@ -82,7 +82,6 @@ class RedisMessageHandler:
 
     def handle(self, channel: str, payload: bytes) -> bool:
         """Run one message; True when the guest returned `ok`. Never raises: failures are logged."""
-        from ..component._convert import TYPED
         from ..component._hostcall import ExportCall, take_host_error
         from ..component._values import ResultError
         from ..http._executor import HttpContext, _Lines
@@ -107,7 +106,7 @@ class RedisMessageHandler:
             assert func is not None
             with self._call_lock:
                 if self._call is None:
-                    self._call = ExportCall(func, store, HOST_RESOURCES, conv=TYPED)
+                    self._call = ExportCall(func, store, HOST_RESOURCES)
             with attach(store, state):
                 self._call(store, func, bytes(payload))
             return True

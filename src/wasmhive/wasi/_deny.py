@@ -4,7 +4,7 @@ A guest built for the full `wasi:cli` world imports `wasi:filesystem` and `wasi:
 never uses them. Each function here answers like a host that grants nothing: `result`s are errors
 (`access` / `access-denied` when the error enum has it), `option`s are none, lists are empty, and a
 function that must return a new resource (`instance-network`, `subscribe`) gets an inert one.
-Values follow the `TYPED` convention: a function returning `result` raises `ResultError(error)`.
+Values follow the component layer's value convention: a function returning `result` raises `ResultError(error)`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import wasmtime
 import wasmtime.component as wc
 
 from ..component import _model as m
-from ..component._convert import TYPED
 from ..component._hostcall import define_func, define_resource
 from ..component._values import Err, ResultError, Variant
 from ._io import dropper
@@ -103,4 +102,4 @@ def link_denied(inst: wc.LinkerInstance, iface: str, ity: wc.ComponentInstanceTy
     for name, ext in items.items():
         ty = ext.ty
         if isinstance(ty, wc.FuncType):
-            define_func(inst, name, _answer(m.read_func(name, ty).result), conv=TYPED)
+            define_func(inst, name, _answer(m.read_func(name, ty).result))

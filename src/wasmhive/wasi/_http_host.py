@@ -2,7 +2,7 @@
 
 Each method names its WIT function (`@wit(...)`); `link_types` defines the resources with their host
 type ids and every table with `define_table`. The objects they work on are in `_http_types.py`.
-Values follow the `TYPED` convention: a function returning `result` returns its ok value and raises
+Values follow the component layer's value convention: a function returning `result` returns its ok value and raises
 `ResultError(e)` for `err(e)` (`ResultError()` for a bare `err`); variants are `Variant`s; results nested
 in another value (`future-*.get`) are `Ok`/`Err`.
 """

@@ -1,6 +1,6 @@
 """`wasi:io` 0.2.x (error, poll, streams) as host functions over the objects in `_streams.py`.
 
-Values follow the component layer's `TYPED` convention (see `wasmhive.component._convert`): a function
+Values follow the component layer's value convention (see `wasmhive.component._convert`): a function
 returning `result<T, stream-error>` returns its ok value (bytes, a count, None) and raises
 `ResultError(Variant("closed"))` or `ResultError(Variant("last-operation-failed", error_rep))` for `err`.
 """
@@ -13,7 +13,6 @@ from typing import Any
 
 from wasmtime.component import LinkerInstance
 
-from ..component._convert import TYPED
 from ..component._hostcall import HostTrap, define_func, define_resource
 from ..component._values import ResultError, Variant
 from ._state import HOST_RESOURCES, HostState, Res, current
@@ -29,10 +28,10 @@ recording: Any = None
 
 
 def fn(inst: LinkerInstance, name: str, func: Callable[..., Any]) -> None:
-    """Define host function `name` (`TYPED` values) with our resource ids."""
+    """Define host function `name` (the component layer's values) with our resource ids."""
     if recording is not None:
         recording.names.add(name)
-    define_func(inst, name, func, host_resources=HOST_RESOURCES, conv=TYPED)
+    define_func(inst, name, func, host_resources=HOST_RESOURCES)
 
 
 def dropper(st_get: Callable[[], HostState] = current) -> Callable[[int], None]:

@@ -20,7 +20,6 @@ from wasmtime.component import _types as t
 import wasmhive.wasi._clocks_cli as _clocks_cli
 import wasmhive.wasi._io as _io
 
-from ..component._convert import TYPED
 from ..component._hostcall import HostTrap, define_func
 from ._deny import link_denied
 from ._http_host import link_types
@@ -64,7 +63,7 @@ def _define_missing(inst: wc.LinkerInstance, iface: str, ity: t.ComponentInstanc
 
         def trap(*args: object, _m: str = message) -> None:
             raise HostTrap(_m)
-        define_func(inst, name, trap, host_resources=HOST_RESOURCES, conv=TYPED)
+        define_func(inst, name, trap, host_resources=HOST_RESOURCES)
 
 
 def build_linker(engine: wasmtime.Engine, component: wc.Component,

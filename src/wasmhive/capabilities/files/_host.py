@@ -18,7 +18,6 @@ from typing import Any
 from wasmtime.component import ResultType
 
 from ...appconfig import AppConfig, stage_files
-from ...component._convert import TYPED
 from ...component._hostcall import define_func, define_table, wit
 from ...component._values import ResultError
 from ...wasi import BufferInput, current
@@ -139,7 +138,7 @@ def _definer(funcs: Mapping[str, Any]) -> Callable[[Any, str, Callable[..., Any]
         if fname not in funcs:
             return
         if not isinstance(funcs[fname].result, ResultType):
-            define_func(inst, fname, fn, conv=TYPED)
+            define_func(inst, fname, fn)
             return
 
         def wrapper(*args: Any) -> Any:
@@ -150,7 +149,7 @@ def _definer(funcs: Mapping[str, Any]) -> Callable[[Any, str, Callable[..., Any]
             except OSError as err:
                 log.debug("files: %s", err)
                 raise ResultError("io") from None
-        define_func(inst, fname, wrapper, conv=TYPED)
+        define_func(inst, fname, wrapper)
     return define
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._hostcall import define_func, define_resource, define_table, wit
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
@@ -90,8 +89,7 @@ class KeyValueFactor:
 
         def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
             wrap = _cas_error if name == "swap" else _same
-            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn, wrap)),
-                        conv=TYPED)
+            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn, wrap)))
 
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._values import Record, ResultError, Variant
 from ...wasi._calls import start_call
 from .._factor import StateOf
@@ -138,5 +137,5 @@ class LlmFactor:
 
         for iface in INTERFACES:
             with root.add_instance(iface) as li:
-                define_func(li, "infer", call("infer", infer), conv=TYPED)
-                define_func(li, "generate-embeddings", call("generate_embeddings", generate_embeddings), conv=TYPED)
+                define_func(li, "infer", call("infer", infer))
+                define_func(li, "generate-embeddings", call("generate_embeddings", generate_embeddings))

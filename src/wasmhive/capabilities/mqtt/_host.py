@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from wasmtime.component import ResourceType
 
-from ...component._convert import TYPED
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
@@ -166,6 +165,5 @@ class MqttFactor:
         for iface in INTERFACES:
             with root.add_instance(iface) as li:
                 define_resource(li, "connection", RT_CONNECTION, dtor)
-                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr, conv=TYPED)
-                define_func(li, "[method]connection.publish", call("publish", publish), host_resources=hr,
-                            conv=TYPED)
+                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr)
+                define_func(li, "[method]connection.publish", call("publish", publish), host_resources=hr)

@@ -23,7 +23,6 @@ from typing import Any
 from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._restypes import allocate
 from ...component._values import ResultError
 from ...wasi._calls import start_call
@@ -149,7 +148,7 @@ def link_nn(root: Any, inst: Callable[[], NnInstance]) -> None:
             if span is not None:
                 span.end("ok")
             return result
-        define_func(li, name, observed, host_resources=hr, conv=TYPED)
+        define_func(li, name, observed, host_resources=hr)
 
     def dropper(attr: str) -> Callable[[int], None]:
         def dtor(rep: int) -> None:

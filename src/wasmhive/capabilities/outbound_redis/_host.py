@@ -20,7 +20,6 @@ from typing import Any
 from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
@@ -228,4 +227,4 @@ class OutboundRedisFactor:
                 define_resource(li, "connection", rt, dtor)
                 for name, fn in ops:
                     op = name.rpartition(".")[2]
-                    define_func(li, name, run(op, fn), host_resources=hr, conv=TYPED)
+                    define_func(li, name, run(op, fn), host_resources=hr)

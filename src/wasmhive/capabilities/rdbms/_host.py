@@ -22,7 +22,6 @@ from typing import Any
 from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
 from ...wasi._calls import start_call
@@ -215,7 +214,7 @@ class RdbmsFactor:
             return call
 
         def define(li: Any, name: str, op: str, version: int, fn: Callable[..., Any]) -> None:
-            define_func(li, name, wrap(op, version, fn), host_resources=hr, conv=TYPED)
+            define_func(li, name, wrap(op, version, fn), host_resources=hr)
 
         with root.add_instance(TYPES2):
             pass

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...appconfig import AppConfig, ComponentConfig
-from ...component._convert import TYPED
 from ...component._values import ResultError, Variant
 from ...errors import AttestationError, ConfigError, SealingError
 from ...tee import PlatformKeys, TeeGuest, identity_of, measure, platform_keys, signer_manifest_path
@@ -140,8 +139,8 @@ class SealingFactor:
             return g.unseal(bytes(blob))
 
         with root.add_instance(SEALING) as inst:
-            define_func(inst, "seal", sealing_call("seal", seal), conv=TYPED)
-            define_func(inst, "unseal", sealing_call("unseal", unseal), conv=TYPED)
+            define_func(inst, "seal", sealing_call("seal", seal))
+            define_func(inst, "unseal", sealing_call("unseal", unseal))
 
         def report(nonce: bytes, user_data: bytes) -> str:
             g = guest()
@@ -160,7 +159,7 @@ class SealingFactor:
             return g.identity.measurement if g is not None else ""
 
         with root.add_instance(ATTESTATION) as inst:
-            define_func(inst, "report", report, conv=TYPED)
-            define_func(inst, "measurement", measurement, conv=TYPED)
+            define_func(inst, "report", report)
+            define_func(inst, "measurement", measurement)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
 from ...wasi import DeadlineHit, HostState, current
@@ -178,11 +177,9 @@ class SqliteFactor:
         for iface, rt in ((SPIN2, RT_SPIN2), (SPIN3, RT_SPIN3)):
             with root.add_instance(iface) as li:
                 define_resource(li, "connection", rt, dtor)
-                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr, conv=TYPED)
-                define_func(li, "[method]connection.execute", call("execute", execute), host_resources=hr,
-                            conv=TYPED)
+                define_func(li, "[static]connection.open", call("open", open_), host_resources=hr)
+                define_func(li, "[method]connection.execute", call("execute", execute), host_resources=hr)
                 if iface == SPIN3:
                     # Plain results (no error case): a stale handle reads as a fresh connection, 0.
-                    define_func(li, "[method]connection.last-insert-rowid", last_insert_rowid, host_resources=hr,
-                                conv=TYPED)
-                    define_func(li, "[method]connection.changes", changes, host_resources=hr, conv=TYPED)
+                    define_func(li, "[method]connection.last-insert-rowid", last_insert_rowid, host_resources=hr)
+                    define_func(li, "[method]connection.changes", changes, host_resources=hr)

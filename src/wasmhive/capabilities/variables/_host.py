@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...appconfig import AppConfig
-from ...component._convert import TYPED
 from ...component._values import ResultError, Variant
 from .._factor import StateOf
 from ._resolve import ResolvedVariables, resolve
@@ -74,10 +73,10 @@ class VariablesFactor:
 
         for iface in SPIN_INTERFACES:
             with root.add_instance(iface) as inst:
-                define_func(inst, "get", spin_get, conv=TYPED)
+                define_func(inst, "get", spin_get)
         with root.add_instance(CONFIG_INTERFACE) as inst:
-            define_func(inst, "get", config_get, conv=TYPED)
-            define_func(inst, "get-all", config_get_all, conv=TYPED)
+            define_func(inst, "get", config_get)
+            define_func(inst, "get-all", config_get_all)
 
     def configure(self, app: AppConfig, configured: Mapping[str, Any] | None = None) -> ResolvedVariables:
         """Resolve all variables now: a missing required one is a `ConfigError` at start-up."""
