@@ -13,7 +13,7 @@ from typing import Any
 
 from wasmtime.component import LinkerInstance
 
-from ..component._hostcall import HostTrap, define_func, define_resource
+from ..component._hostcall import HostTrap, define_func, define_resource, define_table, wit
 from ..component._values import ResultError, Variant
 from ._state import HOST_RESOURCES, HostState, Res, current
 from ._streams import InputStream, IoError, OutputStream, Pollable, StreamClosed
@@ -103,118 +103,112 @@ def link_poll(inst: LinkerInstance) -> None:
 def link_streams(inst: LinkerInstance) -> None:
     define_resource(inst, "input-stream", Res.INPUT_STREAM, dropper())
     define_resource(inst, "output-stream", Res.OUTPUT_STREAM, dropper())
+    define_table(inst, _InputStreams(), fn)
+    define_table(inst, _OutputStreams(), fn)
 
-    def read(rep: int, n: int) -> bytes:
+
+def _guarded(op: Callable[..., Any]) -> Callable[..., Any]:
+    """Stream operation `op(st, stream, *args)` as a method `(rep, *args)`; a stream failure is `err`."""
+    def method(self: object, rep: int, *args: Any) -> Any:
         st = current()
-        s: InputStream = st.table.get(rep)
+        s = st.table.get(rep)
         try:
-            return s.read(min(n, _MAX_READ)) if n else b""
+            return op(st, s, *args)
         except (StreamClosed, IoError) as e:
             raise stream_failed(st, e) from None
+    return method
 
-    def blocking_read(rep: int, n: int) -> bytes:
-        st = current()
-        s: InputStream = st.table.get(rep)
-        try:
-            if n == 0:
-                return b""
-            while True:
-                chunk = s.read(min(n, _MAX_READ))
-                if chunk:
-                    return chunk
-                s.wait_ready(st.waker, st.remaining)
-        except (StreamClosed, IoError) as e:
-            raise stream_failed(st, e) from None
 
-    def skip(rep: int, n: int, blocking: bool = False) -> int:
-        return len((blocking_read if blocking else read)(rep, n))
+def _read(st: HostState, s: InputStream, n: int) -> bytes:
+    return s.read(min(n, _MAX_READ)) if n else b""
 
-    def subscribe_in(rep: int) -> int:
+
+def _blocking_read(st: HostState, s: InputStream, n: int) -> bytes:
+    if n == 0:
+        return b""
+    while True:
+        chunk = s.read(min(n, _MAX_READ))
+        if chunk:
+            return chunk
+        s.wait_ready(st.waker, st.remaining)
+
+
+class _InputStreams:
+    """`input-stream`: at most `_MAX_READ` bytes per read, whatever the guest asks for."""
+
+    read = wit("[method]input-stream.read")(_guarded(_read))
+    blocking_read = wit("[method]input-stream.blocking-read")(_guarded(_blocking_read))
+    skip = wit("[method]input-stream.skip")(_guarded(lambda st, s, n: len(_read(st, s, n))))
+    blocking_skip = wit("[method]input-stream.blocking-skip")(_guarded(lambda st, s, n: len(_blocking_read(st, s, n))))
+
+    @wit("[method]input-stream.subscribe")
+    def subscribe(self, rep: int) -> int:
         st = current()
         s: InputStream = st.table.get(rep)
         return st.table.add(Pollable(s.ready))
 
-    fn(inst, "[method]input-stream.read", read)
-    fn(inst, "[method]input-stream.blocking-read", blocking_read)
-    fn(inst, "[method]input-stream.skip", skip)
-    fn(inst, "[method]input-stream.blocking-skip", lambda rep, n: skip(rep, n, True))
-    fn(inst, "[method]input-stream.subscribe", subscribe_in)
 
-    def guarded(op: Callable[..., Any]) -> Callable[..., Any]:
-        def call(rep: int, *args: Any) -> Any:
-            st = current()
-            s: OutputStream = st.table.get(rep)
-            try:
-                return op(st, s, *args)
-            except (StreamClosed, IoError) as e:
-                raise stream_failed(st, e) from None
-        return call
+def _write(st: HostState, s: OutputStream, data: bytes) -> None:
+    if len(data) > s.capacity():
+        raise HostTrap("output-stream.write: more bytes than check-write permitted")
+    s.write(data)
 
-    def check_write(st: HostState, s: OutputStream) -> int:
-        return s.capacity()
 
-    def write(st: HostState, s: OutputStream, data: bytes) -> None:
-        if len(data) > s.capacity():
-            raise HostTrap("output-stream.write: more bytes than check-write permitted")
-        s.write(data)
+def _blocking_write_and_flush(st: HostState, s: OutputStream, data: bytes) -> None:
+    # The contract allows 4096 bytes per call; more is accepted, in capacity-sized pieces.
+    view, whole = memoryview(data), True
+    while view:
+        cap = s.wait_capacity(st.waker, st.remaining)
+        if cap >= len(view):
+            s.write(data if whole else bytes(view))
+            break
+        s.write(bytes(view[:cap]))
+        view, whole = view[cap:], False
+    _blocking_flush(st, s)
 
-    def blocking_write_and_flush(st: HostState, s: OutputStream, data: bytes) -> None:
-        # The contract allows 4096 bytes per call; more is accepted, in capacity-sized pieces.
-        view, whole = memoryview(data), True
-        while view:
-            cap = s.wait_capacity(st.waker, st.remaining)
-            if cap >= len(view):
-                s.write(data if whole else bytes(view))
-                break
-            s.write(bytes(view[:cap]))
-            view, whole = view[cap:], False
-        s.flush()
-        s.wait_capacity(st.waker, st.remaining)
 
-    def flush(st: HostState, s: OutputStream) -> None:
-        s.flush()
+def _blocking_flush(st: HostState, s: OutputStream) -> None:
+    s.flush()
+    s.wait_capacity(st.waker, st.remaining)
 
-    def blocking_flush(st: HostState, s: OutputStream) -> None:
-        s.flush()
-        s.wait_capacity(st.waker, st.remaining)
 
-    def write_zeroes(st: HostState, s: OutputStream, n: int) -> None:
-        write(st, s, bytes(n))
+def _splice(st: HostState, s: OutputStream, src_rep: int, n: int, blocking: bool = False) -> int:
+    src: InputStream = st.table.get(src_rep)
+    cap = s.wait_capacity(st.waker, st.remaining) if blocking else s.capacity()
+    n = min(n, cap, _MAX_READ)
+    if n == 0:
+        return 0
+    while True:
+        chunk = src.read(n)
+        if chunk or not blocking:
+            break
+        src.wait_ready(st.waker, st.remaining)
+    if chunk:
+        s.write(chunk)
+    return len(chunk)
 
-    def blocking_write_zeroes(st: HostState, s: OutputStream, n: int) -> None:
-        blocking_write_and_flush(st, s, bytes(n))
 
-    def splice(st: HostState, s: OutputStream, src_rep: int, n: int, blocking: bool = False) -> int:
-        src: InputStream = st.table.get(src_rep)
-        cap = s.wait_capacity(st.waker, st.remaining) if blocking else s.capacity()
-        n = min(n, cap, _MAX_READ)
-        if n == 0:
-            return 0
-        while True:
-            chunk = src.read(n)
-            if chunk or not blocking:
-                break
-            src.wait_ready(st.waker, st.remaining)
-        if chunk:
-            s.write(chunk)
-        return len(chunk)
+class _OutputStreams:
+    """`output-stream`: writes within the capacity `check-write` reports; the blocking ones wait for it."""
 
-    def subscribe_out(rep: int) -> int:
+    check_write = wit("[method]output-stream.check-write")(_guarded(lambda st, s: s.capacity()))
+    write = wit("[method]output-stream.write")(_guarded(_write))
+    blocking_write_and_flush = wit("[method]output-stream.blocking-write-and-flush")(
+        _guarded(_blocking_write_and_flush))
+    flush = wit("[method]output-stream.flush")(_guarded(lambda st, s: s.flush()))
+    blocking_flush = wit("[method]output-stream.blocking-flush")(_guarded(_blocking_flush))
+    write_zeroes = wit("[method]output-stream.write-zeroes")(_guarded(lambda st, s, n: _write(st, s, bytes(n))))
+    blocking_write_zeroes = wit("[method]output-stream.blocking-write-zeroes-and-flush")(
+        _guarded(lambda st, s, n: _blocking_write_and_flush(st, s, bytes(n))))
+    splice = wit("[method]output-stream.splice")(_guarded(_splice))
+    blocking_splice = wit("[method]output-stream.blocking-splice")(
+        _guarded(lambda st, s, src, n: _splice(st, s, src, n, blocking=True)))
+
+    @wit("[method]output-stream.subscribe")
+    def subscribe(self, rep: int) -> int:
         st = current()
         s: OutputStream = st.table.get(rep)
         return st.table.add(Pollable(lambda: s.capacity() != 0))
-
-    fn(inst, "[method]output-stream.check-write", guarded(check_write))
-    fn(inst, "[method]output-stream.write", guarded(write))
-    fn(inst, "[method]output-stream.blocking-write-and-flush", guarded(blocking_write_and_flush))
-    fn(inst, "[method]output-stream.flush", guarded(flush))
-    fn(inst, "[method]output-stream.blocking-flush", guarded(blocking_flush))
-    fn(inst, "[method]output-stream.write-zeroes", guarded(write_zeroes))
-    fn(inst, "[method]output-stream.blocking-write-zeroes-and-flush", guarded(blocking_write_zeroes))
-    fn(inst, "[method]output-stream.splice", guarded(splice))
-    fn(inst, "[method]output-stream.blocking-splice",
-       guarded(lambda st, s, src, n: splice(st, s, src, n, blocking=True)))
-    fn(inst, "[method]output-stream.subscribe", subscribe_out)
 
 
 # interface name (without package version) -> linker function

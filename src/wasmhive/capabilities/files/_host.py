@@ -19,8 +19,8 @@ from wasmtime.component import ResultType
 
 from ...appconfig import AppConfig, stage_files
 from ...component._hostcall import define_func, define_table, wit
-from ...component._values import ResultError
 from ...wasi import BufferInput, current
+from ...wasi._calls import Errors, observed, op_name
 from ...wasi._deny import link_denied
 from .._factor import InstanceState, StateOf
 
@@ -135,22 +135,18 @@ def _definer(funcs: Mapping[str, Any]) -> Callable[[Any, str, Callable[..., Any]
     other `OSError` as `err(io)`; for one that does not (`is-same-object`), they trap.
     """
     def define(inst: Any, fname: str, fn: Callable[..., Any]) -> None:
-        if fname not in funcs:
-            return
-        if not isinstance(funcs[fname].result, ResultType):
-            define_func(inst, fname, fn)
-            return
-
-        def wrapper(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except FsError as err:
-                raise ResultError(str(err)) from None
-            except OSError as err:
-                log.debug("files: %s", err)
-                raise ResultError("io") from None
-        define_func(inst, fname, wrapper)
+        if fname in funcs:
+            errors = _FS_ERRORS if isinstance(funcs[fname].result, ResultType) else {}
+            define_func(inst, fname, observed("files", op_name(fname), fn, errors))
     return define
+
+
+def _io_error(e: OSError) -> str:
+    log.debug("files: %s", e)
+    return "io"
+
+
+_FS_ERRORS: Errors = {FsError: str, OSError: _io_error}
 
 
 class _FilesHost:

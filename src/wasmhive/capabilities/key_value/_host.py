@@ -17,7 +17,7 @@ from ...appconfig import AppConfig
 from ...component._hostcall import define_func, define_resource, define_table, wit
 from ...component._restypes import allocate
 from ...component._values import ResultError, Variant
-from ...wasi._calls import start_call
+from ...wasi._calls import observed, op_name
 from .._factor import InstanceState, StateOf
 from ._backend import KeyValueBackend, KeyValueError
 from ._config import KeyValueApp, open_stores
@@ -88,8 +88,7 @@ class KeyValueFactor:
         host = _KeyValueHost(self.name, state_of)
 
         def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
-            wrap = _cas_error if name == "swap" else _same
-            define_func(li, name, _observed(name.rpartition(".")[2].removeprefix("[static]"), _guarded(fn, wrap)))
+            define_func(li, name, _observed(name, fn))
 
         for iface, rt in zip(SPIN_INTERFACES, (RT_SPIN2, RT_SPIN3), strict=True):
             with root.add_instance(iface) as li:
@@ -114,36 +113,19 @@ def _cas_error(error: Variant) -> Variant:
     return Variant("store-error", error)
 
 
-def _guarded(fn: Callable[..., Any], wrap: Callable[[Variant], Variant]) -> Callable[..., Any]:
-    # Backend failures become `err(other(msg))`, never a Python exception inside wasmtime.
-    def wrapper(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ResultError:  # the function's own `err`, already of its error type
-            raise
-        except KeyValueError as e:
-            log.warning("%s", e)
-            raise ResultError(wrap(Variant("other", str(e)))) from None
-        except Exception as e:
-            log.exception("key-value host call failed")
-            raise ResultError(wrap(Variant("other", f"internal error: {e}"))) from None
-    return wrapper
+def _observed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    # Backend failures become `err(other(msg))` (`store-error(other(msg))` for `swap`), never a Python
+    # exception inside wasmtime; a function's own `err` is already of its error type.
+    wrap = _cas_error if name == "swap" else _same
 
+    def other(e: KeyValueError) -> Variant:
+        log.warning("%s", e)
+        return wrap(Variant("other", str(e)))
 
-def _observed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    # observability hook (traces, metrics): one None check unless `up --traces`/`--metrics`
-    def wrapper(*args: Any) -> Any:
-        span = start_call("key_value", op)
-        if span is None:
-            return fn(*args)
-        try:
-            result = fn(*args)
-        except ResultError as e:
-            span.end(getattr(e.value, "tag", "error"))
-            raise
-        span.end("ok")
-        return result
-    return wrapper
+    def internal(e: Exception) -> Variant:
+        log.exception("key-value host call failed")
+        return wrap(Variant("other", f"internal error: {e}"))
+    return observed("key_value", op_name(name), fn, {KeyValueError: other, Exception: internal})
 
 
 class _KeyValueHost:
@@ -252,7 +234,7 @@ class _WasiAtomics:
     @wit("swap")
     def swap(self, cas: int, value: bytes) -> None:
         # A lost race is `cas-failed` with a fresh cas holding the value now current, so the guest can
-        # retry; a store failure is `store-error(other)` (by `_guarded`).
+        # retry; a store failure is `store-error(other)` (by `_observed`).
         state = self.host.inst()
         entry = state.cas.pop(cas, None)
         if entry is None:

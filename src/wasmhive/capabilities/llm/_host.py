@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...appconfig import AppConfig
-from ...component._values import Record, ResultError, Variant
-from ...wasi._calls import start_call
+from ...component._values import Record, Variant
+from ...wasi._calls import observed
 from .._factor import StateOf
 from ._config import LlmApp, configure_llm
 from ._engine import DEFAULT_PARAMS, EmbeddingsResult, InferParams, InferResult, LlmError
@@ -89,6 +89,11 @@ def _params(p: Record | None) -> InferParams | None:
     return None if p is None else InferParams(**{k.replace("-", "_"): v for k, v in p._asdict().items()})
 
 
+def _llm_error(e: LlmError) -> Variant:
+    log.info("llm: %s", e)
+    return Variant(e.case) if e.case == "model-not-supported" else Variant(e.case, e.message)
+
+
 class LlmFactor:
     """Spin's LLM interface for guests; see the module docstring."""
 
@@ -109,22 +114,8 @@ class LlmFactor:
             state: LlmInstance = state_of().states[self.name]
             return state
 
-        def call(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # Engine failures become `err` of the WIT's error variant, never a Python exception inside wasmtime.
-            def wrapper(*args: Any) -> Any:
-                span = start_call("llm", op)
-                error: Variant | None = None
-                try:
-                    result = fn(*args)
-                except LlmError as e:
-                    log.info("llm %s: %s", op, e)
-                    error = Variant(e.case) if e.case == "model-not-supported" else Variant(e.case, e.message)
-                if span is not None:
-                    span.end("ok" if error is None else error.tag)
-                if error is not None:
-                    raise ResultError(error)
-                return result
-            return wrapper
+        # Engine failures become `err` of the WIT's error variant, never a Python exception inside wasmtime.
+        errors = {LlmError: _llm_error}
 
         def infer(model: str, prompt: str, params: Record | None) -> dict[str, Any]:
             r = inst().infer(model, prompt, _params(params))
@@ -137,5 +128,6 @@ class LlmFactor:
 
         for iface in INTERFACES:
             with root.add_instance(iface) as li:
-                define_func(li, "infer", call("infer", infer))
-                define_func(li, "generate-embeddings", call("generate_embeddings", generate_embeddings))
+                define_func(li, "infer", observed("llm", "infer", infer, errors))
+                define_func(li, "generate-embeddings",
+                            observed("llm", "generate_embeddings", generate_embeddings, errors))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from wasmtime.component import ResourceType
 
 from ...component._restypes import allocate
-from ...component._values import ResultError, Variant
-from ...wasi._calls import start_call
+from ...component._values import Variant
+from ...wasi._calls import observed
 from .._factor import StateOf
 from ._client import QOS, MqttConnection, MqttError
 from ._pool import ConnectionPool, parse_address, resolve_allowed
@@ -122,7 +122,7 @@ class MqttFactor:
 
     def link(self, root: Any, state_of: StateOf) -> None:
         """Define `fermyon:spin/mqtt@2.0.0` on a component linker's root instance."""
-        from ...component._hostcall import HostTrap, define_func, define_resource
+        from ...component._hostcall import define_func, define_resource
 
         hr = {RT_CONNECTION: ResourceType.host(RT_CONNECTION)}
 
@@ -131,26 +131,12 @@ class MqttFactor:
             return state
 
         def call(op: str, fn: Callable[..., int | None]) -> Callable[..., Any]:
-            # Errors become `err` of the WIT's `error` cases; a deadline (HostTrap) still ends the guest.
-            def wrapper(*args: Any) -> Any:
-                span = start_call("mqtt", op)
-                error: Variant | None = None
-                try:
-                    result: Any = fn(*args)
-                except HostTrap:
-                    raise
-                except MqttError as e:
-                    log.warning("mqtt %s: %s", op, e)
-                    error = Variant(e.case, str(e)) if e.case in ("connection-failed", "other") else Variant(e.case)
-                except Exception as e:
-                    log.exception("mqtt host call failed")
-                    error = Variant("other", f"internal error: {e}")
-                if span is not None:
-                    span.end("ok" if error is None else error.tag)
-                if error is not None:
-                    raise ResultError(error)
-                return result
-            return wrapper
+            # Errors become `err` of the WIT's `error` cases (only two of them carry a message); a deadline
+            # (HostTrap) still ends the guest.
+            def error(e: MqttError) -> Variant:
+                log.warning("mqtt %s: %s", op, e)
+                return Variant(e.case, str(e)) if e.case in ("connection-failed", "other") else Variant(e.case)
+            return observed("mqtt", op, fn, {MqttError: error}, internal="other")
 
         def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the request may already be gone

@@ -23,9 +23,9 @@ from typing import Any
 from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
+from ...component._hostcall import define_func, define_resource, define_table, wit
 from ...component._restypes import allocate
-from ...component._values import ResultError
-from ...wasi._calls import start_call
+from ...wasi._calls import Errors, observed, op_name
 from .._factor import StateOf
 from ._config import NnApp, configure_models
 from ._engine import DeadlineReached, NnError, NnLimits, OnnxModel, Tensor, run_model
@@ -128,131 +128,164 @@ class NnFactor:
 def link_nn(root: Any, inst: Callable[[], NnInstance]) -> None:
     """Define wasi:nn on `root`; `inst()` returns the calling instance's `NnInstance`.
 
-    Separate from the factor so a single-component host (`wasmhive call`) can link it too.
+    Separate from the factor so a single-component host (`wasmhive call`) can link it too. One small
+    class per resource (`_Errors`, `_Tensors`, `_Inference`, `_Graphs`); every call is an observed "nn"
+    call, and a guest-caused `NnError` of a function returning `result` is `err` of a new `error` resource.
     """
-    from ...component._hostcall import define_func, define_resource
-
     hr = {rt: ResourceType.host(rt) for rt in (RT_TENSOR, RT_ERROR, RT_CONTEXT, RT_GRAPH)}
+    host = _NnHost(inst)
 
-    def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
-        op = name.rpartition(".")[2].removeprefix("[constructor]").removeprefix("[static]")
+    def definer(errors: Errors) -> Callable[[Any, str, Callable[..., Any]], None]:
+        def define(li: Any, name: str, fn: Callable[..., Any]) -> None:
+            define_func(li, name, observed("nn", op_name(name), fn, errors), host_resources=hr)
+        return define
 
-        def observed(*args: Any) -> Any:
-            span = start_call("nn", op)
-            try:
-                result = fn(*args)
-            except ResultError:
-                if span is not None:
-                    span.end("err")
-                raise
-            if span is not None:
-                span.end("ok")
-            return result
-        define_func(li, name, observed, host_resources=hr)
+    guest_errors: Errors = {NnError: host.error}
+    for iface, resource, rt, attr, table, errors in (
+            (ERRORS, "error", RT_ERROR, "errors", _Errors(host), {}),
+            (TENSOR, "tensor", RT_TENSOR, "tensors", _Tensors(host), {}),
+            (INFERENCE, "graph-execution-context", RT_CONTEXT, "contexts", _Inference(host), guest_errors),
+            (GRAPH, "graph", RT_GRAPH, "graphs", _Graphs(host), guest_errors)):
+        with root.add_instance(iface) as li:
+            define_resource(li, resource, rt, host.dropper(attr))
+            define_table(li, table, definer(errors))
 
-    def dropper(attr: str) -> Callable[[int], None]:
+
+class _NnHost:
+    """What the wasi:nn tables share: the calling instance's `NnInstance` and its handle tables."""
+
+    def __init__(self, inst: Callable[[], NnInstance]) -> None:
+        self.inst = inst
+
+    def dropper(self, attr: str) -> Callable[[int], None]:
         def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the request may already be gone
-                getattr(inst(), attr).pop(rep, None)
+                getattr(self.inst(), attr).pop(rep, None)
         return dtor
 
-    def get(table: dict[int, Any], rep: int, what: str) -> Any:
-        obj = table.get(rep)
-        if obj is None:
-            raise NnError("invalid-argument", f"unknown {what} handle")
-        return obj
+    def error(self, e: NnError) -> int:
+        """The `error` resource a guest-caused failure answers (`err(error)`)."""
+        log.debug("wasi-nn: %s: %s", e.code, e)
+        return self.inst().error(e)
 
-    # -- errors -------------------------------------------------------------------------------------
-    with root.add_instance(ERRORS) as li:
-        define_resource(li, "error", RT_ERROR, dropper("errors"))
-        define(li, "[method]error.code", lambda rep: inst().errors.get(rep, ("unknown", ""))[0])
-        define(li, "[method]error.data", lambda rep: inst().errors.get(rep, ("unknown", "unknown error"))[1])
 
-    # -- tensor -------------------------------------------------------------------------------------
-    def new_tensor(dims: list[int], ty: str, data: bytes) -> int:
+def _get(table: dict[int, Any], rep: int, what: str) -> Any:
+    obj = table.get(rep)
+    if obj is None:
+        raise NnError("invalid-argument", f"unknown {what} handle")
+    return obj
+
+
+class _Errors:
+    """`wasi:nn/errors`: the `error` resource."""
+
+    def __init__(self, host: _NnHost) -> None:
+        self.host = host
+
+    @wit("[method]error.code")
+    def code(self, rep: int) -> str:
+        code: str = self.host.inst().errors.get(rep, ("unknown", ""))[0]
+        return code
+
+    @wit("[method]error.data")
+    def data(self, rep: int) -> str:
+        data: str = self.host.inst().errors.get(rep, ("unknown", "unknown error"))[1]
+        return data
+
+
+class _Tensors:
+    """`wasi:nn/tensor`: the `tensor` resource (dimensions, type, bytes)."""
+
+    def __init__(self, host: _NnHost) -> None:
+        self.host = host
+
+    @wit("[constructor]tensor")
+    def new(self, dims: list[int], ty: str, data: bytes) -> int:
         # A constructor cannot return an error: the tensor is checked (size, type, shape) when it is
         # used, and a bad one makes that `compute` return `invalid-argument` or `too-large`.
-        state = inst()
+        state = self.host.inst()
         if len(data) > state.app.limits.max_tensor_bytes:
             data = b""  # keep nothing oversized; `compute` reports too-large from the dimensions
         return state.add(state.tensors, (list(dims), ty, bytes(data)))
 
-    def tensor_field(i: int) -> Callable[[int], Any]:
-        return lambda rep: get(inst().tensors, rep, "tensor")[i]
+    def _field(self, rep: int, i: int) -> Any:
+        return _get(self.host.inst().tensors, rep, "tensor")[i]
 
-    with root.add_instance(TENSOR) as li:
-        define_resource(li, "tensor", RT_TENSOR, dropper("tensors"))
-        define(li, "[constructor]tensor", new_tensor)
-        define(li, "[method]tensor.dimensions", tensor_field(0))
-        define(li, "[method]tensor.ty", tensor_field(1))
-        define(li, "[method]tensor.data", tensor_field(2))
+    @wit("[method]tensor.dimensions")
+    def dimensions(self, rep: int) -> list[int]:
+        dims: list[int] = self._field(rep, 0)
+        return dims
 
-    # -- inference ----------------------------------------------------------------------------------
-    def compute(ctx: int, inputs: list[tuple[str, int]]) -> Any:
-        state = inst()
+    @wit("[method]tensor.ty")
+    def ty(self, rep: int) -> str:
+        ty: str = self._field(rep, 1)
+        return ty
+
+    @wit("[method]tensor.data")
+    def data(self, rep: int) -> bytes:
+        data: bytes = self._field(rep, 2)
+        return data
+
+
+class _Inference:
+    """`wasi:nn/inference`: the `graph-execution-context` resource."""
+
+    def __init__(self, host: _NnHost) -> None:
+        self.host = host
+
+    @wit("[method]graph-execution-context.compute")
+    def compute(self, ctx: int, inputs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        state = self.host.inst()
+        model = _get(state.contexts, ctx, "graph-execution-context")
+        limits: NnLimits = state.app.limits
+        tensors = []
+        for name, rep in inputs:
+            # The guest handed its `own<tensor>` over: the handle is ours now, consumed here.
+            raw = state.tensors.pop(rep, None)
+            if raw is None:
+                raise NnError("invalid-argument", f"input {name!r}: unknown tensor handle")
+            tensors.append((name, Tensor(raw[0], raw[1], raw[2], limits)))
         try:
-            model = get(state.contexts, ctx, "graph-execution-context")
-            limits: NnLimits = state.app.limits
-            tensors = []
-            for name, rep in inputs:
-                # The guest handed its `own<tensor>` over: the handle is ours now, consumed here.
-                raw = state.tensors.pop(rep, None)
-                if raw is None:
-                    raise NnError("invalid-argument", f"input {name!r}: unknown tensor handle")
-                tensors.append((name, Tensor(raw[0], raw[1], raw[2], limits)))
             outputs = run_model(model, tensors, limits, state.app.slots, state.deadline())
-            return [(name, state.add(state.tensors, (list(t.dims), t.ty, t.data))) for name, t in outputs]
         except DeadlineReached as e:
             raise _deadline_trap(e) from None
-        except NnError as e:
-            raise ResultError(state.error(e)) from None
+        return [(name, state.add(state.tensors, (list(t.dims), t.ty, t.data))) for name, t in outputs]
 
-    with root.add_instance(INFERENCE) as li:
-        define_resource(li, "graph-execution-context", RT_CONTEXT, dropper("contexts"))
-        define(li, "[method]graph-execution-context.compute", compute)
 
-    # -- graph --------------------------------------------------------------------------------------
-    def result(fn: Callable[[NnInstance], int]) -> int:
-        # `ok(handle)`, or `err(error)` with a new `error` resource.
-        state = inst()
-        try:
-            return fn(state)
-        except NnError as e:
-            log.debug("wasi-nn: %s: %s", e.code, e)
-            raise ResultError(state.error(e)) from None
+class _Graphs:
+    """`wasi:nn/graph`: loading graphs (granted models by name, or guest bytes) and the `graph` resource."""
 
-    def load_by_name(name: str) -> Any:
-        def load(state: NnInstance) -> int:
-            model = state.allowed.get(name)
-            if model is None:  # not granted and not configured look the same to the guest
-                raise NnError("not-found", f"no model named {name!r} is available to this component")
-            model.session()  # loaded at start-up: this only returns it
-            return state.add(state.graphs, model)
-        return result(load)
+    def __init__(self, host: _NnHost) -> None:
+        self.host = host
 
-    def load_bytes(builders: list[bytes], encoding: str, target: str) -> Any:
-        def load(state: NnInstance) -> int:
-            if not state.app.limits.allow_guest_models:
-                raise NnError("security", "loading a model from guest bytes is not allowed "
-                                          "(the operator can set [nn] allow_guest_models = true)")
-            if encoding not in ("onnx", "autodetect"):
-                raise NnError("invalid-encoding", f"only onnx models are supported, not {encoding}")
-            if target != "cpu":
-                raise NnError("unsupported-operation", f"only the cpu target is available, not {target}")
-            if len(builders) != 1:
-                raise NnError("invalid-argument", "an onnx model is exactly one builder buffer")
-            if len(builders[0]) > MAX_GUEST_MODEL_BYTES:
-                raise NnError("too-large", f"model bytes above {MAX_GUEST_MODEL_BYTES}")
-            model = OnnxModel("<guest bytes>", data=bytes(builders[0]))
-            model.session()
-            return state.add(state.graphs, model)
-        return result(load)
+    @wit("[method]graph.init-execution-context")
+    def init_context(self, graph: int) -> int:
+        state = self.host.inst()
+        return state.add(state.contexts, _get(state.graphs, graph, "graph"))
 
-    def init_context(graph: int) -> Any:
-        return result(lambda state: state.add(state.contexts, get(state.graphs, graph, "graph")))
+    @wit("load-by-name")
+    def load_by_name(self, name: str) -> int:
+        state = self.host.inst()
+        model = state.allowed.get(name)
+        if model is None:  # not granted and not configured look the same to the guest
+            raise NnError("not-found", f"no model named {name!r} is available to this component")
+        model.session()  # loaded at start-up: this only returns it
+        return state.add(state.graphs, model)
 
-    with root.add_instance(GRAPH) as li:
-        define_resource(li, "graph", RT_GRAPH, dropper("graphs"))
-        define(li, "[method]graph.init-execution-context", init_context)
-        define(li, "load", load_bytes)
-        define(li, "load-by-name", load_by_name)
+    @wit("load")
+    def load(self, builders: list[bytes], encoding: str, target: str) -> int:
+        state = self.host.inst()
+        if not state.app.limits.allow_guest_models:
+            raise NnError("security", "loading a model from guest bytes is not allowed "
+                                      "(the operator can set [nn] allow_guest_models = true)")
+        if encoding not in ("onnx", "autodetect"):
+            raise NnError("invalid-encoding", f"only onnx models are supported, not {encoding}")
+        if target != "cpu":
+            raise NnError("unsupported-operation", f"only the cpu target is available, not {target}")
+        if len(builders) != 1:
+            raise NnError("invalid-argument", "an onnx model is exactly one builder buffer")
+        if len(builders[0]) > MAX_GUEST_MODEL_BYTES:
+            raise NnError("too-large", f"model bytes above {MAX_GUEST_MODEL_BYTES}")
+        model = OnnxModel("<guest bytes>", data=bytes(builders[0]))
+        model.session()
+        return state.add(state.graphs, model)

@@ -21,8 +21,8 @@ from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
 from ...component._restypes import allocate
-from ...component._values import ResultError, Variant
-from ...wasi._calls import start_call
+from ...component._values import Variant
+from ...wasi._calls import observed
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
 from ._address import AddressRefused, LookupTimeout, resolve_target
@@ -148,25 +148,13 @@ class OutboundRedisFactor:
             return current().remaining()
 
         def run(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-            # The WIT's error cases as `err(Variant)`; a traced span when `up --traces`/`--metrics` observe calls.
-            def wrapper(*args: Any) -> Any:
-                span = start_call("outbound_redis", op)
-                error: Variant | None = None
-                try:
-                    result = fn(*args)
-                except RedisCallError as e:
-                    if e.case == "other":
-                        log.warning("redis %s: %s", op, e.message)
-                    error = Variant(e.case, e.message) if e.case == "other" else Variant(e.case)
-                except Exception as e:
-                    log.exception("redis %s failed", op)
-                    error = Variant("other", f"internal error: {e}")
-                if span is not None:
-                    span.end("ok" if error is None else error.tag)
-                if error is not None:
-                    raise ResultError(error)
-                return result
-            return wrapper
+            # The WIT's error cases as `err(Variant)` (only `other` carries a message).
+            def error(e: RedisCallError) -> Variant:
+                if e.case != "other":
+                    return Variant(e.case)
+                log.warning("redis %s: %s", op, e.message)
+                return Variant(e.case, e.message)
+            return observed("outbound_redis", op, fn, {RedisCallError: error}, internal="other")
 
         def call(rep: int, *args: Any) -> Any:
             return inst().lease(rep).call(remaining, *args)

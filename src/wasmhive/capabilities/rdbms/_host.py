@@ -23,8 +23,8 @@ from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
 from ...component._restypes import allocate
-from ...component._values import ResultError, Variant
-from ...wasi._calls import start_call
+from ...component._values import Variant
+from ...wasi._calls import observed
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
 from ._address import checked_address
@@ -187,34 +187,11 @@ class RdbmsFactor:
             with contextlib.suppress(Exception):  # the request may already be gone
                 inst().release(rep)
 
-        def wrap(op: str, version: int, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def define(li: Any, name: str, op: str, version: int, fn: Callable[..., Any]) -> None:
             # Failures become the WIT's error variant (`err`), never another Python exception inside
             # wasmtime (the deadline's DeadlineHit is the one deliberate trap).
-            from ...wasi._state import DeadlineHit
-
-            def call(*args: Any) -> Any:
-                span = start_call(self.name, op)
-                try:
-                    result = fn(*args)
-                    outcome = "ok"
-                except RdbmsError as e:
-                    error, outcome = _error(e, version), e.case
-                except DeadlineHit:
-                    if span is not None:
-                        span.end("deadline")
-                    raise
-                except Exception as e:
-                    log.exception("rdbms host call %s failed", op)
-                    error, outcome = Variant("other", f"internal error: {e}"), "other"
-                if span is not None:
-                    span.end(outcome)
-                if outcome != "ok":
-                    raise ResultError(error)
-                return result
-            return call
-
-        def define(li: Any, name: str, op: str, version: int, fn: Callable[..., Any]) -> None:
-            define_func(li, name, wrap(op, version, fn), host_resources=hr)
+            errors = {RdbmsError: lambda e: _error(e, version)}
+            define_func(li, name, observed(self.name, op, fn, errors, internal="other"), host_resources=hr)
 
         with root.add_instance(TYPES2):
             pass

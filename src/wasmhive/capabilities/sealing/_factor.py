@@ -8,7 +8,6 @@ files others can read) and checked again on every call (an ungranted component g
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +17,10 @@ from ...component._values import ResultError, Variant
 from ...errors import AttestationError, ConfigError, SealingError
 from ...tee import PlatformKeys, TeeGuest, identity_of, measure, platform_keys, signer_manifest_path
 from ...tee._wit import ATTESTATION, SEALING
+from ...wasi._calls import Errors, observed
 from .._factor import StateOf
 
 __all__ = ["INTERFACES", "SealingApp", "SealingFactor", "sandbox_description"]
-
-log = logging.getLogger("wasmhive.capabilities.sealing")
 
 INTERFACES = (SEALING, ATTESTATION)
 _POLICIES = {"same-code": "same-code", "same-signer": "same-signer"}
@@ -117,20 +115,17 @@ class SealingFactor:
             g: TeeGuest | None = state_of().states.get(self.name)
             return g
 
-        def sealing_call(op: str, fn: Any) -> Any:
+        def granted(what: str, op: str, fn: Any, errors: Errors) -> Any:
             # Every failure is the interface's error case, never a Python exception inside wasmtime.
-            def wrapper(*args: Any) -> Any:
+            def call(*args: Any) -> Any:
                 g = guest()
-                if g is None or not g.sealing:
-                    raise ResultError(Variant("denied", "sealing is not granted to this component (`sealing = true`)"))
-                try:
-                    return fn(g, *args)
-                except SealingError as e:
-                    raise ResultError(Variant(e.reason, str(e))) from None  # every reason is a case of `error`
-                except Exception as e:
-                    log.exception("sealing.%s failed", op)
-                    raise ResultError(Variant("invalid", f"internal error: {e}")) from None
-            return wrapper
+                if g is None or not getattr(g, what):
+                    raise ResultError(Variant("denied", f"{what} is not granted to this component (`{what} = true`)"))
+                return fn(g, *args)
+            return observed("sealing", op, call, errors, internal="invalid")
+
+        # every reason of a SealingError is a case of `error`
+        sealing_errors: Errors = {SealingError: lambda e: Variant(e.reason, str(e))}
 
         def seal(g: TeeGuest, data: bytes, policy: str) -> Any:
             return g.seal(bytes(data), _POLICIES[policy])
@@ -139,27 +134,19 @@ class SealingFactor:
             return g.unseal(bytes(blob))
 
         with root.add_instance(SEALING) as inst:
-            define_func(inst, "seal", sealing_call("seal", seal))
-            define_func(inst, "unseal", sealing_call("unseal", unseal))
+            define_func(inst, "seal", granted("sealing", "seal", seal, sealing_errors))
+            define_func(inst, "unseal", granted("sealing", "unseal", unseal, sealing_errors))
 
-        def report(nonce: bytes, user_data: bytes) -> str:
-            g = guest()
-            if g is None or not g.attestation:
-                raise ResultError(Variant("denied", "attestation is not granted to this component (`attestation = true`)"))
-            try:
-                return g.report(bytes(nonce), bytes(user_data))
-            except AttestationError as e:
-                raise ResultError(Variant("invalid", str(e))) from None
-            except Exception as e:
-                log.exception("attestation.report failed")
-                raise ResultError(Variant("invalid", f"internal error: {e}")) from None
+        def report(g: TeeGuest, nonce: bytes, user_data: bytes) -> str:
+            return g.report(bytes(nonce), bytes(user_data))
 
         def measurement() -> str:
             g = guest()
             return g.identity.measurement if g is not None else ""
 
         with root.add_instance(ATTESTATION) as inst:
-            define_func(inst, "report", report)
+            define_func(inst, "report", granted("attestation", "report", report,
+                                                {AttestationError: lambda e: Variant("invalid", str(e))}))
             define_func(inst, "measurement", measurement)
 
 

@@ -19,9 +19,9 @@ from wasmtime.component import ResourceType
 
 from ...appconfig import AppConfig
 from ...component._restypes import allocate
-from ...component._values import ResultError, Variant
+from ...component._values import Variant
 from ...wasi import DeadlineHit, HostState, current
-from ...wasi._calls import start_call
+from ...wasi._calls import observed
 from .._factor import StateOf
 from ._config import SqliteApp, open_databases
 from ._database import Database, SqlConnection, SqliteError, StatementTimeout
@@ -80,6 +80,11 @@ class SqliteInstance:
                 conn.close()
 
 
+def _sqlite_error(e: SqliteError) -> Variant:
+    """The WIT `error` for `e` (only `io` carries a message)."""
+    return Variant(e.tag, e.message) if e.tag == "io" else Variant(e.tag)
+
+
 def _request_state() -> HostState | None:
     """The WASI state of the calling instance (its deadline), or None outside a request (e.g. a harness
     that links the capabilities alone): then statements run without a deadline."""
@@ -128,29 +133,15 @@ class SqliteFactor:
         def call(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             # WIT errors as the interface's variant, never a Python exception inside wasmtime; a deadline
             # is the one deliberate trap.
-            def wrapper(*args: Any) -> Any:
-                span = start_call("sqlite", op)
-                error: Variant | None = None
+            def timed(*args: Any) -> Any:
                 try:
-                    result = fn(*args)
-                except SqliteError as e:
-                    error = Variant(e.tag, e.message) if e.tag == "io" else Variant(e.tag)
+                    return fn(*args)
                 except StatementTimeout:
-                    if span is not None:
-                        span.end("deadline")
                     state = _request_state()
                     if state is not None:
                         state.deadline_hit = True  # the trigger answers 504, as for an interrupted guest
                     raise DeadlineHit("an SQLite statement ran past the request's deadline") from None
-                except Exception as e:
-                    log.exception("sqlite host call failed")
-                    error = Variant("io", f"internal error: {e}")
-                if span is not None:
-                    span.end("ok" if error is None else error.tag)
-                if error is not None:
-                    raise ResultError(error)
-                return result
-            return wrapper
+            return observed("sqlite", op, timed, {SqliteError: _sqlite_error}, internal="io")
 
         def dtor(rep: int) -> None:
             with contextlib.suppress(Exception):  # the request may already be gone
