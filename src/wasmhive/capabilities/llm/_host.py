@@ -15,7 +15,7 @@ from typing import Any
 
 from ...appconfig import AppConfig
 from ...component._values import Record, Variant
-from ...wasi._calls import observed
+from ...wasi._calls import Errors, observed
 from .._factor import StateOf
 from ._config import LlmApp, configure_llm
 from ._engine import DEFAULT_PARAMS, EmbeddingsResult, InferParams, InferResult, LlmError
@@ -115,7 +115,7 @@ class LlmFactor:
             return state
 
         # Engine failures become `err` of the WIT's error variant, never a Python exception inside wasmtime.
-        errors = {LlmError: _llm_error}
+        errors: Errors = {LlmError: _llm_error}
 
         def infer(model: str, prompt: str, params: Record | None) -> dict[str, Any]:
             r = inst().infer(model, prompt, _params(params))

@@ -24,7 +24,7 @@ from wasmtime.component import ResourceType
 from ...appconfig import AppConfig
 from ...component._restypes import allocate
 from ...component._values import Variant
-from ...wasi._calls import observed
+from ...wasi._calls import Errors, observed
 from .._factor import StateOf
 from ..outbound_http import OutboundPolicy
 from ._address import checked_address
@@ -190,7 +190,7 @@ class RdbmsFactor:
         def define(li: Any, name: str, op: str, version: int, fn: Callable[..., Any]) -> None:
             # Failures become the WIT's error variant (`err`), never another Python exception inside
             # wasmtime (the deadline's DeadlineHit is the one deliberate trap).
-            errors = {RdbmsError: lambda e: _error(e, version)}
+            errors: Errors = {RdbmsError: lambda e: _error(e, version)}
             define_func(li, name, observed(self.name, op, fn, errors, internal="other"), host_resources=hr)
 
         with root.add_instance(TYPES2):
