@@ -247,3 +247,25 @@ def test_files_read_only_for_a_wasi_http_component(app_dir: Path, runtime: Runti
         assert get(app, "/api/static/../spin.toml")[0] == 404  # nothing outside the files
         assert get(app, "/api/write-test") == (403, "write denied: Read-only file system\n")
     assert not (app_dir / "static" / "new.txt").exists()
+
+
+def test_file_calls_are_observed_with_their_error_codes(app_dir: Path, runtime: Runtime) -> None:
+    """`--metrics` counts the files capability's calls by operation and outcome: a missing file is the
+    guest's `open-at` answered `err(no-entry)` (the WIT enum case as the outcome), a found one `ok`."""
+    pc = pytest.importorskip("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from wasmhive.http._metrics import Metrics
+
+    with App.load(app_dir, runtime=runtime) as app, app.http_app(close_app=False) as http:
+        metered = Metrics(http.asgi(), http)
+        for path, status in (("/api/static/about.txt", 200), ("/api/static/nope.txt", 404),
+                             ("/api/static/nope.txt", 404)):
+            r = http.handle(Request("GET", path, headers=[("host", "127.0.0.1:3000"), ("user-agent", "pytest")]))
+            assert r.status == status, r.text
+        text = pc.generate_latest(metered.registry).decode()
+    calls = {(s.labels["op"], s.labels["outcome"]): s.value
+             for f in text_string_to_metric_families(text) for s in f.samples
+             if s.name == "wasmhive_capability_calls_total" and s.labels["capability"] == "files"}
+    assert (calls[("open-at", "no-entry")], calls[("open-at", "ok")], calls[("read-via-stream", "ok")]) == (2, 1, 1)
+    assert {outcome for _, outcome in calls} <= {"ok", "no-entry"}, calls
