@@ -189,3 +189,30 @@ def test_deadline_during_inference_is_504_and_the_next_request_is_fine(
         assert "deadline of 3s exceeded" in caplog.text or "ran past its 3s deadline" in caplog.text
         status, doc = post(app, "/classify", bytes(64))
         assert status == 200, doc
+
+
+def test_nn_calls_are_observed_by_outcome(nn_built: tuple[Path, Path], slow: Path, runtime: Runtime,
+                                          tmp_path: Path) -> None:
+    """`--metrics` counts wasi-nn calls: a load answered `err(error)` is "err", an inference cut by the
+    request deadline "deadline" (the guest is ended: the call's span still ends), the rest "ok"."""
+    pc = pytest.importorskip("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from wasmhive.http._metrics import Metrics
+
+    wasm, onnx = nn_built
+    d = nn_app(tmp_path / "app", wasm, {"digits": onnx, "slow": slow}, ["digits", "slow"], timeout="3s")
+    with load(d, runtime) as app, app.http_app(close_app=False) as http:
+        metered = Metrics(http.asgi(), http)
+        for path, body, status in (("/infer?model=nope&input=x&dims=1,1", struct.pack("<f", 1.0), 400),
+                                   ("/classify", bytes(64), 200),
+                                   ("/infer?model=slow&input=x&dims=1,1", struct.pack("<f", 1.0), 504)):
+            r = http.handle(Request("POST", path.split("?")[0], query=path.partition("?")[2], body=body,
+                                    headers=[("host", "127.0.0.1")]))
+            assert r.status == status, r.text
+        text = pc.generate_latest(metered.registry).decode()
+    calls = {(s.labels["op"], s.labels["outcome"]): s.value
+             for f in text_string_to_metric_families(text) for s in f.samples
+             if s.name == "wasmhive_capability_calls_total" and s.labels["capability"] == "nn"}
+    assert calls[("load-by-name", "err")] == 1, calls
+    assert (calls[("compute", "ok")], calls[("compute", "deadline")]) == (1, 1), calls
