@@ -23,6 +23,7 @@ from typing import Any
 
 from ..wasi import BufferInput, ChannelInput, Waker
 from ._admission import BodyClock, Slots, TooSlow
+from ._handoff import Handoff, QuickWaits
 from ._observe import RequestHooks
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
@@ -68,6 +69,7 @@ class HttpApp:
         self.limits = limits or ServerLimits()
         self.pool = _Workers(self.limits.threads)
         self._streams = Slots(self.limits.streaming_threads or max(1, self.limits.threads // 2))
+        self._quick = QuickWaits()
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
@@ -306,29 +308,8 @@ class HttpApp:
         loop = asyncio.get_running_loop()
         executor = match.target
         waker = Waker()
-        wake = asyncio.Event()
+        handoff = Handoff(loop, release)
         too_large = False
-
-        # Wake-ups from guest threads are coalesced: one pending call_soon_threadsafe at a time (each
-        # costs a self-pipe write and a GIL hand-off). The loop clears the flag before looking at the
-        # state, so nothing that happens after is missed.
-        pending = False
-        executor_done = False
-        finished = asyncio.Event()
-
-        def fire() -> None:
-            nonlocal pending
-            pending = False
-            if executor_done and not finished.is_set():
-                release()
-                finished.set()
-            wake.set()
-
-        def notify() -> None:
-            nonlocal pending
-            if not pending:
-                pending = True
-                loop.call_soon_threadsafe(fire)
 
         # Request body: whole already, or its first part here and the rest on the guest's demand.
         body: Any
@@ -377,16 +358,17 @@ class HttpApp:
             body = channel
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""),
                       match=match)
-        ex.notify = notify
-        def on_done() -> None:  # on the guest thread
-            nonlocal executor_done
-            executor_done = True
-            notify()
-
-        self.pool.submit(self._run, executor, ex, on_done)
+        ex.notify = handoff.notify
+        # The only request in flight, with its whole body, needs nothing from this loop until it answers:
+        # wait a moment for its whole response (see `_handoff`) rather than come back through the selector.
+        # With other requests in flight the loop has their work to do meanwhile (measured: blocking then
+        # cost throughput).
+        quick = complete and self._inflight == 1 and self._quick.allowed(executor)
+        self.pool.submit(self._run, executor, ex, handoff.finish)
+        if quick and not handoff.wait_briefly(lambda: _answered(ex)):
+            self._quick.slow(executor)
         while not ex.responded:
-            await wake.wait()
-            wake.clear()
+            await handoff.changed()
         status, headers, out = ex.status, ex.headers, ex.channel
         assert status is not None and out is not None
         if too_large and status >= 500:
@@ -399,16 +381,14 @@ class HttpApp:
             while not chunks and state_ == "open":
                 # Hold the head until the first body bytes (or the end): a body that is complete by
                 # then goes out in one message with a content-length.
-                await wake.wait()
-                wake.clear()
+                await handoff.changed()
                 chunks, state_ = out.take()
             if state_ == "open":
                 # Most guests flush once then finish right away: a moment's wait lets such a body go
                 # out whole (content-length, no chunked encoding) at no cost to real streams.
-                timer = loop.call_later(0.002, wake.set)
-                await wake.wait()
+                timer = loop.call_later(0.002, handoff.wake)
+                await handoff.changed()
                 timer.cancel()
-                wake.clear()
                 more, state_ = out.take()
                 chunks += more
             raw_headers = [(k.encode("latin-1") if isinstance(k, str) else k, v) for k, v in headers]
@@ -435,14 +415,13 @@ class HttpApp:
                         log.warning("component `%s`: response body incomplete (%s); closing the connection",
                                     ex.component, state_)
                         break
-                    await wake.wait()
-                    wake.clear()
+                    await handoff.changed()
                     chunks, state_ = out.take()
         except (OSError, TimeoutError):
             out.cancel()  # the client went away (or stopped reading): the guest's next write fails
         finally:
             self._access(req, status, sent, t0, ex.component)
-        await finished.wait()
+        await handoff.finished()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -480,6 +459,12 @@ class _Workers:
     def shutdown(self) -> None:
         for _ in self._threads:
             self._jobs.put(None)
+
+
+def _answered(ex: Exchange) -> bool:
+    """Whether the exchange's response is complete: head set, body finished (or failed)."""
+    channel = ex.channel  # set before the status (`Exchange.respond`)
+    return ex.status is not None and channel is not None and channel.state != "open"
 
 
 class _ClientGone(Exception):
