@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ..wasi import BufferInput, ChannelInput, Waker
 from ._admission import BodyClock, Slots, TooSlow
@@ -126,12 +127,11 @@ class HttpApp:
         self.close()
 
     # -- shared request logic ------------------------------------------------------------------------
-    def _precheck(self, req: Request) -> tuple[Response | None, Any]:
+    def _precheck(self, req: Request, head: _Head) -> tuple[Response | None, Any]:
         """An early response (limits, 404, health), or (None, route match)."""
-        size = sum(len(k) + len(v) + 4 for k, v in req.raw_headers)
+        size, length, _ = head
         if size > self.limits.max_header_bytes:
             return Response(431, [("content-type", b"text/plain")], b"request header fields too large\n"), None
-        length = req.header("content-length")
         if length is not None:
             try:
                 declared = int(length)
@@ -139,11 +139,10 @@ class HttpApp:
                 return Response(400, [], b"bad content-length\n"), None
             if declared > self.limits.max_body:
                 return Response(413, [("content-type", b"text/plain")], b"request body too large\n"), None
-        if Router.is_health(req.path):
+        path = req.path
+        if Router.is_health(path):
             return Response(200, [("content-type", b"text/plain")], b"OK"), None
-        from urllib.parse import unquote
-
-        match = self.router.match(unquote(req.path))
+        match = self.router.match(unquote(path) if "%" in path else path)
         if match is None:
             return Response(404, [("content-type", b"text/plain")], b"not found\n"), None
         return None, match
@@ -189,7 +188,7 @@ class HttpApp:
     def handle(self, req: Request) -> Response:
         """Serve one request to completion (blocking) and return the whole response."""
         t0 = time.perf_counter()
-        early, match = self._precheck(req)
+        early, match = self._precheck(req, _scan(req.raw_headers))
         if early is None and len(req.body) > self.limits.max_body:
             early = Response(413, [("content-type", b"text/plain")], b"request body too large\n")
         if early is None and not self._admit():
@@ -238,13 +237,14 @@ class HttpApp:
             return
         t0 = time.perf_counter()
         req = _request_from_scope(scope)
-        early, match = self._precheck(req)
+        head = _scan(req.raw_headers)
+        early, match = self._precheck(req, head)
         streaming, prefix, complete, clock = False, b"", True, BodyClock(self.limits.body_timeout, self.limits.min_body_rate)
         if early is None:
             # The body comes first, with no guest thread and no admission slot held: a slow client
             # costs a connection and a buffer, nothing other clients wait for.
             try:
-                prefix, complete = await self._prefetch(receive, req, clock)
+                prefix, complete = await self._prefetch(receive, req, head, clock)
             except _ClientGone:
                 return
             except TooSlow:
@@ -282,10 +282,9 @@ class HttpApp:
         finally:
             release()
 
-    async def _prefetch(self, receive: Receive, req: Request, clock: BodyClock) -> tuple[bytes, bool]:
+    async def _prefetch(self, receive: Receive, req: Request, head: _Head, clock: BodyClock) -> tuple[bytes, bool]:
         """The body's first `_PREREAD` bytes (or all of it, if it ends sooner), and whether it ended."""
-        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and req.header("content-length") is None and \
-                req.header("transfer-encoding") is None:
+        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and head[1] is None and not head[2]:
             return b"", True
         parts: list[bytes] = []
         total = 0
@@ -404,9 +403,10 @@ class HttpApp:
                 await send({"type": "http.response.start", "status": status, "headers": raw_headers})
                 while True:
                     for c in chunks:
-                        # A client that stops reading is dropped after `client_timeout`.
-                        await asyncio.wait_for(send({"type": "http.response.body", "body": c, "more_body": True}),
-                                               self.limits.client_timeout)
+                        # A client that stops reading is dropped after `client_timeout`. (In this task, not
+                        # `wait_for`'s: the head waits for the first chunk's write, `_protocol`, in this turn.)
+                        async with asyncio.timeout(self.limits.client_timeout):
+                            await send({"type": "http.response.body", "body": c, "more_body": True})
                         sent += len(c)
                     if state_ == "finished":
                         await send({"type": "http.response.body", "body": b""})
@@ -473,6 +473,23 @@ class _ClientGone(Exception):
 
 class _TooLarge(Exception):
     pass
+
+
+_Head = tuple[int, bytes | None, bool]
+
+
+def _scan(headers: list[tuple[bytes, bytes]]) -> _Head:
+    """One pass over the header fields (lower-case names): their size as `max_header_bytes` counts it, the
+    first content-length value, and whether a transfer-encoding is given."""
+    size, length, chunked = 0, None, False
+    for k, v in headers:
+        size += len(k) + len(v) + 4
+        if k == b"content-length":
+            if length is None:
+                length = v
+        elif k == b"transfer-encoding":
+            chunked = True
+    return size, length, chunked
 
 
 def _request_from_scope(scope: Scope) -> Request:

@@ -94,6 +94,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = True  # the next bytes belong to a request head
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # loop time of a begun head's first byte, until it ends
         self._refused = False
         self._counted: str | None = None  # the address this connection is counted under
         self._drain_timeout = limits.body_timeout
@@ -145,7 +146,14 @@ class GuardedProtocol(HttpToolsProtocol):
             super().data_received(data)
             if self._draining and self._drained > _DRAIN:
                 self._close_cleanly()
-            return
+        else:
+            self._feed(data)
+        if self._head_since is not None and self._head_timer is None and self._head_timeout and \
+                not self._refused and not self._lingering:
+            # A head begun in this read and not finished in it: its deadline counts from its first byte.
+            self._head_timer = self.loop.call_at(self._head_since + self._head_timeout, self._head_deadline)
+
+    def _feed(self, data: bytes) -> None:
         while data and not self._refused and not self.transport.is_closing():
             if not self._in_head:
                 super().data_received(data)
@@ -170,11 +178,14 @@ class GuardedProtocol(HttpToolsProtocol):
         # the same read, when a discarded body ended right before this request).
         self._unset_keepalive_if_required()
         self._in_head = True
-        self._arm_head_timer()
+        # The head deadline is armed only if the head does not end in this read (`data_received`): most
+        # heads arrive whole, and a timer per request would cost more than the rest of this callback.
+        self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._head_since = None
         self._cancel_head_timer()
         before = self.cycle
         super().on_headers_complete()
