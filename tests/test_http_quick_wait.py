@@ -1,9 +1,9 @@
-"""The one-worker serving path: the loop's quick wait for a guest (`http/_handoff.py`) and one socket write
-per response (`http/_protocol.py` holds a response head for the body after it).
+"""The one-worker serving path: how guest threads wake the event loop (`http/_handoff.py`) and one socket
+write per response (`http/_protocol.py` holds a response head for the body after it).
 
-Behaviour, not speed: a slow guest does not hold up requests served beside it on the same worker, quick
-waits are skipped after a slow one, and responses are byte-correct on a kept-alive connection (content-length,
-chunked, HEAD, 204, pipelined). The guest is the componentize-py test guest (`tests/http/pyguest`), served
+Behaviour, not speed: a slow guest does not hold up requests served beside it on the same worker, a
+guest's wake-ups reach its task (and its end runs the release once), and responses are byte-correct on a
+kept-alive connection (content-length, chunked, HEAD, 204, pipelined). The guest is the componentize-py test guest (`tests/http/pyguest`), served
 by uvicorn with `GuardedProtocol` (as `wasmhive up` serves) over loopback, or driven through the protocol on
 an in-memory transport where the number of writes is the point.
 """
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from wasmhive.http import HttpApp
-from wasmhive.http._handoff import SKIP_AFTER_SLOW, Handoff, QuickWaits
+from wasmhive.http._handoff import Handoff
 from wasmhive.http._protocol import GuardedProtocol
 
 pytest_plugins = ("http_fixtures",)
@@ -158,7 +158,7 @@ def test_responses_on_one_kept_alive_connection_are_byte_exact(http_app: HttpApp
 def test_a_slow_guest_does_not_hold_up_requests_beside_it(http_app: HttpApp) -> None:
     with guarded(http_app) as port:
         slow = Conn(port)
-        # Alone in flight, so the loop tries a quick wait for it first; it answers after ~2 s.
+        # Its first chunk at once, the rest over ~2 s.
         slow.send(get("/stream?n=3&delay=700"))
         finished = threading.Event()
         got: list[Any] = []
@@ -249,31 +249,31 @@ def test_a_response_is_one_write_head_and_body(http_app: HttpApp) -> None:
     assert b"".join(writes[1:]) == b"8\r\nchunk 1\n\r\n0\r\n\r\n"
 
 
-def test_quick_waits_are_skipped_after_a_slow_guest() -> None:
-    waits = QuickWaits()
-    slow, other = object(), object()
-    assert waits.allowed(slow)
-    waits.slow(slow)
-    assert [waits.allowed(slow) for _ in range(SKIP_AFTER_SLOW)] == [False] * SKIP_AFTER_SLOW
-    assert waits.allowed(slow)  # then quick waits again
-    assert waits.allowed(other)  # another executor was never affected
+def test_wake_ups_from_a_guest_thread_reach_the_task_and_the_end_runs_once() -> None:
+    async def scenario() -> list[str]:
+        events: list[str] = []
+        handoff = Handoff(asyncio.get_running_loop(), lambda: events.append("released"))
+        state = {"chunks": 0}
 
+        def guest() -> None:
+            for _ in range(3):
+                state["chunks"] += 1
+                handoff.notify()
+                time.sleep(0.01)
+            handoff.finish()
+            handoff.finish()  # a second end is no second release
 
-def test_a_quick_wait_ends_with_the_guest_and_is_bounded() -> None:
-    loop = asyncio.new_event_loop()
-    finished: list[bool] = []
-    try:
-        handoff = Handoff(loop, lambda: finished.append(True))
-        # Nothing answers: the wait gives up and says so.
-        assert handoff.wait_briefly(lambda: False, 0.01) is False
-        # The executor ends on another thread during the wait: the loop sees it without a wake-up, and
-        # `on_finished` runs (on the loop thread, once).
-        worker = threading.Timer(0.001, handoff.finish)
-        worker.start()
-        assert handoff.wait_briefly(lambda: handoff.done, 30) is True
-        worker.join()
-        assert finished == [True]
-        loop.run_until_complete(handoff.finished())
-        assert finished == [True]
-    finally:
-        loop.close()
+        thread = threading.Thread(target=guest)
+        thread.start()
+        seen = 0
+        while seen < 3:
+            await asyncio.wait_for(handoff.changed(), 20)
+            seen = state["chunks"]  # the state after the wake-up: several changes may share one
+        events.append(f"saw {seen}")
+        await asyncio.wait_for(handoff.finished(), 20)
+        thread.join()
+        await asyncio.sleep(0.01)
+        return events
+
+    # The release may come before the task saw the last chunk (one wake-up can carry both), never twice.
+    assert sorted(asyncio.run(scenario())) == ["released", "saw 3"]

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 from ..wasi import BufferInput, ChannelInput, Waker
 from ._admission import BodyClock, Slots, TooSlow
-from ._handoff import Handoff, QuickWaits
+from ._handoff import Handoff
 from ._observe import RequestHooks
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
@@ -70,7 +70,6 @@ class HttpApp:
         self.limits = limits or ServerLimits()
         self.pool = _Workers(self.limits.threads)
         self._streams = Slots(self.limits.streaming_threads or max(1, self.limits.threads // 2))
-        self._quick = QuickWaits()
         self._inflight = 0
         self._lock = threading.Lock()
         self._on_close = on_close
@@ -358,14 +357,7 @@ class HttpApp:
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""),
                       match=match)
         ex.notify = handoff.notify
-        # The only request in flight, with its whole body, needs nothing from this loop until it answers:
-        # wait a moment for its whole response (see `_handoff`) rather than come back through the selector.
-        # With other requests in flight the loop has their work to do meanwhile (measured: blocking then
-        # cost throughput).
-        quick = complete and self._inflight == 1 and self._quick.allowed(executor)
         self.pool.submit(self._run, executor, ex, handoff.finish)
-        if quick and not handoff.wait_briefly(lambda: _answered(ex)):
-            self._quick.slow(executor)
         while not ex.responded:
             await handoff.changed()
         status, headers, out = ex.status, ex.headers, ex.channel
@@ -459,12 +451,6 @@ class _Workers:
     def shutdown(self) -> None:
         for _ in self._threads:
             self._jobs.put(None)
-
-
-def _answered(ex: Exchange) -> bool:
-    """Whether the exchange's response is complete: head set, body finished (or failed)."""
-    channel = ex.channel  # set before the status (`Exchange.respond`)
-    return ex.status is not None and channel is not None and channel.state != "open"
 
 
 class _ClientGone(Exception):

@@ -1,28 +1,22 @@
-"""How a request's guest thread wakes its task on the event loop (`Handoff`), and the loop's quick wait.
+"""`Handoff`: how a request's guest thread wakes its task on the event loop.
 
 A wake-up from another thread is a `call_soon_threadsafe`: a self-pipe write, an epoll return and a GIL
-hand-off, at least once per request (more when the head, the body and the guest's end come apart). A
-small guest answers in well under a millisecond, so for it the event loop does better to block for a
-moment, with the GIL released, until the response is complete (`Handoff.wait_briefly`, at most
-`QUICK_WAIT`): the guest thread gets the GIL at once, and the loop carries on without a round trip
-through its selector. A guest that does not finish in that time makes its executor skip quick waits for
-its next `SKIP_AFTER_SLOW` requests (`QuickWaits`), so a slow guest stalls the loop for `QUICK_WAIT` at
-most once per that many of its requests, and never stalls requests to other executors.
+hand-off. The head, each body flush and the executor's end all notify; while one wake-up is pending the
+others share it, and the task looks at the state after each wake-up, so nothing is missed.
+
+Not done here, measured instead (issue 12, tiny guest, wrk -c16 on the shared 2-core box): the loop blocking
+a moment (GIL released) for a guest to complete, instead of a wake-up. It lost 30-40 % of requests/s
+whenever other requests were in flight (the loop idles while guests could overlap it, and the guest's
+teardown after its answer then contends with the loop for the GIL); gated on "the only request in flight"
+it still fired for up to a third of requests at -c16 (a loop-bound server admits one request at a time).
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
-__all__ = ["QUICK_WAIT", "SKIP_AFTER_SLOW", "Handoff", "QuickWaits"]
-
-QUICK_WAIT = 0.002  # seconds the loop blocks for a guest to complete its response
-SKIP_AFTER_SLOW = 64  # requests to an executor that go without a quick wait after one did not complete in it
+__all__ = ["Handoff"]
 
 
 class Handoff:
@@ -34,7 +28,7 @@ class Handoff:
     executor is done) runs `on_finished` on the loop once, even while the task waits on something else.
     """
 
-    __slots__ = ("_future", "_loop", "_on_finished", "_pending", "_quick", "_set", "done")
+    __slots__ = ("_future", "_loop", "_on_finished", "_pending", "_set", "done")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_finished: Callable[[], None]) -> None:
         self._loop = loop
@@ -42,17 +36,10 @@ class Handoff:
         self._pending = False  # a `_fire` is scheduled
         self._set = False  # something changed since `changed()` last returned
         self._future: asyncio.Future[None] | None = None  # what `changed()` awaits
-        self._quick: queue.SimpleQueue[None] | None = None  # while the loop thread blocks in `wait_briefly`
         self.done = False  # the executor has returned
 
     # -- any thread ------------------------------------------------------------------------------------
     def notify(self) -> None:
-        quick = self._quick
-        if quick is not None:
-            # The loop thread is blocked in `wait_briefly`. If it stops waiting just now, this signal is
-            # lost, but the change made before it is not: the loop looks at the state after it stops.
-            quick.put(None)
-            return
         if not self._pending:
             self._pending = True
             self._loop.call_soon_threadsafe(self._fire)
@@ -94,57 +81,3 @@ class Handoff:
                 self.wake()
                 return
             await self.changed()
-
-    def wait_briefly(self, ready: Callable[[], bool], seconds: float = QUICK_WAIT) -> bool:
-        """Block the loop thread (GIL released) until `ready()`, at most `seconds`; return `ready()`.
-
-        Only for work known to finish quickly and not to need this loop meanwhile (a guest with its whole
-        request body): nothing else on the loop runs while it waits.
-        """
-        if ready():
-            return True
-        signals: queue.SimpleQueue[None] = queue.SimpleQueue()
-        self._quick = signals
-        try:
-            end = time.monotonic() + seconds
-            while not ready():
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    signals.get(timeout=left)
-                except queue.Empty:
-                    break
-        finally:
-            self._quick = None
-        if self.done:
-            self.wake()  # the executor's `finish` came during the wait, without a wake-up
-        return ready()
-
-
-class QuickWaits:
-    """Which executors' requests get a quick wait: all, except for `SKIP_AFTER_SLOW` requests after one of
-    theirs did not complete within it. Counts are per executor (by identity) and approximate under races
-    (any thread may record; a lost update only shortens or lengthens a pause)."""
-
-    def __init__(self) -> None:
-        self._skip: dict[int, int] = {}
-        self._lock = threading.Lock()
-
-    def allowed(self, executor: Any) -> bool:
-        key = id(executor)
-        left = self._skip.get(key)
-        if not left:
-            return True
-        with self._lock:
-            left = self._skip.get(key, 0)
-            if left <= 1:
-                self._skip.pop(key, None)
-            else:
-                self._skip[key] = left - 1
-        return False
-
-    def slow(self, executor: Any) -> None:
-        with self._lock:
-            self._skip[id(executor)] = SKIP_AFTER_SLOW
-
