@@ -20,9 +20,11 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ..wasi import BufferInput, ChannelInput, Waker
 from ._admission import BodyClock, Slots, TooSlow
+from ._handoff import Handoff
 from ._observe import RequestHooks
 from ._router import Router
 from ._types import Exchange, Executor, Request, Response
@@ -124,12 +126,11 @@ class HttpApp:
         self.close()
 
     # -- shared request logic ------------------------------------------------------------------------
-    def _precheck(self, req: Request) -> tuple[Response | None, Any]:
+    def _precheck(self, req: Request, head: _Head) -> tuple[Response | None, Any]:
         """An early response (limits, 404, health), or (None, route match)."""
-        size = sum(len(k) + len(v) + 4 for k, v in req.raw_headers)
+        size, length, _ = head
         if size > self.limits.max_header_bytes:
             return Response(431, [("content-type", b"text/plain")], b"request header fields too large\n"), None
-        length = req.header("content-length")
         if length is not None:
             try:
                 declared = int(length)
@@ -137,11 +138,10 @@ class HttpApp:
                 return Response(400, [], b"bad content-length\n"), None
             if declared > self.limits.max_body:
                 return Response(413, [("content-type", b"text/plain")], b"request body too large\n"), None
-        if Router.is_health(req.path):
+        path = req.path
+        if Router.is_health(path):
             return Response(200, [("content-type", b"text/plain")], b"OK"), None
-        from urllib.parse import unquote
-
-        match = self.router.match(unquote(req.path))
+        match = self.router.match(unquote(path) if "%" in path else path)
         if match is None:
             return Response(404, [("content-type", b"text/plain")], b"not found\n"), None
         return None, match
@@ -187,7 +187,7 @@ class HttpApp:
     def handle(self, req: Request) -> Response:
         """Serve one request to completion (blocking) and return the whole response."""
         t0 = time.perf_counter()
-        early, match = self._precheck(req)
+        early, match = self._precheck(req, _scan(req.raw_headers))
         if early is None and len(req.body) > self.limits.max_body:
             early = Response(413, [("content-type", b"text/plain")], b"request body too large\n")
         if early is None and not self._admit():
@@ -236,13 +236,14 @@ class HttpApp:
             return
         t0 = time.perf_counter()
         req = _request_from_scope(scope)
-        early, match = self._precheck(req)
+        head = _scan(req.raw_headers)
+        early, match = self._precheck(req, head)
         streaming, prefix, complete, clock = False, b"", True, BodyClock(self.limits.body_timeout, self.limits.min_body_rate)
         if early is None:
             # The body comes first, with no guest thread and no admission slot held: a slow client
             # costs a connection and a buffer, nothing other clients wait for.
             try:
-                prefix, complete = await self._prefetch(receive, req, clock)
+                prefix, complete = await self._prefetch(receive, req, head, clock)
             except _ClientGone:
                 return
             except TooSlow:
@@ -280,10 +281,9 @@ class HttpApp:
         finally:
             release()
 
-    async def _prefetch(self, receive: Receive, req: Request, clock: BodyClock) -> tuple[bytes, bool]:
+    async def _prefetch(self, receive: Receive, req: Request, head: _Head, clock: BodyClock) -> tuple[bytes, bool]:
         """The body's first `_PREREAD` bytes (or all of it, if it ends sooner), and whether it ended."""
-        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and req.header("content-length") is None and \
-                req.header("transfer-encoding") is None:
+        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") and head[1] is None and not head[2]:
             return b"", True
         parts: list[bytes] = []
         total = 0
@@ -306,29 +306,8 @@ class HttpApp:
         loop = asyncio.get_running_loop()
         executor = match.target
         waker = Waker()
-        wake = asyncio.Event()
+        handoff = Handoff(loop, release)
         too_large = False
-
-        # Wake-ups from guest threads are coalesced: one pending call_soon_threadsafe at a time (each
-        # costs a self-pipe write and a GIL hand-off). The loop clears the flag before looking at the
-        # state, so nothing that happens after is missed.
-        pending = False
-        executor_done = False
-        finished = asyncio.Event()
-
-        def fire() -> None:
-            nonlocal pending
-            pending = False
-            if executor_done and not finished.is_set():
-                release()
-                finished.set()
-            wake.set()
-
-        def notify() -> None:
-            nonlocal pending
-            if not pending:
-                pending = True
-                loop.call_soon_threadsafe(fire)
 
         # Request body: whole already, or its first part here and the rest on the guest's demand.
         body: Any
@@ -377,16 +356,10 @@ class HttpApp:
             body = channel
         ex = Exchange(req, body, waker=waker, route=match.route.raw, component=getattr(executor, "name", ""),
                       match=match)
-        ex.notify = notify
-        def on_done() -> None:  # on the guest thread
-            nonlocal executor_done
-            executor_done = True
-            notify()
-
-        self.pool.submit(self._run, executor, ex, on_done)
+        ex.notify = handoff.notify
+        self.pool.submit(self._run, executor, ex, handoff.finish)
         while not ex.responded:
-            await wake.wait()
-            wake.clear()
+            await handoff.changed()
         status, headers, out = ex.status, ex.headers, ex.channel
         assert status is not None and out is not None
         if too_large and status >= 500:
@@ -399,16 +372,14 @@ class HttpApp:
             while not chunks and state_ == "open":
                 # Hold the head until the first body bytes (or the end): a body that is complete by
                 # then goes out in one message with a content-length.
-                await wake.wait()
-                wake.clear()
+                await handoff.changed()
                 chunks, state_ = out.take()
             if state_ == "open":
                 # Most guests flush once then finish right away: a moment's wait lets such a body go
                 # out whole (content-length, no chunked encoding) at no cost to real streams.
-                timer = loop.call_later(0.002, wake.set)
-                await wake.wait()
+                timer = loop.call_later(0.002, handoff.wake)
+                await handoff.changed()
                 timer.cancel()
-                wake.clear()
                 more, state_ = out.take()
                 chunks += more
             raw_headers = [(k.encode("latin-1") if isinstance(k, str) else k, v) for k, v in headers]
@@ -424,9 +395,10 @@ class HttpApp:
                 await send({"type": "http.response.start", "status": status, "headers": raw_headers})
                 while True:
                     for c in chunks:
-                        # A client that stops reading is dropped after `client_timeout`.
-                        await asyncio.wait_for(send({"type": "http.response.body", "body": c, "more_body": True}),
-                                               self.limits.client_timeout)
+                        # A client that stops reading is dropped after `client_timeout`. (In this task, not
+                        # `wait_for`'s: the head waits for the first chunk's write, `_protocol`, in this turn.)
+                        async with asyncio.timeout(self.limits.client_timeout):
+                            await send({"type": "http.response.body", "body": c, "more_body": True})
                         sent += len(c)
                     if state_ == "finished":
                         await send({"type": "http.response.body", "body": b""})
@@ -435,14 +407,13 @@ class HttpApp:
                         log.warning("component `%s`: response body incomplete (%s); closing the connection",
                                     ex.component, state_)
                         break
-                    await wake.wait()
-                    wake.clear()
+                    await handoff.changed()
                     chunks, state_ = out.take()
         except (OSError, TimeoutError):
             out.cancel()  # the client went away (or stopped reading): the guest's next write fails
         finally:
             self._access(req, status, sent, t0, ex.component)
-        await finished.wait()
+        await handoff.finished()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -488,6 +459,23 @@ class _ClientGone(Exception):
 
 class _TooLarge(Exception):
     pass
+
+
+_Head = tuple[int, bytes | None, bool]
+
+
+def _scan(headers: list[tuple[bytes, bytes]]) -> _Head:
+    """One pass over the header fields (lower-case names): their size as `max_header_bytes` counts it, the
+    first content-length value, and whether a transfer-encoding is given."""
+    size, length, chunked = 0, None, False
+    for k, v in headers:
+        size += len(k) + len(v) + 4
+        if k == b"content-length":
+            if length is None:
+                length = v
+        elif k == b"transfer-encoding":
+            chunked = True
+    return size, length, chunked
 
 
 def _request_from_scope(scope: Scope) -> Request:

@@ -20,6 +20,11 @@ adds, per connection:
   unread bytes in the socket makes the kernel send a reset, which can destroy the response before the
   client has read it ("Connection reset by peer").
 
+A response head is held back until the first write after it (`_CycleTransport`), so head and body go out
+in one socket write (one `send` with the GIL held instead of two, one segment for the client); a head not
+followed by a write in the same turn of the loop (a HEAD response, a stream whose first bytes are late)
+goes out when the response completes, before anything else is written or closed, or on the next turn.
+
 Idle keep-alive connections are closed after uvicorn's `timeout_keep_alive` (5 s in `wasmhive up`) with a
 FIN; a client that sends its next request at that very moment sees the connection closed, as with any
 HTTP/1.1 server (httpx's own idle expiry is also 5 s, so it does not reuse one that old).
@@ -49,6 +54,7 @@ _REQUEST_LINE = 8 * 1024  # allowed on top of `max_header_bytes` for the request
 _LINGER = 1.0  # seconds a refused connection stays open (not read) so the client can read the refusal
 _DRAIN = 256 * 1024  # unread request body bytes discarded after the response to keep the connection
 _LINGER_TIME = 5.0  # at most this long, a closing connection reads and drops what the client still sends
+_JOIN = 16 * 1024  # a body up to this size is copied behind its head (one buffer); a longer one is not
 # Open connections per client address, per server (uvicorn's `ServerState` is one per server).
 _per_client: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
 _last_warning = [0.0]
@@ -88,6 +94,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = True  # the next bytes belong to a request head
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # loop time of a begun head's first byte, until it ends
         self._refused = False
         self._counted: str | None = None  # the address this connection is counted under
         self._drain_timeout = limits.body_timeout
@@ -95,6 +102,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._drained = 0
         self._drain_timer: asyncio.TimerHandle | None = None
         self._lingering = False  # FIN sent; dropping what the client still sends until it closes
+        self._head: bytes | None = None  # a response head held for the write after it
 
     # -- connection life cycle -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -113,6 +121,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._head = None
         self._cancel_head_timer()
         self._end_drain()
         if self._counted is not None:
@@ -128,6 +137,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused or self._lingering:
             return
+        if self._head is not None:
+            self._flush_head()  # parsing may answer at once (a 400): the held head goes first
         if self._draining:
             # The rest of an answered request's body: uvicorn's parser drops it (and may find the next
             # request after it); bounded in bytes here, in time by the drain timer.
@@ -135,7 +146,14 @@ class GuardedProtocol(HttpToolsProtocol):
             super().data_received(data)
             if self._draining and self._drained > _DRAIN:
                 self._close_cleanly()
-            return
+        else:
+            self._feed(data)
+        if self._head_since is not None and self._head_timer is None and self._head_timeout and \
+                not self._refused and not self._lingering:
+            # A head begun in this read and not finished in it: its deadline counts from its first byte.
+            self._head_timer = self.loop.call_at(self._head_since + self._head_timeout, self._head_deadline)
+
+    def _feed(self, data: bytes) -> None:
         while data and not self._refused and not self.transport.is_closing():
             if not self._in_head:
                 super().data_received(data)
@@ -160,11 +178,14 @@ class GuardedProtocol(HttpToolsProtocol):
         # the same read, when a discarded body ended right before this request).
         self._unset_keepalive_if_required()
         self._in_head = True
-        self._arm_head_timer()
+        # The head deadline is armed only if the head does not end in this read (`data_received`): most
+        # heads arrive whole, and a timer per request would cost more than the rest of this callback.
+        self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._head_since = None
         self._cancel_head_timer()
         before = self.cycle
         super().on_headers_complete()
@@ -188,6 +209,7 @@ class GuardedProtocol(HttpToolsProtocol):
         # has the whole response (its content-length) sends its next request before the app's final
         # (empty) body message marks it complete, and uvicorn queues that request as pipelined. Only
         # when the answered request is the last one parsed can its body still be arriving.
+        self._flush_head()  # a response without body bytes (HEAD, 204, 304): its head is due now
         cycle = self.cycle
         answered_last = cycle is not None and cycle.response_complete
         if self._lingering:  # the answer said `connection: close`: no further request is served
@@ -214,6 +236,7 @@ class GuardedProtocol(HttpToolsProtocol):
         """Close after what was written: FIN first, then drop what the client still sends until it closes
         (or `_LINGER_TIME` passes), so the close is never a reset that could destroy the response."""
         self._end_drain()
+        self._flush_head()
         if self._lingering or self.transport.is_closing():
             return
         self._lingering = True
@@ -228,6 +251,30 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._lingering:
             self.transport.close()  # both sides are done: nothing unread, so a clean close
         super().eof_received()
+
+    def shutdown(self) -> None:
+        self._flush_head()
+        super().shutdown()
+
+    # -- one write per response ---------------------------------------------------------------------------
+    def _hold_head(self, head: bytes) -> None:
+        self._flush_head()
+        self._head = head
+        self.loop.call_soon(self._flush_head)  # at the latest on the loop's next turn
+
+    def _flush_head(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self.transport.is_closing():
+            self.transport.write(head)
+
+    def _write(self, data: bytes) -> None:
+        head, self._head = self._head, None
+        if head is None:
+            self.transport.write(data)
+        elif len(data) <= _JOIN:
+            self.transport.write(head + data)
+        else:
+            self.transport.writelines((head, data))
 
     # -- deadlines and refusals ---------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
@@ -262,18 +309,28 @@ class GuardedProtocol(HttpToolsProtocol):
 
 
 class _CycleTransport:
-    """The transport as one request's uvicorn cycle sees it: closing it while that request's body is still
-    arriving is a clean close (`GuardedProtocol._close_cleanly`), not a reset."""
+    """The transport as one request's uvicorn cycle sees it: the response head (the first write once the
+    response has started; a `100 Continue` comes before) is held for the write after it, and closing it
+    while that request's body is still arriving is a clean close (`GuardedProtocol._close_cleanly`), not a
+    reset."""
 
     def __init__(self, protocol: GuardedProtocol, cycle: Any) -> None:
         self._protocol = protocol
         self._cycle = cycle
+        self._before_head = True
         transport = protocol.transport
-        self.write = transport.write
         self.is_closing = transport.is_closing
         self.get_extra_info = transport.get_extra_info
 
+    def write(self, data: bytes) -> None:
+        if self._before_head and self._cycle.response_started:
+            self._before_head = False
+            self._protocol._hold_head(data)
+        else:
+            self._protocol._write(data)
+
     def close(self) -> None:
+        self._protocol._flush_head()
         if self._cycle.more_body:
             self._protocol._close_cleanly()
         else:
