@@ -146,6 +146,9 @@ def _read_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict[str, 
     del buf[:end + 4]
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if status in (204, 304):  # no body, and (RFC 9110 8.6) a 204 has no content-length
+        assert status == 304 or "content-length" not in headers, headers
+        return status, headers, b""
     if "content-length" in headers:
         n = int(headers["content-length"])
         while len(buf) < n:

@@ -386,7 +386,10 @@ class HttpApp:
             if state_ == "finished":
                 # The whole body is here: one message, with a content-length.
                 data = b"".join(chunks)
-                if not any(k == b"content-length" for k, _ in raw_headers) and req.method != "HEAD":
+                if status == 204:  # RFC 9110 8.6: a 204 carries no content-length (nor a body)
+                    raw_headers = [(k, v) for k, v in raw_headers if k.lower() != b"content-length"]
+                elif (not any(k == b"content-length" for k, _ in raw_headers) and req.method != "HEAD"
+                      and status != 304):
                     raw_headers.append((b"content-length", str(len(data)).encode()))
                 await send({"type": "http.response.start", "status": status, "headers": raw_headers})
                 await send({"type": "http.response.body", "body": data})
