@@ -24,7 +24,8 @@ _OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--listen", default="127.0.0.1:3000", show_default=True, metavar="HOST:PORT",
                  help="Address to listen on (port 0: any free port)."),
     click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-                 help="Worker processes (they share the socket; state lives in backends, never in a worker)."),
+                 help="Worker processes (they share the socket, each pinned to its own CPU; state lives in backends, never "
+                 "in a worker)."),
     click.option("--threads", default=None, type=click.IntRange(1, 256),
                  help="Guest threads per worker (instances running at once) [default: 2 x CPUs]."),
     click.option("--route", default=None, help="Route of a single component [default: /...]; an app's routes "

@@ -266,10 +266,12 @@ def _tune() -> None:
 def app_factory() -> Any:
     """uvicorn's factory in each worker process: the config travels in an environment variable."""
     from ..http._logs import configure_logs
+    from ._affinity import pin_worker
 
     cfg = UpConfig(**json.loads(os.environ[_ENV]))
     configure_logs(quiet=cfg.quiet, log_dir=cfg.log_dir, json=cfg.log_format == "json")
     _tune()
+    pin_worker()  # one CPU per worker (`_affinity.py`); before the app starts its guest threads
     from ..http import _ops  # cluster: health, drain, metrics (imports uvicorn: only when serving)
 
     return _ops.wrap(_with_contracts(build_app(cfg), cfg), cfg)
@@ -333,8 +335,11 @@ def serve(cfg: UpConfig, *, log_level: str = "warning", ready: Any = None, event
                 os.environ["WASMHIVE_CRON_ELSEWHERE"] = "1"
             # --sqlite statements ran once, in this process's build: workers must not run them again.
             os.environ[_ENV] = json.dumps({**asdict(cfg), "sqlite": []})
+            from ._affinity import worker_slots
+
             try:
-                _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
+                with worker_slots():  # each worker pins itself to its own CPU
+                    _ops.run("wasmhive.server._serve:app_factory", cfg, sock=sock, **options)
             finally:
                 if cron is not None:
                     app.close()
