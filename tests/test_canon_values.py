@@ -115,6 +115,11 @@ def test_variants_are_always_tagged(call: Callable[..., Any]) -> None:
     assert call("echo-shape", Variant("empty")) == Variant("empty")
     with pytest.raises(TypeError, match="circle, rect, empty"):
         call("echo-shape", 1.5)  # a bare payload (the old convention) fits no case
+    # the other shapes typed calls accept (`component._values.variant_parts`) lower the same here
+    for given in ({"tag": "circle", "value": 2.0}, {"circle": 2.0}, ("circle", 2.0)):
+        assert call("echo-shape", given) == Variant("circle", 2.0)
+    with pytest.raises(TypeError, match="'triangle' is not a case"):
+        call("echo-shape", {"triangle": 1.0})
     assert call("echo-color", "blue") == "blue"
     assert call("echo-perms", {"read", "exec"}) == {"read", "exec"}
 

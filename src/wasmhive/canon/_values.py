@@ -3,7 +3,8 @@ and export callers see it.
 
 Records lift to one `Record` subclass per record type (named after the WIT type when the component
 exports it under a name) and lower from such an instance or a dict keyed by WIT field names. Variants
-are always `Variant(tag, value)` (a case without payload may be lowered from its bare tag); options are
+are always `Variant(tag, value)` (lowered from the same shapes as `component._lower` takes:
+`component._values.variant_parts`, or a payload-less case's bare tag); options are
 `None` / the value (`Some(x)` for the outer `some` of `option<option<T>>`); results are `Ok(v)` /
 `Err(v)`. Top-level results of host functions and exports are unwrapped in `_calls`. A value that fits
 no case is a `TypeError` naming the type's cases.
@@ -18,7 +19,18 @@ from typing import Any
 import wasmhive.canon._types as T
 
 from ..component._convert import _describe
-from ..component._values import Err, Ok, Record, ResultError, Some, Variant, record_class
+from ..component._values import (
+    ABSENT,
+    Err,
+    Ok,
+    Record,
+    ResultError,
+    Some,
+    Variant,
+    field_values,
+    record_class,
+    variant_parts,
+)
 
 __all__ = ["case_picker", "case_wrapper", "enum_index", "field_getters", "flag_bits", "record_maker"]
 
@@ -44,9 +56,6 @@ def record_maker(t: T.Record) -> Callable[[list[Any]], Record]:
     return make
 
 
-_MISSING = object()
-
-
 def field_getters(t: T.Record | T.Tuple) -> Callable[[Any], list[Any]]:
     """`get(value)`: the field values of a record (a `Record` or a dict) or tuple, in order."""
     if isinstance(t, T.Tuple):
@@ -58,19 +67,16 @@ def field_getters(t: T.Record | T.Tuple) -> Callable[[Any], list[Any]]:
             return list(v)
         return get_tuple
     names = [(n, n.replace("-", "_")) for n, _ in t.fields]
-    wit = {n for n, _ in names} | {a for _, a in names}
+    read = field_values(names)
     what = t.name or "record"
 
     def get_record(v: Any) -> list[Any]:
-        if isinstance(v, Mapping):
-            unknown = [k for k in v if k not in wit]
-            if unknown:
-                raise TypeError(f"{what} has no field {unknown[0]!r} (fields: {', '.join(n for n, _ in names)})")
-            out = [v.get(n, v.get(a, _MISSING)) for n, a in names]
-        else:
-            out = [getattr(v, a, _MISSING) for _, a in names]
+        try:
+            out = read(v)
+        except KeyError as e:
+            raise TypeError(f"{what} has no field {e.args[0]!r} (fields: {', '.join(n for n, _ in names)})") from None
         for (n, _), x in zip(names, out, strict=True):
-            if x is _MISSING:
+            if x is ABSENT:
                 raise TypeError(f"expected {what}: missing field {n!r} in {_describe(v)}")
         return out
     return get_record
@@ -137,13 +143,14 @@ def case_picker(t: T.Variant) -> Callable[[Any], tuple[int, Any]]:
     cases = ", ".join(index)
 
     def pick_variant(v: Any) -> tuple[int, Any]:
-        if isinstance(v, Variant):
-            i = index.get(v.tag)
-            if i is None:
-                raise TypeError(f"{v.tag!r} is not a case of this variant (cases: {cases})")
-            return i, v.value
         if isinstance(v, str) and v in bare:
             return bare[v], None
-        raise TypeError(f"expected Variant(tag, value) with one of {cases}, got {_describe(v)}")
+        parts = variant_parts(v)
+        if parts is None:
+            raise TypeError(f"expected Variant(tag, value) with one of {cases}, got {_describe(v)}")
+        i = index.get(parts[0])
+        if i is None:
+            raise TypeError(f"{parts[0]!r} is not a case of this variant (cases: {cases})")
+        return i, parts[1]
     return pick_variant
 

@@ -41,7 +41,7 @@ from ._convert import (
     write_bytes,
     write_name,
 )
-from ._values import Err, Ok, ResultError, Some, Variant
+from ._values import ABSENT, Err, Ok, ResultError, Some, field_values, variant_parts
 
 __all__ = ["lowerer"]
 
@@ -237,23 +237,22 @@ def _record(ty: m.Record) -> Lower:
     fields = [(name, pyname(name), lowerer(fty)) for name, fty in ty.fields]
     n = len(fields)
     kind = K["record"]
-    names = [f for f, _, _ in fields]
-    missing = object()
+    names = [(f, a) for f, a, _ in fields]
+    read = field_values(names)
 
     def lower_record(v: Any, a: int, ctx: Any) -> None:
-        if isinstance(v, Mapping):
-            unknown = [k for k in v if k not in names and str(k).replace("_", "-") not in names]
-            if unknown:
-                raise BadValue(f"{ty.wit()} has no field {unknown[0]!r} (fields: {', '.join(names)})")
+        try:
+            values = read(v)
+        except KeyError as e:
+            raise BadValue(f"{ty.wit()} has no field {e.args[0]!r} (fields: {', '.join(f for f, _ in names)})") from None
+        for (name, _), x in zip(names, values, strict=True):
+            if x is ABSENT:
+                raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
         valrecord_new_at(a + PAYLOAD, n)
         data = rd(a + PAYLOAD + 8)
         _memset(data, 0, n * ENTRY_SIZE)
         u8_at(a).value = kind
-        for i, (name, attr, lo) in enumerate(fields):
-            # a dict by WIT name (or `_` name), else a `Record` (or any object) with the field as attribute
-            x = v.get(name, v.get(attr, missing)) if isinstance(v, Mapping) else getattr(v, attr, missing)
-            if x is missing:
-                raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
+        for i, ((name, _, lo), x) in enumerate(zip(fields, values, strict=True)):
             entry = data + i * ENTRY_SIZE
             write_name(entry, name)
             try:
@@ -363,18 +362,13 @@ def _variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
         return lower_result
 
     def lower_variant(v: Any, a: int, ctx: Any) -> None:
-        if isinstance(v, Variant):
-            tag, payload = v.tag, v.value
-        elif isinstance(v, str) and v in lowers and lowers[v] is None:
+        if isinstance(v, str) and v in lowers and lowers[v] is None:
             tag, payload = v, None
-        elif isinstance(v, Mapping) and "tag" in v:
-            tag, payload = v["tag"], v.get("value")
-        elif isinstance(v, Mapping) and len(v) == 1:
-            ((tag, payload),) = v.items()
-        elif isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str):
-            tag, payload = v
         else:
-            raise BadValue(f"expects {ty.wit()} (Variant(tag, value); cases: {names}), got {_describe(v)}")
+            parts = variant_parts(v)
+            if parts is None:
+                raise BadValue(f"expects {ty.wit()} (Variant(tag, value); cases: {names}), got {_describe(v)}")
+            tag, payload = parts
         if tag not in lowers:
             raise BadValue(f"{tag!r} is not a case of {ty.wit()} (cases: {names})", range_error=True)
         _set_case(ty, a, tag, _payload(lowers[tag], tag, payload, ctx))

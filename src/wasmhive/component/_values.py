@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..errors import WasmhiveError
 
-__all__ = ["Err", "Ok", "Record", "ResultError", "Some", "Variant", "record_class"]
+__all__ = ["ABSENT", "Err", "Ok", "Record", "ResultError", "Some", "Variant", "field_values", "record_class",
+           "variant_parts"]
 
 
 class Record:
@@ -151,3 +153,41 @@ class ResultError(WasmhiveError):
         self.function = function
         where = f"{function} returned " if function else ""
         super().__init__(f"{where}err({value!r})" if value is not None else f"{where}err")
+
+
+# -- reading the accepted shapes (shared by every lowering: `_lower`, and `canon`'s over guest memory) --
+
+ABSENT = object()  # what `field_values` gives for a field the value does not have
+
+
+def field_values(fields: Sequence[tuple[str, str]]) -> Callable[[Any], list[Any]]:
+    """`values(v)`: the field values of a record value, in order, `ABSENT` for a missing one. `v` is a
+    `Record` (or any object with the fields as attributes) or a dict keyed by WIT field name or its `_`
+    spelling; `fields` are (WIT name, attribute) pairs. A dict key that is no field raises `KeyError(key)`."""
+    keys = {n for n, _ in fields} | {a for _, a in fields}
+
+    def values(v: Any) -> list[Any]:
+        if isinstance(v, Mapping):
+            for k in v:
+                if k not in keys:
+                    raise KeyError(k)
+            return [v.get(n, v.get(a, ABSENT)) for n, a in fields]
+        return [getattr(v, a, ABSENT) for _, a in fields]
+    return values
+
+
+def variant_parts(v: Any) -> tuple[str, Any] | None:
+    """(tag, payload) of a variant value given as `Variant(tag, value)`, `{"tag": t, "value": x}`,
+    `{t: x}` or `(t, x)`; None for anything else (a bare tag string is the caller's to check: only a
+    case without payload may be given so)."""
+    if isinstance(v, Variant):
+        return v.tag, v.value
+    if isinstance(v, Mapping):
+        if "tag" in v:
+            return v["tag"], v.get("value")
+        if len(v) == 1:
+            ((tag, payload),) = v.items()
+            return tag, payload
+    elif isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str):
+        return v
+    return None
