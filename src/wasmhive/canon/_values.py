@@ -18,15 +18,14 @@ from typing import Any
 
 import wasmhive.canon._types as T
 
-from ..component._convert import _describe
 from ..component._values import (
-    ABSENT,
     Err,
     Ok,
     Record,
     ResultError,
     Some,
     Variant,
+    describe,
     field_values,
     record_class,
     variant_parts,
@@ -63,23 +62,10 @@ def field_getters(t: T.Record | T.Tuple) -> Callable[[Any], list[Any]]:
 
         def get_tuple(v: Any) -> list[Any]:
             if not isinstance(v, (tuple, list)) or len(v) != n:
-                raise TypeError(f"expected a tuple of {n} values, got {_describe(v)}")
+                raise TypeError(f"expected a tuple of {n} values, got {describe(v)}")
             return list(v)
         return get_tuple
-    names = [(n, n.replace("-", "_")) for n, _ in t.fields]
-    read = field_values(names)
-    what = t.name or "record"
-
-    def get_record(v: Any) -> list[Any]:
-        try:
-            out = read(v)
-        except KeyError as e:
-            raise TypeError(f"{what} has no field {e.args[0]!r} (fields: {', '.join(n for n, _ in names)})") from None
-        for (n, _), x in zip(names, out, strict=True):
-            if x is ABSENT:
-                raise TypeError(f"expected {what}: missing field {n!r} in {_describe(v)}")
-        return out
-    return get_record
+    return field_values([(n, n.replace("-", "_")) for n, _ in t.fields], t.name or "record")
 
 
 def enum_index(names: list[str]) -> Callable[[Any], int]:
@@ -89,7 +75,7 @@ def enum_index(names: list[str]) -> Callable[[Any], int]:
     def get(v: Any) -> int:
         i = index.get(v) if isinstance(v, str) else None
         if i is None:
-            raise TypeError(f"expected one of {', '.join(names)}, got {_describe(v)}")
+            raise TypeError(f"expected one of {', '.join(names)}, got {describe(v)}")
         return i
     return get
 
@@ -100,7 +86,7 @@ def flag_bits(names: list[str]) -> Callable[[Any], int]:
 
     def to_bits(v: Any) -> int:
         if isinstance(v, (str, Mapping)) or not isinstance(v, (set, frozenset, list, tuple)):
-            raise TypeError(f"expected a set of flag names ({', '.join(names)}), got {_describe(v)}")
+            raise TypeError(f"expected a set of flag names ({', '.join(names)}), got {describe(v)}")
         bits = 0
         for name in v:
             b = bit.get(name)
@@ -147,7 +133,7 @@ def case_picker(t: T.Variant) -> Callable[[Any], tuple[int, Any]]:
             return bare[v], None
         parts = variant_parts(v)
         if parts is None:
-            raise TypeError(f"expected Variant(tag, value) with one of {cases}, got {_describe(v)}")
+            raise TypeError(f"expected Variant(tag, value) with one of {cases}, got {describe(v)}")
         i = index.get(parts[0])
         if i is None:
             raise TypeError(f"{parts[0]!r} is not a case of this variant (cases: {cases})")

@@ -103,11 +103,6 @@ class BadValue(Exception):
         self.path: list[str] = []
 
 
-def _describe(v: Any) -> str:
-    text = repr(v)
-    return f"{type(v).__name__} {text if len(text) < 40 else text[:37] + '...'}"
-
-
 def make_error(func: str, param: str, ty: m.WitType, e: BadValue) -> Exception:
     """The TypeError (or ValueError for out-of-range values) a caller sees for a bad argument."""
     where = "".join(e.path)

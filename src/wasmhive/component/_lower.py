@@ -24,7 +24,6 @@ from ._convert import (
     BadValue,
     K,
     Lower,
-    _describe,
     any_clone_at,
     host_delete,
     host_new,
@@ -41,7 +40,7 @@ from ._convert import (
     write_bytes,
     write_name,
 )
-from ._values import ABSENT, Err, Ok, ResultError, Some, field_values, variant_parts
+from ._values import Err, Ok, ResultError, Some, describe, field_values, variant_parts
 
 __all__ = ["lowerer"]
 
@@ -90,7 +89,7 @@ def _prim(name: str) -> Lower:
 
         def lower_int(v: Any, a: int, ctx: Any) -> None:
             if v.__class__ is not int and (not isinstance(v, int) or isinstance(v, bool)):
-                raise BadValue(f"expects {name}, got {_describe(v)}")
+                raise BadValue(f"expects {name}, got {describe(v)}")
             if not lo <= v <= hi:
                 raise BadValue(f"{v} is out of range for {name} ({lo}..{hi})", range_error=True)
             from_addr(a + PAYLOAD).value = v
@@ -101,7 +100,7 @@ def _prim(name: str) -> Lower:
 
         def lower_bool(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, bool):
-                raise BadValue(f"expects bool, got {_describe(v)}")
+                raise BadValue(f"expects bool, got {describe(v)}")
             from_bool(a + PAYLOAD).value = v
             u8_at(a).value = kind
         return lower_bool
@@ -110,7 +109,7 @@ def _prim(name: str) -> Lower:
 
         def lower_float(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, (float, int)) or isinstance(v, bool):
-                raise BadValue(f"expects {name}, got {_describe(v)}")
+                raise BadValue(f"expects {name}, got {describe(v)}")
             from_float(a + PAYLOAD).value = float(v)
             u8_at(a).value = kind
         return lower_float
@@ -119,7 +118,7 @@ def _prim(name: str) -> Lower:
 
         def lower_char(v: Any, a: int, ctx: Any) -> None:
             if not isinstance(v, str) or len(v) != 1:
-                raise BadValue(f"expects char (a one-character str), got {_describe(v)}")
+                raise BadValue(f"expects char (a one-character str), got {describe(v)}")
             if 0xD800 <= ord(v) <= 0xDFFF:
                 raise BadValue("a surrogate is not a Unicode scalar value", range_error=True)
             from_u32(a + PAYLOAD).value = ord(v)
@@ -128,7 +127,7 @@ def _prim(name: str) -> Lower:
 
     def lower_string(v: Any, a: int, ctx: Any) -> None:
         if not isinstance(v, str):
-            raise BadValue(f"expects string, got {_describe(v)}")
+            raise BadValue(f"expects string, got {describe(v)}")
         try:
             write_name(a + PAYLOAD, v)
         except UnicodeEncodeError:
@@ -158,7 +157,7 @@ def _list(ty: m.ListOf) -> Lower:
             elif isinstance(v, (list, tuple)):
                 slow(v, a, ctx)
             else:
-                raise BadValue(f"expects {ty.wit()} (bytes), got {_describe(v)}")
+                raise BadValue(f"expects {ty.wit()} (bytes), got {describe(v)}")
             u8_at(a).value = kind
     elem = lowerer(ty.elem)
     fast = FAST.get(elem_name) if elem_name else None
@@ -184,7 +183,7 @@ def _list(ty: m.ListOf) -> Lower:
 
     def lower_list(v: Any, a: int, ctx: Any) -> None:
         if not isinstance(v, (list, tuple)):
-            raise BadValue(f"expects {ty.wit()} (a list), got {_describe(v)}")
+            raise BadValue(f"expects {ty.wit()} (a list), got {describe(v)}")
         if fast is None:
             slow(v, a, ctx)
             return
@@ -217,7 +216,7 @@ def _tuple(ty: m.TupleOf) -> Lower:
 
     def lower_tuple(v: Any, a: int, ctx: Any) -> None:
         if not isinstance(v, (tuple, list)):
-            raise BadValue(f"expects {ty.wit()}, got {_describe(v)}")
+            raise BadValue(f"expects {ty.wit()}, got {describe(v)}")
         if len(v) != n:
             raise BadValue(f"expects a tuple of {n} values, got {len(v)}")
         vallist_new_at(a + PAYLOAD, n)  # a valtuple has the same layout
@@ -238,16 +237,13 @@ def _record(ty: m.Record) -> Lower:
     n = len(fields)
     kind = K["record"]
     names = [(f, a) for f, a, _ in fields]
-    read = field_values(names)
+    read = field_values(names, ty.wit())
 
     def lower_record(v: Any, a: int, ctx: Any) -> None:
         try:
             values = read(v)
-        except KeyError as e:
-            raise BadValue(f"{ty.wit()} has no field {e.args[0]!r} (fields: {', '.join(f for f, _ in names)})") from None
-        for (name, _), x in zip(names, values, strict=True):
-            if x is ABSENT:
-                raise BadValue(f"expects {ty.wit()}: missing field '{name}' in {_describe(v)}")
+        except TypeError as e:
+            raise BadValue(str(e)) from None
         valrecord_new_at(a + PAYLOAD, n)
         data = rd(a + PAYLOAD + 8)
         _memset(data, 0, n * ENTRY_SIZE)
@@ -273,7 +269,7 @@ def _enum(ty: m.Enum) -> Lower:
             if isinstance(v, str):
                 v = v.lower().replace("_", "-")
         if not isinstance(v, str):
-            raise BadValue(f"expects {ty.wit()} (one of {', '.join(ty.names)}), got {_describe(v)}")
+            raise BadValue(f"expects {ty.wit()} (one of {', '.join(ty.names)}), got {describe(v)}")
         if v not in allowed:
             raise BadValue(f"{v!r} is not a case of {ty.wit()} (one of {', '.join(ty.names)})", range_error=True)
         write_name(a + PAYLOAD, v)
@@ -289,7 +285,7 @@ def _flags(ty: m.Flags) -> Lower:
         if isinstance(v, Mapping):
             v = {k for k, on in v.items() if on}
         if isinstance(v, str) or not isinstance(v, (set, frozenset, list, tuple)):
-            raise BadValue(f"expects {ty.wit()} as a set of names ({', '.join(ty.names)}), got {_describe(v)}")
+            raise BadValue(f"expects {ty.wit()} as a set of names ({', '.join(ty.names)}), got {describe(v)}")
         chosen = set(v)
         bad = [x for x in chosen if x not in allowed]
         if bad:
@@ -367,7 +363,7 @@ def _variant(ty: m.Variant | m.OptionOf | m.ResultOf) -> Lower:
         else:
             parts = variant_parts(v)
             if parts is None:
-                raise BadValue(f"expects {ty.wit()} (Variant(tag, value); cases: {names}), got {_describe(v)}")
+                raise BadValue(f"expects {ty.wit()} (Variant(tag, value); cases: {names}), got {describe(v)}")
             tag, payload = parts
         if tag not in lowers:
             raise BadValue(f"{tag!r} is not a case of {ty.wit()} (cases: {names})", range_error=True)
@@ -389,7 +385,7 @@ def _resource(ty: m.Own | m.Borrow) -> Lower:
                 return
             host = getattr(ctx, "host_resource", None)  # a host-implemented resource's object
             if host is None:
-                raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+                raise BadValue(f"expects {ty.wit()} (a resource handle), got {describe(v)}")
             raw = host(ty.resource, v)
         elif own:
             v._wasmhive_moved()
@@ -401,7 +397,7 @@ def _resource(ty: m.Own | m.Borrow) -> Lower:
 def _rep_to_any(ty: m.Own | m.Borrow, rid: int | None, own: bool, v: Any, ctx: int) -> int:
     """A new `resource_any` for host resource rep `v` of type id `rid` (a `BadValue` for anything else)."""
     if not (isinstance(v, int) and not isinstance(v, bool) and rid is not None and 0 <= v <= 0xFFFFFFFF):
-        raise BadValue(f"expects {ty.wit()} (a resource handle), got {_describe(v)}")
+        raise BadValue(f"expects {ty.wit()} (a resource handle), got {describe(v)}")
     host = host_new(own, v, rid)
     out = ctypes.c_void_p()
     err = host_to_any(ctx, host, ctypes.byref(out))

@@ -7,8 +7,18 @@ from typing import Any, ClassVar
 
 from ..errors import WasmhiveError
 
-__all__ = ["ABSENT", "Err", "Ok", "Record", "ResultError", "Some", "Variant", "field_values", "record_class",
-           "variant_parts"]
+__all__ = [
+    "Err",
+    "Ok",
+    "Record",
+    "ResultError",
+    "Some",
+    "Variant",
+    "describe",
+    "field_values",
+    "record_class",
+    "variant_parts",
+]
 
 
 class Record:
@@ -157,22 +167,35 @@ class ResultError(WasmhiveError):
 
 # -- reading the accepted shapes (shared by every lowering: `_lower`, and `canon`'s over guest memory) --
 
-ABSENT = object()  # what `field_values` gives for a field the value does not have
+_ABSENT = object()
 
 
-def field_values(fields: Sequence[tuple[str, str]]) -> Callable[[Any], list[Any]]:
-    """`values(v)`: the field values of a record value, in order, `ABSENT` for a missing one. `v` is a
-    `Record` (or any object with the fields as attributes) or a dict keyed by WIT field name or its `_`
-    spelling; `fields` are (WIT name, attribute) pairs. A dict key that is no field raises `KeyError(key)`."""
+def describe(v: Any) -> str:
+    """A value's class and (shortened) repr, for error messages."""
+    text = repr(v)
+    return f"{type(v).__name__} {text if len(text) < 40 else text[:37] + '...'}"
+
+
+def field_values(fields: Sequence[tuple[str, str]], what: str) -> Callable[[Any], list[Any]]:
+    """`values(v)`: the field values of a record value, in order. `v` is a `Record` (or any object with
+    the fields as attributes) or a dict keyed by WIT field name or its `_` spelling; `fields` are (WIT
+    name, attribute) pairs, `what` names the record type in errors: a dict key that is no field or a
+    missing field is a `TypeError`."""
     keys = {n for n, _ in fields} | {a for _, a in fields}
+    listed = ", ".join(n for n, _ in fields)
 
     def values(v: Any) -> list[Any]:
         if isinstance(v, Mapping):
             for k in v:
                 if k not in keys:
-                    raise KeyError(k)
-            return [v.get(n, v.get(a, ABSENT)) for n, a in fields]
-        return [getattr(v, a, ABSENT) for _, a in fields]
+                    raise TypeError(f"{what} has no field {k!r} (fields: {listed})")
+            out = [v.get(n, v.get(a, _ABSENT)) for n, a in fields]
+        else:
+            out = [getattr(v, a, _ABSENT) for _, a in fields]
+        for (n, _), x in zip(fields, out, strict=True):
+            if x is _ABSENT:
+                raise TypeError(f"expected {what}: missing field {n!r} in {describe(v)}")
+        return out
     return values
 
 
